@@ -1,0 +1,1 @@
+"""Ledger adapters: where invoices go and where payment status comes from."""

@@ -1,0 +1,320 @@
+"""The reference ledger: an in-memory (optionally file-backed) ledger that honours idempotency keys.
+
+It is what the engine is tested against, what every real adapter is compared with, and, as the
+`local` ledger kind, what a bookkeeper can try the tool on before connecting real books. It also
+lets tests inject the failures real ledgers have: errors before the write, and a write that
+commits while its response is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.adapters.base import (
+    CustomerRef,
+    InvoiceRequest,
+    PaymentChanges,
+    PushResult,
+    RemoteInvoice,
+    RemotePayment,
+    RemoteStatus,
+)
+from connector.errors import RetriableLedgerError, SkippableLedgerError
+from connector.models import Kind
+
+
+@dataclass
+class _Doc:
+    id: str
+    number: str
+    reference: str
+    key: str
+    customer: str
+    currency: str
+    is_credit: bool
+    date: date
+    due_date: date
+    total: Decimal
+    lines: list[tuple[str, Decimal]]
+    voided: bool = False
+    payments: list[RemotePayment] = field(default_factory=list)
+    changed: int = 0
+
+    def remote(self) -> RemoteInvoice:
+        paid = sum((p.amount for p in self.payments if not p.deleted), Decimal(0))
+        balance = Decimal(0) if self.voided else self.total - paid
+        if self.voided:
+            status = RemoteStatus.VOIDED
+        elif balance <= 0 and self.total > 0:
+            status = RemoteStatus.PAID
+        elif paid > 0:
+            status = RemoteStatus.PARTIALLY_PAID
+        else:
+            status = RemoteStatus.OPEN
+        return RemoteInvoice(
+            self.id,
+            self.number,
+            self.reference,
+            self.currency,
+            self.total,
+            balance,
+            status,
+            self.is_credit,
+            tuple(self.payments),
+        )
+
+
+class MemoryLedger:
+    """A ledger in a dict. `remember_keys=False` forgets idempotency keys, as a ledger whose
+    key window has passed would, to prove the engine's lookup-before-resend on its own."""
+
+    name = "memory"
+    batch_size = 30
+
+    def __init__(self, path: Path | None = None, *, remember_keys: bool = True):
+        self.path = path
+        self.remember_keys = remember_keys
+        self.docs: dict[str, _Doc] = {}
+        self.customers: dict[str, CustomerRef] = {}
+        self.keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, doc id)
+        self.seq = 0
+        self.calls: dict[str, int] = {}
+        self.faults: list[tuple[str, str]] = []  # (call name, "error" | "drop")
+        if path is not None and path.exists():
+            self._load()
+
+    # -- test controls ---------------------------------------------------------------------
+
+    def fail_next(self, call: str, mode: str = "error") -> None:
+        """Make the next `call` fail: "error" before anything is written, "drop" after the
+        write commits (the caller sees a timeout, as with a lost response)."""
+        self.faults.append((call, mode))
+
+    def _fault(self, call: str) -> str | None:
+        self.calls[call] = self.calls.get(call, 0) + 1
+        for i, (name, mode) in enumerate(self.faults):
+            if name == call:
+                del self.faults[i]
+                if mode == "error":
+                    raise RetriableLedgerError(
+                        f"{call}: injected failure (503 Service Unavailable)"
+                    )
+                return mode
+        return None
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    # -- admin, as a person would act in the ledger ----------------------------------------
+
+    def record_payment(self, ledger_id: str, amount: Decimal, on: date) -> RemotePayment:
+        doc = self.docs[ledger_id]
+        if doc.voided:
+            raise ValueError(f"invoice {doc.number} is voided")
+        self.seq += 1
+        payment = RemotePayment(f"P{self.seq}", amount, on)
+        doc.payments.append(payment)
+        doc.changed = self.seq
+        self._save()
+        return payment
+
+    def delete_payment(self, ledger_id: str, payment_id: str) -> None:
+        doc = self.docs[ledger_id]
+        doc.payments = [replace(p, deleted=True) if p.id == payment_id else p for p in doc.payments]
+        self.seq += 1
+        doc.changed = self.seq
+        self._save()
+
+    def documents(self) -> list[RemoteInvoice]:
+        return [doc.remote() for doc in self.docs.values()]
+
+    # -- the LedgerAdapter calls -----------------------------------------------------------
+
+    def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
+        self._fault("find_or_create_customer")
+        existing = self.customers.get(name.casefold())
+        if existing is not None:
+            if existing.currency != currency:
+                raise SkippableLedgerError(
+                    f"customer {name!r} is set up in {existing.currency} in the ledger, but the "
+                    f"contract is in {currency}"
+                )
+            return existing
+        ref = CustomerRef(f"C{len(self.customers) + 1}", name, currency)
+        self.customers[name.casefold()] = ref
+        self._save()
+        return ref
+
+    def create_invoices(self, requests: Sequence[InvoiceRequest]) -> list[PushResult]:
+        mode = self._fault("create_invoices")
+        if len(requests) > self.batch_size:
+            raise ValueError(f"at most {self.batch_size} invoices per call")
+        results = [self._create_one(r) for r in requests]
+        self._save()
+        if mode == "drop":
+            raise RetriableLedgerError(
+                "create_invoices: connection reset after the write committed"
+            )
+        return results
+
+    def _create_one(self, r: InvoiceRequest) -> PushResult:
+        fingerprint = json.dumps(
+            [
+                r.reference,
+                r.customer.id,
+                r.currency,
+                [[ln.description, str(ln.amount)] for ln in r.lines],
+            ]
+        )
+        if r.key in self.keys:
+            seen, doc_id = self.keys[r.key]
+            if seen != fingerprint:
+                return PushResult(r.key, error="idempotency key reused with a different request")
+            return PushResult(r.key, invoice=self.docs[doc_id].remote())
+        is_credit = r.kind is Kind.CREDIT
+        sign = Decimal(-1) if is_credit else Decimal(1)
+        total = r.total * sign
+        if total < 0:
+            return PushResult(r.key, error="an invoice total cannot be negative")
+        self.seq += 1
+        number = f"{'CN' if is_credit else 'INV'}-{1000 + len(self.docs) + 1}"
+        doc = _Doc(
+            id=str(len(self.docs) + 1),
+            number=number,
+            reference=r.reference,
+            key=r.key,
+            customer=r.customer.id,
+            currency=r.currency,
+            is_credit=is_credit,
+            date=r.date,
+            due_date=r.due_date,
+            total=total,
+            lines=[(ln.description, ln.amount * sign) for ln in r.lines],
+            changed=self.seq,
+        )
+        self.docs[doc.id] = doc
+        if self.remember_keys:
+            self.keys[r.key] = (fingerprint, doc.id)
+        return PushResult(r.key, invoice=doc.remote())
+
+    def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
+        self._fault("find_invoices")
+        wanted = set(references)
+        return {d.reference: d.remote() for d in self.docs.values() if d.reference in wanted}
+
+    def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
+        mode = self._fault("void_invoice")
+        doc = self.docs.get(ledger_id)
+        if doc is None:
+            raise SkippableLedgerError(f"invoice {ledger_id} not found")
+        if not doc.voided:
+            if any(not p.deleted for p in doc.payments):
+                raise SkippableLedgerError(
+                    f"invoice {doc.number} has payments applied and cannot be voided"
+                )
+            doc.voided = True
+            self.seq += 1
+            doc.changed = self.seq
+            self._save()
+        if mode == "drop":
+            raise RetriableLedgerError("void_invoice: connection reset after the write committed")
+        return doc.remote()
+
+    def payment_changes(self, cursor: str | None) -> PaymentChanges:
+        self._fault("payment_changes")
+        since = int(cursor or 0)
+        changed = [d.remote() for d in self.docs.values() if d.changed > since]
+        return PaymentChanges(changed, str(self.seq))
+
+    # -- persistence for the `local` ledger --------------------------------------------------
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        data = {
+            "seq": self.seq,
+            "customers": [[c.id, c.name, c.currency] for c in self.customers.values()],
+            "keys": {k: list(v) for k, v in self.keys.items()},
+            "documents": [
+                {
+                    "id": d.id,
+                    "number": d.number,
+                    "reference": d.reference,
+                    "key": d.key,
+                    "customer": d.customer,
+                    "currency": d.currency,
+                    "is_credit": d.is_credit,
+                    "date": d.date.isoformat(),
+                    "due_date": d.due_date.isoformat(),
+                    "total": str(d.total),
+                    "voided": d.voided,
+                    "changed": d.changed,
+                    "lines": [[text, str(amount)] for text, amount in d.lines],
+                    "payments": [
+                        [p.id, str(p.amount), p.date.isoformat(), p.deleted] for p in d.payments
+                    ],
+                }
+                for d in self.docs.values()
+            ],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".ledger-")
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates the file with mode 0600
+            json.dump(data, handle, indent=1)
+        os.replace(tmp, self.path)
+
+    def _load(self) -> None:
+        assert self.path is not None
+        data = json.loads(self.path.read_text(), parse_float=Decimal)
+        self.seq = data["seq"]
+        for cid, name, currency in data["customers"]:
+            self.customers[name.casefold()] = CustomerRef(cid, name, currency)
+        self.keys = {k: (v[0], v[1]) for k, v in data["keys"].items()}
+        for d in data["documents"]:
+            self.docs[d["id"]] = _Doc(
+                id=d["id"],
+                number=d["number"],
+                reference=d["reference"],
+                key=d["key"],
+                customer=d["customer"],
+                currency=d["currency"],
+                is_credit=d["is_credit"],
+                date=date.fromisoformat(d["date"]),
+                due_date=date.fromisoformat(d["due_date"]),
+                total=Decimal(d["total"]),
+                voided=d["voided"],
+                changed=d["changed"],
+                lines=[(text, Decimal(amount)) for text, amount in d["lines"]],
+                payments=[
+                    RemotePayment(pid, Decimal(amount), date.fromisoformat(on), deleted)
+                    for pid, amount, on, deleted in d["payments"]
+                ],
+            )
+
+
+class LocalLedgerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="JSON file holding the practice ledger, relative to the config")
+
+
+class LocalLedgerPlugin:
+    """`[ledger] kind = "local"`: a practice ledger in a JSON file, no account needed."""
+
+    name = "local"
+    settings = LocalLedgerSettings
+
+    def create(self, settings: LocalLedgerSettings, base_dir: Path) -> MemoryLedger:
+        ledger = MemoryLedger((base_dir / settings.path).resolve())
+        ledger.name = "local"
+        return ledger

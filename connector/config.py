@@ -1,0 +1,318 @@
+"""Load and validate one business's TOML config; every problem is reported at once.
+
+A config file never holds credentials: a key that looks like one is an error. This module never
+opens the state database, the tracker or the ledger; it only checks that they are named well.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector import plugins
+from connector.errors import ConfigError, PluginNotFound
+from connector.models import BillingRules, ChangeOrder, Contract, Deposit
+from connector.money import MoneyError, exponent, parse_amount, parse_percent
+from connector.validation import IsoDate, problems_from, secret_keys
+
+Money = str | int | Decimal
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BusinessSection(_Section):
+    name: str = Field(min_length=1)
+    timezone: str = "UTC"
+    currency: str = "USD"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'expected an IANA time zone name like "America/Chicago", got {value!r}'
+            ) from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return _check_currency(value)
+
+
+class StateSection(_Section):
+    path: str | None = None
+    url: str | None = None
+
+
+class PluginSection(BaseModel):
+    """`[tracker]` / `[ledger]`: `kind` picks the plugin, which validates the other keys."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = Field(min_length=1)
+
+
+class BillingSection(_Section):
+    approval: Literal["required", "none"] = "required"
+    invoice_date: Literal["accepted", "completed", "sync"] = "accepted"
+    terms_days: int = Field(default=30, ge=0, le=3650)
+    on_change: Literal["flag", "credit-and-reissue"] = "flag"
+    item: str = Field(default="Services", min_length=1)
+
+
+class ChangeOrderSection(_Section):
+    id: str = Field(min_length=1)
+    amount: Money
+    approved: IsoDate
+
+
+class ContractSection(_Section):
+    id: str = Field(min_length=1)
+    customer: str = Field(min_length=1)
+    currency: str | None = None
+    value: Money | None = None
+    start: IsoDate | None = None
+    deposit: Money | None = None
+    retainage: Money | None = None
+    cap: Money | None = None
+    terms_days: int | None = Field(default=None, ge=0, le=3650)
+    change_orders: list[ChangeOrderSection] = []
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return None if value is None else _check_currency(value)
+
+
+class ConfigFile(_Section):
+    business: BusinessSection
+    state: StateSection = StateSection()
+    tracker: PluginSection
+    ledger: PluginSection
+    billing: BillingSection = BillingSection()
+    contracts: list[ContractSection] = []
+
+
+def _check_currency(value: str) -> str:
+    try:
+        exponent(value)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+@dataclass
+class Config:
+    """A validated business config, with paths resolved against the config file's folder."""
+
+    path: Path
+    business: BusinessSection
+    billing: BillingSection
+    contracts: dict[str, Contract]
+    tracker_kind: str
+    tracker_settings: BaseModel
+    ledger_kind: str
+    ledger_settings: BaseModel
+    state_url: str
+    state_path: Path | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.business.timezone)
+
+    @property
+    def rules(self) -> BillingRules:
+        b = self.billing
+        return BillingRules(
+            self.business.name, b.approval, b.invoice_date, b.terms_days, b.on_change
+        )
+
+    def source(self) -> Any:
+        return plugins.find(plugins.SOURCES, self.tracker_kind).create(
+            self.tracker_settings, self.base_dir
+        )
+
+    def ledger(self) -> Any:
+        return plugins.find(plugins.ADAPTERS, self.ledger_kind).create(
+            self.ledger_settings, self.base_dir
+        )
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "business"
+
+
+def load(path: str | Path) -> Config:
+    """Read, validate and resolve a config file, or raise one `ConfigError` listing every problem."""
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, ["config file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read the config file: {exc}"]) from None
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+
+    problems = [
+        f"{where}: looks like a credential; credentials live in the OS keyring, never in the "
+        "config file: remove this key"
+        for where in secret_keys(raw)
+    ]
+    try:
+        parsed = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        problems += problems_from(exc, ConfigFile)
+        raise ConfigError(path, _with_contract_ids(problems, raw)) from None
+
+    tracker_settings = _plugin_settings(plugins.SOURCES, "tracker", parsed.tracker, problems)
+    ledger_settings = _plugin_settings(plugins.ADAPTERS, "ledger", parsed.ledger, problems)
+    contracts = _contracts(parsed, problems)
+    if parsed.state.path and parsed.state.url:
+        problems.append("state: give path or url, not both")
+    if problems:
+        raise ConfigError(path, _with_contract_ids(problems, raw))
+
+    state_path: Path | None = None
+    if parsed.state.url:
+        state_url = parsed.state.url
+    else:
+        if parsed.state.path:
+            state_path = (path.parent / parsed.state.path).resolve()
+        else:
+            state_path = Path(platformdirs.user_data_dir("milestone-connector")) / (
+                slug(parsed.business.name) + ".db"
+            )
+        state_url = f"sqlite:///{state_path}"
+    assert tracker_settings is not None and ledger_settings is not None
+    return Config(
+        path=path,
+        business=parsed.business,
+        billing=parsed.billing,
+        contracts=contracts,
+        tracker_kind=parsed.tracker.kind,
+        tracker_settings=tracker_settings,
+        ledger_kind=parsed.ledger.kind,
+        ledger_settings=ledger_settings,
+        state_url=state_url,
+        state_path=state_path,
+    )
+
+
+def _plugin_settings(
+    group: str, section: str, parsed: PluginSection, problems: list[str]
+) -> BaseModel | None:
+    try:
+        plugin = plugins.find(group, parsed.kind)
+    except PluginNotFound as exc:
+        problems.append(f"{section}.kind: {exc}")
+        return None
+    try:
+        return plugin.settings.model_validate(parsed.model_extra or {})
+    except ValidationError as exc:
+        problems.extend(problems_from(exc, plugin.settings, section))
+        return None
+
+
+def _contracts(parsed: ConfigFile, problems: list[str]) -> dict[str, Contract]:
+    contracts: dict[str, Contract] = {}
+    for i, section in enumerate(parsed.contracts):
+        where = f"contracts[{i}]"
+        if section.id in contracts:
+            problems.append(f"{where}.id: duplicate contract id {section.id!r}")
+            continue
+        contract = _contract(section, parsed.business.currency, where, problems)
+        if contract is not None:
+            contracts[section.id] = contract
+    return contracts
+
+
+def _contract(
+    s: ContractSection, default_currency: str, where: str, problems: list[str]
+) -> Contract | None:
+    currency = s.currency or default_currency
+    before = len(problems)
+
+    def amount(key: str, raw: object, *, negative: bool = False) -> Decimal | None:
+        if raw is None:
+            return None
+        try:
+            return parse_amount(raw, currency, allow_negative=negative)
+        except MoneyError as exc:
+            problems.append(f"{where}.{key}: {exc}")
+            return None
+
+    def percent(key: str, raw: object) -> Decimal | None:
+        try:
+            return parse_percent(raw)
+        except MoneyError as exc:
+            problems.append(f"{where}.{key}: {exc}")
+            return None
+
+    value = amount("value", s.value)
+    cap = amount("cap", s.cap)
+    retainage = None if s.retainage is None else percent("retainage", s.retainage)
+    deposit = None
+    if s.deposit is not None:
+        if isinstance(s.deposit, str) and s.deposit.strip().endswith("%"):
+            deposit = Deposit(percent=percent("deposit", s.deposit))
+        else:
+            deposit = Deposit(amount=amount("deposit", s.deposit))
+        if s.value is None:
+            problems.append(
+                f'{where}.deposit: a deposit needs the contract value; add value = "..."'
+            )
+    orders = []
+    seen: set[str] = set()
+    for j, co in enumerate(s.change_orders):
+        if co.id in seen:
+            problems.append(f"{where}.change_orders[{j}].id: duplicate change order id {co.id!r}")
+        seen.add(co.id)
+        co_amount = amount(f"change_orders[{j}].amount", co.amount, negative=True)
+        if co_amount is not None:
+            orders.append(ChangeOrder(co.id, co_amount, co.approved))
+    if len(problems) > before:
+        return None
+    return Contract(
+        id=s.id,
+        customer=s.customer,
+        currency=currency,
+        value=value,
+        start=s.start,
+        deposit=deposit,
+        retainage=retainage,
+        cap=cap,
+        terms_days=s.terms_days,
+        change_orders=tuple(sorted(orders, key=lambda co: (co.approved, co.id))),
+    )
+
+
+def _with_contract_ids(problems: list[str], raw: dict[str, Any]) -> list[str]:
+    """`contracts[2].value` -> `contracts[2] (ACME-WEB).value`: the id is what people search for."""
+    items = raw.get("contracts") if isinstance(raw.get("contracts"), list) else []
+
+    def label(match: re.Match[str]) -> str:
+        i = int(match.group(1))
+        cid = items[i].get("id") if i < len(items) and isinstance(items[i], dict) else None
+        return f"contracts[{i}] ({cid})" if isinstance(cid, str) else match.group(0)
+
+    return [re.sub(r"^contracts\[(\d+)\]", label, p) for p in problems]

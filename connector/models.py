@@ -1,0 +1,241 @@
+"""Plain, immutable records that flow between the stages of a sync.
+
+Nothing here talks to a file, a database or the network; everything is hashable and comparable
+so that billing and planning stay pure functions of their inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Reason(StrEnum):
+    """Why a milestone is not billed in this run. Every unbilled milestone gets exactly one."""
+
+    NOT_DONE = "not_done"
+    AWAITING_APPROVAL = "awaiting_approval"
+    CANCELLED = "cancelled"
+    ALREADY_INVOICED = "already_invoiced"
+    EXCEEDS_CAP = "exceeds_cap"
+    CONTRACT_NOT_STARTED = "contract_not_started"
+    UNKNOWN_CONTRACT = "unknown_contract"
+    INVALID_MILESTONE = "invalid_milestone"
+    INVALID_CONTRACT = "invalid_contract"
+    CHANGED_AFTER_INVOICING = "changed_after_invoicing"
+
+
+# Reasons a person has to act on; a run that reports any of them exits with code 1.
+PROBLEM_REASONS = frozenset(
+    {
+        Reason.UNKNOWN_CONTRACT,
+        Reason.INVALID_MILESTONE,
+        Reason.INVALID_CONTRACT,
+        Reason.CHANGED_AFTER_INVOICING,
+        Reason.EXCEEDS_CAP,
+    }
+)
+
+
+class Kind(StrEnum):
+    DEPOSIT = "deposit"
+    MILESTONE = "milestone"
+    RETAINAGE = "retainage"
+    CREDIT = "credit"
+
+
+class Role(StrEnum):
+    """What a line is, so later runs can total what was billed without re-reading descriptions."""
+
+    FIXED = "fixed"
+    PERCENT = "percent"
+    DEPOSIT = "deposit"
+    DEPOSIT_APPLIED = "deposit_applied"
+    RETAINAGE = "retainage"
+    CO_ADJUSTMENT = "co_adjustment"
+    RETAINAGE_RELEASE = "retainage_release"
+    CREDIT = "credit"
+
+
+@dataclass(frozen=True, slots=True)
+class BillingRules:
+    """The [billing] section, as billing needs it."""
+
+    business: str
+    approval: str = "required"  # "required" | "none"
+    invoice_date: str = "accepted"  # "accepted" | "completed" | "sync"
+    terms_days: int = 30
+    on_change: str = "flag"  # "flag" | "credit-and-reissue"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeOrder:
+    id: str
+    amount: Decimal
+    approved: date
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Either a percent of the original contract value or a fixed amount."""
+
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: str
+    customer: str
+    currency: str
+    value: Decimal | None = None
+    start: date | None = None
+    deposit: Deposit | None = None
+    retainage: Decimal | None = None  # percent withheld, 0-100
+    cap: Decimal | None = None
+    terms_days: int | None = None
+    change_orders: tuple[ChangeOrder, ...] = ()
+
+    def value_on(self, day: date) -> Decimal:
+        """Contract value with every change order approved on or before `day`."""
+        base = self.value or Decimal(0)
+        return base + sum(
+            (co.amount for co in self.change_orders if co.approved <= day), Decimal(0)
+        )
+
+    def started_by(self, day: date) -> bool:
+        return self.start is None or self.start <= day
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    id: str
+    contract: str
+    title: str = ""
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    status: Status = Status.OPEN
+    completed: date | None = None
+    accepted: date | None = None
+    terms_days: int | None = None
+    where: str = ""  # file:line or tracker URL, for messages
+
+    @property
+    def is_percent(self) -> bool:
+        return self.percent is not None
+
+    def content_hash(self) -> str:
+        """Hash of what makes an invoice wrong if it changes: amount, percent, contract, status."""
+
+        def norm(value: Decimal | None) -> str | None:
+            return None if value is None else format(value.normalize(), "f")
+
+        payload = json.dumps(
+            [self.contract, norm(self.amount), norm(self.percent), str(self.status)],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def describe_terms(self) -> str:
+        if self.percent is not None:
+            return f"{format(self.percent.normalize(), 'f')}%"
+        return f"{self.amount}"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidMilestone:
+    """A record the source could not turn into a milestone; billing reports it, never drops it."""
+
+    id: str | None
+    contract: str | None
+    message: str
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    description: str
+    amount: Decimal
+    role: Role
+    milestone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedInvoice:
+    """An invoice (or credit note) billing decided on; `key` makes pushing it idempotent."""
+
+    business: str
+    contract: str
+    customer: str
+    currency: str
+    kind: Kind
+    milestones: tuple[str, ...]
+    date: date
+    due_date: date
+    lines: tuple[Line, ...]
+    revision: int = 0
+    milestone_hashes: tuple[tuple[str, str], ...] = ()
+    replaces: str | None = None  # key of the invoice a credit note cancels
+    void_instead: bool = False  # credit kind only: the old invoice is unpaid, void it
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+    @property
+    def key(self) -> str:
+        return idempotency_key(
+            self.business, self.contract, self.kind, self.milestones, self.revision
+        )
+
+    @property
+    def reference(self) -> str:
+        return reference_for(self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    milestone: str
+    contract: str | None
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BilledInvoice:
+    """What state remembers of an invoice, as billing needs it to compute the next one."""
+
+    key: str
+    contract: str
+    kind: Kind
+    milestones: tuple[str, ...]
+    lines: tuple[Line, ...]
+    active: bool  # false once voided, credited or definitively rejected
+    revision: int = 0
+    milestone_hashes: tuple[tuple[str, str], ...] = ()
+    paid: Decimal = Decimal(0)
+    number: str | None = None
+    total: Decimal = Decimal(0)
+
+
+def idempotency_key(
+    business: str, contract: str, kind: str, milestones: tuple[str, ...], revision: int
+) -> str:
+    """Same business, contract, kind, milestones and revision -> same key, on every machine."""
+    raw = json.dumps([business, contract, str(kind), list(milestones), revision])
+    return "mc-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def reference_for(key: str) -> str:
+    """Short reference stored on the ledger invoice (fits QuickBooks' 21-character DocNumber)."""
+    return "MC-" + key.removeprefix("mc-")[:12].upper()

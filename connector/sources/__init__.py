@@ -1,0 +1,1 @@
+"""Tracker sources: where milestones come from."""

@@ -1,0 +1,452 @@
+"""Billing decisions: which milestones are billed, on which invoices, with which lines.
+
+Pure: the same contracts, milestones, history and as-of date always give the same decisions. It
+never reads a file, the database or the network, and it never rounds except through
+`connector.money.round_money`, once per line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from connector.models import (
+    PROBLEM_REASONS,
+    BilledInvoice,
+    BillingRules,
+    Contract,
+    InvalidMilestone,
+    Kind,
+    Line,
+    Milestone,
+    PlannedInvoice,
+    Reason,
+    Role,
+    Skip,
+    Status,
+)
+from connector.money import HUNDRED, div, fmt, mul, percent_text, round_money
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Decisions:
+    invoices: list[PlannedInvoice] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Skip]:
+        return [s for s in self.skipped if s.reason in PROBLEM_REASONS]
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Running totals of a contract's active invoices, updated as this run adds lines."""
+
+    gross: Decimal = ZERO  # fixed + percent + change-order adjustments
+    percent_gross: Decimal = ZERO  # percent + change-order adjustments
+    deposit: Decimal = ZERO
+    deposit_applied: Decimal = ZERO
+    withheld: Decimal = ZERO
+    released: Decimal = ZERO
+    milestone_invoices: int = 0
+
+    def add(self, lines: Iterable[Line], sign: int = 1) -> None:
+        for line in lines:
+            amount = line.amount * sign
+            if line.role in (Role.FIXED, Role.PERCENT, Role.CO_ADJUSTMENT):
+                self.gross += amount
+            if line.role in (Role.PERCENT, Role.CO_ADJUSTMENT):
+                self.percent_gross += amount
+            if line.role is Role.DEPOSIT:
+                self.deposit += amount
+            if line.role is Role.DEPOSIT_APPLIED:
+                self.deposit_applied -= amount
+            if line.role is Role.RETAINAGE:
+                self.withheld -= amount
+            if line.role is Role.RETAINAGE_RELEASE:
+                self.released += amount
+
+
+def decide(
+    contracts: Mapping[str, Contract],
+    milestones: Sequence[Milestone],
+    invalid: Sequence[InvalidMilestone],
+    history: Sequence[BilledInvoice],
+    rules: BillingRules,
+    as_of: date,
+) -> Decisions:
+    """Decide every milestone: billed on a planned invoice, or skipped with a reason."""
+    out = Decisions()
+    by_contract: dict[str, list[Milestone]] = defaultdict(list)
+    for m in milestones:
+        if m.contract in contracts:
+            by_contract[m.contract].append(m)
+        else:
+            out.skipped.append(
+                Skip(
+                    m.id,
+                    m.contract,
+                    Reason.UNKNOWN_CONTRACT,
+                    f"milestone {m.id} ({m.where}) names contract {m.contract!r}, which is not "
+                    f"in the config; known contracts: {', '.join(sorted(contracts)) or 'none'}",
+                )
+            )
+    invalid_by_contract: dict[str, int] = defaultdict(int)
+    for bad in invalid:
+        out.skipped.append(Skip(bad.id or "?", bad.contract, Reason.INVALID_MILESTONE, bad.message))
+        if bad.contract:
+            invalid_by_contract[bad.contract] += 1
+    history_by_contract: dict[str, list[BilledInvoice]] = defaultdict(list)
+    for h in history:
+        history_by_contract[h.contract].append(h)
+    invalid_ids = {bad.id for bad in invalid if bad.id}
+    for contract_id in sorted(contracts):
+        _ContractBilling(
+            contracts[contract_id],
+            by_contract.get(contract_id, []),
+            invalid_by_contract.get(contract_id, 0),
+            invalid_ids,
+            history_by_contract.get(contract_id, []),
+            rules,
+            as_of,
+            out,
+        ).run()
+    return out
+
+
+class _ContractBilling:
+    """One contract's decisions for one run; the state lives only for the call."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        milestones: list[Milestone],
+        invalid_count: int,
+        invalid_ids: set[str],
+        history: list[BilledInvoice],
+        rules: BillingRules,
+        as_of: date,
+        out: Decisions,
+    ):
+        self.c = contract
+        self.milestones = sorted(milestones, key=lambda m: m.id)
+        self.invalid_count = invalid_count
+        self.invalid_ids = invalid_ids
+        self.history = history
+        self.rules = rules
+        self.as_of = as_of
+        self.out = out
+        self.tally = _Tally()
+        self.billed: dict[str, BilledInvoice] = {}
+        self.flagged: set[str] = set()
+        for h in history:
+            if h.active:
+                self.tally.add(h.lines)
+                if h.kind is Kind.MILESTONE:
+                    self.tally.milestone_invoices += 1
+                    for mid in h.milestones:
+                        self.billed[mid] = h
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def skip(self, m: Milestone | str, reason: Reason, message: str) -> None:
+        mid = m if isinstance(m, str) else m.id
+        self.out.skipped.append(Skip(mid, self.c.id, reason, message))
+
+    def money(self, value: Decimal) -> Decimal:
+        return round_money(value, self.c.currency)
+
+    def show(self, value: Decimal) -> str:
+        return f"{fmt(value)} {self.c.currency}"
+
+    def revision(self, kind: Kind, milestones: tuple[str, ...]) -> int:
+        return sum(1 for h in self.history if h.kind is kind and h.milestones == milestones) + sum(
+            1
+            for p in self.out.invoices
+            if p.contract == self.c.id and p.kind is kind and p.milestones == milestones
+        )
+
+    def terms(self, m: Milestone | None = None) -> int:
+        if m is not None and m.terms_days is not None:
+            return m.terms_days
+        return self.c.terms_days if self.c.terms_days is not None else self.rules.terms_days
+
+    def plan(
+        self,
+        kind: Kind,
+        milestones: tuple[str, ...],
+        day: date,
+        lines: list[Line],
+        terms: int,
+        **extra: object,
+    ) -> PlannedInvoice:
+        invoice = PlannedInvoice(
+            business=self.rules.business,
+            contract=self.c.id,
+            customer=self.c.customer,
+            currency=self.c.currency,
+            kind=kind,
+            milestones=milestones,
+            date=day,
+            due_date=day + timedelta(days=terms),
+            lines=tuple(lines),
+            revision=self.revision(kind, milestones),
+            **extra,  # type: ignore[arg-type]
+        )
+        self.out.invoices.append(invoice)
+        self.tally.add(lines)
+        return invoice
+
+    def invoice_date(self, m: Milestone) -> date:
+        if self.rules.invoice_date == "sync":
+            return self.as_of
+        if self.rules.invoice_date == "completed" or m.accepted is None:
+            return m.completed or self.as_of
+        return m.accepted
+
+    def deposit_amount(self) -> Decimal:
+        spec = self.c.deposit
+        assert spec is not None
+        if spec.amount is not None:
+            return spec.amount
+        return self.money(div(mul(spec.percent or ZERO, self.c.value or ZERO), HUNDRED))
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        live = [m for m in self.milestones if m.status is not Status.CANCELLED]
+        problem = self.contract_problem(live)
+        if problem:
+            for m in self.milestones:
+                self.skip(m, Reason.INVALID_CONTRACT, problem)
+            return
+        self.handle_changes()
+        started = self.c.started_by(self.as_of)
+        if self.c.deposit is not None and self.tally.deposit == ZERO and started:
+            self.bill_deposit()
+        candidates = self.classify(started)
+        remaining = {m.id for m in live if m.id not in self.billed}
+        for m in sorted(candidates, key=lambda m: (self.invoice_date(m), m.id)):
+            if self.bill_milestone(m, remaining, live):
+                remaining.discard(m.id)
+        if not remaining and self.invalid_count == 0 and self.tally.milestone_invoices:
+            self.close_out(live)
+
+    def contract_problem(self, live: list[Milestone]) -> str | None:
+        percents = [m.percent for m in live if m.percent is not None]
+        if not percents:
+            return None
+        if self.c.value is None:
+            return (
+                f"contract {self.c.id} has percent milestones but no value; "
+                'add value = "..." to the contract in the config'
+            )
+        total = sum(percents, ZERO)
+        if total > HUNDRED:
+            return (
+                f"the milestones of contract {self.c.id} add up to {percent_text(total)}% "
+                "of its value; they must total 100% or less"
+            )
+        return None
+
+    def handle_changes(self) -> None:
+        """Milestones invoiced earlier whose amount, percent, contract or status has changed."""
+        current = {m.id: m for m in self.milestones}
+        for mid, old in sorted(self.billed.items()):
+            if mid in self.invalid_ids:
+                continue
+            m = current.get(mid)
+            old_hash = dict(old.milestone_hashes).get(mid)
+            if m is not None and m.content_hash() == old_hash:
+                continue
+            what = (
+                "was removed from the tracker"
+                if m is None
+                else "changed (amount, percent, contract or status)"
+            )
+            label = old.number or old.key
+            if self.rules.on_change != "credit-and-reissue":
+                self.flagged.add(mid)
+                self.skip(
+                    mid,
+                    Reason.CHANGED_AFTER_INVOICING,
+                    f"milestone {mid} {what} after it was invoiced on {label}; "
+                    "check it, then credit the invoice in the ledger or restore the milestone",
+                )
+                continue
+            unpaid = old.paid == ZERO
+            action = "void" if unpaid else "credit note for"
+            self.plan(
+                Kind.CREDIT,
+                (mid,),
+                self.as_of,
+                [
+                    Line(
+                        f"{action.capitalize()} invoice {label}: milestone {mid} {what}",
+                        -old.total,
+                        Role.CREDIT,
+                        mid,
+                    )
+                ],
+                0,
+                replaces=old.key,
+                void_instead=unpaid,
+            )
+            # The credited invoice no longer counts; the milestone is billed afresh below.
+            self.tally.add(old.lines, sign=-1)
+            self.tally.milestone_invoices -= 1
+            del self.billed[mid]
+
+    def bill_deposit(self) -> None:
+        spec = self.c.deposit
+        assert spec is not None
+        amount = self.deposit_amount()
+        if spec.percent is not None:
+            text = f"Deposit ({percent_text(spec.percent)}% of {self.show(self.c.value or ZERO)})"
+        else:
+            text = "Deposit"
+        self.plan(
+            Kind.DEPOSIT,
+            (),
+            self.c.start or self.as_of,
+            [Line(text, amount, Role.DEPOSIT)],
+            self.terms(),
+        )
+
+    def classify(self, started: bool) -> list[Milestone]:
+        candidates = []
+        for m in self.milestones:
+            if m.id in self.flagged:
+                continue
+            if m.id in self.billed:
+                h = self.billed[m.id]
+                self.skip(
+                    m,
+                    Reason.ALREADY_INVOICED,
+                    f"milestone {m.id} is on invoice {h.number or h.key}",
+                )
+            elif m.status is Status.CANCELLED:
+                self.skip(m, Reason.CANCELLED, f"milestone {m.id} is cancelled")
+            elif m.status is Status.OPEN or m.completed is None or m.completed > self.as_of:
+                self.skip(m, Reason.NOT_DONE, f"milestone {m.id} is not done yet")
+            elif self.rules.approval == "required" and (
+                m.accepted is None or m.accepted > self.as_of
+            ):
+                self.skip(
+                    m,
+                    Reason.AWAITING_APPROVAL,
+                    f"milestone {m.id} is done but the client has not accepted it",
+                )
+            elif not started:
+                self.skip(
+                    m, Reason.CONTRACT_NOT_STARTED, f"contract {self.c.id} starts on {self.c.start}"
+                )
+            else:
+                candidates.append(m)
+        return candidates
+
+    def bill_milestone(self, m: Milestone, remaining: set[str], live: list[Milestone]) -> bool:
+        day = self.invoice_date(m)
+        value = self.c.value_on(day)
+        if m.percent is not None:
+            gross = self.money(div(mul(m.percent, value), HUNDRED))
+            lines = [
+                Line(
+                    f"{m.title or m.id} ({percent_text(m.percent)}% of {self.show(value)})",
+                    gross,
+                    Role.PERCENT,
+                    m.id,
+                )
+            ]
+        else:
+            gross = m.amount or ZERO
+            lines = [Line(m.title or m.id, gross, Role.FIXED, m.id)]
+        is_last = remaining == {m.id} and self.invalid_count == 0
+        adjustment = (
+            self.adjustment(live, value, gross if m.percent is not None else ZERO)
+            if is_last
+            else ZERO
+        )
+        cap = (
+            self.c.cap if self.c.cap is not None else (value if self.c.value is not None else None)
+        )
+        if cap is not None and self.tally.gross + gross + adjustment > cap:
+            self.skip(
+                m,
+                Reason.EXCEEDS_CAP,
+                f"billing {m.id} ({self.show(gross + adjustment)}) would bring contract "
+                f"{self.c.id} to {self.show(self.tally.gross + gross + adjustment)}, above "
+                f"its cap of {self.show(cap)}",
+            )
+            return False
+        if adjustment:
+            lines.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))
+        lines += self.deposit_applied(gross, is_last)
+        if self.c.retainage:
+            withheld = self.money(div(mul(gross, self.c.retainage), HUNDRED))
+            if withheld:
+                lines.append(
+                    Line(
+                        f"Retainage withheld ({percent_text(self.c.retainage)}%)",
+                        -withheld,
+                        Role.RETAINAGE,
+                        m.id,
+                    )
+                )
+        self.plan(
+            Kind.MILESTONE,
+            (m.id,),
+            day,
+            lines,
+            self.terms(m),
+            milestone_hashes=((m.id, m.content_hash()),),
+        )
+        self.tally.milestone_invoices += 1
+        if is_last:
+            self.release_retainage(day, [])
+        return True
+
+    def adjustment(self, live: list[Milestone], value: Decimal, this_gross: Decimal) -> Decimal:
+        """What brings the percent milestones' gross to their share of the final value."""
+        total_percent = sum((m.percent for m in live if m.percent is not None), ZERO)
+        if not total_percent:
+            return ZERO
+        target = self.money(div(mul(total_percent, value), HUNDRED))
+        return target - (self.tally.percent_gross + this_gross)
+
+    def deposit_applied(self, gross: Decimal, is_last: bool) -> list[Line]:
+        if self.c.deposit is None or self.tally.deposit == ZERO:
+            return []
+        left = self.tally.deposit - self.tally.deposit_applied
+        if is_last or not self.c.value:
+            applied = left
+        else:
+            applied = min(self.money(div(mul(gross, self.tally.deposit), self.c.value)), left)
+        return [Line("Deposit applied", -applied, Role.DEPOSIT_APPLIED)] if applied else []
+
+    def release_retainage(self, day: date, extra: list[Line]) -> None:
+        outstanding = self.tally.withheld - self.tally.released
+        lines = list(extra)
+        if outstanding:
+            lines.insert(0, Line("Retainage release", outstanding, Role.RETAINAGE_RELEASE))
+        if not lines:
+            return
+        total = sum((line.amount for line in lines), ZERO)
+        kind = Kind.RETAINAGE if outstanding else (Kind.CREDIT if total < 0 else Kind.MILESTONE)
+        self.plan(kind, (), day, lines, self.terms())
+
+    def close_out(self, live: list[Milestone]) -> None:
+        """Every live milestone is billed but the last one was not billed as last (it was
+        cancelled or removed later): settle the deposit, change orders and retainage now."""
+        extra = []
+        value = self.c.value_on(self.as_of)
+        adjustment = self.adjustment(live, value, ZERO)
+        if adjustment:
+            extra.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))
+        extra += self.deposit_applied(ZERO, True)
+        self.release_retainage(self.as_of, extra)

@@ -1,0 +1,442 @@
+"""One sync of one business: read, decide, push exactly once, pull payments, record.
+
+The order is what makes it safe. Every ledger write is preceded by a committed intent (state
+`pushing`) carrying a deterministic idempotency key; a run that finds an intent left over asks the
+ledger (lookup by reference) before it sends anything, and re-sends only with the same key. A
+failure on one item is recorded on that item and the run goes on; only a fatal ledger error
+(credentials, configuration) stops the business's run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from filelock import FileLock, Timeout
+
+from connector.adapters.base import (
+    CustomerRef,
+    InvoiceRequest,
+    LedgerAdapter,
+    RemoteInvoice,
+    RemoteStatus,
+)
+from connector.config import Config, slug
+from connector.errors import (
+    FatalLedgerError,
+    LedgerError,
+    LockHeld,
+    RetriableLedgerError,
+    SkippableLedgerError,
+)
+from connector.models import InvalidMilestone, Kind, Milestone, PlannedInvoice
+from connector.money import to_minor
+from connector.sources.base import Source
+from connector.sync import billing
+from connector.sync import state as st
+from connector.sync.report import SyncReport
+
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(name: str) -> None:
+    """Tests pass a checkpoint that raises, to crash the run between any two effects."""
+
+
+def lock_path(config: Config) -> Path:
+    if config.state_path is not None:
+        return config.state_path.with_name(config.state_path.name + ".lock")
+    return (
+        Path(platformdirs.user_data_dir("milestone-connector"))
+        / "locks"
+        / (slug(config.business.name) + ".lock")
+    )
+
+
+@contextmanager
+def business_lock(config: Config) -> Iterator[None]:
+    """One sync per business at a time, across processes."""
+    path = lock_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockHeld(
+            f"another sync of {config.business.name!r} is running (lock {path}); "
+            "wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run_once(
+    config: Config,
+    *,
+    as_of: date | None = None,
+    ledger: LedgerAdapter | None = None,
+    source: Source | None = None,
+    checkpoint: Checkpoint = _no_checkpoint,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SyncReport:
+    """Run one sync of the business in `config` and return what it did."""
+    as_of = as_of or datetime.now(config.zone).date()
+    with business_lock(config):
+        state = st.State.open(config.state_url, config.business.name, path=config.state_path)
+        run = _Run(
+            config,
+            state,
+            ledger or config.ledger(),
+            source or config.source(),
+            as_of,
+            checkpoint,
+            progress,
+        )
+        return run.execute()
+
+
+def merge_snapshot(
+    batch_complete: bool,
+    good: list[Milestone],
+    bad: list[InvalidMilestone],
+    known: tuple[list[Milestone], list[InvalidMilestone]],
+) -> tuple[list[Milestone], list[InvalidMilestone]]:
+    """What the tracker holds now: the batch itself, or the known set updated by the batch."""
+    if batch_complete:
+        return good, bad
+    changed = {m.id for m in good} | {b.id for b in bad if b.id}
+    known_good, known_bad = known
+    return (
+        [m for m in known_good if m.id not in changed] + good,
+        [b for b in known_bad if b.id not in changed] + bad,
+    )
+
+
+class _Run:
+    def __init__(
+        self,
+        config: Config,
+        state: st.State,
+        ledger: LedgerAdapter,
+        source: Source,
+        as_of: date,
+        checkpoint: Checkpoint,
+        progress: Callable[[str, int, int], None] | None,
+    ):
+        self.config = config
+        self.state = state
+        self.ledger = ledger
+        self.source = source
+        self.as_of = as_of
+        self.checkpoint = checkpoint
+        self.progress = progress or (lambda step, done, total: None)
+        self.report = SyncReport(business=config.business.name, as_of=as_of)
+        self.customers: dict[tuple[str, str], CustomerRef] = {}
+        self.resend: list[dict[str, Any]] = []  # intents the ledger never received
+
+    def execute(self) -> SyncReport:
+        self.report.run_id = self.state.start_run()
+        try:
+            self.resolve_in_doubt()
+            batch = self.source.read(self.state.cursor("source"))
+            good, bad = merge_snapshot(
+                batch.complete, batch.milestones, batch.invalid, self.state.snapshot()
+            )
+            decisions = billing.decide(
+                self.config.contracts,
+                good,
+                bad,
+                self.state.history(),
+                self.config.rules,
+                self.as_of,
+            )
+            self.report.skipped = decisions.skipped
+            self.push(decisions.invoices)
+            payment_cursor = self.pull_payments()
+            reasons = {s.milestone: (str(s.reason), s.message) for s in decisions.skipped}
+            self.checkpoint("before:commit:snapshot")
+            self.state.save_snapshot(good, bad, reasons)
+            if not self.report.fatal:
+                self.state.set_cursors({"source": batch.cursor, "payments": payment_cursor})
+            self.checkpoint("after:commit:snapshot")
+        except FatalLedgerError as exc:
+            self.report.fatal = f"{self.ledger.name}: {exc}"
+        except Exception as exc:
+            self.state.finish_run(
+                self.report.run_id,
+                "failed",
+                self.report.counts(),
+                [*self.report.problems(), f"{type(exc).__name__}: {exc}"],
+            )
+            raise
+        self.state.finish_run(
+            self.report.run_id, self.report.outcome, self.report.counts(), self.report.problems()
+        )
+        return self.report
+
+    # -- step 1: intents left by an earlier run ---------------------------------------------
+
+    def resolve_in_doubt(self) -> None:
+        """Rows left in `pushing`: ask the ledger before anything is sent again."""
+        rows = self.state.invoice_rows([st.PUSHING])
+        if not rows:
+            return
+        self.report.in_doubt_found = len(rows)
+        creates = [r for r in rows if r["action"] == "create"]
+        for chunk in _chunks(creates, self.ledger.batch_size):
+            self.checkpoint("before:find_invoices")
+            found = self.ledger.find_invoices([r["reference"] for r in chunk])
+            self.checkpoint("after:find_invoices")
+            changes = []
+            for row in chunk:
+                remote = found.get(row["reference"])
+                if remote is None:
+                    self.resend.append(row)  # the ledger never got it: same key, same content
+                else:
+                    changes += self._pushed_changes(row, remote)
+                    self.report.resolved += 1
+            self._commit(changes)
+        for row in (r for r in rows if r["action"] == "void"):
+            self.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
+
+    # -- step 2: push what billing decided ----------------------------------------------------
+
+    def push(self, planned: Sequence[PlannedInvoice]) -> None:
+        rows = [self._row(p) for p in planned]
+        ready = [r for r in rows + self.resend if self._customer(r) is not None]
+        ready_keys = {r["key"] for r in ready}
+        new_rows = [r for r in rows if r["key"] in ready_keys]
+        self.checkpoint("before:commit:intents")
+        self.state.record_intents(new_rows)
+        self.checkpoint("after:commit:intents")
+        self.report.planned = list(planned)
+        creates = [r for r in ready if r["action"] == "create"]
+        total = len(ready)
+        done = 0
+        for chunk in _chunks(creates, self.ledger.batch_size):
+            self._create(chunk)
+            done += len(chunk)
+            self.progress("push", done, total)
+        for row in (r for r in ready if r["action"] == "void"):
+            self._void(row)
+            done += 1
+            self.progress("push", done, total)
+
+    def _row(self, p: PlannedInvoice) -> dict[str, Any]:
+        return {
+            "key": p.key,
+            "reference": p.reference,
+            "action": "void" if p.void_instead else "create",
+            "contract": p.contract,
+            "customer": p.customer,
+            "kind": str(p.kind),
+            "milestones": json.dumps(list(p.milestones)),
+            "milestone_hashes": json.dumps([list(h) for h in p.milestone_hashes]),
+            "revision": p.revision,
+            "currency": p.currency,
+            "invoice_date": p.date.isoformat(),
+            "due_date": p.due_date.isoformat(),
+            "lines": st.lines_to_json(p.lines, p.currency),
+            "total_minor": to_minor(p.total, p.currency),
+            "replaces": p.replaces,
+        }
+
+    def _customer(self, row: dict[str, Any]) -> CustomerRef | None:
+        if row["action"] == "void":
+            return CustomerRef("", row["customer"], row["currency"])
+        wanted = (row["customer"], row["currency"])
+        if wanted not in self.customers:
+            try:
+                self.checkpoint("before:find_or_create_customer")
+                self.customers[wanted] = self.ledger.find_or_create_customer(*wanted)
+                self.checkpoint("after:find_or_create_customer")
+            except (SkippableLedgerError, RetriableLedgerError) as exc:
+                self.report.failures.append(
+                    f"contract {row['contract']}: customer {row['customer']!r}: {exc}"
+                )
+                return None
+        return self.customers[wanted]
+
+    def _request(self, row: dict[str, Any]) -> InvoiceRequest:
+        customer = self.customers[(row["customer"], row["currency"])]
+        milestones = json.loads(row["milestones"])
+        memo = (
+            f"{row['contract']}: {', '.join(milestones)}"
+            if milestones
+            else f"{row['contract']}: {row['kind']}"
+        )
+        return InvoiceRequest(
+            key=row["key"],
+            reference=row["reference"],
+            customer=customer,
+            currency=row["currency"],
+            kind=Kind(row["kind"]),
+            date=date.fromisoformat(row["invoice_date"]),
+            due_date=date.fromisoformat(row["due_date"]),
+            lines=st.lines_from_json(row["lines"], row["currency"]),
+            memo=memo,
+        )
+
+    def _create(self, chunk: list[dict[str, Any]]) -> None:
+        requests = [self._request(r) for r in chunk]
+        self.checkpoint("before:create_invoices")
+        try:
+            results = self.ledger.create_invoices(requests)
+        except RetriableLedgerError as exc:
+            self.report.in_doubt += len(chunk)
+            self.report.failures.append(
+                f"{len(chunk)} invoice(s) not confirmed by the ledger ({exc}); the next run "
+                "checks the ledger before sending them again"
+            )
+            return
+        except SkippableLedgerError as exc:
+            results = []
+            self._commit([(r["key"], {"state": st.FAILED, "error": str(exc)}) for r in chunk])
+            self.report.failures.append(f"{len(chunk)} invoice(s) rejected: {exc}")
+            return
+        self.checkpoint("after:create_invoices")
+        changes: list[tuple[str, dict[str, Any]]] = []
+        by_key = {r["key"]: r for r in chunk}
+        for result in results:
+            row = by_key[result.key]
+            if result.invoice is not None:
+                changes += self._pushed_changes(row, result.invoice)
+                self.report.created.append((row, result.invoice.number))
+            elif result.retriable:
+                self.report.in_doubt += 1
+                self.report.failures.append(f"{_label(row)}: not confirmed ({result.error})")
+            else:
+                changes.append((row["key"], {"state": st.FAILED, "error": result.error}))
+                self.report.failures.append(
+                    f"{_label(row)}: rejected by the ledger: {result.error}"
+                )
+        self._commit(changes)
+
+    def _void(self, row: dict[str, Any]) -> None:
+        old = next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
+        if old is None or not old["ledger_id"]:
+            self.report.failures.append(f"{_label(row)}: the invoice to void is not in the ledger")
+            return
+        self.checkpoint("before:void_invoice")
+        try:
+            remote = self.ledger.void_invoice(old["ledger_id"], row["key"])
+        except RetriableLedgerError as exc:
+            self.report.in_doubt += 1
+            self.report.failures.append(f"{_label(row)}: void not confirmed ({exc})")
+            return
+        except SkippableLedgerError as exc:
+            self._commit([(row["key"], {"state": st.FAILED, "error": str(exc)})])
+            self.report.failures.append(f"{_label(row)}: {exc}")
+            return
+        self.checkpoint("after:void_invoice")
+        self._commit(
+            [
+                (
+                    row["key"],
+                    {
+                        "state": st.PUSHED,
+                        "ledger_id": remote.ledger_id,
+                        "number": f"void of {remote.number}",
+                        "balance_minor": 0,
+                    },
+                ),
+                (old["key"], {"state": st.VOIDED, "balance_minor": 0}),
+            ]
+        )
+        self.report.voided.append((row, remote.number))
+
+    def _pushed_changes(
+        self, row: dict[str, Any], remote: RemoteInvoice
+    ) -> list[tuple[str, dict[str, Any]]]:
+        changes: list[tuple[str, dict[str, Any]]] = [
+            (
+                row["key"],
+                {
+                    "state": st.PUSHED,
+                    "ledger_id": remote.ledger_id,
+                    "number": remote.number,
+                    "balance_minor": to_minor(remote.balance, row["currency"]),
+                    "error": None,
+                },
+            )
+        ]
+        if row["replaces"]:
+            changes.append((row["replaces"], {"state": st.CREDITED}))
+        return changes
+
+    def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
+        self.checkpoint("before:commit:results")
+        self.state.update_invoices(changes)
+        self.checkpoint("after:commit:results")
+
+    # -- step 3: payments ------------------------------------------------------------------------
+
+    def pull_payments(self) -> str | None:
+        try:
+            self.checkpoint("before:payment_changes")
+            changes = self.ledger.payment_changes(self.state.cursor("payments"))
+            self.checkpoint("after:payment_changes")
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
+            self.report.failures.append(f"payment status not pulled: {exc}")
+            return None
+        rows = {r["ledger_id"]: r for r in self.state.invoice_rows() if r["ledger_id"]}
+        updates = []
+        for remote in changes.invoices:
+            row = rows.get(remote.ledger_id)
+            if row is None or row["action"] != "create" or remote.is_credit:
+                continue
+            currency = row["currency"]
+            paid = remote.total - remote.balance if remote.status is not RemoteStatus.VOIDED else 0
+            new_state = _state_for(row["state"], remote)
+            if new_state == st.VOIDED_IN_LEDGER and row["state"] != st.VOIDED_IN_LEDGER:
+                self.report.failures.append(
+                    f"{_label(row)} ({remote.number}) was voided or deleted in the ledger; its "
+                    "milestone is not billed again until a person decides"
+                )
+            self.state.record_payments(
+                row["key"], currency, [(p.id, p.amount, p.date, p.deleted) for p in remote.payments]
+            )
+            self.report.payments_pulled += sum(1 for p in remote.payments if not p.deleted)
+            updates.append(
+                (
+                    row["key"],
+                    {
+                        "state": new_state,
+                        "paid_minor": to_minor(paid, currency),
+                        "balance_minor": to_minor(remote.balance, currency),
+                    },
+                )
+            )
+        self._commit(updates)
+        return changes.cursor
+
+
+def _state_for(current: str, remote: RemoteInvoice) -> str:
+    if current in (st.CREDITED, st.VOIDED):
+        return current  # we retired it ourselves
+    if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
+        return st.VOIDED_IN_LEDGER
+    return {RemoteStatus.PAID: st.PAID, RemoteStatus.PARTIALLY_PAID: st.PARTIALLY_PAID}.get(
+        remote.status, st.PUSHED
+    )
+
+
+def _label(row: dict[str, Any]) -> str:
+    milestones = json.loads(row["milestones"])
+    what = f"milestone {', '.join(milestones)}" if milestones else f"{row['kind']} invoice"
+    return f"contract {row['contract']}, {what}"
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+__all__ = ["LedgerError", "run_once"]

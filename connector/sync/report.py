@@ -1,0 +1,214 @@
+"""What a run did and where the books stand, as data: the CLI renders it, tests assert on it.
+
+JSON forms carry amounts as strings and dates as ISO text, never floats.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connector.models import PROBLEM_REASONS, Contract, PlannedInvoice, Role, Skip
+from connector.money import fmt, from_minor
+from connector.sync import state as st
+
+
+@dataclass
+class SyncReport:
+    business: str
+    as_of: date
+    run_id: int = 0
+    planned: list[PlannedInvoice] = field(default_factory=list)
+    created: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    voided: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    in_doubt: int = 0
+    in_doubt_found: int = 0
+    resolved: int = 0
+    payments_pulled: int = 0
+    fatal: str | None = None
+
+    def problems(self) -> list[str]:
+        out = [s.message for s in self.skipped if s.reason in PROBLEM_REASONS]
+        out += self.failures
+        if self.fatal:
+            out.append(self.fatal)
+        return out
+
+    @property
+    def outcome(self) -> str:
+        if self.fatal:
+            return "failed"
+        return "problems" if self.problems() else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "problems": 1, "failed": 2}[self.outcome]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "invoices_created": len(self.created),
+            "invoices_voided": len(self.voided),
+            "in_doubt_resolved": self.resolved,
+            "in_doubt_left": self.in_doubt,
+            "payments_pulled": self.payments_pulled,
+            "skipped": len(self.skipped),
+            "problems": len(self.problems()),
+        }
+
+
+def invoice_json(p: PlannedInvoice) -> dict[str, Any]:
+    return {
+        "contract": p.contract,
+        "customer": p.customer,
+        "currency": p.currency,
+        "kind": str(p.kind),
+        "milestones": list(p.milestones),
+        "date": p.date.isoformat(),
+        "due_date": p.due_date.isoformat(),
+        "lines": [{"description": ln.description, "amount": fmt(ln.amount)} for ln in p.lines],
+        "total": fmt(p.total),
+    }
+
+
+def skip_json(s: Skip) -> dict[str, Any]:
+    return {
+        "milestone": s.milestone,
+        "contract": s.contract,
+        "reason": str(s.reason),
+        "message": s.message,
+    }
+
+
+def plan_json(
+    business: str, as_of: date, invoices: list[PlannedInvoice], skipped: list[Skip]
+) -> dict[str, Any]:
+    return {
+        "business": business,
+        "as_of": as_of.isoformat(),
+        "invoices": [invoice_json(p) for p in invoices],
+        "skipped": [skip_json(s) for s in skipped],
+    }
+
+
+# -- status: where the books stand --------------------------------------------------------------
+
+BILLED_STATES = (st.PUSHED, st.PARTIALLY_PAID, st.PAID)
+
+
+def status_data(
+    business: str, contracts: dict[str, Contract], state: st.State, as_of: date
+) -> dict[str, Any]:
+    rows = [r for r in state.invoice_rows() if r["action"] == "create"]
+    per_contract: dict[str, dict[str, Decimal]] = {}
+    invoices_out = []
+    for row in rows:
+        currency = row["currency"]
+        total = from_minor(row["total_minor"], currency)
+        paid = from_minor(row["paid_minor"] or 0, currency)
+        balance = (
+            from_minor(row["balance_minor"], currency)
+            if row["balance_minor"] is not None
+            else total
+        )
+        due = date.fromisoformat(row["due_date"])
+        sums = per_contract.setdefault(
+            row["contract"],
+            {
+                "billed": Decimal(0),
+                "paid": Decimal(0),
+                "outstanding": Decimal(0),
+                "retainage_held": Decimal(0),
+                "overdue": Decimal(0),
+            },
+        )
+        if row["state"] in BILLED_STATES:
+            sums["billed"] += total
+            sums["paid"] += paid
+            if row["kind"] != "credit":
+                sums["outstanding"] += balance
+                if balance > 0 and due < as_of:
+                    sums["overdue"] += balance
+            for line in st.lines_from_json(row["lines"], currency):
+                if line.role in (Role.RETAINAGE, Role.RETAINAGE_RELEASE):
+                    sums["retainage_held"] -= line.amount  # withheld lines are negative
+        overdue_days = (
+            (as_of - due).days
+            if (row["state"] in (st.PUSHED, st.PARTIALLY_PAID) and balance > 0 and due < as_of)
+            else 0
+        )
+        invoices_out.append(
+            {
+                "number": row["number"] or row["reference"],
+                "contract": row["contract"],
+                "kind": row["kind"],
+                "milestones": json.loads(row["milestones"]),
+                "currency": currency,
+                "total": fmt(total),
+                "date": row["invoice_date"],
+                "due_date": row["due_date"],
+                "paid": fmt(paid),
+                "balance": fmt(balance),
+                "status": row["state"],
+                "days_overdue": overdue_days,
+                "error": row["error"],
+            }
+        )
+    contracts_out = []
+    for cid in sorted(set(contracts) | set(per_contract)):
+        c = contracts.get(cid)
+        sums = per_contract.get(cid, {})
+        currency = c.currency if c else next(r["currency"] for r in rows if r["contract"] == cid)
+        contracts_out.append(
+            {
+                "contract": cid,
+                "customer": c.customer if c else None,
+                "currency": currency,
+                "value": fmt(c.value_on(as_of)) if c and c.value is not None else None,
+                **{
+                    k: fmt(sums.get(k, Decimal(0)))
+                    for k in ("billed", "paid", "outstanding", "overdue", "retainage_held")
+                },
+            }
+        )
+    attention = [
+        f"{r['milestone']}: {r['message']}"
+        for r in state.milestone_rows()
+        if r["reason"] in {str(x) for x in PROBLEM_REASONS}
+    ]
+    for row in rows:
+        if row["state"] == st.FAILED:
+            attention.append(
+                f"{row['number'] or row['reference']} ({row['contract']}): push "
+                f"failed: {row['error']}"
+            )
+        elif row["state"] == st.PUSHING:
+            attention.append(
+                f"{row['reference']} ({row['contract']}): not yet confirmed by the "
+                "ledger; the next sync checks before sending again"
+            )
+        elif row["state"] == st.VOIDED_IN_LEDGER:
+            attention.append(
+                f"{row['number']} ({row['contract']}): voided or deleted in the "
+                "ledger; its milestone will not be billed again automatically"
+            )
+    last = state.last_run()
+    return {
+        "business": business,
+        "as_of": as_of.isoformat(),
+        "last_run": None
+        if last is None
+        else {
+            "started_at": last["started_at"],
+            "finished_at": last["finished_at"],
+            "outcome": last["outcome"],
+            "counts": json.loads(last["counts"] or "{}"),
+        },
+        "contracts": contracts_out,
+        "invoices": invoices_out,
+        "attention": attention,
+    }
