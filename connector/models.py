@@ -226,6 +226,7 @@ class BilledInvoice:
     paid: Decimal = Decimal(0)
     number: str | None = None
     total: Decimal = Decimal(0)
+    date: date | None = None
 
 
 def idempotency_key(

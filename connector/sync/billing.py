@@ -50,10 +50,17 @@ class _Tally:
     gross: Decimal = ZERO  # fixed + percent + change-order adjustments
     percent_gross: Decimal = ZERO  # percent + change-order adjustments
     deposit: Decimal = ZERO
+    deposit_invoiced: bool = False
     deposit_applied: Decimal = ZERO
     withheld: Decimal = ZERO
     released: Decimal = ZERO
     milestone_invoices: int = 0
+    last_milestone_date: date | None = None  # the contract's value is final as of this day
+
+    def billed_on(self, day: date | None) -> None:
+        self.milestone_invoices += 1
+        if day is not None and (self.last_milestone_date is None or day > self.last_milestone_date):
+            self.last_milestone_date = day
 
     def add(self, lines: Iterable[Line], sign: int = 1) -> None:
         for line in lines:
@@ -147,8 +154,9 @@ class _ContractBilling:
         for h in history:
             if h.active:
                 self.tally.add(h.lines)
+                self.tally.deposit_invoiced |= h.kind is Kind.DEPOSIT
                 if h.kind is Kind.MILESTONE:
-                    self.tally.milestone_invoices += 1
+                    self.tally.billed_on(h.date)
                     for mid in h.milestones:
                         self.billed[mid] = h
 
@@ -227,7 +235,7 @@ class _ContractBilling:
             return
         self.handle_changes()
         started = self.c.started_by(self.as_of)
-        if self.c.deposit is not None and self.tally.deposit == ZERO and started:
+        if self.c.deposit is not None and not self.tally.deposit_invoiced and started:
             self.bill_deposit()
         candidates = self.classify(started)
         remaining = {m.id for m in live if m.id not in self.billed}
@@ -306,6 +314,8 @@ class _ContractBilling:
         spec = self.c.deposit
         assert spec is not None
         amount = self.deposit_amount()
+        if amount == ZERO:  # a 0% deposit is no deposit: no empty invoice
+            return
         if spec.percent is not None:
             text = f"Deposit ({percent_text(spec.percent)}% of {self.show(self.c.value or ZERO)})"
         else:
@@ -317,6 +327,7 @@ class _ContractBilling:
             [Line(text, amount, Role.DEPOSIT)],
             self.terms(),
         )
+        self.tally.deposit_invoiced = True
 
     def classify(self, started: bool) -> list[Milestone]:
         candidates = []
@@ -406,7 +417,7 @@ class _ContractBilling:
             self.terms(m),
             milestone_hashes=((m.id, m.content_hash()),),
         )
-        self.tally.milestone_invoices += 1
+        self.tally.billed_on(day)
         if is_last:
             self.release_retainage(day, [])
         return True
@@ -444,7 +455,7 @@ class _ContractBilling:
         """Every live milestone is billed but the last one was not billed as last (it was
         cancelled or removed later): settle the deposit, change orders and retainage now."""
         extra = []
-        value = self.c.value_on(self.as_of)
+        value = self.c.value_on(self.tally.last_milestone_date or self.as_of)
         adjustment = self.adjustment(live, value, ZERO)
         if adjustment:
             extra.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))

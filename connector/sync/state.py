@@ -494,6 +494,7 @@ def to_billed(row: dict[str, Any]) -> BilledInvoice:
         paid=from_minor(row["paid_minor"] or 0, currency),
         number=row["number"],
         total=from_minor(row["total_minor"], currency),
+        date=date.fromisoformat(row["invoice_date"]),
     )
 
 
