@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -23,7 +23,10 @@ from connector.models import BillingRules, ChangeOrder, Contract, Deposit
 from connector.money import MoneyError, exponent, parse_amount, parse_percent
 from connector.validation import IsoDate, problems_from, secret_keys
 
-Money = str | int | Decimal
+# Numbers are read by connector.money, which refuses floats and booleans; pydantic must not
+# coerce them first (it would turn true into 1).
+Money = Any
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -160,7 +163,7 @@ def slug(name: str) -> str:
 
 
 def load(path: str | Path) -> Config:
-    """Read, validate and resolve a config file, or raise one `ConfigError` listing every problem."""
+    """Read, validate and resolve a config file, or raise one `ConfigError` with every problem."""
     path = Path(path).expanduser().resolve()
     try:
         text = path.read_text(encoding="utf-8")
@@ -178,19 +181,39 @@ def load(path: str | Path) -> Config:
         "config file: remove this key"
         for where in secret_keys(raw)
     ]
-    try:
-        parsed = ConfigFile.model_validate(raw)
-    except ValidationError as exc:
-        problems += problems_from(exc, ConfigFile)
-        raise ConfigError(path, _with_contract_ids(problems, raw)) from None
-
-    tracker_settings = _plugin_settings(plugins.SOURCES, "tracker", parsed.tracker, problems)
-    ledger_settings = _plugin_settings(plugins.ADAPTERS, "ledger", parsed.ledger, problems)
-    contracts = _contracts(parsed, problems)
-    if parsed.state.path and parsed.state.url:
+    # Each section is checked on its own, so one problem never hides the next.
+    known = set(ConfigFile.model_fields)
+    problems += [
+        f"{key}: unknown key; expected one of: {', '.join(known)}"
+        for key in raw
+        if key not in known
+    ]
+    business = _section(BusinessSection, raw, "business", problems, required=True)
+    state = _section(StateSection, raw, "state", problems) or StateSection()
+    billing = _section(BillingSection, raw, "billing", problems) or BillingSection()
+    tracker = _section(PluginSection, raw, "tracker", problems, required=True)
+    ledger = _section(PluginSection, raw, "ledger", problems, required=True)
+    tracker_settings = tracker and _plugin_settings(plugins.SOURCES, "tracker", tracker, problems)
+    ledger_settings = ledger and _plugin_settings(plugins.ADAPTERS, "ledger", ledger, problems)
+    sections = []
+    raw_contracts = raw.get("contracts", [])
+    if not isinstance(raw_contracts, list):
+        problems.append("contracts: expected [[contracts]] tables")
+        raw_contracts = []
+    for i, item in enumerate(raw_contracts):
+        try:
+            sections.append(ContractSection.model_validate(item))
+        except ValidationError as exc:
+            problems += problems_from(exc, ContractSection, f"contracts[{i}]")
+            sections.append(None)
+    contracts = _contracts(sections, business.currency if business else "USD", problems)
+    if state.path and state.url:
         problems.append("state: give path or url, not both")
-    if problems:
+    if problems or business is None or tracker is None or ledger is None:
         raise ConfigError(path, _with_contract_ids(problems, raw))
+    parsed = ConfigFile(
+        business=business, state=state, tracker=tracker, ledger=ledger, billing=billing
+    )
 
     state_path: Path | None = None
     if parsed.state.url:
@@ -218,6 +241,20 @@ def load(path: str | Path) -> Config:
     )
 
 
+def _section(
+    model: type[_M], raw: dict[str, Any], name: str, problems: list[str], *, required: bool = False
+) -> _M | None:
+    if name not in raw:
+        if required:
+            problems.append(f"{name}: required section [{name}] is missing")
+        return None
+    try:
+        return model.model_validate(raw[name])
+    except ValidationError as exc:
+        problems.extend(problems_from(exc, model, name))
+        return None
+
+
 def _plugin_settings(
     group: str, section: str, parsed: PluginSection, problems: list[str]
 ) -> BaseModel | None:
@@ -233,14 +270,18 @@ def _plugin_settings(
         return None
 
 
-def _contracts(parsed: ConfigFile, problems: list[str]) -> dict[str, Contract]:
+def _contracts(
+    sections: list[ContractSection | None], default_currency: str, problems: list[str]
+) -> dict[str, Contract]:
     contracts: dict[str, Contract] = {}
-    for i, section in enumerate(parsed.contracts):
+    for i, section in enumerate(sections):
+        if section is None:
+            continue
         where = f"contracts[{i}]"
         if section.id in contracts:
             problems.append(f"{where}.id: duplicate contract id {section.id!r}")
             continue
-        contract = _contract(section, parsed.business.currency, where, problems)
+        contract = _contract(section, default_currency, where, problems)
         if contract is not None:
             contracts[section.id] = contract
     return contracts

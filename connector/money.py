@@ -32,7 +32,7 @@ EXPONENTS: dict[str, int] = {
 # single quantize below; invalid operations (NaN, division by zero) raise instead of passing.
 MONEY_CONTEXT = Context(prec=50, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 
-_AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")
+_AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")  # up to 999 trillion: no contract is larger
 HUNDRED = Decimal(100)
 
 
@@ -92,9 +92,15 @@ def parse_amount(raw: object, currency: str, *, allow_negative: bool = False) ->
     value = parse_decimal(raw, "an amount")
     if value < 0 and not allow_negative:
         raise MoneyError(f"expected an amount of zero or more, got {raw!r}")
-    if -value.as_tuple().exponent > exponent(currency):  # type: ignore[operator]
+    return check_places(value, currency, raw)
+
+
+def check_places(value: Decimal, currency: str, raw: object = None) -> Decimal:
+    """`value` at the currency's minor unit, or an error if that would drop digits."""
+    if -value.normalize().as_tuple().exponent > exponent(currency):  # type: ignore[operator]
+        shown = raw if raw is not None else format(value, "f")
         raise MoneyError(
-            f"{raw!r} has more decimal places than {currency} allows ({exponent(currency)})"
+            f"{shown!r} has more decimal places than {currency} allows ({exponent(currency)})"
         )
     return value.quantize(quantum(currency))
 

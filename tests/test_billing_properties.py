@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -68,7 +69,7 @@ def contracts(draw: s.DrawFn, *, whole: bool = False):
             )
         )
         bounds = [Decimal(0), *cuts, Decimal(100)]
-        shapes = [("percent", hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        shapes = [("percent", hi - lo) for lo, hi in itertools.pairwise(bounds)]
     else:
         shapes = []
         left = Decimal(100)
@@ -93,7 +94,7 @@ def contracts(draw: s.DrawFn, *, whole: bool = False):
                 accepted=None if cancelled else done + timedelta(days=draw(s.integers(0, 20))),
             )
         )
-    nights = sorted(draw(s.lists(day(), max_size=5))) + [END + timedelta(days=30)]
+    nights = [*sorted(draw(s.lists(day(), max_size=5))), END + timedelta(days=30)]
     return c, milestones, nights
 
 

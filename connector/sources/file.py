@@ -10,7 +10,7 @@ import csv
 import hashlib
 import re
 import tomllib
-from collections import Counter
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -34,8 +34,8 @@ class MilestoneRecord(BaseModel):
     id: str = Field(min_length=1)
     contract: str = Field(min_length=1)
     title: str = ""
-    percent: str | int | Decimal | None = None
-    amount: str | int | Decimal | None = None
+    percent: Any = None  # read by connector.money: no float, no bool
+    amount: Any = None
     status: Literal["open", "done", "cancelled"] = "open"
     completed: IsoDate | None = None
     accepted: IsoDate | None = None
@@ -129,8 +129,9 @@ class FileSource:
     def _parse(
         self, records: list[tuple[int, dict[str, Any]]]
     ) -> tuple[list[Milestone], list[InvalidMilestone]]:
-        ids = Counter(str(r.get("id", "")).strip() for _, r in records)
-        first_line: dict[str, str] = {}
+        places: dict[str, list[str]] = defaultdict(list)  # id -> where each record with it is
+        for index, (line, record) in enumerate(records, 1):
+            places[str(record.get("id", "")).strip()].append(self._where(line, index))
         milestones: list[Milestone] = []
         invalid: list[InvalidMilestone] = []
         for index, (line, record) in enumerate(records, 1):
@@ -138,14 +139,12 @@ class FileSource:
             mid = str(record.get("id", "")).strip() or None
             contract = str(record.get("contract", "")).strip() or None
             problems = []
-            if mid and ids[mid] > 1:
-                if mid in first_line:
-                    problems.append(f"duplicate id {mid!r} (also at {first_line[mid]})")
-                else:
-                    first_line[mid] = where
-                    problems.append(
-                        f"id {mid!r} is used by {ids[mid]} milestones; ids must be unique"
-                    )
+            if mid and len(places[mid]) > 1:
+                others = [p.split(", ", 1)[1] for p in places[mid] if p != where]
+                problems.append(
+                    f"duplicate id {mid!r}, also used at {', '.join(others)}; "
+                    "ids must be unique, so none of them is billed"
+                )
             milestone = None
             try:
                 milestone = _to_milestone(MilestoneRecord.model_validate(record), where)

@@ -28,7 +28,16 @@ from connector.models import (
     Skip,
     Status,
 )
-from connector.money import HUNDRED, div, fmt, mul, percent_text, round_money
+from connector.money import (
+    HUNDRED,
+    MoneyError,
+    check_places,
+    div,
+    fmt,
+    mul,
+    percent_text,
+    round_money,
+)
 
 ZERO = Decimal(0)
 
@@ -227,6 +236,7 @@ class _ContractBilling:
     # -- the run -------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.drop_unbillable_amounts()
         live = [m for m in self.milestones if m.status is not Status.CANCELLED]
         problem = self.contract_problem(live)
         if problem:
@@ -242,8 +252,29 @@ class _ContractBilling:
         for m in sorted(candidates, key=lambda m: (self.invoice_date(m), m.id)):
             if self.bill_milestone(m, remaining, live):
                 remaining.discard(m.id)
-        if not remaining and self.invalid_count == 0 and self.tally.milestone_invoices:
+        if not remaining and self.settled() and self.tally.milestone_invoices:
             self.close_out(live)
+
+    def drop_unbillable_amounts(self) -> None:
+        """A fixed amount finer than the contract currency's minor unit (10.005 USD) is the
+        milestone's error: it is reported, never rounded away."""
+        kept = []
+        for m in self.milestones:
+            try:
+                if m.amount is not None:
+                    check_places(m.amount, self.c.currency)
+                kept.append(m)
+            except MoneyError as exc:
+                self.skip(
+                    m, Reason.INVALID_MILESTONE, f"{m.where}: milestone {m.id}: amount: {exc}"
+                )
+                self.invalid_count += 1
+        self.milestones = kept
+
+    def settled(self) -> bool:
+        """No milestone is in question: none invalid, none changed after invoicing. Only then
+        may a contract be closed (true-up, deposit remainder, retainage release)."""
+        return self.invalid_count == 0 and not self.flagged
 
     def contract_problem(self, live: list[Milestone]) -> str | None:
         percents = [m.percent for m in live if m.percent is not None]
@@ -377,12 +408,14 @@ class _ContractBilling:
         else:
             gross = m.amount or ZERO
             lines = [Line(m.title or m.id, gross, Role.FIXED, m.id)]
-        is_last = remaining == {m.id} and self.invalid_count == 0
-        adjustment = (
-            self.adjustment(live, value, gross if m.percent is not None else ZERO)
-            if is_last
-            else ZERO
-        )
+        is_last = remaining == {m.id} and self.settled()
+        adjustment = ZERO
+        if is_last:
+            # The final value: as of the latest milestone invoice, which a reissued early
+            # milestone is not.
+            last = self.tally.last_milestone_date
+            value = self.c.value_on(max(day, last) if last else day)
+            adjustment = self.adjustment(live, value, gross if m.percent is not None else ZERO)
         cap = (
             self.c.cap if self.c.cap is not None else (value if self.c.value is not None else None)
         )
@@ -409,6 +442,16 @@ class _ContractBilling:
                         m.id,
                     )
                 )
+        if is_last:
+            # More released than is now withheld (a reissued milestone withheld less): the
+            # difference is settled on this invoice, never as a negative release invoice.
+            over = (
+                self.tally.withheld
+                - self.tally.released
+                + sum(-ln.amount for ln in lines if ln.role is Role.RETAINAGE)
+            )
+            if over < 0:
+                lines.append(Line("Retainage release adjustment", over, Role.RETAINAGE_RELEASE))
         self.plan(
             Kind.MILESTONE,
             (m.id,),

@@ -1,0 +1,138 @@
+"""Fixtures: a business on disk (config, milestones file, state) synced to the local ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connector import config as config_mod
+from connector.adapters.memory import MemoryLedger
+from connector.sync import run_once
+from connector.sync.report import SyncReport
+from connector.sync.state import State
+
+CONFIG = """
+[business]
+name = "Northwind Studio"
+timezone = "America/Chicago"
+currency = "USD"
+
+[state]
+path = "state.db"
+
+[tracker]
+kind = "file"
+path = "milestones.toml"
+
+[ledger]
+kind = "local"
+path = "ledger.json"
+
+[billing]
+approval = "required"
+on_change = "{on_change}"
+
+[[contracts]]
+id = "ACME-WEB"
+customer = "Acme Corporation"
+value = "48000.00"
+start = 2026-09-01
+deposit = "10%"
+retainage = "5%"
+terms_days = 15
+
+[[contracts.change_orders]]
+id = "CO-1"
+amount = "6000.00"
+approved = 2026-10-20
+
+[[contracts]]
+id = "BETA-APP"
+customer = "Beta Bakery Ltd"
+currency = "EUR"
+value = "12000.00"
+"""
+
+MILESTONES = """
+[[milestones]]
+id = "ACME-M1"
+contract = "ACME-WEB"
+title = "Discovery"
+percent = "20"
+status = "done"
+completed = 2026-09-20
+accepted = 2026-09-22
+
+[[milestones]]
+id = "ACME-M2"
+contract = "ACME-WEB"
+title = "Design"
+percent = "30"
+status = "done"
+completed = 2026-10-28
+accepted = 2026-11-02
+
+[[milestones]]
+id = "ACME-M3"
+contract = "ACME-WEB"
+title = "Build"
+percent = "50"
+status = "done"
+completed = 2026-11-20
+accepted = 2026-11-25
+
+[[milestones]]
+id = "BETA-1"
+contract = "BETA-APP"
+title = "Prototype"
+amount = "4000.00"
+status = "done"
+completed = 2026-10-05
+accepted = 2026-10-06
+"""
+
+AS_OF = date(2026, 11, 26)
+
+
+@dataclass
+class Business:
+    dir: Path
+    ledger: MemoryLedger
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "config.toml"
+
+    def config(self) -> config_mod.Config:
+        return config_mod.load(self.config_path)
+
+    def milestones(self, text: str) -> None:
+        (self.dir / "milestones.toml").write_text(text)
+
+    def sync(self, as_of: date = AS_OF, **kw: object) -> SyncReport:
+        return run_once(self.config(), as_of=as_of, ledger=self.ledger, **kw)  # type: ignore[arg-type]
+
+    def state(self) -> State:
+        cfg = self.config()
+        return State.open(cfg.state_url, cfg.business.name, path=cfg.state_path)
+
+
+def make_business(
+    root: Path,
+    *,
+    on_change: str = "flag",
+    milestones: str = MILESTONES,
+    ledger: MemoryLedger | None = None,
+) -> Business:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.toml").write_text(CONFIG.replace("{on_change}", on_change))
+    (root / "milestones.toml").write_text(milestones)
+    return Business(root, ledger or MemoryLedger())
+
+
+@pytest.fixture
+def business(tmp_path: Path) -> Business:
+    return make_business(tmp_path / "northwind")

@@ -1,0 +1,245 @@
+"""The sync engine against the reference ledger: exactly once, whatever fails and wherever."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from connector.adapters.memory import MemoryLedger
+from connector.errors import LockHeld
+from connector.sync import engine
+from connector.sync.report import status_data
+from tests.conftest import AS_OF, MILESTONES, Business, make_business
+
+# deposit, ACME-M1, M2, M3, retainage release, BETA-1
+EXPECTED_TOTALS = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in the engine catches it."""
+
+
+def live_documents(ledger: MemoryLedger) -> list:
+    return [d for d in ledger.documents() if d.status.value != "voided"]
+
+
+def totals(ledger: MemoryLedger) -> list[str]:
+    return sorted(str(d.total) for d in live_documents(ledger))
+
+
+def test_first_sync_creates_every_invoice_once_and_the_second_nothing(business: Business):
+    report = business.sync()
+    assert report.outcome == "ok"
+    assert totals(business.ledger) == EXPECTED_TOTALS
+    assert [row["kind"] for row, _ in report.created].count("milestone") == 4
+    again = business.sync()
+    assert again.created == [] and again.outcome == "ok"
+    assert len(business.ledger.documents()) == 6
+    rows = business.state().invoice_rows()
+    assert {r["state"] for r in rows} == {"pushed"}
+    assert stat.S_IMODE(business.config().state_path.stat().st_mode) == 0o600
+
+
+def test_a_night_with_nothing_new_costs_one_ledger_call(business: Business):
+    business.sync()
+    before = dict(business.ledger.calls)
+    business.sync()
+    spent = {k: v - before.get(k, 0) for k, v in business.ledger.calls.items()}
+    assert {k: v for k, v in spent.items() if v} == {"payment_changes": 1}
+
+
+def test_payments_flow_back_into_status(business: Business):
+    business.sync()
+    docs = {d.number: d for d in business.ledger.documents()}
+    deposit = next(d for d in docs.values() if d.total == Decimal("4800.00"))
+    m1 = next(d for d in docs.values() if d.total == Decimal("8160.00"))
+    business.ledger.record_payment(deposit.ledger_id, Decimal("4800.00"), date(2026, 9, 10))
+    business.ledger.record_payment(m1.ledger_id, Decimal("3000.00"), date(2026, 10, 1))
+    report = business.sync()
+    assert report.payments_pulled == 2
+    data = status_data("Northwind Studio", business.config().contracts, business.state(), AS_OF)
+    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
+    assert acme == {
+        "contract": "ACME-WEB",
+        "customer": "Acme Corporation",
+        "currency": "USD",
+        "value": "54000.00",
+        "billed": "54000.00",
+        "paid": "7800.00",
+        "outstanding": "46200.00",
+        "overdue": "18930.00",
+        "retainage_held": "0.00",
+    }
+    by_number = {i["number"]: i for i in data["invoices"]}
+    assert by_number[deposit.number]["status"] == "paid"
+    assert by_number[m1.number]["status"] == "partially_paid"
+    assert by_number[m1.number]["days_overdue"] == (AS_OF - date(2026, 10, 7)).days
+    payments = business.state().payment_rows()
+    assert sorted(p["amount_minor"] for p in payments) == [300000, 480000]
+
+
+def test_a_lost_response_is_found_by_lookup_not_sent_twice(business: Business):
+    business.ledger.remember_keys = False  # the key window has passed: only lookup can help
+    business.ledger.fail_next("create_invoices", "drop")
+    first = business.sync()
+    assert first.outcome == "problems" and first.in_doubt > 0
+    assert any("not confirmed" in p for p in first.problems())
+    second = business.sync()
+    assert second.resolved == first.in_doubt
+    assert totals(business.ledger) == EXPECTED_TOTALS
+    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+
+
+def test_a_ledger_outage_before_the_write_is_retried_next_night(business: Business):
+    business.ledger.fail_next("create_invoices", "error")
+    first = business.sync()
+    assert first.outcome == "problems"
+    assert business.sync().outcome == "ok"
+    assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+def test_one_bad_customer_does_not_stop_the_other_contracts(business: Business):
+    business.ledger.find_or_create_customer(
+        "Beta Bakery Ltd", "USD"
+    )  # set up in the wrong currency
+    report = business.sync()
+    assert report.outcome == "problems"
+    assert any("Beta Bakery Ltd" in p and "EUR" in p for p in report.problems())
+    assert totals(business.ledger) == sorted(t for t in EXPECTED_TOTALS if t != "4000.00")
+
+
+def test_the_lock_keeps_two_syncs_of_one_business_apart(business: Business):
+    with engine.business_lock(business.config()), pytest.raises(LockHeld, match="Northwind"):
+        business.sync()
+
+
+def test_an_invoiced_milestone_that_changes_is_flagged_and_left_alone(business: Business):
+    business.sync()
+    business.milestones(MILESTONES.replace('percent = "20"', 'percent = "15"'))
+    report = business.sync()
+    assert report.outcome == "problems"
+    assert [s.reason.value for s in report.skipped if s.milestone == "ACME-M1"] == [
+        "changed_after_invoicing"
+    ]
+    assert report.created == []
+    attention = status_data("N", business.config().contracts, business.state(), AS_OF)["attention"]
+    assert any(a.startswith("ACME-M1: ") for a in attention)
+
+
+def test_credit_and_reissue_voids_unpaid_and_credits_paid(tmp_path):
+    business = make_business(tmp_path / "b", on_change="credit-and-reissue")
+    business.sync()
+    docs = {str(d.total): d for d in business.ledger.documents()}
+    business.ledger.record_payment(docs["13770.00"].ledger_id, Decimal("100.00"), AS_OF)
+    changed = MILESTONES.replace('percent = "20"', 'percent = "15"').replace(
+        'amount = "4000.00"', 'amount = "4100.00"'
+    )
+    # M1 20% -> 15% (unpaid: void + reissue); BETA-1 4000 -> 4100 (unpaid too)
+    business.milestones(changed)
+    report = business.sync()
+    assert len(report.voided) == 2
+    states = Counter(r["state"] for r in business.state().invoice_rows())
+    assert states["voided"] == 2
+    live = {str(d.total) for d in live_documents(business.ledger)}
+    assert "4100.00" in live and "4000.00" not in live
+    assert "8160.00" not in live  # the old M1 invoice is voided
+    # a paid invoice gets a credit note instead of a void
+    business.milestones(changed.replace('percent = "30"', 'percent = "35"'))
+    report = business.sync()
+    credits = [d for d in business.ledger.documents() if d.is_credit]
+    assert [str(c.total) for c in credits] == ["13770.00"]
+    assert third_sync_is_quiet(business)
+
+
+def third_sync_is_quiet(business: Business) -> bool:
+    before = len(business.ledger.documents())
+    report = business.sync()
+    return report.created == [] and len(business.ledger.documents()) == before
+
+
+# -- crash anywhere ---------------------------------------------------------------------------
+
+
+def checkpoints(business: Business, as_of: date = AS_OF) -> list[str]:
+    seen: list[str] = []
+    business.sync(as_of, checkpoint=seen.append)
+    return seen
+
+
+def crash_at(n: int):
+    calls = {"n": 0}
+
+    def checkpoint(name: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise Crash(name)
+
+    return checkpoint
+
+
+@pytest.mark.parametrize("remember_keys", [True, False], ids=["keys", "no-keys"])
+def test_crash_at_every_step_then_rerun_leaves_exactly_one_invoice_each(tmp_path, remember_keys):
+    names = checkpoints(make_business(tmp_path / "probe"))
+    assert {
+        "before:create_invoices",
+        "after:create_invoices",
+        "before:commit:intents",
+        "after:commit:results",
+        "before:find_or_create_customer",
+    } <= set(names)
+    for n in range(1, len(names) + 1):
+        business = make_business(
+            tmp_path / f"crash{n}", ledger=MemoryLedger(remember_keys=remember_keys)
+        )
+        with pytest.raises(Crash):
+            business.sync(checkpoint=crash_at(n))
+        business.sync()
+        assert totals(business.ledger) == EXPECTED_TOTALS, f"crash at {names[n - 1]} (#{n})"
+        rows = business.state().invoice_rows()
+        assert {r["state"] for r in rows} == {"pushed"}, names[n - 1]
+        refs = Counter(d.reference for d in business.ledger.documents())
+        assert max(refs.values()) == 1
+
+
+def test_crash_during_credit_and_reissue_voids_once_and_reissues_once(tmp_path):
+    changed = MILESTONES.replace('percent = "20"', 'percent = "15"')
+    probe = make_business(tmp_path / "probe", on_change="credit-and-reissue")
+    probe.sync()
+    probe.milestones(changed)
+    names = checkpoints(probe)
+    assert "before:void_invoice" in names
+    for n in range(1, len(names) + 1):
+        business = make_business(tmp_path / f"crash{n}", on_change="credit-and-reissue")
+        business.sync()
+        business.milestones(changed)
+        with pytest.raises(Crash):
+            business.sync(checkpoint=crash_at(n))
+        business.sync()
+        live = sorted(str(d.total) for d in live_documents(business.ledger))
+        # M1 re-billed at 15%: 7,200, true-up -300 to 95% of 54,000, the deposit's last 960,
+        # retainage 360 withheld, and the 120 released too much on the old M1 taken back
+        assert "5460.00" in live and "8160.00" not in live, names[n - 1]
+        assert len(live) == 6, names[n - 1]
+        assert sum(Decimal(t) for t in live if t != "4000.00") == Decimal("51300.00")
+
+
+def test_run_history_is_recorded(business: Business):
+    business.sync()
+    business.ledger.fail_next("create_invoices", "error")
+    business.milestones(
+        MILESTONES
+        + MILESTONES.split("[[milestones]]")[4]
+        .join(["[[milestones]]", ""])
+        .replace("BETA-1", "BETA-2")
+    )
+    business.sync()
+    last = business.state().last_run()
+    assert last["outcome"] == "problems"
+    assert json.loads(last["counts"])["invoices_created"] == 0
+    assert "not confirmed" in json.loads(last["problems"])[0]
+    assert business.state().count_runs() == 2

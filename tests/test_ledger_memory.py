@@ -1,0 +1,54 @@
+"""The reference ledger passes the conformance contract, in memory and file-backed."""
+
+from __future__ import annotations
+
+import stat
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from connector.adapters.memory import MemoryLedger
+from tests.conformance.ledger import LedgerConformance, request
+
+
+class TestMemoryLedger(LedgerConformance):
+    @pytest.fixture
+    def ledger(self):
+        return MemoryLedger()
+
+    def pay(self, ledger, invoice, amount):
+        ledger.record_payment(invoice.ledger_id, amount, date(2026, 11, 20))
+
+
+class TestLocalLedgerFile(LedgerConformance):
+    """The `local` kind: the same ledger, reloaded from its JSON file before every call."""
+
+    @pytest.fixture
+    def ledger(self, tmp_path):
+        return _Reloading(tmp_path / "ledger.json")
+
+    def pay(self, ledger, invoice, amount):
+        ledger.fresh().record_payment(invoice.ledger_id, amount, date(2026, 11, 20))
+
+
+class _Reloading:
+    def __init__(self, path):
+        self.path = path
+        self.batch_size = MemoryLedger.batch_size
+
+    def fresh(self) -> MemoryLedger:
+        return MemoryLedger(self.path)
+
+    def __getattr__(self, name):
+        return getattr(self.fresh(), name)
+
+
+def test_local_ledger_file_is_private_and_keeps_money_exact(tmp_path):
+    path = tmp_path / "ledger.json"
+    ledger = MemoryLedger(path)
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    ledger.create_invoices([request(customer, 1, "1000.10")])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert '"950.10"' in path.read_text()
+    assert MemoryLedger(path).documents()[0].total == Decimal("950.10")
