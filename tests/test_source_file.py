@@ -1,0 +1,99 @@
+"""The file source passes the Source conformance contract, as TOML and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import pytest
+
+from connector.sources.file import FileSource
+from tests.conformance.source import SourceConformance
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    return f'"{value}"'
+
+
+class _FileTracker:
+    def __init__(self, path):
+        self.path = path
+        self.source = FileSource(path)
+        self.records: list[dict] = []
+
+    def seed(self, records):
+        self.records = [dict(r) for r in records]
+        self._write()
+
+    def edit(self, mid, **fields):
+        next(r for r in self.records if r["id"] == mid).update(fields)
+        self._write()
+
+    def break_one(self, mid):
+        self.edit(mid, amount="12,00")  # a comma is not a decimal point here
+
+    def _write(self):
+        if self.path.suffix == ".csv":
+            out = io.StringIO()
+            columns = [
+                "id",
+                "contract",
+                "title",
+                "percent",
+                "amount",
+                "status",
+                "completed",
+                "accepted",
+            ]
+            writer = csv.DictWriter(out, columns)
+            writer.writeheader()
+            for r in self.records:
+                writer.writerow(
+                    {k: (v.isoformat() if isinstance(v, date) else v) for k, v in r.items()}
+                )
+            self.path.write_text(out.getvalue())
+        else:
+            self.path.write_text(
+                "".join(
+                    "[[milestones]]\n"
+                    + "".join(f"{k} = {_toml_value(v)}\n" for k, v in r.items())
+                    + "\n"
+                    for r in self.records
+                )
+            )
+
+
+class TestTomlFile(SourceConformance):
+    @pytest.fixture
+    def tracker(self, tmp_path):
+        return _FileTracker(tmp_path / "milestones.toml")
+
+
+class TestCsvFile(SourceConformance):
+    @pytest.fixture
+    def tracker(self, tmp_path):
+        return _FileTracker(tmp_path / "milestones.csv")
+
+
+def test_the_cursor_changes_only_when_the_file_does(tmp_path):
+    tracker = _FileTracker(tmp_path / "milestones.toml")
+    tracker.seed([{"id": "M1", "contract": "C", "amount": "1.00"}])
+    a, b = tracker.source.read(None), tracker.source.read(None)
+    assert a.cursor == b.cursor
+    tracker.edit("M1", amount="2.00")
+    assert tracker.source.read(a.cursor).cursor != a.cursor
+
+
+def test_toml_line_numbers_point_at_the_milestone(tmp_path):
+    tracker = _FileTracker(tmp_path / "milestones.toml")
+    tracker.seed(
+        [
+            {"id": "M1", "contract": "C", "amount": "1.00"},
+            {"id": "M2", "contract": "C", "amount": "x"},
+        ]
+    )
+    (bad,) = tracker.source.read(None).invalid
+    assert bad.where == "milestones.toml, line 6"  # its [[milestones]] header
