@@ -14,11 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from connector import config as config_mod
+from connector import render
 from connector.errors import UserError
-from connector.models import PROBLEM_REASONS
 from connector.sync import preview, run_once
 from connector.sync import state as st
 from connector.sync.report import plan_json, status_data
@@ -32,8 +31,9 @@ app = typer.Typer(
 config_app = typer.Typer(no_args_is_help=True, help="Check a business config file.")
 app.add_typer(config_app, name="config")
 
-out = Console()
-err = Console(stderr=True)
+# Piped or mailed output gets room for the amount columns; a terminal keeps its own width.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 _debug = {"on": False}
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The business's TOML config.")]
@@ -73,64 +73,8 @@ def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> 
     if as_json:
         _print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped))
     else:
-        out.print(f"[bold]{cfg.business.name}[/bold]: plan as of {day}")
-        if decisions.invoices:
-            table = Table(
-                "Contract",
-                "Kind",
-                "Milestones",
-                "Date",
-                "Due",
-                "Line",
-                "Amount",
-                title="Invoices to create",
-                title_justify="left",
-            )
-            for inv in decisions.invoices:
-                first = True
-                for line in inv.lines:
-                    table.add_row(
-                        inv.contract if first else "",
-                        str(inv.kind) if first else "",
-                        ", ".join(inv.milestones) if first else "",
-                        inv.date.isoformat() if first else "",
-                        inv.due_date.isoformat() if first else "",
-                        line.description,
-                        f"{line.amount} {inv.currency}",
-                    )
-                    first = False
-                table.add_row(
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "[bold]Total[/bold]",
-                    f"[bold]{inv.total} {inv.currency}[/bold]",
-                    end_section=True,
-                )
-            out.print(table)
-        else:
-            out.print("No invoices to create.")
-        _print_skipped(decisions.skipped)
+        render.plan(out, cfg.business.name, day, decisions.invoices, decisions.skipped)
     raise typer.Exit(1 if decisions.problems else 0)
-
-
-def _print_skipped(skipped: list[Any]) -> None:
-    if not skipped:
-        return
-    table = Table(
-        "Milestone", "Contract", "Reason", "Why", title="Not billed", title_justify="left"
-    )
-    for s in skipped:
-        style = "red" if s.reason in PROBLEM_REASONS else ""
-        table.add_row(
-            s.milestone,
-            s.contract or "",
-            f"[{style}]{s.reason}[/{style}]" if style else str(s.reason),
-            s.message,
-        )
-    out.print(table)
 
 
 @app.command()
@@ -144,27 +88,7 @@ def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
             progress.update(task, completed=done, total=total)
 
         report = run_once(cfg, as_of=_as_of(as_of), progress=show)
-    out.print(
-        f"[bold]{report.business}[/bold]: sync as of {report.as_of} "
-        f"(run {report.run_id}): {report.outcome}"
-    )
-    for row, number in report.created:
-        total = st.from_minor(row["total_minor"], row["currency"])
-        out.print(
-            f"  created {number}: {row['contract']} {row['kind']} "
-            f"{', '.join(json.loads(row['milestones']))} {total} {row['currency']}"
-        )
-    for row, number in report.voided:
-        out.print(f"  voided {number}: {row['contract']}")
-    counts = report.counts()
-    out.print(
-        f"  {counts['invoices_created']} invoice(s) created, "
-        f"{counts['in_doubt_resolved']} earlier push(es) confirmed, "
-        f"{counts['payments_pulled']} payment(s) seen, {counts['skipped']} milestone(s) "
-        "not billed"
-    )
-    for problem in report.problems():
-        err.print(f"  [red]needs attention:[/red] {problem}")
+    render.sync(out, err, report)
     raise typer.Exit(report.exit_code)
 
 
@@ -177,65 +101,8 @@ def status(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -
     data = status_data(cfg.business.name, cfg.contracts, state, day)
     if as_json:
         _print_json(data)
-        raise typer.Exit(0)
-    last = data["last_run"]
-    out.print(
-        f"[bold]{data['business']}[/bold] as of {data['as_of']}; last run: "
-        + (f"{last['finished_at'] or last['started_at']} ({last['outcome']})" if last else "never")
-    )
-    table = Table(
-        "Contract",
-        "Customer",
-        "Value",
-        "Billed",
-        "Paid",
-        "Outstanding",
-        "Overdue",
-        "Retainage held",
-        title="Contracts",
-        title_justify="left",
-    )
-    for c in data["contracts"]:
-        table.add_row(
-            c["contract"],
-            c["customer"] or "",
-            c["value"] or "",
-            c["billed"],
-            c["paid"],
-            c["outstanding"],
-            c["overdue"],
-            c["retainage_held"],
-        )
-    out.print(table)
-    if data["invoices"]:
-        table = Table(
-            "Invoice",
-            "Contract",
-            "Kind",
-            "Milestones",
-            "Total",
-            "Due",
-            "Paid",
-            "Status",
-            "Days overdue",
-            title="Invoices",
-            title_justify="left",
-        )
-        for i in data["invoices"]:
-            table.add_row(
-                i["number"],
-                i["contract"],
-                i["kind"],
-                ", ".join(i["milestones"]),
-                f"{i['total']} {i['currency']}",
-                i["due_date"],
-                i["paid"],
-                i["status"],
-                str(i["days_overdue"] or ""),
-            )
-        out.print(table)
-    for item in data["attention"]:
-        out.print(f"[red]needs attention:[/red] {item}")
+    else:
+        render.status(out, data)
 
 
 @config_app.command("check")

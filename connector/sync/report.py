@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector.models import PROBLEM_REASONS, Contract, PlannedInvoice, Role, Skip
-from connector.money import fmt, from_minor
+from connector.money import fmt, from_minor, round_money
 from connector.sync import state as st
 
 
@@ -99,6 +99,18 @@ def plan_json(
 
 BILLED_STATES = (st.PUSHED, st.PARTIALLY_PAID, st.PAID)
 
+# What a bookkeeper calls each outbox state.
+STATUS_WORDS = {
+    st.PUSHING: "sending",
+    st.PUSHED: "open",
+    st.PARTIALLY_PAID: "partially_paid",
+    st.PAID: "paid",
+    st.VOIDED: "voided",
+    st.CREDITED: "credited",
+    st.FAILED: "failed",
+    st.VOIDED_IN_LEDGER: "voided_in_ledger",
+}
+
 
 def status_data(
     business: str, contracts: dict[str, Contract], state: st.State, as_of: date
@@ -153,7 +165,7 @@ def status_data(
                 "due_date": row["due_date"],
                 "paid": fmt(paid),
                 "balance": fmt(balance),
-                "status": row["state"],
+                "status": STATUS_WORDS.get(row["state"], row["state"]),
                 "days_overdue": overdue_days,
                 "error": row["error"],
             }
@@ -170,7 +182,7 @@ def status_data(
                 "currency": currency,
                 "value": fmt(c.value_on(as_of)) if c and c.value is not None else None,
                 **{
-                    k: fmt(sums.get(k, Decimal(0)))
+                    k: fmt(round_money(sums.get(k, Decimal(0)), currency))
                     for k in ("billed", "paid", "outstanding", "overdue", "retainage_held")
                 },
             }

@@ -1,0 +1,141 @@
+"""Rich renderings of a plan, a sync report and the status, for people reading a terminal or
+the morning email. Amounts get thousands separators here only; JSON keeps plain strings."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
+from connector.money import from_minor
+from connector.sync.report import SyncReport
+
+
+def _n(amount: Decimal | str | None) -> str:
+    return "" if amount is None else f"{Decimal(amount):,}"
+
+
+def money(amount: Decimal | str, currency: str) -> str:
+    return f"{_n(amount)} {currency}"
+
+
+def plan(
+    console: Console,
+    business: str,
+    as_of: object,
+    invoices: list[PlannedInvoice],
+    skipped: list[Skip],
+) -> None:
+    console.print(f"[bold]{business}[/bold]: plan as of {as_of}")
+    if not invoices:
+        console.print("No invoices to create.")
+    for inv in invoices:
+        what = f"{inv.kind}" + (f" {', '.join(inv.milestones)}" if inv.milestones else "")
+        console.print(
+            f"\n[bold]{inv.contract}[/bold] {what} for {inv.customer}: "
+            f"dated {inv.date}, due {inv.due_date}"
+        )
+        table = Table(box=box.SIMPLE_HEAD, show_header=False)
+        table.add_column("Line", ratio=1)
+        table.add_column("Amount", justify="right", no_wrap=True)
+        for line in inv.lines:
+            table.add_row(line.description, money(line.amount, inv.currency))
+        table.add_row(
+            "[bold]Total[/bold]",
+            f"[bold]{money(inv.total, inv.currency)}[/bold]",
+            end_section=True,
+        )
+        console.print(table)
+    skipped_table(console, skipped)
+
+
+def skipped_table(console: Console, skipped: list[Skip]) -> None:
+    if not skipped:
+        return
+    table = Table(
+        "Milestone", "Reason", "Why", title="Not billed", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    for s in skipped:
+        reason = f"[red]{s.reason}[/red]" if s.reason in PROBLEM_REASONS else str(s.reason)
+        table.add_row(s.milestone, reason, s.message)
+    console.print(table)
+
+
+def sync(console: Console, err: Console, report: SyncReport) -> None:
+    console.print(
+        f"[bold]{report.business}[/bold]: sync as of {report.as_of} "
+        f"(run {report.run_id}): {report.outcome}"
+    )
+    for row, number in report.created:
+        what = ", ".join(json.loads(row["milestones"])) or row["kind"]
+        total = from_minor(row["total_minor"], row["currency"])
+        console.print(
+            f"  created {number}: {row['contract']} {what}, {money(total, row['currency'])}"
+        )
+    for row, number in report.voided:
+        console.print(f"  voided {number.removeprefix('void of ')}: {row['contract']}")
+    c = report.counts()
+    waiting = sum(1 for s in report.skipped if s.reason.value != "already_invoiced")
+    console.print(
+        f"  {c['invoices_created']} invoice(s) created, {c['invoices_voided']} voided, "
+        f"{c['in_doubt_resolved']} earlier push(es) confirmed, {c['payments_pulled']} "
+        f"payment(s) seen, {waiting} milestone(s) not billable yet or held"
+    )
+    for problem in report.problems():
+        err.print(f"  [red]needs attention:[/red] {problem}")
+
+
+def status(console: Console, data: dict[str, Any]) -> None:
+    last = data["last_run"]
+    ran = f"{last['finished_at'] or last['started_at']} ({last['outcome']})" if last else "never"
+    console.print(f"[bold]{data['business']}[/bold] as of {data['as_of']}; last sync: {ran}")
+    table = _table("Contracts")
+    table.add_column("Contract", min_width=8)
+    table.add_column("Cur", no_wrap=True)
+    for name in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=9)
+    for c in data["contracts"]:
+        amounts = (c[k] for k in ("billed", "paid", "outstanding", "overdue", "retainage_held"))
+        table.add_row(c["contract"], c["currency"], _n(c["value"]), *(_n(a) for a in amounts))
+    console.print(table)
+    if data["invoices"]:
+        table = _table("Invoices")
+        table.add_column("Invoice", no_wrap=True)
+        table.add_column("Contract")
+        table.add_column("For")
+        table.add_column("Total", justify="right", no_wrap=True, min_width=12)
+        table.add_column("Due", no_wrap=True, min_width=10)
+        table.add_column("Paid", justify="right", no_wrap=True, min_width=8)
+        table.add_column("Status")
+        table.add_column("Late", justify="right", no_wrap=True)
+        for i in data["invoices"]:
+            table.add_row(
+                i["number"],
+                i["contract"],
+                ", ".join(i["milestones"]) or i["kind"],
+                f"{_n(i['total'])} {i['currency']}",
+                i["due_date"],
+                _n(i["paid"]),
+                i["status"],
+                f"{i['days_overdue']}d" if i["days_overdue"] else "",
+            )
+        console.print(table)
+    for item in data["attention"]:
+        console.print(f"[red]needs attention:[/red] {item}")
+
+
+def _table(title: str) -> Table:
+    """Tight padding so the amount columns fit an 80-column terminal whole: an amount is never
+    cut short with an ellipsis."""
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
