@@ -95,7 +95,7 @@ def status(console: Console, data: dict[str, Any]) -> None:
     ran = f"{last['finished_at'] or last['started_at']} ({last['outcome']})" if last else "never"
     console.print(f"[bold]{data['business']}[/bold] as of {data['as_of']}; last sync: {ran}")
     table = _table("Contracts")
-    table.add_column("Contract", min_width=8)
+    table.add_column("Contract")
     table.add_column("Cur", no_wrap=True)
     for name in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage"):
         table.add_column(name, justify="right", no_wrap=True, min_width=9)
