@@ -1,0 +1,140 @@
+"""The `connector` command end to end on the bundled example, as a new user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector import cli
+from connector.sync import engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    return tmp_path / "config.example.toml"
+
+
+def connector(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["connector", *args])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    captured = capsys.readouterr()
+    return stop.value.code or 0, captured.out, captured.err
+
+
+def test_readme_first_command_works_on_a_fresh_checkout(example):
+    """`connector plan --config config.example.toml`, through the installed console script."""
+    exe = Path(sys.executable).with_name("connector")
+    done = subprocess.run(
+        [str(exe), "plan", "--config", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Northwind Studio" in done.stdout and "Deposit applied" in done.stdout
+    assert sorted(p.name for p in example.parent.iterdir()) == ["config.example.toml", "examples"]
+
+
+def test_plan_json_is_the_documented_shape(example, monkeypatch, capsys):
+    code, out, _ = connector(
+        monkeypatch, capsys, "plan", "--config", str(example), "--as-of", "2026-11-26", "--json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"business", "as_of", "invoices", "skipped"}
+    assert data["as_of"] == "2026-11-26"
+    m1 = next(i for i in data["invoices"] if i["milestones"] == ["ACME-M1"])
+    assert m1 == {
+        "contract": "ACME-WEB",
+        "customer": "Acme Corporation",
+        "currency": "USD",
+        "kind": "milestone",
+        "milestones": ["ACME-M1"],
+        "date": "2026-09-22",
+        "due_date": "2026-10-07",
+        "lines": [
+            {"description": "Discovery and wireframes (20% of 48000.00 USD)", "amount": "9600.00"},
+            {"description": "Deposit applied", "amount": "-960.00"},
+            {"description": "Retainage withheld (5%)", "amount": "-480.00"},
+        ],
+        "total": "8160.00",
+    }
+    assert [i["kind"] for i in data["invoices"]] == [
+        "deposit",
+        "milestone",
+        "milestone",
+        "milestone",
+    ]
+    assert {(s["milestone"], s["reason"]) for s in data["skipped"]} == {
+        ("ACME-M3", "awaiting_approval"),
+        ("BETA-2", "not_done"),
+    }
+    assert set(data["skipped"][0]) == {"milestone", "contract", "reason", "message"}
+
+
+def test_sync_twice_then_status(example, monkeypatch, capsys):
+    code, out, _ = connector(
+        monkeypatch, capsys, "sync", "--config", str(example), "--as-of", "2026-11-26"
+    )
+    assert code == 0
+    assert out.count("created INV-") == 4
+    code, out, _ = connector(
+        monkeypatch, capsys, "sync", "--config", str(example), "--as-of", "2026-11-26"
+    )
+    assert code == 0 and "created" not in out.replace("invoice(s) created", "")
+    code, out, _ = connector(
+        monkeypatch, capsys, "status", "--config", str(example), "--as-of", "2026-11-26", "--json"
+    )
+    data = json.loads(out)
+    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
+    assert (acme["billed"], acme["paid"], acme["retainage_held"]) == ("26730.00", "0.00", "1290.00")
+    assert {i["status"] for i in data["invoices"]} == {"open"}
+    assert data["last_run"]["outcome"] == "ok"
+    code, out, _ = connector(
+        monkeypatch, capsys, "status", "--config", str(example), "--as-of", "2026-11-26"
+    )
+    assert "26,730.00" in out and "INV-1002" in out
+
+
+def test_a_second_sync_of_the_same_business_is_refused(example, monkeypatch, capsys):
+    from connector import config as config_mod
+
+    with engine.business_lock(config_mod.load(example)):
+        code, _, err = connector(monkeypatch, capsys, "sync", "--config", str(example))
+    assert code == 2
+    assert "another sync of 'Northwind Studio' is running" in err
+    assert "Traceback" not in err
+
+
+def test_problems_make_sync_exit_1_and_are_listed(example, monkeypatch, capsys):
+    milestones = example.parent / "examples" / "milestones.toml"
+    milestones.write_text(
+        milestones.read_text() + '\n[[milestones]]\nid = "X"\n'
+        'contract = "ACME-WEB"\namount = "-5"\n'
+    )
+    code, out, err = connector(
+        monkeypatch, capsys, "sync", "--config", str(example), "--as-of", "2026-11-26"
+    )
+    assert code == 1
+    assert "problems" in out
+    assert "milestone X" in err and "zero or more" in err
+    assert out.count("created INV-") == 4  # the others are billed all the same
+
+
+def test_a_bad_as_of_date_is_one_clear_message(example, monkeypatch, capsys):
+    code, _, err = connector(
+        monkeypatch, capsys, "plan", "--config", str(example), "--as-of", "26/11/2026"
+    )
+    assert code == 2
+    assert err.strip() == "error: --as-of: expected a date like 2026-11-26, got '26/11/2026'"
