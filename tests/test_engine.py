@@ -243,3 +243,50 @@ def test_run_history_is_recorded(business: Business):
     assert json.loads(last["counts"])["invoices_created"] == 0
     assert "not confirmed" in json.loads(last["problems"])[0]
     assert business.state().count_runs() == 2
+
+
+class _IncrementalSource:
+    """A tracker that, like GitHub or Jira, returns only what changed since the cursor."""
+
+    name = "incremental"
+
+    def __init__(self, milestones):
+        self.versions = [list(milestones)]  # what the tracker held after each edit
+        self.cursors_seen: list[str | None] = []
+
+    def edit(self, milestone):
+        current = {m.id: m for m in self.versions[-1]}
+        current[milestone.id] = milestone
+        self.versions.append(list(current.values()))
+
+    def read(self, cursor):
+        from connector.sources.base import SourceBatch
+
+        self.cursors_seen.append(cursor)
+        now = len(self.versions) - 1
+        if cursor is None:
+            return SourceBatch(self.versions[now], [], str(now), complete=True)
+        before = {m.id: m for m in self.versions[int(cursor)]}
+        changed = [m for m in self.versions[now] if before.get(m.id) != m]
+        return SourceBatch(changed, [], str(now), complete=False)
+
+
+def test_an_incremental_source_is_merged_with_what_is_known(business: Business):
+    from dataclasses import replace
+
+    from connector.sources.file import FileSource
+
+    everything = FileSource(business.dir / "milestones.toml").read(None).milestones
+    m3 = next(m for m in everything if m.id == "ACME-M3")
+    source = _IncrementalSource(
+        [m if m.id != "ACME-M3" else replace(m, accepted=None) for m in everything]
+    )
+    first = business.sync(source=source)
+    assert len(first.created) == 4  # deposit, M1, M2, BETA-1; M3 awaits approval
+    source.edit(m3)
+    second = business.sync(source=source)
+    assert source.cursors_seen == [None, "0"]
+    assert [json.loads(row["milestones"]) for row, _ in second.created] == [["ACME-M3"], []]
+    assert totals(business.ledger) == EXPECTED_TOTALS
+    # the batch held only M3, yet the other milestones are still known (not "removed")
+    assert not [s for s in second.skipped if s.reason.value == "changed_after_invoicing"]
