@@ -21,7 +21,7 @@ timezone = "America/Chicago"
 currency = "USD"
 
 [state]
-path = "state.db"
+{state}
 
 [tracker]
 kind = "file"
@@ -126,9 +126,14 @@ def make_business(
     on_change: str = "flag",
     milestones: str = MILESTONES,
     ledger: MemoryLedger | None = None,
+    state_url: str | None = None,
 ) -> Business:
+    """A business in `root`; its state in `state.db` there, or at `state_url`."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "config.toml").write_text(CONFIG.replace("{on_change}", on_change))
+    state = f'url = "{state_url}"' if state_url else 'path = "state.db"'
+    (root / "config.toml").write_text(
+        CONFIG.replace("{on_change}", on_change).replace("{state}", state)
+    )
     (root / "milestones.toml").write_text(milestones)
     return Business(root, ledger or MemoryLedger())
 

@@ -1,0 +1,102 @@
+"""The state database: versioned schema, refusal of a newer one, read-only opens, and the same
+engine tests on PostgreSQL when a server is given (CI starts one: .ci/postgres.sh)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from connector.errors import StateError
+from connector.sync import state as st
+from tests.conftest import make_business
+from tests.test_engine import (
+    EXPECTED_TOTALS,
+    Crash,
+    checkpoints,
+    crash_at,
+    totals,
+)
+
+PG = os.environ.get("CONNECTOR_TEST_PG_URL")
+
+
+def test_new_database_is_at_the_current_schema_version(tmp_path):
+    path = tmp_path / "s.db"
+    state = st.State.open(f"sqlite:///{path}", "B", path=path)
+    assert state.version() == st.SCHEMA_VERSION
+
+
+def test_a_database_from_a_newer_release_is_refused_not_damaged(tmp_path):
+    path = tmp_path / "s.db"
+    state = st.State.open(f"sqlite:///{path}", "B", path=path)
+    with state.engine.begin() as conn:
+        conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
+    with pytest.raises(StateError, match="newer than this milestone-connector"):
+        st.State.open(f"sqlite:///{path}", "B", path=path)
+
+
+def test_read_only_open_of_a_missing_database_creates_nothing(tmp_path):
+    path = tmp_path / "sub" / "s.db"
+    state = st.State.open(f"sqlite:///{path}", "B", path=path, read_only=True)
+    assert state.history() == []
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_money_is_stored_as_integer_minor_units(tmp_path):
+    business = make_business(tmp_path / "b")
+    business.sync()
+    with business.state().engine.connect() as conn:
+        rows = conn.execute(text("SELECT total_minor, lines FROM invoices")).all()
+        column_types = {r[1]: r[2] for r in conn.execute(text("PRAGMA table_info(invoices)"))}
+    assert column_types["total_minor"] == "INTEGER"
+    assert sorted(r[0] for r in rows if r[0] in (480000, 816000)) == [480000, 816000]
+    for _, lines in rows:  # lines carry integer minor units, no decimal or float amounts
+        assert all(
+            type(ln["amount_minor"]) is int
+            and set(ln) == {"description", "amount_minor", "role", "milestone"}
+            for ln in json.loads(lines)
+        )
+
+
+@pytest.fixture
+def pg_url():
+    if not PG:
+        pytest.skip("set CONNECTOR_TEST_PG_URL to a PostgreSQL server (CI does)")
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield PG.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def test_postgres_sync_is_exactly_once(tmp_path, pg_url):
+    business = make_business(tmp_path / "b", state_url=pg_url)
+    assert business.sync().outcome == "ok"
+    assert business.sync().created == []
+    assert totals(business.ledger) == EXPECTED_TOTALS
+    doc = next(d for d in business.ledger.documents() if d.total == Decimal("8160.00"))
+    business.ledger.record_payment(doc.ledger_id, Decimal("8160.00"), business.sync().as_of)
+    business.sync()
+    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    assert states[doc.number] == "paid"
+    assert business.state().version() == st.SCHEMA_VERSION
+
+
+def test_postgres_crash_anywhere(tmp_path, pg_url):
+    names = checkpoints(make_business(tmp_path / "probe", state_url=pg_url))
+    for n in range(1, len(names) + 1):
+        with create_engine(pg_url).begin() as conn:  # a fresh state for each crash point
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        business = make_business(tmp_path / f"crash{n}", state_url=pg_url)
+        with pytest.raises(Crash):
+            business.sync(checkpoint=crash_at(n))
+        business.sync()
+        assert totals(business.ledger) == EXPECTED_TOTALS, names[n - 1]
