@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -261,8 +261,8 @@ class _ContractBilling:
         kept = []
         for m in self.milestones:
             try:
-                if m.amount is not None:
-                    check_places(m.amount, self.c.currency)
+                if m.amount is not None:  # 100 -> 100.00: shown and billed at the minor unit
+                    m = replace(m, amount=check_places(m.amount, self.c.currency))
                 kept.append(m)
             except MoneyError as exc:
                 self.skip(
