@@ -50,8 +50,13 @@ def exponent(currency: str) -> int:
         ) from None
 
 
+_QUANTA = {code: Decimal(1).scaleb(-e) for code, e in EXPONENTS.items()}
+
+
 def quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-exponent(currency))
+    """0.01 for USD, 1 for JPY, 0.001 for KWD."""
+    q = _QUANTA.get(currency)
+    return q if q is not None else Decimal(1).scaleb(-exponent(currency))
 
 
 def round_money(value: Decimal, currency: str) -> Decimal:
@@ -64,6 +69,11 @@ def mul(*factors: Decimal) -> Decimal:
     for factor in factors:
         result = MONEY_CONTEXT.multiply(result, factor)
     return result
+
+
+def percent_of(percent: Decimal, value: Decimal) -> Decimal:
+    """percent x value / 100, exactly (dividing by 100 only moves the point)."""
+    return MONEY_CONTEXT.multiply(percent, value).scaleb(-2)
 
 
 def div(numerator: Decimal, denominator: Decimal) -> Decimal:

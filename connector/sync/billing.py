@@ -7,11 +7,13 @@ never reads a file, the database or the network, and it never rounds except thro
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from connector.models import (
     PROBLEM_REASONS,
@@ -35,9 +37,11 @@ from connector.money import (
     div,
     fmt,
     mul,
+    percent_of,
     percent_text,
     round_money,
 )
+from connector.perf import paused_gc
 
 ZERO = Decimal(0)
 
@@ -73,19 +77,21 @@ class _Tally:
 
     def add(self, lines: Iterable[Line], sign: int = 1) -> None:
         for line in lines:
-            amount = line.amount * sign
-            if line.role in (Role.FIXED, Role.PERCENT, Role.CO_ADJUSTMENT):
-                self.gross += amount
-            if line.role in (Role.PERCENT, Role.CO_ADJUSTMENT):
-                self.percent_gross += amount
-            if line.role is Role.DEPOSIT:
-                self.deposit += amount
-            if line.role is Role.DEPOSIT_APPLIED:
-                self.deposit_applied -= amount
-            if line.role is Role.RETAINAGE:
-                self.withheld -= amount
-            if line.role is Role.RETAINAGE_RELEASE:
-                self.released += amount
+            for attr, factor in _TALLIES[line.role]:
+                setattr(self, attr, getattr(self, attr) + line.amount * (sign * factor))
+
+
+# Which running totals each kind of line moves, and in which direction.
+_TALLIES: dict[Role, tuple[tuple[str, int], ...]] = {
+    Role.FIXED: (("gross", 1),),
+    Role.PERCENT: (("gross", 1), ("percent_gross", 1)),
+    Role.CO_ADJUSTMENT: (("gross", 1), ("percent_gross", 1)),
+    Role.DEPOSIT: (("deposit", 1),),
+    Role.DEPOSIT_APPLIED: (("deposit_applied", -1),),
+    Role.RETAINAGE: (("withheld", -1),),
+    Role.RETAINAGE_RELEASE: (("released", 1),),
+    Role.CREDIT: (),
+}
 
 
 def decide(
@@ -97,6 +103,18 @@ def decide(
     as_of: date,
 ) -> Decisions:
     """Decide every milestone: billed on a planned invoice, or skipped with a reason."""
+    with paused_gc():
+        return _decide(contracts, milestones, invalid, history, rules, as_of)
+
+
+def _decide(
+    contracts: Mapping[str, Contract],
+    milestones: Sequence[Milestone],
+    invalid: Sequence[InvalidMilestone],
+    history: Sequence[BilledInvoice],
+    rules: BillingRules,
+    as_of: date,
+) -> Decisions:
     out = Decisions()
     by_contract: dict[str, list[Milestone]] = defaultdict(list)
     for m in milestones:
@@ -160,6 +178,15 @@ class _ContractBilling:
         self.tally = _Tally()
         self.billed: dict[str, BilledInvoice] = {}
         self.flagged: set[str] = set()
+        # value_on as a step function: _steps[i] is the value before change order i's date
+        orders = sorted(contract.change_orders, key=lambda co: co.approved)
+        self._step_days = [co.approved for co in orders]
+        self._steps = [contract.value or ZERO]
+        for co in orders:
+            self._steps.append(self._steps[-1] + co.amount)
+        self.revisions: Counter[tuple[Kind, tuple[str, ...]]] = Counter(
+            (h.kind, h.milestones) for h in history
+        )
         for h in history:
             if h.active:
                 self.tally.add(h.lines)
@@ -181,12 +208,17 @@ class _ContractBilling:
     def show(self, value: Decimal) -> str:
         return f"{fmt(value)} {self.c.currency}"
 
+    @cached_property
+    def retainage_label(self) -> str:
+        return f"Retainage withheld ({percent_text(self.c.retainage or ZERO)}%)"
+
+    def value_on(self, day: date) -> Decimal:
+        """The contract value on `day`: the value after the last change order approved by then."""
+        return self._steps[bisect_right(self._step_days, day)]
+
     def revision(self, kind: Kind, milestones: tuple[str, ...]) -> int:
-        return sum(1 for h in self.history if h.kind is kind and h.milestones == milestones) + sum(
-            1
-            for p in self.out.invoices
-            if p.contract == self.c.id and p.kind is kind and p.milestones == milestones
-        )
+        """How many documents of this kind for these milestones exist already (any state)."""
+        return self.revisions[(kind, milestones)]
 
     def terms(self, m: Milestone | None = None) -> int:
         if m is not None and m.terms_days is not None:
@@ -216,6 +248,7 @@ class _ContractBilling:
             **extra,  # type: ignore[arg-type]
         )
         self.out.invoices.append(invoice)
+        self.revisions[(kind, milestones)] += 1
         self.tally.add(lines)
         return invoice
 
@@ -231,7 +264,7 @@ class _ContractBilling:
         assert spec is not None
         if spec.amount is not None:
             return spec.amount
-        return self.money(div(mul(spec.percent or ZERO, self.c.value or ZERO), HUNDRED))
+        return self.money(percent_of(spec.percent or ZERO, self.c.value or ZERO))
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -262,7 +295,9 @@ class _ContractBilling:
         for m in self.milestones:
             try:
                 if m.amount is not None:  # 100 -> 100.00: shown and billed at the minor unit
-                    m = replace(m, amount=check_places(m.amount, self.c.currency))
+                    amount = check_places(m.amount, self.c.currency)
+                    if amount.as_tuple().exponent != m.amount.as_tuple().exponent:
+                        m = replace(m, amount=amount)
                 kept.append(m)
             except MoneyError as exc:
                 self.skip(
@@ -394,9 +429,9 @@ class _ContractBilling:
 
     def bill_milestone(self, m: Milestone, remaining: set[str], live: list[Milestone]) -> bool:
         day = self.invoice_date(m)
-        value = self.c.value_on(day)
+        value = self.value_on(day)
         if m.percent is not None:
-            gross = self.money(div(mul(m.percent, value), HUNDRED))
+            gross = self.money(percent_of(m.percent, value))
             lines = [
                 Line(
                     f"{m.title or m.id} ({percent_text(m.percent)}% of {self.show(value)})",
@@ -414,7 +449,7 @@ class _ContractBilling:
             # The final value: as of the latest milestone invoice, which a reissued early
             # milestone is not.
             last = self.tally.last_milestone_date
-            value = self.c.value_on(max(day, last) if last else day)
+            value = self.value_on(max(day, last) if last else day)
             adjustment = self.adjustment(live, value, gross if m.percent is not None else ZERO)
         cap = (
             self.c.cap if self.c.cap is not None else (value if self.c.value is not None else None)
@@ -432,11 +467,11 @@ class _ContractBilling:
             lines.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))
         lines += self.deposit_applied(gross, is_last)
         if self.c.retainage:
-            withheld = self.money(div(mul(gross, self.c.retainage), HUNDRED))
+            withheld = self.money(percent_of(gross, self.c.retainage))
             if withheld:
                 lines.append(
                     Line(
-                        f"Retainage withheld ({percent_text(self.c.retainage)}%)",
+                        self.retainage_label,
                         -withheld,
                         Role.RETAINAGE,
                         m.id,
@@ -470,7 +505,7 @@ class _ContractBilling:
         total_percent = sum((m.percent for m in live if m.percent is not None), ZERO)
         if not total_percent:
             return ZERO
-        target = self.money(div(mul(total_percent, value), HUNDRED))
+        target = self.money(percent_of(total_percent, value))
         return target - (self.tally.percent_gross + this_gross)
 
     def deposit_applied(self, gross: Decimal, is_last: bool) -> list[Line]:
@@ -498,7 +533,7 @@ class _ContractBilling:
         """Every live milestone is billed but the last one was not billed as last (it was
         cancelled or removed later): settle the deposit, change orders and retainage now."""
         extra = []
-        value = self.c.value_on(self.tally.last_milestone_date or self.as_of)
+        value = self.value_on(self.tally.last_milestone_date or self.as_of)
         adjustment = self.adjustment(live, value, ZERO)
         if adjustment:
             extra.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))
