@@ -137,6 +137,10 @@ class Config:
         return self.path.parent
 
     @property
+    def context(self) -> plugins.PluginContext:
+        return plugins.PluginContext(self.base_dir, self.business.name, self.billing.item)
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.business.timezone)
 
@@ -149,12 +153,12 @@ class Config:
 
     def source(self) -> Any:
         return plugins.find(plugins.SOURCES, self.tracker_kind).create(
-            self.tracker_settings, self.base_dir
+            self.tracker_settings, self.context
         )
 
     def ledger(self) -> Any:
         return plugins.find(plugins.ADAPTERS, self.ledger_kind).create(
-            self.ledger_settings, self.base_dir
+            self.ledger_settings, self.context
         )
 
 

@@ -1,12 +1,14 @@
 """Find tracker sources and ledger adapters by name: built-ins first, then entry points.
 
 A plugin is an object with `name`, `settings` (a pydantic model for the rest of its config
-section) and `create(settings, base_dir)`. Third parties register one under the entry-point
+section) and `create(settings, context)`, where the context says where the config file lives and
+which business it is for. Third parties register one under the entry-point
 groups `connector.sources` and `connector.adapters`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -26,11 +28,18 @@ _BUILTIN: dict[str, dict[str, str]] = {
 _WHAT = {SOURCES: "tracker source", ADAPTERS: "ledger adapter"}
 
 
+@dataclass(frozen=True)
+class PluginContext:
+    base_dir: Path  # relative paths in the config are relative to this folder
+    business: str  # the business's name: keys its keyring entries
+    item: str = "Services"  # [billing] item: the ledger item / account code for invoice lines
+
+
 class Plugin(Protocol):
     name: str
     settings: type[BaseModel]
 
-    def create(self, settings: Any, base_dir: Path) -> Any: ...
+    def create(self, settings: Any, context: PluginContext) -> Any: ...
 
 
 def _load(target: str) -> Plugin:

@@ -30,6 +30,7 @@ from connector.adapters.base import (
 )
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
+from connector.plugins import PluginContext
 
 
 @dataclass
@@ -314,7 +315,7 @@ class LocalLedgerPlugin:
     name = "local"
     settings = LocalLedgerSettings
 
-    def create(self, settings: LocalLedgerSettings, base_dir: Path) -> MemoryLedger:
-        ledger = MemoryLedger((base_dir / settings.path).resolve())
+    def create(self, settings: LocalLedgerSettings, context: PluginContext) -> MemoryLedger:
+        ledger = MemoryLedger((context.base_dir / settings.path).resolve())
         ledger.name = "local"
         return ledger

@@ -22,6 +22,7 @@ from connector.errors import SourceError
 from connector.models import InvalidMilestone, Milestone, Status
 from connector.money import MoneyError, parse_decimal, parse_percent
 from connector.perf import paused_gc
+from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
 
 _HEADER = re.compile(r"^\s*\[\[\s*milestones\s*\]\]")
@@ -250,5 +251,5 @@ class FileSourcePlugin:
     name = "file"
     settings = FileSourceSettings
 
-    def create(self, settings: FileSourceSettings, base_dir: Path) -> FileSource:
-        return FileSource((base_dir / settings.path).resolve())
+    def create(self, settings: FileSourceSettings, context: PluginContext) -> FileSource:
+        return FileSource((context.base_dir / settings.path).resolve())
