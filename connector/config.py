@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connector import plugins
 from connector.errors import ConfigError, PluginNotFound
@@ -162,6 +164,13 @@ class Config:
         )
 
 
+def _url_password(url: str) -> bool:
+    try:
+        return bool(make_url(url).password)
+    except ArgumentError:
+        return False
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "business"
 
@@ -213,6 +222,11 @@ def load(path: str | Path) -> Config:
     contracts = _contracts(sections, business.currency if business else "USD", problems)
     if state.path and state.url:
         problems.append("state: give path or url, not both")
+    if state.url and _url_password(state.url):
+        problems.append(
+            "state.url: holds a password; credentials live in the OS keyring or the "
+            "database server's own files (~/.pgpass), never in the config file"
+        )
     if problems or business is None or tracker is None or ledger is None:
         raise ConfigError(path, _with_contract_ids(problems, raw))
     parsed = ConfigFile(

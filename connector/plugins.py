@@ -23,7 +23,10 @@ ADAPTERS = "connector.adapters"
 
 _BUILTIN: dict[str, dict[str, str]] = {
     SOURCES: {"file": "connector.sources.file:FileSourcePlugin"},
-    ADAPTERS: {"local": "connector.adapters.memory:LocalLedgerPlugin"},
+    ADAPTERS: {
+        "local": "connector.adapters.memory:LocalLedgerPlugin",
+        "quickbooks": "connector.adapters.quickbooks:QuickBooksPlugin",
+    },
 }
 _WHAT = {SOURCES: "tracker source", ADAPTERS: "ledger adapter"}
 

@@ -653,3 +653,13 @@ def test_config_check_accepts_the_shipped_example(tmp_path: Path, run: Run) -> N
     assert result.code == 0, result.err
     said = " ".join(result.out.split())  # rich wraps long lines
     assert "ok (Northwind Studio; 2 contract(s); tracker file: 5 milestone(s)" in said
+
+
+def test_a_password_in_the_state_url_is_refused(tmp_path: Path, plan, good_milestones) -> None:
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace(
+        'path = "data/state.db"', f'url = "postgresql://books:{SECRET_VALUE}@db/connector"'))
+    result = plan(path)
+    assert result.code == 2
+    assert "state.url: holds a password" in result.err
+    assert SECRET_VALUE not in result.err + result.out

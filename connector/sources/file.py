@@ -166,15 +166,17 @@ class FileSource:
             raise SourceError(f"{self.path}: milestones file not found") from None
         except OSError as exc:
             raise SourceError(f"{self.path}: cannot read the milestones file: {exc}") from None
+        cursor = hashlib.sha256(raw).hexdigest()
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise SourceError(f"{self.path}: not UTF-8 text ({exc.reason})") from None
+        del raw  # only the text is needed from here; a big file need not be held twice
         with paused_gc():
             is_csv = self.path.suffix.lower() == ".csv"
             records = self._records_csv(text) if is_csv else self._records_toml(text)
             milestones, invalid = self._parse(records)
-        return SourceBatch(milestones, invalid, hashlib.sha256(raw).hexdigest(), complete=True)
+        return SourceBatch(milestones, invalid, cursor, complete=True)
 
     def _records_toml(self, text: str) -> list[tuple[int, dict[str, Any]]]:
         try:

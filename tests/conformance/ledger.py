@@ -111,5 +111,8 @@ class LedgerConformance:
         later = ledger.payment_changes(changes.cursor)
         (seen,) = [i for i in later.invoices if i.ledger_id == invoice.ledger_id]
         assert (seen.status, seen.balance) == (RemoteStatus.PAID, Decimal("0.00"))
+        # A ledger may read back over a little overlap (two changes in one second are not lost),
+        # so an unchanged invoice may come again, but only as it is.
         quiet = ledger.payment_changes(later.cursor)
-        assert [i for i in quiet.invoices if i.ledger_id == invoice.ledger_id] == []
+        again = [i for i in quiet.invoices if i.ledger_id == invoice.ledger_id]
+        assert all((i.status, i.balance) == (RemoteStatus.PAID, Decimal("0.00")) for i in again)

@@ -1,0 +1,131 @@
+"""Credentials in the OS keyring, never in files, logs, reports or the state database.
+
+One keyring entry per business and service, holding a small JSON document: the app's client id
+and secret, and the OAuth token set (access token, refresh token, their expiry times, and the
+company id they belong to). A rotated refresh token is written here before the new access token
+is used, so a crash between the two never loses access.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import keyring
+from keyring.errors import KeyringError, NoKeyringError
+
+from connector.errors import UserError
+
+SERVICE = "milestone-connector"
+
+NO_KEYRING = (
+    "no usable OS keyring was found, and credentials are kept only there. On a desktop, unlock "
+    "or install the system keyring (GNOME Keyring / KWallet, macOS Keychain, Windows Credential "
+    "Manager). On a headless Linux server, either run a Secret Service daemon for the service "
+    "user, or `pip install keyrings.alt` and set PYTHON_KEYRING_BACKEND="
+    "keyrings.alt.file.EncryptedKeyring (asks for a password) or "
+    "keyrings.alt.file.PlaintextKeyring (a file only the service user can read); "
+    "see the README section on running as a service"
+)
+
+
+class CredentialsMissing(UserError):
+    """No credentials for this business yet: the message says which `connector auth` to run."""
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    client_id: str
+    client_secret: str
+    refresh_token: str = ""
+    access_token: str = ""
+    access_expires_at: str = ""  # ISO UTC
+    refresh_expires_at: str = ""  # ISO UTC
+    company_id: str = ""  # QuickBooks realm id / Xero tenant id
+
+    def __repr__(self) -> str:  # never print a secret, even by accident
+        return (
+            f"TokenSet(company_id={self.company_id!r}, access_expires_at="
+            f"{self.access_expires_at!r}, refresh_expires_at={self.refresh_expires_at!r})"
+        )
+
+    __str__ = __repr__
+
+    def access_valid(self, now: datetime | None = None, margin: int = 60) -> bool:
+        if not self.access_token or not self.access_expires_at:
+            return False
+        now = now or datetime.now(UTC)
+        return datetime.fromisoformat(self.access_expires_at) - timedelta(seconds=margin) > now
+
+    def refresh_days_left(self, now: datetime | None = None) -> float | None:
+        if not self.refresh_expires_at:
+            return None
+        now = now or datetime.now(UTC)
+        return (datetime.fromisoformat(self.refresh_expires_at) - now).total_seconds() / 86400
+
+    def rotated(
+        self,
+        access_token: str,
+        expires_in: int,
+        refresh_token: str | None,
+        refresh_expires_in: int | None,
+    ) -> TokenSet:
+        now = datetime.now(UTC)
+        return replace(
+            self,
+            access_token=access_token,
+            access_expires_at=(now + timedelta(seconds=int(expires_in))).isoformat(),
+            refresh_token=refresh_token or self.refresh_token,
+            refresh_expires_at=(now + timedelta(seconds=int(refresh_expires_in))).isoformat()
+            if refresh_expires_in
+            else self.refresh_expires_at,
+        )
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for redaction and for tests that search outputs for leaks."""
+        return [s for s in (self.client_secret, self.refresh_token, self.access_token) if s]
+
+
+class TokenStore:
+    """The keyring entry of one business's connection to one service (quickbooks, xero...)."""
+
+    def __init__(self, business: str, service: str):
+        self.username = f"{business}/{service}"
+        self.business = business
+        self.service = service
+
+    def load(self) -> TokenSet | None:
+        try:
+            raw = keyring.get_password(SERVICE, self.username)
+        except NoKeyringError:
+            raise UserError(NO_KEYRING) from None
+        except KeyringError as exc:
+            raise UserError(f"the OS keyring could not be read: {exc}") from None
+        if raw is None:
+            return None
+        data: dict[str, Any] = json.loads(raw)
+        return TokenSet(**data)
+
+    def require(self) -> TokenSet:
+        tokens = self.load()
+        if tokens is None or not tokens.refresh_token:
+            raise CredentialsMissing(
+                f"{self.business} is not connected to {self.service} yet: run "
+                f"`connector auth {self.service} --config FILE` once"
+            )
+        return tokens
+
+    def save(self, tokens: TokenSet) -> None:
+        try:
+            keyring.set_password(SERVICE, self.username, json.dumps(asdict(tokens)))
+        except NoKeyringError:
+            raise UserError(NO_KEYRING) from None
+        except KeyringError as exc:
+            raise UserError(f"the OS keyring could not be written: {exc}") from None
+
+    def delete(self) -> None:
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
+            keyring.delete_password(SERVICE, self.username)

@@ -1,0 +1,334 @@
+"""Scaffolding shared by the local emulators of remote ledgers (QuickBooks now, Xero later).
+
+A sandbox is a real HTTP server on 127.0.0.1 in a background thread, so the real vendor SDKs talk
+to it over real sockets. This module knows nothing about any vendor: it carries requests to an
+`App` through the app's own gateway (`admit`), applies the failures of `faults` (latency, 5xx,
+429 storms, a write that commits while its response is lost), and reads and writes JSON with
+`Decimal`. Per-tenant rate limits live in `limits`. It must never bind anything but the
+loopback address and never turn a money amount into a float.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import threading
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from connector.sandbox.faults import FaultInjector
+from connector.sandbox.limits import RateLimiter, Verdict, Window
+
+__all__ = [
+    "HOST",
+    "App",
+    "Clock",
+    "FaultInjector",
+    "RateLimiter",
+    "Request",
+    "Response",
+    "SandboxServer",
+    "Verdict",
+    "Window",
+    "dumps",
+    "loads",
+]
+
+HOST = "127.0.0.1"
+log = logging.getLogger(__name__)
+
+# --- JSON with Decimal ------------------------------------------------------------------------
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON with every non-integer number as Decimal, so no amount ever passes through a float."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps(value: Any) -> str:
+    """JSON in which a Decimal is written as the number it is (never quoted, never a float)."""
+    parts: list[str] = []
+    _encode(value, parts)
+    return "".join(parts)
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a JSON number: {value}")
+        out.append(format(value, "f"))
+    elif isinstance(value, float):
+        raise TypeError("float in sandbox JSON: use Decimal")
+    elif value is None or isinstance(value, bool | int | str):
+        out.append(json.dumps(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(str(key)))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+# --- requests and responses -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # keys lower-cased
+    body: bytes = b""
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        return loads(self.body or b"null")
+
+    @property
+    def line(self) -> str:
+        """`METHOD /path`, what fault rules match against."""
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, value: Any, headers: Mapping[str, str] | None = None) -> Response:
+        merged = {"Content-Type": "application/json;charset=UTF-8", **(headers or {})}
+        return cls(status, dumps(value).encode(), merged)
+
+    @classmethod
+    def redirect(cls, location: str) -> Response:
+        return cls(302, b"", {"Location": location})
+
+    def decoded(self) -> Any:
+        """The body as JSON (for admin methods that reuse HTTP handlers)."""
+        return loads(self.body)
+
+
+class App(Protocol):
+    """A vendor emulator. `exempt_prefixes` are paths faults and the gateway never touch (its
+    admin API)."""
+
+    exempt_prefixes: tuple[str, ...]
+
+    def admit(self, request: Request) -> AbstractContextManager[Response | None]:
+        """The vendor's gateway (credentials, rate limits): yields a refusal, or None while the
+        request holds its place (a concurrency slot) for the rest of its life."""
+        ...
+
+    def handle(self, request: Request) -> Response: ...
+
+    def fault_response(self, request: Request, status: int) -> Response:
+        """The body the vendor's gateway sends with an injected 429 or 5xx."""
+        ...
+
+
+# --- clock ------------------------------------------------------------------------------------
+
+
+class Clock:
+    """The wall clock a sandbox reads. Tests move it forward to expire tokens or age changes,
+    instead of sleeping; `start` freezes it at that instant until `advance` is called."""
+
+    def __init__(self, start: datetime | None = None):
+        self._lock = threading.Lock()
+        self._frozen = start.astimezone(UTC) if start else None
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        with self._lock:
+            base = self._frozen if self._frozen is not None else datetime.now(UTC)
+            return base + self._offset
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._offset += delta
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+class SandboxServer:
+    """Serves an `App` on 127.0.0.1 (an ephemeral port unless told), faults applied first."""
+
+    def __init__(self, app: App, faults: FaultInjector | None = None, port: int = 0):
+        self.app = app
+        self.faults = faults or FaultInjector()
+        self._port = port
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("sandbox server is not started")
+        return f"http://{HOST}:{self._httpd.server_address[1]}"
+
+    def start(self) -> SandboxServer:
+        if self._httpd is not None:
+            return self
+        self._httpd = _HTTPServer((HOST, self._port), _Handler)
+        self._httpd.sandbox = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() may wait for the loop
+            name=f"sandbox-{self.url}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (Ctrl-C), for running a sandbox from the command line."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def dispatch(self, request: Request) -> Response | None:
+        """The response to send, or None when the connection must be dropped unanswered.
+        Injected errors come from in front of the vendor's gateway (they cost no quota);
+        latency is spent inside it, so a slow request holds its concurrency slot."""
+        if request.path.startswith(self.app.exempt_prefixes):
+            return self.app.handle(request)
+        status = self.faults.take_before(request)
+        if status is not None:
+            return self.app.fault_response(request, status)
+        with self.app.admit(request) as refusal:
+            if refusal is not None:
+                return refusal
+            self.faults.delay()
+            response = self.app.handle(request)
+        if self.faults.take_drop(request):
+            return None
+        return response
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: SandboxServer
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def track(self, conn: socket.socket, open_: bool) -> None:
+        with self._connections_lock:
+            if open_:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        """Kept-alive client connections would otherwise outlive the server."""
+        with self._connections_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add 40 ms to many responses
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read what the sandbox holds, not its access log."""
+
+    def _dispatch(self) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self.rfile.read(length) if length else b"",
+        )
+        try:
+            response = self.server.sandbox.dispatch(request)
+        except Exception as e:  # a sandbox bug: say so, rather than reset the connection
+            log.exception("sandbox failed on %s", request.line)
+            response = Response.json(500, {"sandbox_error": f"{type(e).__name__}: {e}"})
+        if response is None:
+            self._reset_connection()
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def _reset_connection(self) -> None:
+        """Close with RST and no response bytes: what a lost response looks like to a client."""
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch

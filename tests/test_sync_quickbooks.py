@@ -1,0 +1,94 @@
+"""Whole syncs into the QuickBooks sandbox: the real adapter, SDK and HTTP, end to end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from connector.sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
+from tests import qbo_support
+from tests.conftest import MILESTONES
+
+EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with QuickBooksSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def qbo(sandbox):
+    sandbox.faults.clear()
+    sandbox.seed_company(DEFAULT_REALM, currencies=["EUR"])
+    qbo_support.connect(sandbox)
+    return sandbox
+
+
+def totals(sandbox) -> list[str]:
+    live = [i for i in sandbox.invoices() if "Voided" not in (i.get("PrivateNote") or "")]
+    return sorted(f"{Decimal(str(i['TotalAmt'])):.2f}" for i in live)
+
+
+def test_first_sync_then_a_quiet_night(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(qbo) == EXPECTED
+    numbers = Counter(i["DocNumber"] for i in qbo.invoices())
+    assert max(numbers.values()) == 1
+    again = business.sync()
+    assert again.created == [] and again.outcome == "ok"
+    assert totals(qbo) == EXPECTED
+
+
+def test_payments_come_back(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    business.sync()
+    by_total = {f"{Decimal(str(i['TotalAmt'])):.2f}": i for i in qbo.invoices()}
+    qbo.record_payment(DEFAULT_REALM, by_total["4800.00"]["Id"], "4800.00", date(2026, 11, 20))
+    qbo.record_payment(DEFAULT_REALM, by_total["8160.00"]["Id"], "1000.00", date(2026, 11, 21))
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    assert states[by_total["4800.00"]["DocNumber"]] == "paid"
+    assert states[by_total["8160.00"]["DocNumber"]] == "partially_paid"
+    paid = sorted(p["amount_minor"] for p in business.state().payment_rows())
+    assert paid == [100000, 480000]
+
+
+def test_a_lost_batch_response_is_found_not_resent(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    # every attempt of the first batch is applied (or replayed by requestid) and then lost
+    qbo.faults.drop_after_commit(5, match="batch")
+    first = business.sync()
+    assert first.in_doubt > 0 and first.outcome == "problems"
+    qbo.forget_request_ids(DEFAULT_REALM)  # even with QuickBooks' requestid memory gone
+    qbo.faults.clear()
+    second = business.sync()
+    assert second.resolved == first.in_doubt
+    assert totals(qbo) == EXPECTED
+    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+
+
+def test_a_throttling_storm_is_waited_out(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    qbo.faults.throttle(3)
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(qbo) == EXPECTED
+
+
+def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo, on_change="credit-and-reissue")
+    business.sync()
+    business.milestones(MILESTONES.replace(
+        'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'))
+    report = business.sync()
+    assert len(report.voided) == 1, report.problems()
+    voided = [i for i in qbo.invoices() if "Voided" in (i.get("PrivateNote") or "")]
+    assert len(voided) == 1 and Decimal(str(voided[0]["TotalAmt"])) == 0
