@@ -123,6 +123,84 @@ def config_check(config: ConfigOpt) -> None:
     raise typer.Exit(1 if batch.invalid or unknown else 0)
 
 
+sandbox_app = typer.Typer(no_args_is_help=True, help="Local emulators of the ledgers, for trying.")
+app.add_typer(sandbox_app, name="sandbox")
+auth_app = typer.Typer(no_args_is_help=True, help="Connect a business to its ledger, once.")
+app.add_typer(auth_app, name="auth")
+
+
+@app.command()
+def demo() -> None:
+    """The whole cycle on the bundled example against a local QuickBooks sandbox: no network,
+    no accounts, nothing left behind."""
+    from connector.demo import run_demo
+
+    run_demo(
+        out.print,
+        render_report=lambda r: render.sync(out, err, r),
+        render_status=lambda d: render.status(out, d),
+        render_skipped=lambda s: render.skipped_table(out, s),
+    )
+
+
+@sandbox_app.command("quickbooks")
+def sandbox_quickbooks(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+) -> None:
+    """Serve a local QuickBooks Online sandbox until Ctrl-C."""
+    from connector.sandbox.quickbooks import main as serve
+
+    serve(port)
+
+
+@auth_app.command("quickbooks")
+def auth_quickbooks(
+    config: ConfigOpt,
+    paste: Annotated[
+        bool,
+        typer.Option(
+            "--paste", help="Paste the redirect URL instead of listening on 127.0.0.1 (servers)."
+        ),
+    ] = False,
+) -> None:
+    """Sign in to QuickBooks Online and keep the tokens in the OS keyring."""
+    from connector.adapters.quickbooks_session import QuickBooksSettings
+    from connector.auth_flow import connect_quickbooks, listen_in_background
+    from connector.credentials import TokenStore
+
+    cfg = config_mod.load(config)
+    settings = cfg.ledger_settings
+    if not isinstance(settings, QuickBooksSettings):
+        raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "quickbooks"')
+    store = TokenStore(cfg.business.name, "quickbooks")
+    known = store.load()
+    client_id = known.client_id if known else typer.prompt("QuickBooks app client ID")
+    secret = known.client_secret if known else typer.prompt("Client secret", hide_input=True)
+    waiting = None if paste else listen_in_background(settings.redirect_uri)
+
+    def redirect(_: str) -> str:
+        if waiting is None:
+            return typer.prompt("Paste the address the browser was sent to")
+        thread, box = waiting
+        thread.join()
+        if "error" in box:
+            raise UserError(box["error"])
+        return box["url"]
+
+    tokens = connect_quickbooks(
+        settings,
+        store,
+        client_id,
+        secret,
+        lambda url: out.print(f"Open this address, sign in and choose the company:\n{url}"),
+        redirect,
+    )
+    out.print(
+        f"Connected {cfg.business.name} to QuickBooks company {tokens.company_id}; "
+        "the tokens are in the OS keyring."
+    )
+
+
 def main() -> None:
     try:
         app()  # usage errors: click's own message and exit code 2

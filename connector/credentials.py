@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import keyring
+import keyring.backend
+import keyring.errors
+from jaraco.classes import properties
 from keyring.errors import KeyringError, NoKeyringError
 
 from connector.errors import UserError
@@ -129,3 +132,29 @@ class TokenStore:
     def delete(self) -> None:
         with contextlib.suppress(keyring.errors.PasswordDeleteError):
             keyring.delete_password(SERVICE, self.username)
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that keeps secrets in this process only: for the demo, which must run on a
+    machine with no keyring and no accounts, and for tests, which must never touch the OS
+    keyring. Never the default: nothing is remembered after the process ends."""
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        # keyring considers every backend subclass; raising here keeps this one from ever
+        # being picked on its own (a real sync would lose its tokens when the process ends).
+        raise RuntimeError("only used when set explicitly")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)

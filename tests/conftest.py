@@ -8,12 +8,11 @@ from datetime import date
 from pathlib import Path
 
 import keyring
-import keyring.backend
-import keyring.errors
 import pytest
 
 from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
+from connector.credentials import MemoryKeyring
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
@@ -145,26 +144,6 @@ def make_business(
 @pytest.fixture
 def business(tmp_path: Path) -> Business:
     return make_business(tmp_path / "northwind")
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real keyring backend that keeps secrets in a dict: tests never touch the OS keyring."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
 
 
 @pytest.fixture(autouse=True)

@@ -15,25 +15,32 @@ def connect(sandbox: QuickBooksSandbox, business: str = "Northwind Studio") -> T
     """Store a token set for `business` as `connector auth quickbooks` would."""
     issued = sandbox.issue_tokens(DEFAULT_REALM)
     tokens = TokenSet(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, company_id=DEFAULT_REALM)
-    tokens = tokens.rotated(issued["access_token"], issued["expires_in"],
-                            issued["refresh_token"], issued.get("x_refresh_token_expires_in"))
+    tokens = tokens.rotated(
+        issued["access_token"],
+        issued["expires_in"],
+        issued["refresh_token"],
+        issued.get("x_refresh_token_expires_in"),
+    )
     TokenStore(business, "quickbooks").save(tokens)
     return tokens
 
 
 def settings(sandbox: QuickBooksSandbox) -> QuickBooksSettings:
-    return QuickBooksSettings(environment="sandbox", api_url=sandbox.api_url,
-                              discovery_url=sandbox.discovery_url)
+    return QuickBooksSettings(
+        environment="sandbox", api_url=sandbox.api_url, discovery_url=sandbox.discovery_url
+    )
 
 
 def ledger(sandbox: QuickBooksSandbox, business: str = "Northwind Studio") -> QuickBooksLedger:
-    session = QuickBooksSession(settings(sandbox), TokenStore(business, "quickbooks"),
-                                retry_wait=(0.01, 0.05))
+    session = QuickBooksSession(
+        settings(sandbox), TokenStore(business, "quickbooks"), retry_wait=(0.01, 0.05)
+    )
     return QuickBooksLedger(session, "Services")
 
 
-def qbo_business(root: Path, sandbox: QuickBooksSandbox, milestones: str = MILESTONES,
-                 on_change: str = "flag") -> Business:
+def qbo_business(
+    root: Path, sandbox: QuickBooksSandbox, milestones: str = MILESTONES, on_change: str = "flag"
+) -> Business:
     """The test business of conftest, with its ledger in the QuickBooks sandbox."""
     root.mkdir(parents=True, exist_ok=True)
     ledger_section = (

@@ -645,20 +645,26 @@ def test_plan_writes_nothing(tmp_path: Path, plan) -> None:
 
 def test_config_check_accepts_the_shipped_example(tmp_path: Path, run: Run) -> None:
     shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
-    (tmp_path / "examples").mkdir()
-    shutil.copy(REPO / "examples" / "milestones.toml", tmp_path / "examples" / "milestones.toml")
+    (tmp_path / "connector" / "examples").mkdir(parents=True)
+    shutil.copy(
+        REPO / "connector" / "examples" / "milestones.toml",
+        tmp_path / "connector" / "examples" / "milestones.toml",
+    )
 
     result = run("config", "check", "--config", tmp_path / "config.example.toml")
 
     assert result.code == 0, result.err
     said = " ".join(result.out.split())  # rich wraps long lines
-    assert "ok (Northwind Studio; 2 contract(s); tracker file: 5 milestone(s)" in said
+    assert "ok (Northwind Studio; 2 contract(s); tracker file: 6 milestone(s)" in said
 
 
 def test_a_password_in_the_state_url_is_refused(tmp_path: Path, plan, good_milestones) -> None:
     path = write_config(tmp_path)
-    path.write_text(path.read_text().replace(
-        'path = "data/state.db"', f'url = "postgresql://books:{SECRET_VALUE}@db/connector"'))
+    path.write_text(
+        path.read_text().replace(
+            'path = "data/state.db"', f'url = "postgresql://books:{SECRET_VALUE}@db/connector"'
+        )
+    )
     result = plan(path)
     assert result.code == 2
     assert "state.url: holds a password" in result.err

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
-    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    (tmp_path / "connector").mkdir()
+    shutil.copytree(REPO / "connector" / "examples", tmp_path / "connector" / "examples")
     return tmp_path / "config.example.toml"
 
 
@@ -43,7 +44,7 @@ def test_readme_first_command_works_on_a_fresh_checkout(example):
     )
     assert done.returncode == 0, done.stderr
     assert "Northwind Studio" in done.stdout and "Deposit applied" in done.stdout
-    assert sorted(p.name for p in example.parent.iterdir()) == ["config.example.toml", "examples"]
+    assert sorted(p.name for p in example.parent.iterdir()) == ["config.example.toml", "connector"]
 
 
 def test_plan_json_is_the_documented_shape(example, monkeypatch, capsys):
@@ -79,6 +80,7 @@ def test_plan_json_is_the_documented_shape(example, monkeypatch, capsys):
     assert {(s["milestone"], s["reason"]) for s in data["skipped"]} == {
         ("ACME-M3", "awaiting_approval"),
         ("BETA-2", "not_done"),
+        ("BETA-3", "cancelled"),
     }
     assert set(data["skipped"][0]) == {"milestone", "contract", "reason", "message"}
 
@@ -118,7 +120,7 @@ def test_a_second_sync_of_the_same_business_is_refused(example, monkeypatch, cap
 
 
 def test_problems_make_sync_exit_1_and_are_listed(example, monkeypatch, capsys):
-    milestones = example.parent / "examples" / "milestones.toml"
+    milestones = example.parent / "connector" / "examples" / "milestones.toml"
     milestones.write_text(
         milestones.read_text() + '\n[[milestones]]\nid = "X"\n'
         'contract = "ACME-WEB"\namount = "-5"\n'

@@ -86,8 +86,11 @@ def test_a_throttling_storm_is_waited_out(tmp_path, qbo):
 def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_path, qbo):
     business = qbo_support.qbo_business(tmp_path / "b", qbo, on_change="credit-and-reissue")
     business.sync()
-    business.milestones(MILESTONES.replace(
-        'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'))
+    business.milestones(
+        MILESTONES.replace(
+            'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'
+        )
+    )
     report = business.sync()
     assert len(report.voided) == 1, report.problems()
     voided = [i for i in qbo.invoices() if "Voided" in (i.get("PrivateNote") or "")]

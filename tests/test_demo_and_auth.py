@@ -1,0 +1,107 @@
+"""`connector demo` and `connector auth quickbooks`, through the real OAuth flow and SDK."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from datetime import date
+
+import pytest
+import requests
+
+from connector import cli
+from connector.adapters.quickbooks_session import QuickBooksSettings
+from connector.auth_flow import connect_quickbooks, listen_in_background
+from connector.credentials import TokenStore
+from connector.demo import follow_consent, run_demo
+from connector.errors import UserError
+from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
+from tests import qbo_support
+
+
+def test_demo_bills_pays_and_reports(memory_keyring):
+    started = time.monotonic()
+    lines: list[str] = []
+    data = run_demo(lines.append, as_of=date(2026, 11, 26))
+    assert time.monotonic() - started < 30
+    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
+    assert (acme["billed"], acme["paid"], acme["outstanding"]) == ("26730.00", "9800.00",
+                                                                    "16930.00")
+    statuses = sorted(i["status"] for i in data["invoices"])
+    assert statuses == ["open", "open", "paid", "partially_paid"]
+    assert memory_keyring.entries == {}  # the demo used its own keyring and left nothing here
+
+
+def test_demo_command_prints_the_story(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["connector", "demo"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    out = capsys.readouterr().out
+    assert (stop.value.code or 0) == 0
+    assert "4 invoice(s) created" in out and "2 payment(s) seen" in out
+    assert "awaiting_approval" in out and "cancelled" in out
+    assert "partially_paid" in out and "9,800.00" in out
+
+
+@pytest.fixture
+def sandbox():
+    with QuickBooksSandbox() as server:
+        server.seed_company(DEFAULT_REALM)
+        yield server
+
+
+def test_auth_by_pasted_redirect_stores_tokens_in_the_keyring(sandbox, memory_keyring):
+    store = TokenStore("Northwind Studio", "quickbooks")
+    shown: list[str] = []
+    tokens = connect_quickbooks(qbo_support.settings(sandbox), store, CLIENT_ID, CLIENT_SECRET,
+                                shown.append, follow_consent)
+    assert shown and shown[0].startswith(sandbox.authorize_url)
+    assert tokens.company_id == DEFAULT_REALM
+    assert store.load().refresh_token == tokens.refresh_token
+    assert tokens.refresh_token not in repr(tokens) and tokens.access_token not in str(tokens)
+    ledger = qbo_support.ledger(sandbox)
+    assert ledger.find_or_create_customer("Acme Corporation", "USD").id
+
+
+def test_auth_by_listening_on_loopback(sandbox, memory_keyring):
+    settings = QuickBooksSettings(api_url=sandbox.api_url, discovery_url=sandbox.discovery_url,
+                                  redirect_uri="http://127.0.0.1:18725/callback")
+    thread, box = listen_in_background(settings.redirect_uri)
+
+    def browser(url: str) -> str:  # the bookkeeper's browser follows the consent redirect
+        threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 10}).start()
+        thread.join(10)
+        return box["url"]
+
+    tokens = connect_quickbooks(settings, TokenStore("B", "quickbooks"), CLIENT_ID,
+                                CLIENT_SECRET, lambda url: None, browser)
+    assert tokens.company_id == DEFAULT_REALM
+
+
+def test_a_forged_redirect_is_refused(sandbox):
+    with pytest.raises(UserError, match="state differs"):
+        connect_quickbooks(qbo_support.settings(sandbox), TokenStore("B", "quickbooks"),
+                           CLIENT_ID, CLIENT_SECRET, lambda url: None,
+                           lambda url: follow_consent(url).replace("state=", "state=x"))
+
+
+def test_a_crash_right_after_rotation_keeps_access(sandbox, memory_keyring):
+    """The rotated refresh token is in the keyring before anything uses it: a process that dies
+    at that moment leaves the next run with a working token."""
+    qbo_support.connect(sandbox)
+    store = TokenStore("Northwind Studio", "quickbooks")
+    old = store.load()
+    qbo_support.ledger(sandbox).session.refresh(old)  # ...and the process dies here
+    reborn = qbo_support.ledger(sandbox)  # a new run, from the keyring only
+    reborn.session.refresh(store.load())  # the saved token still works: it was never used
+    assert reborn.find_or_create_customer("Acme Corporation", "USD").id
+    # while the old one is spent, so keeping only that would have locked the business out
+    with pytest.raises(Exception, match="reconnect"):
+        qbo_support.ledger(sandbox).session.refresh(old)
+
+
+def test_missing_credentials_say_which_command_to_run(tmp_path, sandbox):
+    business = qbo_support.qbo_business(tmp_path / "b", sandbox)
+    with pytest.raises(UserError, match="connector auth quickbooks"):
+        business.sync()
