@@ -120,7 +120,32 @@ def config_check(config: ConfigOpt) -> None:
     unknown = sorted({m.contract for m in batch.milestones} - set(cfg.contracts))
     for cid in unknown:
         err.print(f"[red]unknown contract:[/red] milestones name {cid!r}, not in the config")
-    raise typer.Exit(1 if batch.invalid or unknown else 0)
+    warning = credentials_warning(cfg)
+    if warning:
+        err.print(f"[red]credentials:[/red] {warning}")
+    raise typer.Exit(1 if batch.invalid or unknown or warning else 0)
+
+
+RECONNECT_WARNING_DAYS = 14
+
+
+def credentials_warning(cfg: config_mod.Config) -> str | None:
+    """Not connected yet, or the refresh token expires soon: say how to reconnect."""
+    if cfg.ledger_kind != "quickbooks":
+        return None
+    from connector.credentials import TokenStore
+
+    tokens = TokenStore(cfg.business.name, "quickbooks").load()
+    how = f"run `connector auth quickbooks --config {cfg.path}`"
+    if tokens is None or not tokens.refresh_token:
+        return f"{cfg.business.name} is not connected to QuickBooks yet; {how}"
+    days = tokens.refresh_days_left()
+    if days is not None and days < RECONNECT_WARNING_DAYS:
+        return (
+            f"the QuickBooks connection expires in {max(days, 0):.0f} day(s) unless a sync "
+            f"uses it before then; if it has lapsed, {how}"
+        )
+    return None
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Local emulators of the ledgers, for trying.")

@@ -105,3 +105,27 @@ def test_missing_credentials_say_which_command_to_run(tmp_path, sandbox):
     business = qbo_support.qbo_business(tmp_path / "b", sandbox)
     with pytest.raises(UserError, match="connector auth quickbooks"):
         business.sync()
+
+
+def test_config_check_warns_before_the_connection_lapses(tmp_path, sandbox, monkeypatch, capsys):
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    business = qbo_support.qbo_business(tmp_path / "b", sandbox)
+
+    def check() -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["connector", "config", "check", "--config",
+                                          str(business.config_path)])
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+        return stop.value.code or 0, capsys.readouterr().err
+
+    code, err = check()
+    assert code == 1 and "not connected to QuickBooks yet" in err
+    store = TokenStore("Northwind Studio", "quickbooks")
+    tokens = qbo_support.connect(sandbox)
+    assert check()[0] == 0
+    soon = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    store.save(replace(tokens, refresh_expires_at=soon))
+    code, err = check()
+    assert code == 1 and "expires in 3 day(s)" in err and "connector auth quickbooks" in err
