@@ -118,6 +118,11 @@ class QuickBooksSandbox:
         return self._server.url
 
     @property
+    def api_requests(self) -> int:
+        """Requests served outside the admin interface (OAuth and API), for benchmarks."""
+        return self._server.api_requests
+
+    @property
     def discovery_url(self) -> str:
         """What to pass as AuthClient(environment=...)."""
         return self.url + oauth.DISCOVERY_PATHS[0]

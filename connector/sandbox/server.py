@@ -188,6 +188,8 @@ class SandboxServer:
         self._port = port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.api_requests = 0  # every request but the admin interface's: what a client paid for
+        self._count_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -242,6 +244,8 @@ class SandboxServer:
         latency is spent inside it, so a slow request holds its concurrency slot."""
         if request.path.startswith(self.app.exempt_prefixes):
             return self.app.handle(request)
+        with self._count_lock:
+            self.api_requests += 1
         status = self.faults.take_before(request)
         if status is not None:
             return self.app.fault_response(request, status)
