@@ -95,3 +95,19 @@ def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_pa
     assert len(report.voided) == 1, report.problems()
     voided = [i for i in qbo.invoices() if "Voided" in (i.get("PrivateNote") or "")]
     assert len(voided) == 1 and Decimal(str(voided[0]["TotalAmt"])) == 0
+
+
+def test_without_custom_invoice_numbers_the_note_carries_the_reference(tmp_path, qbo):
+    qbo.seed_company(DEFAULT_REALM, currencies=["EUR"], custom_txn_numbers=False)
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    qbo.faults.drop_after_commit(5, match="batch")
+    first = business.sync()
+    assert first.in_doubt > 0
+    qbo.forget_request_ids(DEFAULT_REALM)
+    qbo.faults.clear()
+    second = business.sync()
+    assert second.resolved == first.in_doubt
+    assert totals(qbo) == EXPECTED
+    # QuickBooks numbered them itself; our reference is in each private note
+    assert all(i["DocNumber"].isdigit() for i in qbo.invoices())
+    assert all(i["PrivateNote"].startswith("MC-") for i in qbo.invoices())

@@ -46,6 +46,7 @@ from connector.plugins import PluginContext
 CDC_OVERLAP = timedelta(minutes=5)  # re-read the boundary: two changes in one second are not lost
 CDC_LIMIT = timedelta(days=29)  # QuickBooks answers CDC for the last 30 days only
 PAGE = 1000
+NOTE_LOOKBACK = timedelta(days=60)  # how far back a reference kept only in a note is searched
 
 
 class QuickBooksLedger:
@@ -56,7 +57,17 @@ class QuickBooksLedger:
         self.session = session
         self.item = item
         self._item_ref: Ref | None = None
-        self._home_currency: str | None = None
+        self._custom_numbers: bool | None = None
+
+    def custom_numbers(self) -> bool:
+        """Whether the company lets us set invoice numbers (DocNumber). When it does not, the
+        reference lives only in the private note, and lookups scan recent documents."""
+        if self._custom_numbers is None:
+            prefs = self.session.get("preferences").get("Preferences", {})
+            self._custom_numbers = bool(
+                prefs.get("SalesFormsPrefs", {}).get("CustomTxnNumbers", True)
+            )
+        return self._custom_numbers
 
     # -- customers and items -------------------------------------------------------------------
 
@@ -159,7 +170,8 @@ class QuickBooksLedger:
         doc.CustomerRef = _ref(r.customer.id, r.customer.name)
         doc.CurrencyRef = _ref(r.currency)
         doc.TxnDate = r.date.isoformat()
-        doc.DocNumber = r.reference
+        if self.custom_numbers():
+            doc.DocNumber = r.reference
         doc.PrivateNote = f"{r.reference} {r.memo}".strip()
         if not credit:
             doc.DueDate = r.due_date.isoformat()
@@ -178,6 +190,8 @@ class QuickBooksLedger:
         return doc
 
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
+        if not self.custom_numbers():
+            return self._find_by_note(set(references))
         found: dict[str, RemoteInvoice] = {}
         wanted = list(dict.fromkeys(references))
         for start in range(0, len(wanted), self.batch_size // 2):
@@ -198,6 +212,27 @@ class QuickBooksLedger:
                 for data in item.get("QueryResponse", {}).get(entity, []):
                     remote = self._remote(data, entity == "CreditMemo")
                     found[remote.reference] = remote
+        return found
+
+    def _find_by_note(self, references: set[str]) -> dict[str, RemoteInvoice]:
+        """Private notes cannot be queried: read the documents created lately and match them.
+        An intent left in `pushing` is resolved on the next night, well inside this window."""
+        since = (datetime.now(UTC) - NOTE_LOOKBACK).isoformat()
+        found: dict[str, RemoteInvoice] = {}
+        for entity in ("Invoice", "CreditMemo"):
+            start = 1
+            while True:
+                page = self.session.query(
+                    f"select * from {entity} where MetaData.CreateTime >= '{since}' "
+                    f"STARTPOSITION {start} MAXRESULTS {PAGE}"
+                ).get(entity, [])
+                for data in page:
+                    remote = self._remote(data, entity == "CreditMemo")
+                    if remote.reference in references:
+                        found[remote.reference] = remote
+                if len(page) < PAGE:
+                    break
+                start += PAGE
         return found
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
@@ -295,10 +330,13 @@ class QuickBooksLedger:
             status = RemoteStatus.OPEN
         number = data.get("DocNumber") or str(data.get("Id"))
         currency = (data.get("CurrencyRef") or {}).get("value", "")
+        note = data.get("PrivateNote") or ""
+        # our reference: the DocNumber, or, where QuickBooks numbers invoices itself, the note
+        reference = note.split()[0] if note.startswith("MC-") else data.get("DocNumber") or ""
         return RemoteInvoice(
             str(data["Id"]),
             number,
-            data.get("DocNumber") or "",
+            reference,
             currency,
             total,
             balance,
