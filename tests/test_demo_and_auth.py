@@ -129,3 +129,17 @@ def test_config_check_warns_before_the_connection_lapses(tmp_path, sandbox, monk
     store.save(replace(tokens, refresh_expires_at=soon))
     code, err = check()
     assert code == 1 and "expires in 3 day(s)" in err and "connector auth quickbooks" in err
+
+
+def test_no_keyring_backend_says_what_to_install():
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        with pytest.raises(UserError, match=r"keyrings\.alt") as info:
+            TokenStore("B", "quickbooks").load()
+        assert "PYTHON_KEYRING_BACKEND" in str(info.value)
+    finally:
+        keyring.set_keyring(previous)
