@@ -13,6 +13,7 @@ import pytest
 from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
 from connector.credentials import MemoryKeyring
+from connector.sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
@@ -153,3 +154,21 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session")
+def qbo_server() -> Iterator[QuickBooksSandbox]:
+    """One local QuickBooks sandbox for the whole run; `qbo` gives each test a fresh company."""
+    with QuickBooksSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def qbo(qbo_server: QuickBooksSandbox) -> QuickBooksSandbox:
+    """A fresh sandbox company (USD, with EUR enabled), the business connected to it."""
+    from tests import qbo_support
+
+    qbo_server.faults.clear()
+    qbo_server.seed_company(DEFAULT_REALM, currencies=["EUR"])
+    qbo_support.connect(qbo_server)
+    return qbo_server

@@ -11,18 +11,9 @@ from tests import qbo_support
 from tests.conformance.ledger import LedgerConformance, request
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with QuickBooksSandbox() as server:
-        yield server
-
-
 @pytest.fixture
-def fresh(sandbox):
-    sandbox.faults.clear()
-    sandbox.seed_company(DEFAULT_REALM, currencies=["EUR"])
-    qbo_support.connect(sandbox)
-    return sandbox
+def fresh(qbo):
+    return qbo
 
 
 class TestQuickBooksLedger(LedgerConformance):
@@ -72,3 +63,19 @@ def test_a_rotated_refresh_token_is_saved_before_use(fresh, memory_keyring):
     assert store.load().refresh_token == after.refresh_token
     customer = ledger.find_or_create_customer("Acme Corporation", "USD")
     assert customer.id
+
+
+def test_an_old_cursor_falls_back_from_cdc_to_a_query(fresh):
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    ledger = qbo_support.ledger(fresh)
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    (made,) = ledger.create_invoices([request(customer, 1)])
+    fresh.record_payment(DEFAULT_REALM, made.invoice.ledger_id, "100.00", date(2026, 11, 20))
+    stale = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    changes = ledger.payment_changes(stale)  # CDC would refuse a 40-day-old changedSince
+    (seen,) = [i for i in changes.invoices if i.ledger_id == made.invoice.ledger_id]
+    assert seen.balance == Decimal("850.00") and [p.amount for p in seen.payments] == [
+        Decimal("100.00")
+    ]

@@ -6,27 +6,11 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal
 
-import pytest
-
-from connector.sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
+from connector.sandbox.quickbooks import DEFAULT_REALM
 from tests import qbo_support
 from tests.conftest import MILESTONES
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with QuickBooksSandbox() as server:
-        yield server
-
-
-@pytest.fixture
-def qbo(sandbox):
-    sandbox.faults.clear()
-    sandbox.seed_company(DEFAULT_REALM, currencies=["EUR"])
-    qbo_support.connect(sandbox)
-    return sandbox
 
 
 def totals(sandbox) -> list[str]:

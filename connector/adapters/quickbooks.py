@@ -220,20 +220,24 @@ class QuickBooksLedger:
         since = (datetime.now(UTC) - NOTE_LOOKBACK).isoformat()
         found: dict[str, RemoteInvoice] = {}
         for entity in ("Invoice", "CreditMemo"):
-            start = 1
-            while True:
-                page = self.session.query(
-                    f"select * from {entity} where MetaData.CreateTime >= '{since}' "
-                    f"STARTPOSITION {start} MAXRESULTS {PAGE}"
-                ).get(entity, [])
-                for data in page:
-                    remote = self._remote(data, entity == "CreditMemo")
-                    if remote.reference in references:
-                        found[remote.reference] = remote
-                if len(page) < PAGE:
-                    break
-                start += PAGE
+            for data in self._all(entity, f"MetaData.CreateTime >= '{since}'"):
+                remote = self._remote(data, entity == "CreditMemo")
+                if remote.reference in references:
+                    found[remote.reference] = remote
         return found
+
+    def _all(self, entity: str, where: str) -> list[Any]:
+        """Every `entity` matching `where`, page by page (QuickBooks answers 1,000 at most)."""
+        rows: list[Any] = []
+        start = 1
+        while True:
+            page = self.session.query(
+                f"select * from {entity} where {where} STARTPOSITION {start} MAXRESULTS {PAGE}"
+            ).get(entity, [])
+            rows += page
+            if len(page) < PAGE:
+                return rows
+            start += PAGE
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
         for attempt in (1, 2):
@@ -297,20 +301,8 @@ class QuickBooksLedger:
 
     def _changed_by_query(self, since: datetime) -> tuple[list[Any], list[Any]]:
         """The cursor is older than CDC allows: page through a query instead."""
-        stamp = since.isoformat()
-        out: dict[str, list[Any]] = {"Invoice": [], "Payment": []}
-        for entity, rows in out.items():
-            start = 1
-            while True:
-                page = self.session.query(
-                    f"select * from {entity} where MetaData.LastUpdatedTime > '{stamp}' "
-                    f"STARTPOSITION {start} MAXRESULTS {PAGE}"
-                ).get(entity, [])
-                rows += page
-                if len(page) < PAGE:
-                    break
-                start += PAGE
-        return out["Invoice"], out["Payment"]
+        where = f"MetaData.LastUpdatedTime > '{since.isoformat()}'"
+        return self._all("Invoice", where), self._all("Payment", where)
 
     # -- mapping -------------------------------------------------------------------------------
 
