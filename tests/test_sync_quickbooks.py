@@ -95,3 +95,26 @@ def test_without_custom_invoice_numbers_the_note_carries_the_reference(tmp_path,
     # QuickBooks numbered them itself; our reference is in each private note
     assert all(i["DocNumber"].isdigit() for i in qbo.invoices())
     assert all(i["PrivateNote"].startswith("MC-") for i in qbo.invoices())
+
+
+def test_an_invoice_voided_by_a_person_is_reported_not_rebilled(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    business.sync()
+    beta = next(i for i in qbo.invoices() if f"{Decimal(str(i['TotalAmt'])):.2f}" == "4000.00")
+    qbo_support.ledger(qbo).void_invoice(beta["Id"], "voided-by-a-person")  # as in the QBO UI
+    report = business.sync()
+    assert report.outcome == "problems"
+    assert any("voided or deleted in the ledger" in p for p in report.problems())
+    assert report.created == []  # BETA-1 is not billed again behind the bookkeeper's back
+    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    assert states[beta["DocNumber"]] == "voided_in_ledger"
+
+
+def test_a_name_taken_in_quickbooks_is_a_clear_problem_for_that_contract_only(tmp_path, qbo):
+    ledger = qbo_support.ledger(qbo)
+    ledger.find_or_create_customer("BETA BAKERY LTD", "EUR")  # same name, other capitals
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    report = business.sync()
+    problems = " ".join(report.problems())
+    assert "Beta Bakery Ltd" in problems and "6240" in problems
+    assert sorted(t for t in totals(qbo)) == sorted(t for t in EXPECTED if t != "4000.00")

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -393,7 +394,8 @@ class _Run:
             if row is None or row["action"] != "create" or remote.is_credit:
                 continue
             currency = row["currency"]
-            paid = remote.total - remote.balance if remote.status is not RemoteStatus.VOIDED else 0
+            voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
+            paid = Decimal(0) if voided else remote.total - remote.balance
             new_state = _state_for(row["state"], remote)
             if new_state == st.VOIDED_IN_LEDGER and row["state"] != st.VOIDED_IN_LEDGER:
                 self.report.failures.append(
