@@ -190,9 +190,14 @@ class PlannedInvoice(NamedTuple):
     due_date: date
     lines: tuple[Line, ...]
     revision: int = 0
-    milestone_hashes: tuple[tuple[str, str], ...] = ()
+    billed_milestones: tuple[Milestone, ...] = ()  # as they were when billed
     replaces: str | None = None  # key of the invoice a credit note cancels
     void_instead: bool = False  # credit kind only: the old invoice is unpaid, void it
+
+    @property
+    def milestone_hashes(self) -> tuple[tuple[str, str], ...]:
+        """What state keeps to notice a change later; computed only when it is stored."""
+        return tuple((m.id, m.content_hash()) for m in self.billed_milestones)
 
     @property
     def total(self) -> Decimal:

@@ -178,6 +178,7 @@ class _ContractBilling:
         self.tally = _Tally()
         self.billed: dict[str, BilledInvoice] = {}
         self.flagged: set[str] = set()
+        self._terms: dict[int, timedelta] = {}
         # value_on as a step function: _steps[i] is the value before change order i's date
         orders = sorted(contract.change_orders, key=lambda co: co.approved)
         self._step_days = [co.approved for co in orders]
@@ -216,10 +217,6 @@ class _ContractBilling:
         """The contract value on `day`: the value after the last change order approved by then."""
         return self._steps[bisect_right(self._step_days, day)]
 
-    def revision(self, kind: Kind, milestones: tuple[str, ...]) -> int:
-        """How many documents of this kind for these milestones exist already (any state)."""
-        return self.revisions[(kind, milestones)]
-
     def terms(self, m: Milestone | None = None) -> int:
         if m is not None and m.terms_days is not None:
             return m.terms_days
@@ -234,17 +231,20 @@ class _ContractBilling:
         terms: int,
         **extra: object,
     ) -> PlannedInvoice:
+        delta = self._terms.get(terms)
+        if delta is None:
+            delta = self._terms[terms] = timedelta(days=terms)
         invoice = PlannedInvoice(
-            business=self.rules.business,
-            contract=self.c.id,
-            customer=self.c.customer,
-            currency=self.c.currency,
-            kind=kind,
-            milestones=milestones,
-            date=day,
-            due_date=day + timedelta(days=terms),
-            lines=tuple(lines),
-            revision=self.revision(kind, milestones),
+            self.rules.business,
+            self.c.id,
+            self.c.customer,
+            self.c.currency,
+            kind,
+            milestones,
+            day,
+            day + delta,
+            tuple(lines),
+            self.revisions[(kind, milestones)],
             **extra,  # type: ignore[arg-type]
         )
         self.out.invoices.append(invoice)
@@ -493,7 +493,7 @@ class _ContractBilling:
             day,
             lines,
             self.terms(m),
-            milestone_hashes=((m.id, m.content_hash()),),
+            billed_milestones=(m,),
         )
         self.tally.billed_on(day)
         if is_last:
