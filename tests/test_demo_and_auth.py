@@ -26,8 +26,11 @@ def test_demo_bills_pays_and_reports(memory_keyring):
     data = run_demo(lines.append, as_of=date(2026, 11, 26))
     assert time.monotonic() - started < 30
     acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
-    assert (acme["billed"], acme["paid"], acme["outstanding"]) == ("26730.00", "9800.00",
-                                                                    "16930.00")
+    assert (acme["billed"], acme["paid"], acme["outstanding"]) == (
+        "26730.00",
+        "9800.00",
+        "16930.00",
+    )
     statuses = sorted(i["status"] for i in data["invoices"])
     assert statuses == ["open", "open", "paid", "partially_paid"]
     assert memory_keyring.entries == {}  # the demo used its own keyring and left nothing here
@@ -54,8 +57,9 @@ def sandbox():
 def test_auth_by_pasted_redirect_stores_tokens_in_the_keyring(sandbox, memory_keyring):
     store = TokenStore("Northwind Studio", "quickbooks")
     shown: list[str] = []
-    tokens = connect_quickbooks(qbo_support.settings(sandbox), store, CLIENT_ID, CLIENT_SECRET,
-                                shown.append, follow_consent)
+    tokens = connect_quickbooks(
+        qbo_support.settings(sandbox), store, CLIENT_ID, CLIENT_SECRET, shown.append, follow_consent
+    )
     assert shown and shown[0].startswith(sandbox.authorize_url)
     assert tokens.company_id == DEFAULT_REALM
     assert store.load().refresh_token == tokens.refresh_token
@@ -65,8 +69,11 @@ def test_auth_by_pasted_redirect_stores_tokens_in_the_keyring(sandbox, memory_ke
 
 
 def test_auth_by_listening_on_loopback(sandbox, memory_keyring):
-    settings = QuickBooksSettings(api_url=sandbox.api_url, discovery_url=sandbox.discovery_url,
-                                  redirect_uri="http://127.0.0.1:18725/callback")
+    settings = QuickBooksSettings(
+        api_url=sandbox.api_url,
+        discovery_url=sandbox.discovery_url,
+        redirect_uri="http://127.0.0.1:18725/callback",
+    )
     thread, box = listen_in_background(settings.redirect_uri)
 
     def browser(url: str) -> str:  # the bookkeeper's browser follows the consent redirect
@@ -74,16 +81,22 @@ def test_auth_by_listening_on_loopback(sandbox, memory_keyring):
         thread.join(10)
         return box["url"]
 
-    tokens = connect_quickbooks(settings, TokenStore("B", "quickbooks"), CLIENT_ID,
-                                CLIENT_SECRET, lambda url: None, browser)
+    tokens = connect_quickbooks(
+        settings, TokenStore("B", "quickbooks"), CLIENT_ID, CLIENT_SECRET, lambda url: None, browser
+    )
     assert tokens.company_id == DEFAULT_REALM
 
 
 def test_a_forged_redirect_is_refused(sandbox):
     with pytest.raises(UserError, match="state differs"):
-        connect_quickbooks(qbo_support.settings(sandbox), TokenStore("B", "quickbooks"),
-                           CLIENT_ID, CLIENT_SECRET, lambda url: None,
-                           lambda url: follow_consent(url).replace("state=", "state=x"))
+        connect_quickbooks(
+            qbo_support.settings(sandbox),
+            TokenStore("B", "quickbooks"),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            lambda url: None,
+            lambda url: follow_consent(url).replace("state=", "state=x"),
+        )
 
 
 def test_a_crash_right_after_rotation_keeps_access(sandbox, memory_keyring):
@@ -114,8 +127,9 @@ def test_config_check_warns_before_the_connection_lapses(tmp_path, sandbox, monk
     business = qbo_support.qbo_business(tmp_path / "b", sandbox)
 
     def check() -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["connector", "config", "check", "--config",
-                                          str(business.config_path)])
+        monkeypatch.setattr(
+            sys, "argv", ["connector", "config", "check", "--config", str(business.config_path)]
+        )
         with pytest.raises(SystemExit) as stop:
             cli.main()
         return stop.value.code or 0, capsys.readouterr().err

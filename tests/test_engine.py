@@ -290,3 +290,42 @@ def test_an_incremental_source_is_merged_with_what_is_known(business: Business):
     assert totals(business.ledger) == EXPECTED_TOTALS
     # the batch held only M3, yet the other milestones are still known (not "removed")
     assert not [s for s in second.skipped if s.reason.value == "changed_after_invoicing"]
+
+
+def test_a_payment_made_today_turns_a_void_into_a_credit_note(tmp_path):
+    """Payments are pulled before billing decides, so an invoice paid since last night is
+    credited, not voided; the customer never holds the old and the new invoice both live."""
+    business = make_business(tmp_path / "b", on_change="credit-and-reissue")
+    business.sync()
+    beta = next(d for d in business.ledger.documents() if d.total == Decimal("4000.00"))
+    business.ledger.record_payment(beta.ledger_id, Decimal("100.00"), AS_OF)
+    business.milestones(MILESTONES.replace('amount = "4000.00"', 'amount = "4500.00"'))
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    credits = [d for d in business.ledger.documents() if d.is_credit]
+    assert [str(c.total) for c in credits] == ["4000.00"]
+    assert "4500.00" in totals(business.ledger)
+
+
+def test_a_refused_void_holds_back_the_reissue(tmp_path):
+    business = make_business(tmp_path / "b", on_change="credit-and-reissue")
+    business.sync()
+    business.ledger.fail_next("void_invoice", "error")
+    business.milestones(MILESTONES.replace('amount = "4000.00"', 'amount = "4500.00"'))
+    report = business.sync()
+    assert any("not reissued" in p for p in report.problems())
+    assert "4500.00" not in totals(business.ledger)  # no second live invoice for BETA-1
+    business.sync()  # next night the void goes through, then the reissue
+    live = totals(business.ledger)
+    assert "4500.00" in live and "4000.00" not in live
+
+
+def test_an_intent_older_than_the_ledger_can_search_is_left_for_a_person(business: Business):
+    from datetime import timedelta
+
+    business.ledger.fail_next("create_invoices", "error")  # nothing reaches the ledger
+    business.sync()
+    business.ledger.lookup_window = timedelta(seconds=-1)  # every intent is "too old" now
+    report = business.sync()
+    assert any("check the ledger by hand" in p for p in report.problems())
+    assert report.created == []  # not sent blind

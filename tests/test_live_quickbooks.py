@@ -25,8 +25,10 @@ SECRET_FIELDS = ["client_secret", "access_token", "refresh_token", "code", "id_t
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(not all(os.environ.get(n) for n in NEEDED),
-                       reason="live QuickBooks credentials are not in the environment"),
+    pytest.mark.skipif(
+        not all(os.environ.get(n) for n in NEEDED),
+        reason="live QuickBooks credentials are not in the environment",
+    ),
 ]
 
 
@@ -53,11 +55,17 @@ def _scrub_response(response):
 @pytest.fixture
 def live_ledger():
     store = TokenStore("Live Test", "quickbooks")
-    store.save(TokenSet(os.environ["QBO_CLIENT_ID"], os.environ["QBO_CLIENT_SECRET"],
-                        refresh_token=os.environ["QBO_REFRESH_TOKEN"],
-                        company_id=os.environ["QBO_REALM_ID"]))
-    return QuickBooksLedger(QuickBooksSession(QuickBooksSettings(environment="sandbox"), store),
-                            "Services")
+    store.save(
+        TokenSet(
+            os.environ["QBO_CLIENT_ID"],
+            os.environ["QBO_CLIENT_SECRET"],
+            refresh_token=os.environ["QBO_REFRESH_TOKEN"],
+            company_id=os.environ["QBO_REALM_ID"],
+        )
+    )
+    return QuickBooksLedger(
+        QuickBooksSession(QuickBooksSettings(environment="sandbox"), store), "Services"
+    )
 
 
 @pytest.mark.vcr

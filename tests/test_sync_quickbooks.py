@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from connector.sandbox.quickbooks import DEFAULT_REALM
 from tests import qbo_support
 from tests.conftest import MILESTONES
@@ -118,3 +120,26 @@ def test_a_name_taken_in_quickbooks_is_a_clear_problem_for_that_contract_only(tm
     problems = " ".join(report.problems())
     assert "Beta Bakery Ltd" in problems and "6240" in problems
     assert sorted(t for t in totals(qbo)) == sorted(t for t in EXPECTED if t != "4000.00")
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retried_not_counted_as_rejections(tmp_path, qbo, status):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    qbo.faults.fail(2, status=status, match="batch")
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(qbo) == EXPECTED
+
+
+def test_a_server_error_after_the_write_never_leads_to_a_second_invoice(tmp_path, qbo):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    qbo.faults.drop_after_commit(1, match="batch")  # saved, then the gateway fails...
+    qbo.faults.fail(10, status=504, match="batch")  # ...and keeps failing every retry
+    first = business.sync()
+    assert first.in_doubt > 0 and not [
+        r for r in business.state().invoice_rows() if r["state"] == "failed"
+    ]
+    qbo.faults.clear()
+    qbo.forget_request_ids(DEFAULT_REALM)
+    business.sync()
+    assert totals(qbo) == EXPECTED

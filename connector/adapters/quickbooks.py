@@ -59,6 +59,11 @@ class QuickBooksLedger:
         self._item_ref: Ref | None = None
         self._custom_numbers: bool | None = None
 
+    @property
+    def lookup_window(self) -> timedelta | None:
+        """How old an unconfirmed invoice may be and still be found by `find_invoices`."""
+        return None if self.custom_numbers() else NOTE_LOOKBACK
+
     def custom_numbers(self) -> bool:
         """Whether the company lets us set invoice numbers (DocNumber). When it does not, the
         reference lives only in the private note, and lookups scan recent documents."""

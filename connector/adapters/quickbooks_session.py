@@ -94,8 +94,10 @@ def classify(exc: BaseException) -> Exception:
         )
     if code == 3001 or "status code '429'" in exc.message:
         return RetriableLedgerError(f"QuickBooks is throttling requests: {text}")
-    if code == 10000 and "status code '5" in exc.message:
-        return RetriableLedgerError(f"QuickBooks server error: {text}")
+    if code >= 10000 and "status code '4" not in exc.message:
+        # 5xx: a JSON SystemFault (SevereException), an HTML gateway page ("Error reading json
+        # response"), or a bare status. The request may or may not have been applied.
+        return RetriableLedgerError(f"QuickBooks server error: {text[:300]}")
     if code == 5010:
         return StaleObject(
             f"QuickBooks says the object changed meanwhile (5010): {text}", code="5010"

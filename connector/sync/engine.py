@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -141,11 +141,15 @@ class _Run:
         self.report = SyncReport(business=config.business.name, as_of=as_of)
         self.customers: dict[tuple[str, str], CustomerRef] = {}
         self.resend: list[dict[str, Any]] = []  # intents the ledger never received
+        self._pushed = self._to_push = 0  # progress
 
     def execute(self) -> SyncReport:
         self.report.run_id = self.state.start_run()
         try:
             self.resolve_in_doubt()
+            # Payments first: whether a changed milestone's invoice is voided or credited
+            # depends on what has been paid on it today, not last night.
+            payment_cursor = self.pull_payments()
             batch = self.source.read(self.state.cursor("source"))
             good, bad = merge_snapshot(
                 batch.complete, batch.milestones, batch.invalid, self.state.snapshot()
@@ -160,7 +164,6 @@ class _Run:
             )
             self.report.skipped = decisions.skipped
             self.push(decisions.invoices)
-            payment_cursor = self.pull_payments()
             reasons = {s.milestone: (str(s.reason), s.message) for s in decisions.skipped}
             self.checkpoint("before:commit:snapshot")
             self.state.save_snapshot(good, bad, reasons)
@@ -190,10 +193,29 @@ class _Run:
         if not rows:
             return
         self.report.in_doubt_found = len(rows)
+        window = getattr(self.ledger, "lookup_window", None)  # how far back lookups can see
+        if window is not None:
+            limit = (datetime.now(UTC) - window).isoformat()
+            too_old = [r for r in rows if r["created_at"] < limit]
+            for row in too_old:
+                self.report.failures.append(
+                    f"{_label(row)} ({row['reference']}) has waited since {row['created_at']} "
+                    "for confirmation, longer than the ledger can be searched; check the ledger "
+                    "by hand before anything is sent again"
+                )
+            rows = [r for r in rows if r not in too_old]
         creates = [r for r in rows if r["action"] == "create"]
         for chunk in _chunks(creates, self.ledger.batch_size):
             self.checkpoint("before:find_invoices")
-            found = self.ledger.find_invoices([r["reference"] for r in chunk])
+            try:
+                found = self.ledger.find_invoices([r["reference"] for r in chunk])
+            except (RetriableLedgerError, SkippableLedgerError) as exc:
+                self.report.in_doubt += len(chunk)
+                self.report.failures.append(
+                    f"{len(chunk)} earlier push(es) could not be checked in the ledger ({exc}); "
+                    "they are checked again next run before anything is sent"
+                )
+                continue
             self.checkpoint("after:find_invoices")
             changes = []
             for row in chunk:
@@ -210,25 +232,40 @@ class _Run:
     # -- step 2: push what billing decided ----------------------------------------------------
 
     def push(self, planned: Sequence[PlannedInvoice]) -> None:
+        """Retire old invoices (voids, credit notes) first; a milestone whose old invoice could
+        not be retired is not reissued, so a customer never holds both."""
+        self.report.planned = list(planned)
         rows = [self._row(p) for p in planned]
         ready = [r for r in rows + self.resend if self._customer(r) is not None]
-        ready_keys = {r["key"] for r in ready}
-        new_rows = [r for r in rows if r["key"] in ready_keys]
+        retiring = [r for r in ready if r["action"] == "void" or r["kind"] == "credit"]
+        self._pushed, self._to_push = 0, len(ready)
+        self._run_phase(rows, retiring)
+        done = {r["key"] for r in self.state.invoice_rows([st.PUSHED])}
+        blocked = {m for r in retiring if r["key"] not in done for m in json.loads(r["milestones"])}
+        rest = [
+            r for r in ready if r not in retiring and not blocked & set(json.loads(r["milestones"]))
+        ]
+        for row in ready:
+            if row not in retiring and row not in rest:
+                self.report.failures.append(
+                    f"{_label(row)}: not reissued because its old invoice was not retired"
+                )
+        self._run_phase(rows, rest)
+
+    def _run_phase(self, planned_rows: list[dict[str, Any]], ready: list[dict[str, Any]]) -> None:
+        keys = {r["key"] for r in ready}
         self.checkpoint("before:commit:intents")
-        self.state.record_intents(new_rows)
+        self.state.record_intents([r for r in planned_rows if r["key"] in keys])
         self.checkpoint("after:commit:intents")
-        self.report.planned = list(planned)
         creates = [r for r in ready if r["action"] == "create"]
-        total = len(ready)
-        done = 0
         for chunk in _chunks(creates, self.ledger.batch_size):
             self._create(chunk)
-            done += len(chunk)
-            self.progress("push", done, total)
+            self._pushed += len(chunk)
+            self.progress("push", self._pushed, self._to_push)
         for row in (r for r in ready if r["action"] == "void"):
             self._void(row)
-            done += 1
-            self.progress("push", done, total)
+            self._pushed += 1
+            self.progress("push", self._pushed, self._to_push)
 
     def _row(self, p: PlannedInvoice) -> dict[str, Any]:
         return {
@@ -298,9 +335,13 @@ class _Run:
             )
             return
         except SkippableLedgerError as exc:
-            results = []
-            self._commit([(r["key"], {"state": st.FAILED, "error": str(exc)}) for r in chunk])
-            self.report.failures.append(f"{len(chunk)} invoice(s) rejected: {exc}")
+            # A whole-batch error says nothing about which items the ledger kept: leave them
+            # in `pushing`, to be looked up before anything is sent again.
+            self.report.in_doubt += len(chunk)
+            self.report.failures.append(
+                f"{len(chunk)} invoice(s) not confirmed: the ledger refused the batch ({exc}); "
+                "the next run checks the ledger before sending them again"
+            )
             return
         self.checkpoint("after:create_invoices")
         changes: list[tuple[str, dict[str, Any]]] = []
