@@ -371,6 +371,7 @@ def main(port: int = 8765, realm_id: str = DEFAULT_REALM) -> None:
     print(f"QuickBooks sandbox on {sandbox.url}")
     print(f"  discovery (AuthClient environment): {sandbox.discovery_url}")
     print(f"  api_url_v3:                         {sandbox.api_url}")
+    # the sandbox's own fixed test credentials, not anybody's secret: `connector auth` needs them
     print(f"  client id / secret:                 {CLIENT_ID} / {CLIENT_SECRET}")
     print(f"  realm id:                           {realm_id}")
     print(
