@@ -9,6 +9,7 @@ is saved to the keyring before the new access token is used.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -31,6 +32,11 @@ from connector.credentials import TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 
 T = TypeVar("T")
+
+# requests-oauthlib logs every token and Authorization header it sends at DEBUG; those lines must
+# never reach a log file, whatever level the rest of the program logs at.
+logging.getLogger("requests_oauthlib").setLevel(logging.WARNING)
+logging.getLogger("oauthlib").setLevel(logging.WARNING)
 
 DISCOVERY = {
     "production": "production",  # intuit-oauth knows Intuit's discovery documents by these names
