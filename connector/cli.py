@@ -148,6 +148,37 @@ def credentials_warning(cfg: config_mod.Config) -> str | None:
     return None
 
 
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Businesses synced at once.")] = 4,
+    run_now: Annotated[
+        bool,
+        typer.Option(
+            "--run-now", help="Sync every business once at start, then keep the schedule."
+        ),
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="human or json (for log shippers).")
+    ] = "human",
+) -> None:
+    """Run as a daemon: sync every business on its [schedule] until SIGTERM (exits 0)."""
+    from connector.daemon import Daemon
+    from connector.logs import setup_logging
+
+    if (config is None) == (config_dir is None):
+        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    if config_dir is not None and not config_dir.is_dir():
+        raise UserError(f"--config-dir {config_dir}: not a folder")
+    if log_format not in ("human", "json"):
+        raise UserError(f"--log-format: expected human or json, got {log_format!r}")
+    setup_logging(log_format)
+    Daemon(config, config_dir, workers=workers, run_now=run_now).start()
+
+
 sandbox_app = typer.Typer(no_args_is_help=True, help="Local emulators of the ledgers, for trying.")
 app.add_typer(sandbox_app, name="sandbox")
 auth_app = typer.Typer(no_args_is_help=True, help="Connect a business to its ledger, once.")

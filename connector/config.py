@@ -101,12 +101,30 @@ class ContractSection(_Section):
         return None if value is None else _check_currency(value)
 
 
+class ScheduleSection(_Section):
+    """When `connector run` syncs this business, in the business's time zone."""
+
+    cron: str = "0 2 * * *"  # minute hour day month weekday: nightly at 02:00
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f'expected a cron line like "0 2 * * *": {exc}') from None
+        return value
+
+
 class ConfigFile(_Section):
     business: BusinessSection
     state: StateSection = StateSection()
     tracker: PluginSection
     ledger: PluginSection
     billing: BillingSection = BillingSection()
+    schedule: ScheduleSection = ScheduleSection()
     contracts: list[ContractSection] = []
 
 
@@ -132,7 +150,7 @@ class Config:
     ledger_settings: BaseModel
     state_url: str
     state_path: Path | None
-    extra: dict[str, Any] = field(default_factory=dict)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
 
     @property
     def base_dir(self) -> Path:
@@ -204,6 +222,7 @@ def load(path: str | Path) -> Config:
     business = _section(BusinessSection, raw, "business", problems, required=True)
     state = _section(StateSection, raw, "state", problems) or StateSection()
     billing = _section(BillingSection, raw, "billing", problems) or BillingSection()
+    schedule = _section(ScheduleSection, raw, "schedule", problems) or ScheduleSection()
     tracker = _section(PluginSection, raw, "tracker", problems, required=True)
     ledger = _section(PluginSection, raw, "ledger", problems, required=True)
     tracker_settings = tracker and _plugin_settings(plugins.SOURCES, "tracker", tracker, problems)
@@ -230,7 +249,12 @@ def load(path: str | Path) -> Config:
     if problems or business is None or tracker is None or ledger is None:
         raise ConfigError(path, _with_contract_ids(problems, raw))
     parsed = ConfigFile(
-        business=business, state=state, tracker=tracker, ledger=ledger, billing=billing
+        business=business,
+        state=state,
+        tracker=tracker,
+        ledger=ledger,
+        billing=billing,
+        schedule=schedule,
     )
 
     state_path: Path | None = None
@@ -249,6 +273,7 @@ def load(path: str | Path) -> Config:
         path=path,
         business=parsed.business,
         billing=parsed.billing,
+        schedule=parsed.schedule,
         contracts=contracts,
         tracker_kind=parsed.tracker.kind,
         tracker_settings=tracker_settings,

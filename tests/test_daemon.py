@@ -1,0 +1,68 @@
+"""`connector run` as a real process: two businesses synced at start, a broken config skipped,
+SIGTERM ends it cleanly with exit code 0."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from connector.adapters.memory import MemoryLedger
+from connector.sync.state import State
+from tests.conftest import CONFIG, MILESTONES
+
+
+def write_business(folder: Path, name: str) -> Path:
+    text = CONFIG.replace("{on_change}", "flag").replace("{state}", f'path = "{name}.db"')
+    text = text.replace('name = "Northwind Studio"', f'name = "{name}"')
+    text = text.replace('path = "milestones.toml"', f'path = "{name}-milestones.toml"')
+    text = text.replace('path = "ledger.json"', f'path = "{name}-ledger.json"')
+    (folder / f"{name}-milestones.toml").write_text(MILESTONES)
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def finished_runs(folder: Path, name: str) -> int:
+    path = folder / f"{name}.db"
+    if not path.exists():
+        return 0
+    state = State.open(f"sqlite:///{path}", name, path=path, read_only=True)
+    last = state.last_run()
+    return state.count_runs() if last and last["finished_at"] else 0
+
+
+def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
+    for name in ("alpha", "beta"):
+        write_business(tmp_path, name)
+    (tmp_path / "broken.toml").write_text("[business\nname = 'oops'\n")
+    exe = Path(sys.executable).with_name("connector")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--config-dir", str(tmp_path), "--run-now", "--workers", "2"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(finished_runs(tmp_path, n) for n in ("alpha", "beta")):
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the two businesses were not synced within 60 s")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, log
+    assert "skipping" in log and "broken.toml" in log and "not valid TOML" in log
+    for name in ("alpha", "beta"):
+        ledger = MemoryLedger(tmp_path / f"{name}-ledger.json")
+        assert len(ledger.documents()) == 6
+        state = State.open(f"sqlite:///{tmp_path / f'{name}.db'}", name,
+                           path=tmp_path / f"{name}.db", read_only=True)
+        assert state.last_run()["outcome"] == "ok"
+        assert f"[{name}] run 1: ok, 6 invoice(s) created" in log

@@ -1,0 +1,355 @@
+"""Notifications against a real SMTP server (aiosmtpd) and a real HTTP server on 127.0.0.1.
+
+No smtplib or requests mocks: what the bookkeeper receives is what is asserted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from connector.notify import (
+    NotifySettings,
+    render_email,
+    save_smtp_password,
+    send,
+    should_notify,
+    webhook_payload,
+)
+from connector.sync.report import SyncReport
+from tests.conftest import Business
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
+
+PASSWORD = "s3cret-Pa55word!"
+AS_OF = dt.date(2026, 11, 26)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Collector:
+    """aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+class Authenticator:
+    """Accepts only user 'books' with PASSWORD; records whether login happened."""
+
+    def __init__(self) -> None:
+        self.logins: list[str] = []
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+        ok = auth.login == b"books" and auth.password == PASSWORD.encode()
+        if ok:
+            self.logins.append(auth.login.decode())
+        return aiosmtpd_smtp.AuthResult(success=ok)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Collector, int]]:
+    handler = Collector()
+    port = free_port()
+    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def settings(port: int, **kw: Any) -> NotifySettings:
+    base: dict[str, Any] = {
+        "email_to": ["books@northwind.test"],
+        "email_from": "connector@northwind.test",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_starttls": False,
+    }
+    return NotifySettings(**(base | kw))
+
+
+def body(msg: email.message.EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_real_sync_is_emailed(business: Business, smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    report = business.sync()
+    assert report.created
+    assert send(report, settings(port), "Northwind Studio") == []
+    assert len(handler.messages) == 1
+    msg = handler.messages[0]
+    n = len(report.created)
+    assert msg["Subject"].startswith(f"Northwind Studio: {n} invoices created")
+    assert msg["To"] == "books@northwind.test"
+    text = body(msg)
+    for row, number in report.created:
+        assert number in text
+        assert row["contract"] in text
+        for m in json.loads(row["milestones"]):
+            assert m in text
+    assert "8160.00 USD" in text  # ACME-M1 total, as the README's plan shows it
+    assert "EUR" in text
+    assert "Payments seen: 0" in text
+
+
+def report_with_problems() -> SyncReport:
+    row = {
+        "contract": "ACME-WEB",
+        "kind": "milestone",
+        "milestones": '["ACME-M1", "ACME-M2"]',
+        "total_minor": 1234567,
+        "currency": "USD",
+        "customer": "Acme Corporation",
+        "invoice_date": "2026-11-02",
+        "due_date": "2026-11-17",
+    }
+    return SyncReport(
+        business="Northwind Studio",
+        as_of=AS_OF,
+        run_id=7,
+        created=[(row, "1042")],
+        payments_pulled=2,
+        failures=["MC-9 (BETA-APP): rejected by the ledger: customer inactive"],
+    )
+
+
+def test_subject_and_body_for_problems() -> None:
+    msg = render_email(report_with_problems())
+    assert msg["Subject"] == (
+        "Northwind Studio: 1 invoice created, 2 payments seen, 1 needs attention"
+    )
+    text = body(msg)
+    assert "1042  ACME-WEB  milestone ACME-M1, ACME-M2  12345.67 USD" in text
+    assert "Payments seen: 2" in text
+    assert "customer inactive" in text
+
+
+def test_failed_run_subject() -> None:
+    report = SyncReport(business="Northwind Studio", as_of=AS_OF, fatal="local: refused")
+    msg = render_email(report)
+    assert msg["Subject"] == "Northwind Studio: sync FAILED"
+    assert "local: refused" in body(msg)
+
+
+def test_webhook_payload_is_json_safe() -> None:
+    payload = webhook_payload(report_with_problems())
+
+    def no_floats(value: Any) -> None:
+        assert not isinstance(value, float)
+        if isinstance(value, dict):
+            for v in value.values():
+                no_floats(v)
+        elif isinstance(value, list):
+            for v in value:
+                no_floats(v)
+
+    no_floats(payload)
+    assert json.loads(json.dumps(payload)) == payload
+    assert payload["as_of"] == "2026-11-26"
+    assert payload["created"][0]["total"] == "12345.67"
+    assert payload["created"][0]["milestones"] == ["ACME-M1", "ACME-M2"]
+    assert payload["outcome"] == "problems"
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[tuple[str, Any]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Hook.received.append((self.path, json.loads(self.rfile.read(length))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    Hook.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_receives_json(webhook: str) -> None:
+    s = NotifySettings(webhook_url=f"{webhook}/hooks/abc")
+    assert send(report_with_problems(), s, "Northwind Studio") == []
+    [(path, data)] = Hook.received
+    assert path == "/hooks/abc"
+    assert data == webhook_payload(report_with_problems())
+
+
+def test_quiet_run_sends_nothing(
+    business: Business, smtp: tuple[Collector, int], webhook: str
+) -> None:
+    handler, port = smtp
+    business.sync()
+    quiet = business.sync()  # second sync: every invoice exists already
+    assert not quiet.created and not quiet.problems()
+    s = settings(port, webhook_url=webhook)
+    assert not should_notify(quiet, s)
+    assert send(quiet, s, "Northwind Studio") == []
+    assert handler.messages == [] and Hook.received == []
+    # "always" reports a quiet night too
+    assert send(quiet, settings(port, only_when="always"), "Northwind Studio") == []
+    assert handler.messages[0]["Subject"] == "Northwind Studio: nothing new"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_login_with_keyring_password(memory_keyring: Any) -> None:
+    handler, auth = Collector(), Authenticator()
+    port = free_port()
+    controller = aiosmtpd_controller.Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=auth,
+        auth_required=True,
+        auth_require_tls=False,
+        # smtplib retries a refused PLAIN with LOGIN, which aiosmtpd 1.4 leaves hanging
+        auth_exclude_mechanism=["LOGIN"],
+    )
+    controller.start()
+    try:
+        s = settings(port, smtp_username="books")
+        # no password stored yet: a problem, not an exception, and nothing sent
+        [problem] = send(report_with_problems(), s, "Northwind Studio")
+        assert "Northwind Studio/smtp" in problem and handler.messages == []
+        save_smtp_password("Northwind Studio", PASSWORD)
+        assert send(report_with_problems(), s, "Northwind Studio") == []
+        assert auth.logins == ["books"]
+        assert len(handler.messages) == 1
+        raw = handler.envelopes[0].content
+        assert PASSWORD.encode() not in raw
+        # a wrong password is reported without the password in it
+        save_smtp_password("Northwind Studio", PASSWORD + "x")
+        [problem] = send(report_with_problems(), s, "Northwind Studio")
+        assert "SMTPAuthenticationError" in problem
+        assert PASSWORD not in problem
+    finally:
+        controller.stop()
+
+
+def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) TLS contexts for 127.0.0.1 from a fresh self-signed certificate."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = tmp_path / "cert.pem"
+    key_pem = tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_pem, key_pem)
+    client = ssl.create_default_context(cafile=str(cert_pem))
+    return server, client
+
+
+def test_starttls_then_login(tmp_path: Path, memory_keyring: Any) -> None:
+    server_ctx, client_ctx = self_signed(tmp_path)
+    handler, auth = Collector(), Authenticator()
+    port = free_port()
+    controller = aiosmtpd_controller.Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=auth,
+        auth_required=True,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        save_smtp_password("Northwind Studio", PASSWORD)
+        s = settings(port, smtp_starttls=True, smtp_username="books")
+        assert send(report_with_problems(), s, "Northwind Studio", tls_context=client_ctx) == []
+        assert auth.logins == ["books"] and len(handler.messages) == 1
+        # the default context does not trust the self-signed server: reported, not raised
+        [problem] = send(report_with_problems(), s, "Northwind Studio")
+        assert "SSL" in problem and PASSWORD not in problem
+    finally:
+        controller.stop()
+
+
+def test_unreachable_smtp_is_a_problem(memory_keyring: Any) -> None:
+    save_smtp_password("Northwind Studio", PASSWORD)
+    port = free_port()  # nothing listens there
+    s = settings(port, smtp_username="books")
+    [problem] = send(report_with_problems(), s, "Northwind Studio")
+    assert f"127.0.0.1:{port}" in problem
+    assert PASSWORD not in problem
+
+
+def test_unreachable_webhook_hides_its_path() -> None:
+    port = free_port()
+    s = NotifySettings(webhook_url=f"http://127.0.0.1:{port}/services/T0/B0/XyzSecretToken")
+    [problem] = send(report_with_problems(), s, "Northwind Studio")
+    assert "webhook to http://127.0.0.1" in problem
+    assert "XyzSecretToken" not in problem
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValidationError):
+        NotifySettings(email_to=["a@b.test"])  # no smtp_host / email_from
+    with pytest.raises(ValidationError):
+        NotifySettings.model_validate({"smtp_password": "x"})  # extra="forbid"
+    assert NotifySettings().only_when == "activity"
