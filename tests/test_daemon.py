@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from connector.adapters.memory import MemoryLedger
+from connector.errors import StateError
 from connector.sync.state import State
 from tests.conftest import CONFIG, MILESTONES
 
@@ -29,7 +30,10 @@ def finished_runs(folder: Path, name: str) -> int:
     path = folder / f"{name}.db"
     if not path.exists():
         return 0
-    state = State.open(f"sqlite:///{path}", name, path=path, read_only=True)
+    try:
+        state = State.open(f"sqlite:///{path}", name, path=path, read_only=True)
+    except StateError:  # the daemon is creating it right now
+        return 0
     last = state.last_run()
     return state.count_runs() if last and last["finished_at"] else 0
 
