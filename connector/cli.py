@@ -120,32 +120,12 @@ def config_check(config: ConfigOpt) -> None:
     unknown = sorted({m.contract for m in batch.milestones} - set(cfg.contracts))
     for cid in unknown:
         err.print(f"[red]unknown contract:[/red] milestones name {cid!r}, not in the config")
+    from connector.doctor import credentials_warning
+
     warning = credentials_warning(cfg)
     if warning:
         err.print(f"[red]credentials:[/red] {warning}")
     raise typer.Exit(1 if batch.invalid or unknown or warning else 0)
-
-
-RECONNECT_WARNING_DAYS = 14
-
-
-def credentials_warning(cfg: config_mod.Config) -> str | None:
-    """Not connected yet, or the refresh token expires soon: say how to reconnect."""
-    if cfg.ledger_kind != "quickbooks":
-        return None
-    from connector.credentials import TokenStore
-
-    tokens = TokenStore(cfg.business.name, "quickbooks").load()
-    how = f"run `connector auth quickbooks --config {cfg.path}`"
-    if tokens is None or not tokens.refresh_token:
-        return f"{cfg.business.name} is not connected to QuickBooks yet; {how}"
-    days = tokens.refresh_days_left()
-    if days is not None and days < RECONNECT_WARNING_DAYS:
-        return (
-            f"the QuickBooks connection expires in {max(days, 0):.0f} day(s) unless a sync "
-            f"uses it before then; if it has lapsed, {how}"
-        )
-    return None
 
 
 @app.command()
@@ -207,6 +187,42 @@ def sandbox_quickbooks(
     from connector.sandbox.quickbooks import main as serve
 
     serve(port)
+
+
+@app.command()
+def doctor(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
+    ] = None,
+) -> None:
+    """Can each business sync tonight? Config, state, keyring, credentials, ledger, tracker."""
+    from connector.daemon import config_files
+    from connector.doctor import check_business
+
+    if (config is None) == (config_dir is None):
+        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    failed = False
+    for path in config_files(config, config_dir):
+        out.print(f"[bold]{path}[/bold]")
+        for check in check_business(path):
+            failed |= not check.ok
+            mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+            out.print(f"  {mark} {check.name:<12} {check.detail}", highlight=False)
+    raise typer.Exit(2 if failed else 0)
+
+
+@auth_app.command("smtp")
+def auth_smtp(config: ConfigOpt) -> None:
+    """Keep the SMTP password for [notify] emails in the OS keyring."""
+    from connector.notify import save_smtp_password
+
+    cfg = config_mod.load(config)
+    if not cfg.notify.smtp_username:
+        raise UserError(f"{cfg.path}: [notify] smtp_username is not set; no password is needed")
+    password = typer.prompt(f"SMTP password for {cfg.notify.smtp_username}", hide_input=True)
+    save_smtp_password(cfg.business.name, password)
+    out.print("Saved in the OS keyring.")
 
 
 @auth_app.command("quickbooks")

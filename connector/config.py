@@ -23,6 +23,7 @@ from connector import plugins
 from connector.errors import ConfigError, PluginNotFound
 from connector.models import BillingRules, ChangeOrder, Contract, Deposit
 from connector.money import MoneyError, exponent, parse_amount, parse_percent
+from connector.notify import NotifySettings
 from connector.validation import IsoDate, problems_from, secret_keys
 
 # Numbers are read by connector.money, which refuses floats and booleans; pydantic must not
@@ -125,6 +126,7 @@ class ConfigFile(_Section):
     ledger: PluginSection
     billing: BillingSection = BillingSection()
     schedule: ScheduleSection = ScheduleSection()
+    notify: NotifySettings = NotifySettings()
     contracts: list[ContractSection] = []
 
 
@@ -151,6 +153,7 @@ class Config:
     state_url: str
     state_path: Path | None
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def base_dir(self) -> Path:
@@ -223,6 +226,7 @@ def load(path: str | Path) -> Config:
     state = _section(StateSection, raw, "state", problems) or StateSection()
     billing = _section(BillingSection, raw, "billing", problems) or BillingSection()
     schedule = _section(ScheduleSection, raw, "schedule", problems) or ScheduleSection()
+    notify = _section(NotifySettings, raw, "notify", problems) or NotifySettings()
     tracker = _section(PluginSection, raw, "tracker", problems, required=True)
     ledger = _section(PluginSection, raw, "ledger", problems, required=True)
     tracker_settings = tracker and _plugin_settings(plugins.SOURCES, "tracker", tracker, problems)
@@ -255,6 +259,7 @@ def load(path: str | Path) -> Config:
         ledger=ledger,
         billing=billing,
         schedule=schedule,
+        notify=notify,
     )
 
     state_path: Path | None = None
@@ -274,6 +279,7 @@ def load(path: str | Path) -> Config:
         business=parsed.business,
         billing=parsed.billing,
         schedule=parsed.schedule,
+        notify=parsed.notify,
         contracts=contracts,
         tracker_kind=parsed.tracker.kind,
         tracker_settings=tracker_settings,

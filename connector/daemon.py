@@ -23,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from connector import config as config_mod
 from connector.errors import ConnectorError, LockHeld
+from connector.notify import send, should_notify
 from connector.sync import run_once
 
 log = logging.getLogger("connector.daemon")
@@ -86,6 +87,9 @@ def sync_business(business: Business, on_done: Callable[[str, str], None] | None
     )
     for problem in report.problems():
         log.warning("[%s] run %s: needs attention: %s", name, report.run_id, problem)
+    if should_notify(report, business.config.notify):
+        for problem in send(report, business.config.notify, name):
+            log.error("[%s] run %s: notification not delivered: %s", name, report.run_id, problem)
     if on_done:
         on_done(name, report.outcome)
 

@@ -13,7 +13,7 @@ import json
 import smtplib
 import ssl
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import keyring
@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from connector.credentials import SERVICE
 from connector.money import fmt, from_minor
-from connector.sync.report import SyncReport
+
+if TYPE_CHECKING:  # the report module imports the config, which imports this one
+    from connector.sync.report import SyncReport
 
 SMTP_TIMEOUT = 30.0
 WEBHOOK_TIMEOUT = 10.0
@@ -130,9 +132,12 @@ def render_body(report: SyncReport) -> str:
         lines += ["", "Invoices created:"]
         for row, number in report.created:
             inv = _invoice(row, number)
+            what = " ".join([inv["kind"], ", ".join(inv["milestones"])]).strip()
+            who = f" ({inv['customer']})" if inv["customer"] else ""
+            due = f"  due {inv['due_date']}" if inv["due_date"] else ""
             lines.append(
-                f"  {inv['number']}  {inv['contract']}  {inv['kind']} "
-                f"{', '.join(inv['milestones']) or '-'}  {inv['total']} {inv['currency']}"
+                f"  {inv['number']}  {inv['contract']}{who}  {what}  "
+                f"{inv['total']} {inv['currency']}{due}"
             )
     if report.voided:
         lines += ["", "Invoices voided:"]

@@ -59,6 +59,11 @@ class QuickBooksLedger:
         self._item_ref: Ref | None = None
         self._custom_numbers: bool | None = None
 
+    def check(self) -> str:
+        """For `connector doctor`: the stored token works and the company answers."""
+        numbering = "ours" if self.custom_numbers() else "QuickBooks' own (reference in notes)"
+        return f"company {self.session.client().company_id} reachable; invoice numbers: {numbering}"
+
     @property
     def lookup_window(self) -> timedelta | None:
         """How old an unconfirmed invoice may be and still be found by `find_invoices`."""

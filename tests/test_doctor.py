@@ -1,0 +1,44 @@
+"""`connector doctor`: one line per check, exit 2 when any fails."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from connector import cli
+from tests import qbo_support
+
+
+def doctor(monkeypatch, capsys, path) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["connector", "doctor", "--config", str(path)])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    return stop.value.code or 0, capsys.readouterr().out
+
+
+def test_a_healthy_local_business(business, monkeypatch, capsys):
+    code, out = doctor(monkeypatch, capsys, business.config_path)
+    assert code == 0, out
+    for name in ("config", "state", "credentials", "ledger", "tracker"):
+        assert f"ok   {name}" in out
+
+
+def test_quickbooks_connected_and_not(tmp_path, qbo_server, monkeypatch, capsys, memory_keyring):
+    qbo_server.seed_company()
+    business = qbo_support.qbo_business(tmp_path / "b", qbo_server)
+    code, out = doctor(monkeypatch, capsys, business.config_path)
+    assert code == 2 and "FAIL credentials" in out and "connector auth quickbooks" in out
+    qbo_support.connect(qbo_server)
+    code, out = doctor(monkeypatch, capsys, business.config_path)
+    assert code == 0, out
+    assert "reachable" in out and "ok   keyring" in out
+
+
+def test_a_broken_config_and_a_missing_tracker_fail(business, monkeypatch, capsys):
+    (business.dir / "milestones.toml").unlink()
+    code, out = doctor(monkeypatch, capsys, business.config_path)
+    assert code == 2 and "FAIL tracker" in out and "not found" in out
+    business.config_path.write_text("[business\n")
+    code, out = doctor(monkeypatch, capsys, business.config_path)
+    assert code == 2 and "FAIL config" in out
