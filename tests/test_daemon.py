@@ -70,3 +70,37 @@ def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
                            path=tmp_path / f"{name}.db", read_only=True)
         assert state.last_run()["outcome"] == "ok"
         assert f"[{name}] run 1: ok, 6 invoice(s) created" in log
+
+
+def test_the_daemon_posts_a_summary_to_the_webhook(tmp_path):
+    import http.server
+    import json
+    import threading
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = write_business(tmp_path, "gamma")
+    path.write_text(path.read_text() + f'\n[notify]\nwebhook_url = '
+                    f'"http://127.0.0.1:{server.server_address[1]}/hook"\n')
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+
+    try:
+        sync_business(Business(path, config_mod.load(path), 0.0))
+    finally:
+        server.shutdown()
+    (payload,) = received
+    assert payload["business"] == "gamma" and payload["outcome"] == "ok"
+    assert len(payload["created"]) == 6
+    assert all(isinstance(i["total"], str) for i in payload["created"])
