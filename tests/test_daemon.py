@@ -104,3 +104,33 @@ def test_the_daemon_posts_a_summary_to_the_webhook(tmp_path):
     assert payload["business"] == "gamma" and payload["outcome"] == "ok"
     assert len(payload["created"]) == 6
     assert all(isinstance(i["total"], str) for i in payload["created"])
+
+
+def test_sighup_picks_up_a_new_business_and_drops_a_removed_one(tmp_path):
+    first = write_business(tmp_path, "alpha")
+    log_path = tmp_path / "daemon.log"
+    exe = Path(sys.executable).with_name("connector")
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([str(exe), "run", "--config-dir", str(tmp_path)],
+                                stderr=log_file, text=True)
+    try:
+        wait_for(log_path, "scheduled alpha")
+        write_business(tmp_path, "beta")
+        first.unlink()
+        proc.send_signal(signal.SIGHUP)
+        wait_for(log_path, "scheduled beta")
+        wait_for(log_path, f"removed {first}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def wait_for(path: Path, text: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged; log:\n{path.read_text()}")
