@@ -94,6 +94,7 @@ _TALLIES: dict[Role, tuple[tuple[str, int], ...]] = {
 }
 
 
+@paused_gc()
 def decide(
     contracts: Mapping[str, Contract],
     milestones: Sequence[Milestone],
@@ -103,18 +104,6 @@ def decide(
     as_of: date,
 ) -> Decisions:
     """Decide every milestone: billed on a planned invoice, or skipped with a reason."""
-    with paused_gc():
-        return _decide(contracts, milestones, invalid, history, rules, as_of)
-
-
-def _decide(
-    contracts: Mapping[str, Contract],
-    milestones: Sequence[Milestone],
-    invalid: Sequence[InvalidMilestone],
-    history: Sequence[BilledInvoice],
-    rules: BillingRules,
-    as_of: date,
-) -> Decisions:
     out = Decisions()
     by_contract: dict[str, list[Milestone]] = defaultdict(list)
     for m in milestones:

@@ -30,7 +30,6 @@ from connector.adapters.base import (
 from connector.config import Config, slug
 from connector.errors import (
     FatalLedgerError,
-    LedgerError,
     LockHeld,
     RetriableLedgerError,
     SkippableLedgerError,
@@ -142,6 +141,7 @@ class _Run:
         self.customers: dict[tuple[str, str], CustomerRef] = {}
         self.resend: list[dict[str, Any]] = []  # intents the ledger never received
         self._pushed = self._to_push = 0  # progress
+        self.confirmed: set[str] = set()  # keys the ledger confirmed in this run
 
     def execute(self) -> SyncReport:
         self.report.run_id = self.state.start_run()
@@ -240,8 +240,12 @@ class _Run:
         retiring = [r for r in ready if r["action"] == "void" or r["kind"] == "credit"]
         self._pushed, self._to_push = 0, len(ready)
         self._run_phase(rows, retiring)
-        done = {r["key"] for r in self.state.invoice_rows([st.PUSHED])}
-        blocked = {m for r in retiring if r["key"] not in done for m in json.loads(r["milestones"])}
+        blocked = {
+            m
+            for r in retiring
+            if r["key"] not in self.confirmed
+            for m in json.loads(r["milestones"])
+        }
         rest = [
             r for r in ready if r not in retiring and not blocked & set(json.loads(r["milestones"]))
         ]
@@ -416,6 +420,7 @@ class _Run:
     def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
         self.checkpoint("before:commit:results")
         self.state.update_invoices(changes)
+        self.confirmed.update(key for key, values in changes if values.get("state") == st.PUSHED)
         self.checkpoint("after:commit:results")
 
     # -- step 3: payments ------------------------------------------------------------------------
@@ -480,6 +485,3 @@ def _label(row: dict[str, Any]) -> str:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-__all__ = ["LedgerError", "run_once"]

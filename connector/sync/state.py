@@ -251,14 +251,6 @@ class State:
                 ],
             )
 
-    def update_invoice(self, key: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(invoices)
-                .where(invoices.c.business == self.business, invoices.c.key == key)
-                .values(**values, updated_at=now())
-            )
-
     def update_invoices(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Several row updates in one transaction (a batch's results land together)."""
         if not changes:
