@@ -22,10 +22,16 @@ SOURCES = "connector.sources"
 ADAPTERS = "connector.adapters"
 
 _BUILTIN: dict[str, dict[str, str]] = {
-    SOURCES: {"file": "connector.sources.file:FileSourcePlugin"},
+    SOURCES: {
+        "file": "connector.sources.file:FileSourcePlugin",
+        "github": "connector.sources.github:GitHubSourcePlugin",
+        "jira": "connector.sources.jira:JiraSourcePlugin",
+        "asana": "connector.sources.asana:AsanaSourcePlugin",
+    },
     ADAPTERS: {
         "local": "connector.adapters.memory:LocalLedgerPlugin",
         "quickbooks": "connector.adapters.quickbooks:QuickBooksPlugin",
+        "xero": "connector.adapters.xero:XeroPlugin",
     },
 }
 _WHAT = {SOURCES: "tracker source", ADAPTERS: "ledger adapter"}
