@@ -145,7 +145,7 @@ def run(
         str, typer.Option("--log-format", help="human or json (for log shippers).")
     ] = "human",
 ) -> None:
-    """Run as a daemon: sync every business on its [schedule] until SIGTERM (exits 0)."""
+    """Run as a daemon: sync every business on its own cron schedule until SIGTERM (exits 0)."""
     from connector.daemon import Daemon
     from connector.logs import setup_logging
 
@@ -159,16 +159,25 @@ def run(
     Daemon(config, config_dir, workers=workers, run_now=run_now).start()
 
 
-sandbox_app = typer.Typer(no_args_is_help=True, help="Local emulators of the ledgers, for trying.")
+sandbox_app = typer.Typer(
+    no_args_is_help=True, help="Local emulators of the ledgers and trackers, for trying."
+)
 app.add_typer(sandbox_app, name="sandbox")
-auth_app = typer.Typer(no_args_is_help=True, help="Connect a business to its ledger, once.")
+auth_app = typer.Typer(
+    no_args_is_help=True, help="Connect a business to its ledger or tracker, once."
+)
 app.add_typer(auth_app, name="auth")
 
 
 @app.command()
-def demo() -> None:
-    """The whole cycle on the bundled example against a local QuickBooks sandbox: no network,
-    no accounts, nothing left behind."""
+def demo(
+    ledger: Annotated[str, typer.Option(help="Ledger sandbox: quickbooks or xero.")] = "quickbooks",
+    tracker: Annotated[
+        str, typer.Option(help="Milestones from: file, or a github, jira or asana sandbox.")
+    ] = "file",
+) -> None:
+    """The whole cycle on the bundled example against local sandboxes: no network, no
+    accounts, nothing left behind."""
     from connector.demo import run_demo
 
     run_demo(
@@ -176,6 +185,8 @@ def demo() -> None:
         render_report=lambda r: render.sync(out, err, r),
         render_status=lambda d: render.status(out, d),
         render_skipped=lambda s: render.skipped_table(out, s),
+        ledger=ledger,
+        tracker=tracker,
     )
 
 
@@ -271,6 +282,21 @@ def auth_quickbooks(
         f"Connected {cfg.business.name} to QuickBooks company {tokens.company_id}; "
         "the tokens are in the OS keyring."
     )
+
+
+def _register_vendor_commands() -> None:
+    """`auth` and `sandbox` commands for Xero and the trackers live beside their code."""
+    from importlib import import_module
+
+    for module in ("connector.cli_xero", "connector.cli_trackers"):
+        try:
+            import_module(module).register(auth_app, sandbox_app, out)
+        except ModuleNotFoundError as exc:  # pragma: no cover - while the module is being built
+            if exc.name != module:
+                raise
+
+
+_register_vendor_commands()
 
 
 def main() -> None:

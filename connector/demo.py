@@ -1,9 +1,11 @@
 """`connector demo`: the whole cycle on the bundled example, with no network and no accounts.
 
-It starts the local QuickBooks sandbox, connects the example business to it through the real
-OAuth code flow, syncs, records customer payments in the sandbox as a client would pay, syncs
-again, and shows the status. Everything goes through the real adapter, SDK and HTTP; the only
-stand-in is the keyring, kept in memory so the demo leaves no credentials behind.
+It starts a local ledger sandbox (QuickBooks or Xero) and, when asked, a local tracker sandbox
+(GitHub, Jira or Asana) holding the example milestones; connects the example business to them
+the way `connector auth` would, syncs, records customer payments in the ledger sandbox as a
+client would pay, syncs again, and shows the status. Everything goes through the real adapters,
+SDKs and HTTP; the only stand-in is the keyring, kept in memory so the demo leaves no
+credentials behind.
 """
 
 from __future__ import annotations
@@ -11,40 +13,84 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date, datetime
+from decimal import Decimal
+from importlib import import_module
 from pathlib import Path
+from typing import Any, Protocol
 
 import keyring
-import requests
 
 from connector import config as config_mod
-from connector.adapters.quickbooks_session import QuickBooksSettings
-from connector.auth_flow import connect_quickbooks
-from connector.credentials import MemoryKeyring, TokenStore
+from connector.config import Config
+from connector.credentials import MemoryKeyring
+from connector.errors import UserError
 from connector.models import Skip
-from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
 from connector.sync import run_once
 from connector.sync.report import SyncReport, status_data
+from connector.sync.state import State
 
 EXAMPLE = Path(__file__).resolve().parent / "examples"
 
+LEDGERS = {
+    "quickbooks": "connector.sandbox.quickbooks_demo:QuickBooksDemoLedger",
+    "xero": "connector.sandbox.xero_demo:XeroDemoLedger",
+}
+TRACKERS = ("file", "github", "jira", "asana")
 
-def demo_config(folder: Path, sandbox: QuickBooksSandbox) -> Path:
-    """The bundled example, pointed at the sandbox, with its state in `folder`."""
-    shutil.copy(EXAMPLE / "milestones.toml", folder / "milestones.toml")
+
+class DemoLedger(Protocol):
+    """A ledger sandbox the story bills into and records payments in."""
+
+    label: str
+
+    def __enter__(self) -> DemoLedger: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def ledger_section(self) -> str: ...
+    def connect(self, cfg: Config, show: Callable[[str], None]) -> None: ...
+    def invoices(self) -> dict[str, tuple[str, Decimal]]: ...
+    def pay(self, invoice_id: str, amount: Decimal, on: date) -> None: ...
+
+
+class DemoTracker(Protocol):
+    """A tracker sandbox holding the example milestones."""
+
+    def __enter__(self) -> DemoTracker: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def tracker_section(self, example: Path) -> str: ...
+    def connect(self, business: str) -> None: ...
+
+
+def _make(target: str, *args: Any) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(import_module(module), attr)(*args)
+
+
+def ledger_stage(kind: str) -> DemoLedger:
+    if kind not in LEDGERS:
+        raise UserError(f"--ledger: expected one of {', '.join(LEDGERS)}, got {kind!r}")
+    return _make(LEDGERS[kind])
+
+
+def tracker_section(folder: Path, stack: ExitStack, kind: str) -> tuple[str, DemoTracker | None]:
+    """The [tracker] section for the demo; a started tracker sandbox unless it is the file."""
+    if kind not in TRACKERS:
+        raise UserError(f"--tracker: expected one of {', '.join(TRACKERS)}, got {kind!r}")
+    if kind == "file":
+        shutil.copy(EXAMPLE / "milestones.toml", folder / "milestones.toml")
+        return '[tracker]\nkind = "file"\npath = "milestones.toml"', None
+    tracker = stack.enter_context(_make("connector.sandbox.trackers_demo:TrackerDemo", kind))
+    return tracker.tracker_section(EXAMPLE / "milestones.toml"), tracker
+
+
+def demo_config(folder: Path, ledger_text: str, tracker_text: str) -> Path:
+    """The bundled example with the demo's [tracker] and [ledger], its state in `folder`."""
     text = (EXAMPLE / "business.toml").read_text()
-    text = text.replace("{api_url}", sandbox.api_url).replace(
-        "{discovery_url}", sandbox.discovery_url
-    )
+    text = text.replace("{tracker}", tracker_text).replace("{ledger}", ledger_text)
     path = folder / "business.toml"
     path.write_text(text)
     return path
-
-
-def follow_consent(url: str) -> str:
-    """What the bookkeeper does in the browser: approve, and land on the redirect URL."""
-    answer = requests.get(url, allow_redirects=False, timeout=10)
-    return answer.headers["Location"]
 
 
 def run_demo(
@@ -53,58 +99,62 @@ def run_demo(
     render_report: Callable[[SyncReport], None] | None = None,
     render_status: Callable[[dict[str, object]], None] | None = None,
     render_skipped: Callable[[list[Skip]], None] | None = None,
+    *,
+    ledger: str = "quickbooks",
+    tracker: str = "file",
 ) -> dict[str, object]:
     """Run the demo; `show` prints a line, the render callbacks draw reports and tables."""
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     folder = Path(tempfile.mkdtemp(prefix="connector-demo-"))
     try:
-        with QuickBooksSandbox() as sandbox:
-            sandbox.seed_company(
-                DEFAULT_REALM, currencies=["EUR"], company_name="Northwind Studio (demo)"
-            )
-            cfg = config_mod.load(demo_config(folder, sandbox))
-            show(f"Local QuickBooks sandbox on {sandbox.url}; demo files in {folder}")
-            settings = cfg.ledger_settings
-            assert isinstance(settings, QuickBooksSettings)
-            connect_quickbooks(
-                settings,
-                TokenStore(cfg.business.name, "quickbooks"),
-                CLIENT_ID,
-                CLIENT_SECRET,
-                lambda url: show("Connecting through OAuth..."),
-                follow_consent,
-            )
-            as_of = as_of or datetime.now(cfg.zone).date()
-            show("\n1. First sync")
-            first = run_once(cfg, as_of=as_of)
-            if render_report:
-                render_report(first)
-            if render_skipped:
-                render_skipped([s for s in first.skipped if s.reason.value != "already_invoiced"])
-            invoices = {i["DocNumber"]: i for i in sandbox.invoices()}
-            paid = [row for row, _ in first.created if row["kind"] == "deposit"]
-            part = [row for row, _ in first.created if row["kind"] == "milestone"][:1]
-            show("\n2. The client pays: the deposit in full, and part of the first milestone")
-            for row in paid + part:
-                doc = invoices[row["reference"]]
-                amount = doc["TotalAmt"] if row in paid else "5000.00"
-                sandbox.record_payment(DEFAULT_REALM, doc["Id"], str(amount), as_of)
-                show(f"   payment of {amount} {row['currency']} on {doc['DocNumber']}")
-            show("\n3. Second sync: nothing new to invoice, payments pulled back")
-            second = run_once(cfg, as_of=as_of)
-            if render_report:
-                render_report(second)
-            from connector.sync.state import State
-
-            state = State.open(
-                cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True
-            )
-            data = status_data(cfg.business.name, cfg.contracts, state, as_of or date.today())
-            show("\n4. Where the books stand")
-            if render_status:
-                render_status(data)
-            return data
+        with ExitStack() as stack:
+            books = stack.enter_context(ledger_stage(ledger))
+            tracker_text, tracker_sandbox = tracker_section(folder, stack, tracker)
+            cfg = config_mod.load(demo_config(folder, books.ledger_section(), tracker_text))
+            where = "the example milestones file" if tracker == "file" else f"a local {tracker}"
+            show(f"Local {books.label} sandbox and {where}; demo files in {folder}")
+            books.connect(cfg, show)
+            if tracker_sandbox is not None:
+                tracker_sandbox.connect(cfg.business.name)
+            return _story(cfg, books, show, as_of, render_report, render_status, render_skipped)
     finally:
         keyring.set_keyring(previous)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _story(
+    cfg: Config,
+    books: DemoLedger,
+    show: Callable[[str], None],
+    as_of: date | None,
+    render_report: Callable[[SyncReport], None] | None,
+    render_status: Callable[[dict[str, object]], None] | None,
+    render_skipped: Callable[[list[Skip]], None] | None,
+) -> dict[str, object]:
+    as_of = as_of or datetime.now(cfg.zone).date()
+    show("\n1. First sync")
+    first = run_once(cfg, as_of=as_of)
+    if render_report:
+        render_report(first)
+    if render_skipped:
+        render_skipped([s for s in first.skipped if s.reason.value != "already_invoiced"])
+    in_ledger = books.invoices()
+    paid = [row for row, _ in first.created if row["kind"] == "deposit"]
+    part = [row for row, _ in first.created if row["kind"] == "milestone"][:1]
+    show("\n2. The client pays: the deposit in full, and part of the first milestone")
+    for row in paid + part:
+        invoice_id, total = in_ledger[row["reference"]]
+        amount = total if row in paid else Decimal("5000.00")
+        books.pay(invoice_id, amount, as_of)
+        show(f"   payment of {amount} {row['currency']} on {row['reference']}")
+    show("\n3. Second sync: nothing new to invoice, payments pulled back")
+    second = run_once(cfg, as_of=as_of)
+    if render_report:
+        render_report(second)
+    state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
+    data = status_data(cfg.business.name, cfg.contracts, state, as_of)
+    show("\n4. Where the books stand")
+    if render_status:
+        render_status(data)
+    return data

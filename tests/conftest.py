@@ -18,6 +18,13 @@ from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
 
+# Vendor fixtures live beside their tests; only the ones that exist yet are loaded.
+pytest_plugins = [
+    name
+    for name in ("tests.xero_support", "tests.tracker_support")
+    if (Path(__file__).parent / f"{name.split('.')[1]}.py").exists()
+]
+
 CONFIG = """
 [business]
 name = "Northwind Studio"
