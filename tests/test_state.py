@@ -40,6 +40,33 @@ def test_a_database_from_a_newer_release_is_refused_not_damaged(tmp_path):
         st.State.open(f"sqlite:///{path}", "B", path=path)
 
 
+def test_a_version_1_database_is_upgraded_and_keeps_what_was_billed(tmp_path):
+    business = make_business(tmp_path / "b")
+    business.sync()
+    state = business.state()
+    billed = len(state.invoice_rows())
+    with state.engine.begin() as conn:  # what a 0.1 database looked like
+        conn.execute(text("DROP TABLE http_cache"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+    with pytest.raises(StateError, match="run `connector sync` once"):
+        st.State.open(business.config().state_url, "Northwind Studio", read_only=True)
+    upgraded = business.state()
+    assert upgraded.version() == st.SCHEMA_VERSION == 2
+    assert len(upgraded.invoice_rows()) == billed > 0
+    upgraded.http_cache.put("GET https://api.example/x", '"abc"', "[]")
+    assert upgraded.http_cache.get("GET https://api.example/x") == ('"abc"', "[]")
+
+
+def test_the_tracker_cache_is_per_business_and_replaced_not_duplicated(tmp_path):
+    path = tmp_path / "s.db"
+    one = st.State.open(f"sqlite:///{path}", "One", path=path)
+    two = st.State.open(f"sqlite:///{path}", "Two", path=path)
+    one.http_cache.put("k", '"1"', "first")
+    one.http_cache.put("k", '"2"', "second")
+    assert one.http_cache.get("k") == ('"2"', "second")
+    assert two.http_cache.get("k") is None
+
+
 def test_read_only_open_of_a_missing_database_creates_nothing(tmp_path):
     path = tmp_path / "sub" / "s.db"
     state = st.State.open(f"sqlite:///{path}", "B", path=path, read_only=True)

@@ -150,6 +150,9 @@ class _Run:
             # Payments first: whether a changed milestone's invoice is voided or credited
             # depends on what has been paid on it today, not last night.
             payment_cursor = self.pull_payments()
+            use_cache = getattr(self.source, "use_cache", None)
+            if use_cache is not None:  # trackers that answer conditional requests
+                use_cache(self.state.http_cache)
             batch = self.source.read(self.state.cursor("source"))
             good, bad = merge_snapshot(
                 batch.complete, batch.milestones, batch.invalid, self.state.snapshot()

@@ -8,6 +8,7 @@ calls a ledger or a tracker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -41,7 +42,7 @@ from connector.errors import StateError
 from connector.models import BilledInvoice, InvalidMilestone, Kind, Line, Milestone, Role, Status
 from connector.money import from_minor, to_minor
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Outbox states of an invoice row. `pushing` means the intent is committed and the ledger may or
 # may not have the document: a run that finds one asks the ledger before sending anything.
@@ -141,16 +142,68 @@ cursors = Table(
 )
 
 
+# Tracker responses by request, so that a night with no changes costs only 304s. Keys are
+# hashed (the request's address may be long); no request headers are ever stored.
+http_cache = Table(
+    "http_cache",
+    metadata,
+    Column("business", String(200), primary_key=True),
+    Column("key", String(64), primary_key=True),  # sha256 of the source's request key
+    Column("etag", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("stored_at", String(32), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def _v2(conn: Connection) -> None:
+    http_cache.create(conn, checkfirst=True)
+
+
 # Migration N takes a database at version N-1 to version N. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class HttpCache:
+    """ETag and body of tracker responses, per business. Sources use it for conditional
+    requests; losing it costs one full read, never a wrong invoice."""
+
+    def __init__(self, engine: Engine, business: str):
+        self.engine = engine
+        self.business = business
+
+    @staticmethod
+    def _hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def get(self, key: str) -> tuple[str, str] | None:
+        query = select(http_cache.c.etag, http_cache.c.body).where(
+            http_cache.c.business == self.business, http_cache.c.key == self._hash(key)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (row[0], row[1]) if row else None
+
+    def put(self, key: str, etag: str, body: str) -> None:
+        hashed = self._hash(key)
+        with self.engine.begin() as conn:
+            conn.execute(
+                http_cache.delete().where(
+                    http_cache.c.business == self.business, http_cache.c.key == hashed
+                )
+            )
+            conn.execute(
+                insert(http_cache).values(
+                    business=self.business, key=hashed, etag=etag, body=body, stored_at=now()
+                )
+            )
 
 
 class State:
@@ -378,6 +431,10 @@ class State:
                     .order_by(milestones.c.milestone)
                 )
             ]
+
+    @property
+    def http_cache(self) -> HttpCache:
+        return HttpCache(self.engine, self.business)
 
     # -- cursors and runs ----------------------------------------------------------------------
 
