@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +19,7 @@ from connector import config as config_mod
 from connector import render
 from connector.errors import UserError
 from connector.sync import preview, run_once
-from connector.sync import state as st
-from connector.sync.report import plan_json, status_data
+from connector.sync.report import plan_json
 
 app = typer.Typer(
     add_completion=False,
@@ -93,16 +92,37 @@ def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
 
 
 @app.command()
-def status(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
-    """What is billed, paid, outstanding and overdue, per contract and per invoice."""
-    cfg = config_mod.load(config)
-    day = _as_of(as_of) or datetime.now(cfg.zone).date()
-    state = st.State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
-    data = status_data(cfg.business.name, cfg.contracts, state, day)
+def status(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
+    ] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What is billed, paid, outstanding and overdue, and what needs a person: per contract and
+    invoice for one business, or one line per business for a folder of them."""
+    from connector.daemon import config_files
+    from connector.overview import business_status, overview
+
+    if (config is None) == (config_dir is None):
+        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    day = _as_of(as_of)
+    if config is not None:
+        data = business_status(config_mod.load(config), day)
+        if as_json:
+            _print_json(data)
+        else:
+            render.status(out, data)
+        return
+    assert config_dir is not None
+    if not config_dir.is_dir():
+        raise UserError(f"--config-dir {config_dir}: not a folder")
+    entries = overview(config_files(None, config_dir), day)
     if as_json:
-        _print_json(data)
+        _print_json(entries)
     else:
-        render.status(out, data)
+        render.overview(out, entries)
 
 
 @config_app.command("check")

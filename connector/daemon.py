@@ -3,7 +3,8 @@
 APScheduler runs one job per business config (a cron line in the business's time zone, coalesced,
 never two at once, a little jitter so fifty businesses do not hit one ledger in the same second).
 A broken config is reported and skipped; one failing business never stops another. SIGHUP re-reads
-the configs; SIGTERM and SIGINT let the syncs in flight finish and record their state, then exit 0.
+the configs; SIGTERM and SIGINT let each sync in flight finish the ledger call it is making and
+record its state, then exit 0; the next run goes on from there.
 This module schedules; the sync itself is `connector.sync.run_once`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from connector import config as config_mod
 from connector.errors import ConnectorError, LockHeld
+from connector.logs import run_context
 from connector.notify import send, should_notify
 from connector.sync import run_once
 
@@ -40,10 +43,20 @@ class Business:
 
 
 def config_files(config: Path | None, config_dir: Path | None) -> list[Path]:
+    """The business configs: `config`, or every *.toml in `config_dir` except the ones that
+    are plainly something else (a milestones file kept beside its business has no [business]
+    table). A file that does not parse is kept, so that its error is reported."""
     if config is not None:
         return [config]
     assert config_dir is not None
-    return sorted(p for p in config_dir.glob("*.toml") if p.is_file())
+    return sorted(p for p in config_dir.glob("*.toml") if p.is_file() and _may_be_business(p))
+
+
+def _may_be_business(path: Path) -> bool:
+    try:
+        return "business" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True
 
 
 def load_all(paths: list[Path]) -> dict[Path, Business]:
@@ -57,41 +70,38 @@ def load_all(paths: list[Path]) -> dict[Path, Business]:
     return out
 
 
-def sync_business(business: Business, on_done: Callable[[str, str], None] | None = None) -> None:
+def sync_business(
+    business: Business,
+    on_done: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
     """One scheduled run. Never raises: a failure is logged and recorded in run history."""
     name = business.config.business.name
+    if stop is not None and stop.is_set():
+        return  # queued before a SIGTERM: leave it to the next start
+    with run_context(name):
+        outcome = _sync(business, stop)
+    if on_done and outcome:
+        on_done(name, outcome)
+
+
+def _sync(business: Business, stop: threading.Event | None) -> str | None:
     try:
-        report = run_once(business.config)
+        report = run_once(business.config, stop=stop)
     except LockHeld as exc:
-        log.warning("[%s] skipped: %s", name, exc)
-        return
+        log.warning("skipped: %s", exc)
+        return None
     except ConnectorError as exc:
-        log.error("[%s] could not run: %s", name, exc)
-        if on_done:
-            on_done(name, "failed")
-        return
+        log.error("could not run: %s", exc)
+        return "failed"
     except Exception:  # one business must never take the daemon down
-        log.exception("[%s] crashed; its next run checks the ledger before sending anything", name)
-        if on_done:
-            on_done(name, "failed")
-        return
-    counts = report.counts()
-    log.info(
-        "[%s] run %s: %s, %d invoice(s) created, %d payment(s) seen, %d problem(s)",
-        name,
-        report.run_id,
-        report.outcome,
-        counts["invoices_created"],
-        counts["payments_pulled"],
-        counts["problems"],
-    )
-    for problem in report.problems():
-        log.warning("[%s] run %s: needs attention: %s", name, report.run_id, problem)
+        log.exception("crashed; its next run checks the ledger before sending anything")
+        return "failed"
     if should_notify(report, business.config.notify):
-        for problem in send(report, business.config.notify, name):
-            log.error("[%s] run %s: notification not delivered: %s", name, report.run_id, problem)
-    if on_done:
-        on_done(name, report.outcome)
+        with run_context(business.config.business.name, report.run_id):
+            for problem in send(report, business.config.notify, business.config.business.name):
+                log.error("notification not delivered: %s", problem)
+    return report.outcome
 
 
 class Daemon:
@@ -108,7 +118,7 @@ class Daemon:
         self.on_done = on_done
         self.scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(workers)})
         self.businesses: dict[Path, Business] = {}
-        self._reload = threading.Event()
+        self.stopping = threading.Event()
 
     def schedule(self, business: Business, *, now: bool) -> None:
         cfg = business.config
@@ -119,7 +129,7 @@ class Daemon:
         self.scheduler.add_job(
             sync_business,
             trigger,
-            args=[business, self.on_done],
+            args=[business, self.on_done, self.stopping],
             id=job_id,
             name=cfg.business.name,
             coalesce=True,
@@ -163,5 +173,6 @@ class Daemon:
         self.scheduler.start()  # blocks until _stop
 
     def _stop(self, signum: int, frame: object) -> None:
-        log.info("stopping on signal %d: letting runs in flight finish", signum)
+        log.info("stopping on signal %d: runs stop after their current ledger call", signum)
+        self.stopping.set()
         threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}).start()

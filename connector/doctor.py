@@ -32,18 +32,22 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
         return Check(name, False, str(exc))
 
 
+LEDGER_LABELS = {"quickbooks": "QuickBooks", "xero": "Xero"}
+
+
 def credentials_warning(cfg: config_mod.Config) -> str | None:
     """Not connected yet, or the refresh token expires soon: say how to reconnect."""
-    if cfg.ledger_kind != "quickbooks":
+    label = LEDGER_LABELS.get(cfg.ledger_kind)
+    if label is None:
         return None
-    tokens = TokenStore(cfg.business.name, "quickbooks").load()
-    how = f"run `connector auth quickbooks --config {cfg.path}`"
+    tokens = TokenStore(cfg.business.name, cfg.ledger_kind).load()
+    how = f"run `connector auth {cfg.ledger_kind} --config {cfg.path}`"
     if tokens is None or not tokens.refresh_token:
-        return f"{cfg.business.name} is not connected to QuickBooks yet; {how}"
+        return f"{cfg.business.name} is not connected to {label} yet; {how}"
     days = tokens.refresh_days_left()
     if days is not None and days < RECONNECT_WARNING_DAYS:
         return (
-            f"the QuickBooks connection expires in {max(days, 0):.0f} day(s) unless a sync "
+            f"the {label} connection expires in {max(days, 0):.0f} day(s) unless a sync "
             f"uses it before then; if it has lapsed, {how}"
         )
     return None

@@ -129,6 +129,36 @@ def status(console: Console, data: dict[str, Any]) -> None:
         console.print(f"[red]needs attention:[/red] {item}")
 
 
+def overview(console: Console, entries: list[dict[str, Any]]) -> None:
+    """Every business on one screen: the last sync, open and overdue invoices, and what needs
+    a person, each item under its business's name."""
+    table = _table("Businesses")
+    for name in ("Business", "Last sync", "Outcome"):
+        table.add_column(name)
+    for name in ("Open", "Overdue", "Attention"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for e in entries:
+        if e.get("error"):
+            table.add_row(e["config"], "", "[red]config error[/red]", "", "", "1")
+            continue
+        last = e["last_run"]
+        invoices = e["invoices"]
+        table.add_row(
+            e["business"],
+            (last["finished_at"] or last["started_at"]) if last else "never",
+            last["outcome"] if last else "",
+            str(sum(1 for i in invoices if i["status"] in ("open", "partially_paid"))),
+            str(sum(1 for i in invoices if i["days_overdue"])),
+            str(len(e["attention"])),
+        )
+    console.print(table)
+    for e in entries:
+        who = e.get("business") or e.get("config")
+        items = [e["error"]] if e.get("error") else e["attention"]
+        for item in items:
+            console.print(f"[red]needs attention:[/red] {who}: {item}", highlight=False)
+
+
 def _table(title: str) -> Table:
     """Tight padding so the amount columns fit an 80-column terminal whole: an amount is never
     cut short with an ellipsis."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from connector import cli
-from connector.sync import engine
+from connector.sync.lock import business_lock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,10 +114,11 @@ def test_sync_twice_then_status(example, monkeypatch, capsys):
 def test_a_second_sync_of_the_same_business_is_refused(example, monkeypatch, capsys):
     from connector import config as config_mod
 
-    with engine.business_lock(config_mod.load(example)):
+    with business_lock(config_mod.load(example)):
         code, _, err = connector(monkeypatch, capsys, "sync", "--config", str(example))
     assert code == 2
-    assert "another sync of 'Northwind Studio' is running" in err
+    assert "'Northwind Studio' is being synced by connector" in err
+    assert f"pid {os.getpid()} on {socket.gethostname()}" in err
     assert "Traceback" not in err
 
 

@@ -69,7 +69,7 @@ def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
         state = State.open(f"sqlite:///{tmp_path / f'{name}.db'}", name,
                            path=tmp_path / f"{name}.db", read_only=True)
         assert state.last_run()["outcome"] == "ok"
-        assert f"[{name}] run 1: ok, 6 invoice(s) created" in log
+        assert f"[{name} run 1] sync finished: ok; invoices created 6" in log
 
 
 def test_the_daemon_posts_a_summary_to_the_webhook(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from connector.adapters.memory import MemoryLedger
 from connector.errors import LockHeld
-from connector.sync import engine
+from connector.sync.lock import business_lock
 from connector.sync.report import status_data
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 
@@ -114,7 +114,7 @@ def test_one_bad_customer_does_not_stop_the_other_contracts(business: Business):
 
 
 def test_the_lock_keeps_two_syncs_of_one_business_apart(business: Business):
-    with engine.business_lock(business.config()), pytest.raises(LockHeld, match="Northwind"):
+    with business_lock(business.config()), pytest.raises(LockHeld, match="Northwind"):
         business.sync()
 
 
@@ -329,3 +329,70 @@ def test_an_intent_older_than_the_ledger_can_search_is_left_for_a_person(busines
     report = business.sync()
     assert any("check the ledger by hand" in p for p in report.problems())
     assert report.created == []  # not sent blind
+
+
+def test_a_stop_request_ends_the_run_after_the_ledger_call_in_flight(business: Business):
+    import threading
+
+    stop = threading.Event()
+    business.ledger.batch_size = 2  # three create calls for six invoices
+
+    def daemon_receives_sigterm(name: str) -> None:
+        if name == "after:create_invoices":
+            stop.set()  # while the first batch is at the ledger
+
+    first = business.sync(stop=stop, checkpoint=daemon_receives_sigterm)
+    assert first.outcome == "stopped"
+    assert len(first.created) == 2 == len(business.ledger.documents())
+    rows = business.state().invoice_rows()
+    # the call in flight finished and its result was recorded; the rest were not sent
+    assert sorted(r["state"] for r in rows) == ["pushed", "pushed", *["pushing"] * 4]
+    assert business.state().last_run()["outcome"] == "stopped"
+    assert business.state().cursor("source") is None  # a stopped run moves no cursor
+
+    second = business.sync()
+    assert second.outcome == "ok"
+    assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+def test_a_stop_requested_before_the_run_sends_nothing(business: Business):
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    report = business.sync(stop=stop)
+    assert report.outcome == "stopped" and report.created == []
+    assert business.ledger.documents() == []
+    assert business.sync().outcome == "ok"
+    assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+def test_every_log_line_of_a_run_names_the_business_and_the_run(business: Business, caplog):
+    import json
+    import logging
+
+    from connector.logs import JsonFormatter, RunContextFilter
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.addFilter(RunContextFilter())
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            business.sync()
+            business.sync()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    records = [json.loads(line) for line in lines if '"connector.sync"' in line]
+    assert len(records) >= 8  # start, six invoices, finish; then start, finish
+    assert {(r["business"], r["run_id"]) for r in records} == {
+        ("Northwind Studio", 1),
+        ("Northwind Studio", 2),
+    }
+    assert any("invoice" in r["message"] and "created" in r["message"] for r in records)

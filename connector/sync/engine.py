@@ -10,15 +10,12 @@ failure on one item is recorded on that item and the run goes on; only a fatal l
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-
-import platformdirs
-from filelock import FileLock, Timeout
 
 from connector.adapters.base import (
     CustomerRef,
@@ -27,54 +24,46 @@ from connector.adapters.base import (
     RemoteInvoice,
     RemoteStatus,
 )
-from connector.config import Config, slug
+from connector.config import Config
 from connector.errors import (
     FatalLedgerError,
-    LockHeld,
     RetriableLedgerError,
     SkippableLedgerError,
 )
+from connector.logs import run_context
 from connector.models import InvalidMilestone, Kind, Milestone, PlannedInvoice
 from connector.money import to_minor
 from connector.sources.base import Source
 from connector.sync import billing
 from connector.sync import state as st
+from connector.sync.lock import business_lock
 from connector.sync.report import SyncReport
+
+log = logging.getLogger("connector.sync")
+
+# Where a run asked to stop (SIGTERM) may stop: before a ledger call or before intents are
+# recorded, never between a ledger call and the commit of its result.
+STOP_POINTS = frozenset(
+    {
+        "before:find_invoices",
+        "before:payment_changes",
+        "before:commit:intents",
+        "before:find_or_create_customer",
+        "before:create_invoices",
+        "before:void_invoice",
+    }
+)
+
+
+class StopRequested(Exception):
+    """The daemon is shutting down; the run records what it did and ends here."""
+
 
 Checkpoint = Callable[[str], None]
 
 
 def _no_checkpoint(name: str) -> None:
     """Tests pass a checkpoint that raises, to crash the run between any two effects."""
-
-
-def lock_path(config: Config) -> Path:
-    if config.state_path is not None:
-        return config.state_path.with_name(config.state_path.name + ".lock")
-    return (
-        Path(platformdirs.user_data_dir("milestone-connector"))
-        / "locks"
-        / (slug(config.business.name) + ".lock")
-    )
-
-
-@contextmanager
-def business_lock(config: Config) -> Iterator[None]:
-    """One sync per business at a time, across processes."""
-    path = lock_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LockHeld(
-            f"another sync of {config.business.name!r} is running (lock {path}); "
-            "wait for it to finish"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def run_once(
@@ -85,8 +74,10 @@ def run_once(
     source: Source | None = None,
     checkpoint: Checkpoint = _no_checkpoint,
     progress: Callable[[str, int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
-    """Run one sync of the business in `config` and return what it did."""
+    """Run one sync of the business in `config` and return what it did. When `stop` is set
+    the run ends at the next point between ledger calls, with everything so far recorded."""
     as_of = as_of or datetime.now(config.zone).date()
     with business_lock(config):
         state = st.State.open(config.state_url, config.business.name, path=config.state_path)
@@ -98,6 +89,7 @@ def run_once(
             as_of,
             checkpoint,
             progress,
+            stop,
         )
         return run.execute()
 
@@ -129,13 +121,15 @@ class _Run:
         as_of: date,
         checkpoint: Checkpoint,
         progress: Callable[[str, int, int], None] | None,
+        stop: threading.Event | None = None,
     ):
         self.config = config
         self.state = state
         self.ledger = ledger
         self.source = source
         self.as_of = as_of
-        self.checkpoint = checkpoint
+        self._test_checkpoint = checkpoint
+        self.stop = stop
         self.progress = progress or (lambda step, done, total: None)
         self.report = SyncReport(business=config.business.name, as_of=as_of)
         self.customers: dict[tuple[str, str], CustomerRef] = {}
@@ -143,8 +137,26 @@ class _Run:
         self._pushed = self._to_push = 0  # progress
         self.confirmed: set[str] = set()  # keys the ledger confirmed in this run
 
+    def checkpoint(self, name: str) -> None:
+        if self.stop is not None and self.stop.is_set() and name in STOP_POINTS:
+            raise StopRequested(name)
+        self._test_checkpoint(name)
+
     def execute(self) -> SyncReport:
         self.report.run_id = self.state.start_run()
+        with run_context(self.config.business.name, self.report.run_id):
+            log.info("sync started (as of %s)", self.as_of.isoformat())
+            self._execute()
+            for problem in self.report.problems():
+                log.warning("needs attention: %s", problem)
+            log.info(
+                "sync finished: %s; %s",
+                self.report.outcome,
+                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.report.counts().items()),
+            )
+            return self.report
+
+    def _execute(self) -> None:
         try:
             self.resolve_in_doubt()
             # Payments first: whether a changed milestone's invoice is voided or credited
@@ -175,6 +187,10 @@ class _Run:
             self.checkpoint("after:commit:snapshot")
         except FatalLedgerError as exc:
             self.report.fatal = f"{self.ledger.name}: {exc}"
+            log.error("stopped for this business: %s", self.report.fatal)
+        except StopRequested:
+            self.report.stopped = True
+            log.warning("stopping as asked, between ledger calls; the next run goes on from here")
         except Exception as exc:
             self.state.finish_run(
                 self.report.run_id,
@@ -186,7 +202,6 @@ class _Run:
         self.state.finish_run(
             self.report.run_id, self.report.outcome, self.report.counts(), self.report.problems()
         )
-        return self.report
 
     # -- step 1: intents left by an earlier run ---------------------------------------------
 
@@ -358,6 +373,13 @@ class _Run:
             if result.invoice is not None:
                 changes += self._pushed_changes(row, result.invoice)
                 self.report.created.append((row, result.invoice.number))
+                log.info(
+                    "invoice %s created: %s, %s %s",
+                    result.invoice.number,
+                    _label(row),
+                    result.invoice.total,
+                    row["currency"],
+                )
             elif result.retriable:
                 self.report.in_doubt += 1
                 self.report.failures.append(f"{_label(row)}: not confirmed ({result.error})")

@@ -31,6 +31,7 @@ class SyncReport:
     resolved: int = 0
     payments_pulled: int = 0
     fatal: str | None = None
+    stopped: bool = False  # the daemon was asked to stop; the next run goes on
 
     def problems(self) -> list[str]:
         out = [s.message for s in self.skipped if s.reason in PROBLEM_REASONS]
@@ -43,11 +44,13 @@ class SyncReport:
     def outcome(self) -> str:
         if self.fatal:
             return "failed"
+        if self.stopped:
+            return "stopped"
         return "problems" if self.problems() else "ok"
 
     @property
     def exit_code(self) -> int:
-        return {"ok": 0, "problems": 1, "failed": 2}[self.outcome]
+        return {"ok": 0, "problems": 1, "failed": 2, "stopped": 2}[self.outcome]
 
     def counts(self) -> dict[str, int]:
         return {
