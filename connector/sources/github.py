@@ -1,0 +1,159 @@
+"""GitHub milestones as billing milestones (`kind = "github"`, `repos = ["owner/name", ...]`).
+
+Milestones have no custom fields, so the terms ride in a billing block in the description
+(connector/sources/block.py). GitHub has no "changed since" filter for milestones: every run
+reads them all (`complete=True`) with conditional requests, so a night with no change costs one
+304 per repository and nothing against the hourly quota. Closed = done, `closed_at` = completed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connector.models import InvalidMilestone, Milestone
+from connector.plugins import PluginContext
+from connector.sources import block
+from connector.sources.base import SourceBatch
+from connector.sources.http import HttpCache, MemoryHttpCache, TrackerError, TrackerHttp
+from connector.sources.records import local_date, split, to_milestone
+from connector.sources.tokens import auth_hint, load_token
+
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+API_VERSION = "2022-11-28"
+
+
+class GitHubSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repos: list[str] = Field(min_length=1, description='repositories, "owner/name"')
+    api_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+    timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per request")
+    max_wait: float = Field(default=60.0, ge=0, le=3600, description="longest back-off, seconds")
+    page_size: int = Field(default=100, ge=1, le=100)
+
+    @field_validator("repos")
+    @classmethod
+    def _repos(cls, value: list[str]) -> list[str]:
+        for repo in value:
+            if not _REPO.match(repo):
+                raise ValueError(f'expected "owner/name", got {repo!r}')
+        return value
+
+
+class GitHubSource:
+    name = "github"
+
+    def __init__(self, settings: GitHubSettings, business: str, zone: str = "UTC"):
+        self.settings = settings
+        self.business = business
+        self.zone = zone
+        self._http: TrackerHttp | None = None
+        self._cache: HttpCache | None = None
+
+    def use_cache(self, cache: HttpCache) -> None:
+        """The engine hands over the state database's ETag store before `read`."""
+        self._cache = cache
+        if self._http is not None:
+            self._http.cache = cache
+
+    @property
+    def http(self) -> TrackerHttp:
+        if self._http is None:
+            _, token = load_token(self.business, "github")
+            self._http = TrackerHttp(
+                "GitHub",
+                self.settings.api_url,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/vnd.github+json",
+                    "X-GitHub-Api-Version": API_VERSION,
+                },
+                auth_hint=auth_hint("github"),
+                timeout=self.settings.timeout,
+                max_wait=self.settings.max_wait,
+            )
+            if self._cache is None:
+                self._cache = MemoryHttpCache()
+            self._http.cache = self._cache
+        return self._http
+
+    def check(self) -> str:
+        login = self.http.get("/user").data.get("login", "?")
+        batch = self.read(None)
+        return (
+            f"GitHub as {login}: {len(self.settings.repos)} repo(s), "
+            f"{len(batch.milestones)} milestone(s), {len(batch.invalid)} invalid"
+        )
+
+    def read(self, cursor: str | None) -> SourceBatch:
+        results: list[Milestone | InvalidMilestone] = []
+        digest = hashlib.sha256()
+        for repo in self.settings.repos:
+            for item in self._milestones(repo):
+                # the content, not updated_at: GitHub's timestamps are whole seconds
+                digest.update(json.dumps(item, sort_keys=True, default=str).encode())
+                results.append(self._parse(repo, item))
+        good, bad = split(results)
+        return SourceBatch(good, bad, digest.hexdigest(), complete=True)
+
+    def _milestones(self, repo: str) -> list[dict[str, Any]]:
+        params = {
+            "state": "all",
+            "sort": "due_on",
+            "direction": "asc",
+            "per_page": self.settings.page_size,
+        }
+        out: list[dict[str, Any]] = []
+        try:
+            for page in self.http.link_pages(f"/repos/{repo}/milestones", params):
+                if not isinstance(page.data, list):
+                    raise TrackerError("GitHub", f"{repo}: expected a list of milestones")
+                out += page.data
+        except TrackerError as exc:
+            if exc.status == 404:
+                raise TrackerError(
+                    "GitHub",
+                    f"repository {repo} not found, or the token cannot read it (a fine-grained "
+                    "token needs this repository and Issues: read)",
+                    status=404,
+                ) from None
+            raise
+        return out
+
+    def _parse(self, repo: str, item: dict[str, Any]) -> Milestone | InvalidMilestone:
+        where = item.get("html_url") or f"https://github.com/{repo}/milestone/{item.get('number')}"
+        values, lines, problems = block.parse(item.get("description"))
+        closed = item.get("state") == "closed"
+        status = "done" if closed else "open"
+        if values.get("status", "").strip().lower() == "cancelled":
+            status = "cancelled"
+        elif "status" in values:
+            problems.append(
+                f"description line {lines['status']}: status: only `cancelled` belongs here; "
+                "open and done come from whether the milestone is closed"
+            )
+        record: dict[str, Any] = {
+            "id": values.get("id") or f"{repo}#{item.get('number')}",
+            "contract": values.get("contract"),
+            "title": item.get("title") or "",
+            "amount": values.get("amount"),
+            "percent": values.get("percent"),
+            "status": status,
+            "completed": values.get("completed") or local_date(item.get("closed_at"), self.zone),
+            "accepted": values.get("accepted"),
+            "terms_days": values.get("terms_days"),
+        }
+        return to_milestone(record, where, problems, lambda found: block.locate(found, lines))
+
+
+class GitHubSourcePlugin:
+    name = "github"
+    settings = GitHubSettings
+
+    def create(self, settings: GitHubSettings, context: PluginContext) -> GitHubSource:
+        return GitHubSource(settings, context.business, getattr(context, "timezone", "UTC"))

@@ -1,0 +1,198 @@
+"""The GitHub source against the local GitHub sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+
+from connector.credentials import CredentialsMissing
+from connector.models import Status
+from connector.sandbox.github import TOKEN, GitHubPerson, GitHubSandbox
+from connector.sources.github import GitHubSettings, GitHubSource
+from connector.sources.http import TrackerError
+from tests.conformance.source import RECORDS, SourceConformance
+from tests.tracker_support import BUSINESS, DictCache, Tracker, connect
+
+REPO = "northwind/acme-web"
+
+
+@pytest.fixture
+def github():
+    with GitHubSandbox() as sandbox:
+        yield sandbox
+
+
+def source_for(sandbox, repos=(REPO,), **kw) -> GitHubSource:
+    settings = GitHubSettings(repos=list(repos), api_url=sandbox.url, max_wait=5, **kw)
+    return GitHubSource(settings, BUSINESS)
+
+
+@pytest.fixture
+def tracker(github):
+    connect("github", TOKEN)
+    return Tracker(github, GitHubPerson(github, REPO), source_for(github))
+
+
+class TestGitHub(SourceConformance):
+    pass
+
+
+def test_a_quiet_night_costs_only_304s(tracker, github):
+    tracker.seed(RECORDS)
+    github.add_repo("northwind/beta-app")
+    cache = DictCache()
+    first = source_for(github, [REPO, "northwind/beta-app"])
+    first.use_cache(cache)
+    before = first.read(None)
+    used = github.used
+    github.reset_counts()
+    # the next night: a new process, the ETags kept in the state database
+    second = source_for(github, [REPO, "northwind/beta-app"])
+    second.use_cache(cache)
+    after = second.read(before.cursor)
+    assert dict(github.statuses) == {304: 2}
+    assert github.used == used  # 304s cost nothing against the hourly quota
+    assert after.milestones == before.milestones and after.complete
+    assert after.cursor == before.cursor
+
+
+def test_an_edit_is_a_200_and_the_rest_stay_304(tracker, github):
+    tracker.seed(RECORDS)
+    github.add_repo("northwind/beta-app")
+    source = source_for(github, [REPO, "northwind/beta-app"])
+    first = source.read(None)
+    github.reset_counts()
+    tracker.edit("M2", amount="9900.00")
+    second = source.read(first.cursor)
+    assert dict(github.statuses) == {200: 1, 304: 1}
+    assert {m.id: m.amount for m in second.milestones}["M2"] == 9900
+    assert second.cursor != first.cursor
+
+
+def test_many_pages_are_followed(tracker, github):
+    records = [
+        {"id": f"M{i}", "contract": "ACME-WEB", "amount": f"{i}.00", "status": "open"}
+        for i in range(1, 251)
+    ]
+    tracker.seed(records)
+    batch = source_for(github).read(None)
+    assert len(batch.milestones) == 250 and github.statuses[200] == 3
+
+
+def test_a_429_is_waited_out_as_retry_after_says(tracker, github):
+    tracker.seed(RECORDS)
+    github.faults.throttle(1, match="milestones")
+    started = time.monotonic()
+    batch = source_for(github).read(None)
+    assert len(batch.milestones) == 3
+    assert time.monotonic() - started >= 1.0  # retry-after: 1
+    assert github.statuses[429] == 1
+
+
+def test_a_spent_hourly_quota_says_when_it_resets_instead_of_waiting_an_hour(tracker, github):
+    tracker.seed(RECORDS)
+    github.set_quota(10, used=10)
+    with pytest.raises(TrackerError, match="rate limited: API rate limit exceeded") as exc:
+        source_for(github).read(None)
+    assert exc.value.status == 403 and exc.value.retry_after and exc.value.retry_after > 5
+
+
+def test_a_5xx_is_retried(tracker, github):
+    tracker.seed(RECORDS)
+    github.faults.fail(2, status=502, match="milestones")
+    source = GitHubSource(GitHubSettings(repos=[REPO], api_url=github.url, max_wait=0.05), BUSINESS)
+    assert len(source.read(None).milestones) == 3
+
+
+def test_a_block_error_names_the_milestone_link_and_the_line(tracker, github):
+    tracker.seed(RECORDS[:1])
+    github.create_milestone(
+        REPO, "Design", "Second phase.\n\n```billing\ncontract: ACME-WEB\namount: 12,00\n```"
+    )
+    batch = source_for(github).read(None)
+    (bad,) = batch.invalid
+    assert bad.where == f"https://github.com/{REPO}/milestone/2"
+    assert bad.id == f"{REPO}#2"
+    assert "description line 5: amount: expected an amount" in bad.message
+    assert [m.id for m in batch.milestones] == ["M1"]
+
+
+def test_a_milestone_without_a_block_says_what_to_add(tracker, github):
+    github.create_milestone(REPO, "Kickoff", "Just notes.")
+    (bad,) = source_for(github).read(None).invalid
+    assert "has no billing block; add one like ```billing" in bad.message
+
+
+def test_unknown_block_keys_and_wrong_status_are_named(tracker, github):
+    github.create_milestone(
+        REPO,
+        "Kickoff",
+        "```billing\ncontract: C\namout: 5.00\nstatus: done\n```",
+    )
+    (bad,) = source_for(github).read(None).invalid
+    assert "description line 3: unknown key 'amout'" in bad.message
+    assert "description line 4: status: only `cancelled` belongs here" in bad.message
+
+
+def test_the_milestone_id_defaults_to_the_repository_and_number(tracker, github):
+    github.create_milestone(REPO, "Kickoff", "```billing\ncontract: C\namount: 5.00  # agreed\n```")
+    (m,) = source_for(github).read(None).milestones
+    assert (m.id, m.amount, m.where) == (
+        f"{REPO}#1",
+        5,
+        f"https://github.com/{REPO}/milestone/1",
+    )
+
+
+def test_completed_is_the_day_it_was_closed_where_the_business_is(tracker, github):
+    from datetime import UTC, datetime
+
+    number = github.create_milestone(REPO, "Launch", "```billing\ncontract: C\namount: 1\n```")
+    github.update_milestone(
+        REPO, number, state="closed", closed_at=datetime(2026, 9, 21, 3, 30, tzinfo=UTC)
+    )
+    settings = GitHubSettings(repos=[REPO], api_url=github.url)
+    (chicago,) = GitHubSource(settings, BUSINESS, "America/Chicago").read(None).milestones
+    (utc,) = GitHubSource(settings, BUSINESS).read(None).milestones
+    assert chicago.status is Status.DONE
+    assert (chicago.completed, utc.completed) == (date(2026, 9, 20), date(2026, 9, 21))
+
+
+def test_no_token_names_the_command_to_run(github):
+    with pytest.raises(CredentialsMissing, match=r"connector auth github --config FILE"):
+        source_for(github).read(None)
+
+
+def test_a_refused_token_names_the_command_to_run(github):
+    connect("github", "ghp_wrong")
+    with pytest.raises(TrackerError, match=r"token was refused.*connector auth github"):
+        source_for(github).read(None)
+
+
+def test_an_unknown_repository_says_what_the_token_needs(tracker, github):
+    with pytest.raises(TrackerError, match="northwind/nope not found, or the token cannot"):
+        source_for(github, ["northwind/nope"]).read(None)
+
+
+def test_check_reports_the_login_and_what_it_read(tracker):
+    tracker.seed(RECORDS)
+    assert tracker.source.check() == "GitHub as sandbox-user: 1 repo(s), 3 milestone(s), 0 invalid"
+
+
+def test_config_validates_the_tracker_section(tmp_path):
+    from connector import config as config_mod
+    from connector.errors import ConfigError
+    from tests.conftest import CONFIG
+
+    text = CONFIG.replace("{on_change}", "flag").replace("{state}", 'path = "s.db"')
+    text = text.replace(
+        'kind = "file"\npath = "milestones.toml"', 'kind = "github"\nrepos = ["acme"]'
+    )
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"tracker.repos: expected \"owner/name\", got 'acme'"):
+        config_mod.load(tmp_path / "c.toml")
+    (tmp_path / "c.toml").write_text(text.replace('["acme"]', '["northwind/acme-web"]'))
+    cfg = config_mod.load(tmp_path / "c.toml")
+    assert isinstance(cfg.source(), GitHubSource)
