@@ -111,7 +111,7 @@ def subject(report: SyncReport) -> str:
     """One line a bookkeeper can triage from the inbox list."""
     if report.outcome == "failed":
         return f"{report.business}: sync FAILED"
-    parts = []
+    parts = ["stopped early, the next run goes on"] if report.outcome == "stopped" else []
     if report.created:
         parts.append(_plural(len(report.created), "invoice created", "invoices created"))
     if report.voided:
