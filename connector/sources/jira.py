@@ -1,0 +1,285 @@
+"""Jira Cloud issues as billing milestones (`kind = "jira"`, `site`, `jql`).
+
+Issues come from `POST /rest/api/3/search/jql` with `nextPageToken` (the old `/search` is gone);
+custom fields are named in the config and resolved to `customfield_NNNNN` through
+`/rest/api/3/field`. Done = status category done (a status listed in `cancelled_statuses` =
+cancelled), completed = `resolutiondate`. Incremental reads ask for `updated >=` the last run's
+start minus an overlap (JQL dates are minutes in the searching user's time zone, and search is
+eventually consistent), and skip issues already read at the same (id, updated).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connector.errors import SourceError
+from connector.models import InvalidMilestone, Milestone
+from connector.plugins import PluginContext
+from connector.sources.base import SourceBatch
+from connector.sources.http import Page, TrackerError, TrackerHttp
+from connector.sources.records import (
+    iso,
+    local_date,
+    now_utc,
+    overlap_start,
+    parse_time,
+    split,
+    to_milestone,
+)
+from connector.sources.tokens import auth_hint, load_token
+
+SEARCH = "/rest/api/3/search/jql"
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+_FIELD_ID = re.compile(r"^customfield_\d+$")
+_BUILTIN = ["summary", "status", "resolutiondate", "statuscategorychangedate", "updated"]
+
+
+class JiraFields(BaseModel):
+    """Names of the custom fields (or their customfield_NNNNN ids) that hold each term."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract: str = "Contract"
+    amount: str = "Amount"
+    percent: str = "Percent of contract"
+    accepted: str | None = "Accepted on"
+    terms_days: str | None = None
+    id: str | None = None  # a text field with the milestone id; default: the issue key
+
+
+class JiraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(min_length=1, description='"northwind" or "northwind.atlassian.net"')
+    jql: str = 'issuetype = "Billing Milestone"'
+    fields: JiraFields = JiraFields()
+    cancelled_statuses: list[str] = ["Cancelled", "Canceled", "Won't Do"]
+    overlap_minutes: int = Field(default=10, ge=1, le=1440)
+    page_size: int = Field(default=100, ge=1, le=5000)
+    api_url: str | None = None  # default: https://<site>.atlassian.net
+    timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per request")
+    max_wait: float = Field(default=60.0, ge=0, le=3600, description="longest back-off, seconds")
+
+    @field_validator("jql")
+    @classmethod
+    def _no_order(cls, value: str) -> str:
+        if _ORDER_BY.search(value):
+            raise ValueError("leave out ORDER BY: the connector reads in order of `updated`")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        site = self.site.strip().removeprefix("https://").rstrip("/")
+        return f"https://{site if '.' in site else site + '.atlassian.net'}"
+
+
+class _Expired(Exception):
+    """A nextPageToken the tracker no longer accepts (they live seven days)."""
+
+
+class JiraSource:
+    name = "jira"
+
+    def __init__(self, settings: JiraSettings, business: str, zone: str = "UTC"):
+        self.settings = settings
+        self.business = business
+        self.zone = zone
+        self._http: TrackerHttp | None = None
+
+    @property
+    def http(self) -> TrackerHttp:
+        if self._http is None:
+            email, token = load_token(self.business, "jira")
+            self._http = TrackerHttp(
+                "Jira",
+                self.settings.base_url,
+                headers={"Accept": "application/json"},
+                auth=(email, token),
+                auth_hint=auth_hint("jira"),
+                timeout=self.settings.timeout,
+                max_wait=self.settings.max_wait,
+            )
+        return self._http
+
+    def myself(self) -> dict[str, Any]:
+        return self.http.get("/rest/api/3/myself").data
+
+    def check(self) -> str:
+        me = self.myself()
+        batch = self.read(None)
+        return (
+            f"Jira as {me.get('displayName', '?')}: {len(batch.milestones)} milestone(s), "
+            f"{len(batch.invalid)} invalid"
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, cursor: str | None) -> SourceBatch:
+        started = now_utc()
+        since, seen = _load_cursor(cursor)
+        user_zone = self._user_zone()
+        ids = self._field_ids()
+        jql = f"({self.settings.jql})"
+        if since is not None:
+            lower = overlap_start(since, self.settings.overlap_minutes)
+            jql += f' AND updated >= "{lower.astimezone(user_zone):%Y-%m-%d %H:%M}"'
+        jql += " ORDER BY updated ASC"
+        boundary = overlap_start(started, self.settings.overlap_minutes)
+        keep: set[tuple[str, str]] = set()
+        results: list[Milestone | InvalidMilestone] = []
+        for issue in self._search(jql, [*_BUILTIN, *ids.values()]):
+            fields = issue.get("fields") or {}
+            pair = (str(issue.get("id")), str(fields.get("updated")))
+            updated = parse_time(fields.get("updated"))
+            if updated is not None and updated >= boundary:
+                keep.add(pair)  # the next read's overlap returns it again
+            if pair in seen:
+                continue  # read last time, unchanged since
+            results.append(self._parse(issue, ids))
+        good, bad = split(results)
+        state = {"since": iso(started), "seen": sorted(keep)}
+        return SourceBatch(good, bad, json.dumps(state), complete=since is None)
+
+    def _search(self, jql: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every issue the query finds; an expired page token restarts the search once
+        (pages are in `updated` order, so a restart only re-reads)."""
+        for attempt in (1, 2):
+            out: list[dict[str, Any]] = []
+            try:
+                for page in self.http.token_pages(
+                    lambda token: self._page(jql, fields, token),
+                    lambda data: data.get("nextPageToken") if not data.get("isLast") else None,
+                ):
+                    out += page.data.get("issues") or []
+            except _Expired:
+                if attempt == 2:
+                    raise TrackerError(
+                        "Jira", "the search's page token expired twice in a row"
+                    ) from None
+                continue
+            return iter(out)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _page(self, jql: str, fields: list[str], token: str | None) -> Page:
+        body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": self.settings.page_size}
+        if token:
+            body["nextPageToken"] = token
+        try:
+            return self.http.post(SEARCH, body)
+        except TrackerError as exc:
+            if token and exc.status == 400:
+                raise _Expired() from None
+            if exc.status == 400:
+                raise TrackerError(
+                    "Jira", f"tracker.jql {self.settings.jql!r} was refused: {exc.detail}"
+                ) from None
+            raise
+
+    def _user_zone(self) -> ZoneInfo:
+        """JQL dates are read in the searching user's time zone, so they are written in it."""
+        try:
+            return ZoneInfo(self.myself().get("timeZone") or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def _field_ids(self) -> dict[str, str]:
+        """Term -> customfield id, from the configured names."""
+        listing = self.http.get("/rest/api/3/field").data or []
+        by_name: dict[str, list[str]] = {}
+        for f in listing:
+            by_name.setdefault(str(f.get("name")), []).append(str(f.get("id")))
+        out: dict[str, str] = {}
+        for term, name in self.settings.fields.model_dump().items():
+            if name is None:
+                continue
+            if _FIELD_ID.match(name):
+                out[term] = name
+                continue
+            found = by_name.get(name, [])
+            if len(found) > 1:
+                raise SourceError(
+                    f"tracker.fields.{term}: Jira has {len(found)} fields named {name!r} "
+                    f"({', '.join(found)}); give the id instead, e.g. {found[0]!r}"
+                )
+            if not found:
+                custom = sorted(str(f.get("name")) for f in listing if f.get("custom"))
+                raise SourceError(
+                    f"tracker.fields.{term}: Jira has no field named {name!r}; its custom "
+                    f"fields are: {', '.join(custom) or 'none'}"
+                )
+            out[term] = found[0]
+        return out
+
+    def _parse(self, issue: dict[str, Any], ids: dict[str, str]) -> Milestone | InvalidMilestone:
+        fields = issue.get("fields") or {}
+        key = str(issue.get("key"))
+        where = f"{self.settings.base_url}/browse/{key}"
+        status = fields.get("status") or {}
+        done = (status.get("statusCategory") or {}).get("key") == "done"
+        cancelled = status.get("name") in self.settings.cancelled_statuses
+        finished = fields.get("resolutiondate") or fields.get("statuscategorychangedate")
+
+        def value(term: str) -> Any:
+            raw = fields.get(ids[term]) if term in ids else None
+            if isinstance(raw, dict):
+                raw = raw.get("value") or raw.get("name")
+            if term == "terms_days" and isinstance(raw, Decimal) and raw == raw.to_integral():
+                raw = int(raw)
+            if term == "accepted" and isinstance(raw, str) and len(raw) > 10:
+                return local_date(raw, self.zone)
+            return raw
+
+        record = {
+            "id": value("id") or key,
+            "contract": value("contract"),
+            "title": fields.get("summary") or "",
+            "amount": value("amount"),
+            "percent": value("percent"),
+            "status": "cancelled" if done and cancelled else ("done" if done else "open"),
+            "completed": local_date(finished, self.zone) if done else None,
+            "accepted": value("accepted"),
+            "terms_days": value("terms_days"),
+        }
+        names = self.settings.fields.model_dump()
+        return to_milestone(
+            record,
+            where,
+            locate=lambda found: [_name_field(p, names) for p in found],
+        )
+
+
+def _name_field(problem: str, names: dict[str, str | None]) -> str:
+    """`amount: expected ...` -> `field "Amount": expected ...`: the words the person sees."""
+    term, _, rest = problem.partition(":")
+    if names.get(term):
+        return f"field {names[term]!r} ({term}):{rest}"
+    return problem
+
+
+def _load_cursor(cursor: str | None) -> tuple[datetime | None, set[tuple[str, str]]]:
+    if not cursor:
+        return None, set()
+    try:
+        state = json.loads(cursor)
+        since = parse_time(state["since"])
+        return since, {(str(a), str(b)) for a, b in state.get("seen", [])}
+    except (ValueError, KeyError, TypeError):
+        return None, set()  # a cursor from another kind of tracker: read everything
+
+
+class JiraSourcePlugin:
+    name = "jira"
+    settings = JiraSettings
+
+    def create(self, settings: JiraSettings, context: PluginContext) -> JiraSource:
+        return JiraSource(settings, context.business, getattr(context, "timezone", "UTC"))

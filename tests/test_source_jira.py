@@ -1,0 +1,178 @@
+"""The Jira Cloud source against the local Jira sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+
+import pytest
+import requests
+
+from connector.credentials import CredentialsMissing
+from connector.errors import SourceError
+from connector.models import Status
+from connector.sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
+from connector.sources.http import TrackerError
+from connector.sources.jira import JiraFields, JiraSettings, JiraSource
+from tests.conformance.source import RECORDS, SourceConformance
+from tests.tracker_support import BUSINESS, Tracker, connect
+
+
+@pytest.fixture
+def jira():
+    with JiraSandbox() as sandbox:
+        yield sandbox
+
+
+def source_for(sandbox, **kw) -> JiraSource:
+    kw.setdefault("fields", JiraFields(id="Milestone ID"))
+    settings = JiraSettings(site="northwind", api_url=sandbox.url, max_wait=5, **kw)
+    return JiraSource(settings, BUSINESS)
+
+
+@pytest.fixture
+def tracker(jira):
+    connect("jira", TOKEN, EMAIL)
+    return Tracker(jira, JiraPerson(jira), source_for(jira))
+
+
+class TestJira(SourceConformance):
+    pass
+
+
+def test_a_second_read_without_changes_returns_nothing_and_is_incremental(tracker, jira):
+    tracker.seed(RECORDS)
+    first = tracker.source.read(None)
+    second = tracker.source.read(first.cursor)
+    assert first.complete and len(first.milestones) == 3
+    assert not second.complete and second.milestones == [] and second.invalid == []
+    jql = json.loads(second.cursor)
+    assert len(jql["seen"]) == 3  # all three sit inside the overlap the next read asks for
+
+
+def test_an_edit_in_the_same_minute_as_the_last_read_is_not_lost(tracker, jira):
+    tracker.seed(RECORDS)
+    first = tracker.source.read(None)
+    tracker.edit("M2", amount="9700.00")  # milliseconds later: the same JQL minute
+    second = tracker.source.read(first.cursor)
+    assert [(m.id, m.amount) for m in second.milestones] == [("M2", 9700)]
+    third = tracker.source.read(second.cursor)
+    assert third.milestones == []  # and it is not read twice
+
+
+def test_a_failed_run_reads_the_same_changes_again(tracker, jira):
+    """The engine stores a cursor only when the run succeeds; the old cursor still works."""
+    tracker.seed(RECORDS)
+    first = tracker.source.read(None)
+    tracker.edit("M2", status="done", completed=date(2026, 11, 1))
+    tracker.source.read(first.cursor)  # this run fails after reading: its cursor is dropped
+    again = tracker.source.read(first.cursor)
+    assert [m.id for m in again.milestones] == ["M2"]
+
+
+def test_the_query_is_written_in_the_users_time_zone(tracker, jira):
+    tracker.seed(RECORDS)
+    since = {"since": "2026-03-10T15:00:00.000Z", "seen": []}
+    tracker.source.read(json.dumps(since))
+    # 15:00Z minus the 10-minute overlap is 09:50 in Chicago (CST, UTC-6) on 2026-03-10
+    assert jira.last_jql == (
+        '(issuetype = "Billing Milestone") AND updated >= "2026-03-10 09:50" ORDER BY updated ASC'
+    )
+
+
+def test_many_pages_are_read_through_next_page_token(tracker, jira):
+    records = [
+        {"id": f"M{i}", "contract": "ACME-WEB", "amount": f"{i}.00", "status": "open"}
+        for i in range(1, 8)
+    ]
+    tracker.seed(records)
+    batch = source_for(jira, page_size=3).read(None)
+    assert len(batch.milestones) == 7 and jira.searches == 3
+
+
+def test_an_expired_page_token_restarts_the_search_once(tracker, jira):
+    tracker.seed(RECORDS)
+    jira.expire_page_tokens(1)
+    batch = source_for(jira, page_size=2).read(None)
+    assert sorted(m.id for m in batch.milestones) == ["M1", "M2", "M3"]
+    assert jira.searches == 4  # page 1, page 2 refused, then pages 1 and 2 again
+
+
+def test_a_page_token_that_keeps_expiring_is_an_error(tracker, jira):
+    tracker.seed(RECORDS)
+    jira.expire_page_tokens(2)
+    with pytest.raises(TrackerError, match="page token expired twice"):
+        source_for(jira, page_size=2).read(None)
+
+
+def test_a_429_is_waited_out(tracker, jira):
+    tracker.seed(RECORDS)
+    jira.faults.throttle(1, match="search/jql")
+    started = time.monotonic()
+    assert len(tracker.source.read(None).milestones) == 3
+    assert time.monotonic() - started >= 1.0 and jira.statuses[429] == 1
+
+
+def test_a_bad_milestone_names_the_issue_link_and_the_field(tracker, jira):
+    tracker.seed(RECORDS)
+    key = jira.create_issue("NW", "Extra", {"Contract": "ACME-WEB", "Amount": None})
+    (bad,) = tracker.source.read(None).invalid
+    assert bad.id == key and bad.where == f"{jira.url}/browse/{key}"
+    assert bad.message.startswith(f"{jira.url}/browse/{key}: milestone {key}: ")
+    assert "give exactly one of percent or amount" in bad.message
+
+
+def test_a_field_problem_uses_the_jira_field_name(tracker, jira):
+    tracker.seed(RECORDS[:1])
+    jira.update_issue(tracker.person.keys["M1"], **{"Percent of contract": 150})
+    (bad,) = tracker.source.read(None).invalid
+    assert "field 'Percent of contract' (percent): expected a percent from 0 to 100" in (
+        bad.message
+    )
+
+
+def test_ids_default_to_the_issue_key_and_done_dates_to_the_resolution(tracker, jira):
+    tracker.seed(RECORDS)
+    found = {m.id: m for m in source_for(jira, fields=JiraFields()).read(None).milestones}
+    assert sorted(found) == ["NW-1", "NW-2", "NW-3"]
+    assert (found["NW-1"].status, found["NW-1"].completed) == (Status.DONE, date(2026, 9, 20))
+
+
+def test_an_unknown_field_name_lists_the_fields_jira_has(tracker, jira):
+    source = source_for(jira, fields=JiraFields(amount="Invoice amount"))
+    with pytest.raises(SourceError, match=r"tracker.fields.amount: Jira has no field named "):
+        source.read(None)
+
+
+def test_a_bad_jql_names_the_config_key(tracker, jira):
+    with pytest.raises(TrackerError, match=r"tracker.jql 'priority = High' was refused"):
+        source_for(jira, jql="priority = High").read(None)
+
+
+def test_order_by_in_the_configured_jql_is_refused():
+    with pytest.raises(ValueError, match="leave out ORDER BY"):
+        JiraSettings(site="x", jql="project = NW ORDER BY created")
+
+
+def test_the_site_becomes_an_atlassian_address():
+    assert JiraSettings(site="northwind").base_url == "https://northwind.atlassian.net"
+    assert JiraSettings(site="jira.example.com").base_url == "https://jira.example.com"
+
+
+def test_no_token_names_the_command(jira):
+    with pytest.raises(CredentialsMissing, match="connector auth jira --config FILE"):
+        source_for(jira).read(None)
+
+
+def test_a_wrong_token_names_the_command(jira):
+    connect("jira", "wrong", EMAIL)
+    with pytest.raises(TrackerError, match=r"token was refused.*connector auth jira"):
+        source_for(jira).read(None)
+
+
+def test_the_removed_search_endpoint_is_gone_in_the_sandbox_too(jira):
+    answer = requests.get(
+        jira.url + "/rest/api/3/search", auth=(EMAIL, TOKEN), params={"jql": "x"}, timeout=5
+    )
+    assert answer.status_code == 410 and "CHANGE-2046" in answer.text
