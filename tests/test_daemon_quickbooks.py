@@ -197,6 +197,11 @@ def test_a_night_of_two_businesses_leaks_no_secret_anywhere(tmp_path, file_keyri
     ]
     assert sorted(body["business"] for _, body in Hook.received) == ["alpha", "beta"]
 
+    written = [p for p in folder.iterdir() if p.suffix != ".toml"]
+    assert written and {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {
+        p.name: "0o600" for p in written
+    }  # state databases and lock files: readable by the service user only
+
     outputs = {"daemon log": log.read_bytes()}
     outputs |= {f"email {i}": e.content for i, e in enumerate(handler.envelopes)}
     outputs |= {
