@@ -164,6 +164,12 @@ def run(
     log_format: Annotated[
         str, typer.Option("--log-format", help="human or json (for log shippers).")
     ] = "human",
+    notify_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--notify-config", help="A TOML file with a [notify] section told about every run."
+        ),
+    ] = None,
 ) -> None:
     """Run as a daemon: sync every business on its own cron schedule until SIGTERM (exits 0)."""
     from connector.daemon import Daemon
@@ -175,8 +181,9 @@ def run(
         raise UserError(f"--config-dir {config_dir}: not a folder")
     if log_format not in ("human", "json"):
         raise UserError(f"--log-format: expected human or json, got {log_format!r}")
+    everyone = config_mod.load_notify(notify_config) if notify_config else None
     setup_logging(log_format)
-    Daemon(config, config_dir, workers=workers, run_now=run_now).start()
+    Daemon(config, config_dir, workers=workers, run_now=run_now, notify=everyone).start()
 
 
 sandbox_app = typer.Typer(
@@ -244,15 +251,27 @@ def doctor(
 
 
 @auth_app.command("smtp")
-def auth_smtp(config: ConfigOpt) -> None:
+def auth_smtp(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
+    notify_config: Annotated[
+        Path | None, typer.Option("--notify-config", help="The daemon-wide [notify] file.")
+    ] = None,
+) -> None:
     """Keep the SMTP password for [notify] emails in the OS keyring."""
-    from connector.notify import save_smtp_password
+    from connector.notify import DAEMON_SMTP_KEY, save_smtp_password
 
-    cfg = config_mod.load(config)
-    if not cfg.notify.smtp_username:
-        raise UserError(f"{cfg.path}: [notify] smtp_username is not set; no password is needed")
-    password = typer.prompt(f"SMTP password for {cfg.notify.smtp_username}", hide_input=True)
-    save_smtp_password(cfg.business.name, password)
+    if (config is None) == (notify_config is None):
+        raise UserError("give exactly one of --config FILE or --notify-config FILE")
+    if config is not None:
+        cfg = config_mod.load(config)
+        settings, key, where = cfg.notify, cfg.business.name, cfg.path
+    else:
+        assert notify_config is not None
+        settings, key, where = config_mod.load_notify(notify_config), DAEMON_SMTP_KEY, notify_config
+    if not settings.smtp_username:
+        raise UserError(f"{where}: [notify] smtp_username is not set; no password is needed")
+    password = typer.prompt(f"SMTP password for {settings.smtp_username}", hide_input=True)
+    save_smtp_password(key, password)
     out.print("Saved in the OS keyring.")
 
 

@@ -196,9 +196,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "business"
 
 
-def load(path: str | Path) -> Config:
-    """Read, validate and resolve a config file, or raise one `ConfigError` with every problem."""
-    path = Path(path).expanduser().resolve()
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -206,9 +204,31 @@ def load(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"cannot read the config file: {exc}"]) from None
     try:
-        raw = tomllib.loads(text, parse_float=Decimal)
+        return tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+
+
+def load_notify(path: str | Path) -> NotifySettings:
+    """A daemon-wide notification file: only a [notify] section, the same keys as a business's."""
+    path = Path(path).expanduser().resolve()
+    raw = _read_toml(path)
+    problems = [
+        f"{where}: looks like a credential; credentials live in the OS keyring, never in the "
+        "config file: remove this key"
+        for where in secret_keys(raw)
+    ]
+    problems += [f"{key}: unknown key; expected only [notify]" for key in raw if key != "notify"]
+    notify = _section(NotifySettings, raw, "notify", problems, required=True)
+    if problems or notify is None:
+        raise ConfigError(path, problems)
+    return notify
+
+
+def load(path: str | Path) -> Config:
+    """Read, validate and resolve a config file, or raise one `ConfigError` with every problem."""
+    path = Path(path).expanduser().resolve()
+    raw = _read_toml(path)
 
     problems = [
         f"{where}: looks like a credential; credentials live in the OS keyring, never in the "

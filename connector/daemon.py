@@ -26,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from connector import config as config_mod
 from connector.errors import ConnectorError, LockHeld
 from connector.logs import run_context
-from connector.notify import send, should_notify
+from connector.notify import DAEMON_SMTP_KEY, NotifySettings, send, should_notify
 from connector.sync import run_once
 
 log = logging.getLogger("connector.daemon")
@@ -74,18 +74,22 @@ def sync_business(
     business: Business,
     on_done: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
+    everyone: NotifySettings | None = None,
 ) -> None:
-    """One scheduled run. Never raises: a failure is logged and recorded in run history."""
+    """One scheduled run. Never raises: a failure is logged and recorded in run history.
+    `everyone` is the daemon-wide [notify], told about every business's runs."""
     name = business.config.business.name
     if stop is not None and stop.is_set():
         return  # queued before a SIGTERM: leave it to the next start
     with run_context(name):
-        outcome = _sync(business, stop)
+        outcome = _sync(business, stop, everyone)
     if on_done and outcome:
         on_done(name, outcome)
 
 
-def _sync(business: Business, stop: threading.Event | None) -> str | None:
+def _sync(
+    business: Business, stop: threading.Event | None, everyone: NotifySettings | None
+) -> str | None:
     try:
         report = run_once(business.config, stop=stop)
     except LockHeld as exc:
@@ -97,10 +101,13 @@ def _sync(business: Business, stop: threading.Event | None) -> str | None:
     except Exception:  # one business must never take the daemon down
         log.exception("crashed; its next run checks the ledger before sending anything")
         return "failed"
-    if should_notify(report, business.config.notify):
-        with run_context(business.config.business.name, report.run_id):
-            for problem in send(report, business.config.notify, business.config.business.name):
-                log.error("notification not delivered: %s", problem)
+    name = business.config.business.name
+    targets = [(business.config.notify, name)] + ([(everyone, DAEMON_SMTP_KEY)] if everyone else [])
+    with run_context(name, report.run_id):
+        for settings, password_key in targets:
+            if should_notify(report, settings):
+                for problem in send(report, settings, password_key):
+                    log.error("notification not delivered: %s", problem)
     return report.outcome
 
 
@@ -112,8 +119,10 @@ class Daemon:
         workers: int = 4,
         run_now: bool = False,
         on_done: Callable[[str, str], None] | None = None,
+        notify: NotifySettings | None = None,
     ):
         self.config, self.config_dir = config, config_dir
+        self.notify = notify
         self.run_now = run_now
         self.on_done = on_done
         self.scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(workers)})
@@ -129,7 +138,7 @@ class Daemon:
         self.scheduler.add_job(
             sync_business,
             trigger,
-            args=[business, self.on_done, self.stopping],
+            args=[business, self.on_done, self.stopping, self.notify],
             id=job_id,
             name=cfg.business.name,
             coalesce=True,

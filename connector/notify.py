@@ -56,6 +56,11 @@ class NotifySettings(BaseModel):
 # -- the SMTP password, in the keyring only -----------------------------------------------------
 
 
+# The daemon-wide [notify] (`connector run --notify-config`) keeps its SMTP password under this
+# name; the parentheses keep it apart from any business's name.
+DAEMON_SMTP_KEY = "(daemon)"
+
+
 def smtp_keyring_user(business: str) -> str:
     return f"{business}/smtp"
 

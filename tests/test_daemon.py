@@ -134,3 +134,52 @@ def wait_for(path: Path, text: str, seconds: float = 30) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{text!r} not logged; log:\n{path.read_text()}")
+
+
+def test_a_daemon_wide_webhook_hears_of_every_business(tmp_path):
+    import http.server
+    import json
+    import threading
+
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    everyone = tmp_path / "notify.toml"
+    everyone.write_text(
+        f'[notify]\nwebhook_url = "http://127.0.0.1:{server.server_address[1]}/all"\n'
+    )
+    settings = config_mod.load_notify(everyone)
+    try:
+        for name in ("alpha", "beta"):
+            path = write_business(tmp_path, name)
+            sync_business(Business(path, config_mod.load(path), 0.0), everyone=settings)
+    finally:
+        server.shutdown()
+    assert sorted(p["business"] for p in received) == ["alpha", "beta"]
+
+
+def test_a_bad_daemon_notify_file_stops_the_daemon_before_it_starts(tmp_path):
+    (tmp_path / "notify.toml").write_text('[notify]\nemail_to = ["a@b.test"]\npassword = "x"\n')
+    write_business(tmp_path, "alpha")
+    exe = Path(sys.executable).with_name("connector")
+    done = subprocess.run(
+        [str(exe), "run", "--config-dir", str(tmp_path), "--notify-config",
+         str(tmp_path / "notify.toml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "notify.toml" in done.stderr and "password: looks like a credential" in done.stderr
+    assert "notify.password: unknown key; expected one of: email_to" in done.stderr
