@@ -15,7 +15,7 @@ from connector.sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
 from connector.sources.asana import AsanaFields, AsanaSettings, AsanaSource
 from connector.sources.http import TrackerError
 from tests.conformance.source import RECORDS, SourceConformance
-from tests.tracker_support import BUSINESS, Tracker, connect
+from tests.tracker_support import BUSINESS, Tracker, connect, demo_bills_like_the_file
 
 
 @pytest.fixture
@@ -149,3 +149,37 @@ def test_no_token_names_the_command(asana):
     person = AsanaPerson(asana)
     with pytest.raises(CredentialsMissing, match="connector auth asana --config FILE"):
         source_for(asana, person).read(None)
+
+
+def test_the_demo_bills_from_asana_what_it_bills_from_the_file(tmp_path):
+    from_file, from_asana, report = demo_bills_like_the_file("asana", tmp_path)
+    assert from_file and from_asana == from_file and not report.fatal
+
+
+def test_auth_asana_saves_a_checked_token(tmp_path, memory_keyring):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.tracker_support import business_config
+
+    with AsanaSandbox() as sandbox:
+        section = (
+            f'[tracker]\nkind = "asana"\nprojects = ["1"]\napi_url = "{sandbox.url}/api/1.0"\n'
+        )
+        path = business_config(tmp_path, section)
+        result = CliRunner().invoke(app, ["auth", "asana", "--config", str(path)], input=TOKEN)
+        assert result.exit_code == 0, result.output
+        assert ("milestone-connector", "Northwind Studio/asana") in memory_keyring.entries
+
+
+def test_auth_saves_the_token_when_the_tracker_cannot_be_reached(tmp_path, memory_keyring):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.tracker_support import business_config
+
+    section = '[tracker]\nkind = "asana"\nprojects = ["1"]\napi_url = "http://127.0.0.1:9/api"\n'
+    path = business_config(tmp_path, section + "timeout = 1\nmax_wait = 0\n")
+    result = CliRunner().invoke(app, ["auth", "asana", "--config", str(path)], input="tok\n")
+    assert result.exit_code == 0, result.output
+    assert "Could not reach asana" in result.output and "saved anyway" in result.output

@@ -7,13 +7,16 @@ from datetime import date
 
 import pytest
 
+from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
+from connector.demo import EXAMPLE
 from connector.models import Status
 from connector.sandbox.github import TOKEN, GitHubPerson, GitHubSandbox
+from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.github import GitHubSettings, GitHubSource
 from connector.sources.http import TrackerError
 from tests.conformance.source import RECORDS, SourceConformance
-from tests.tracker_support import BUSINESS, DictCache, Tracker, connect
+from tests.tracker_support import BUSINESS, DictCache, Tracker, connect, demo_bills_like_the_file
 
 REPO = "northwind/acme-web"
 
@@ -196,3 +199,57 @@ def test_config_validates_the_tracker_section(tmp_path):
     (tmp_path / "c.toml").write_text(text.replace('["acme"]', '["northwind/acme-web"]'))
     cfg = config_mod.load(tmp_path / "c.toml")
     assert isinstance(cfg.source(), GitHubSource)
+
+
+def test_the_demo_bills_from_github_what_it_bills_from_the_file(tmp_path):
+    from_file, from_github, report = demo_bills_like_the_file("github", tmp_path)
+    assert from_file and from_github == from_file
+    assert not report.fatal and len(from_github) == len(report.created)
+
+
+def test_a_second_night_through_the_engine_costs_only_304s(tmp_path):
+    """The engine hands the state database's ETag cache to the source: a new process, a new
+    source, and still no full read."""
+    from tests.tracker_support import business_config, sync
+
+    with TrackerDemo("github") as demo:
+        section = demo.tracker_section(EXAMPLE / "milestones.toml")
+        path = business_config(tmp_path, section)
+        demo.connect("Northwind Studio")
+        ledger = MemoryLedger()
+        sync(path, ledger)
+        demo.sandbox.reset_counts()
+        second = sync(path, ledger)
+        assert dict(demo.sandbox.statuses) == {304: 1}
+        assert second.created == []
+
+
+def test_auth_github_checks_the_token_and_keeps_it_in_the_keyring(tmp_path, memory_keyring):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.tracker_support import business_config
+
+    with GitHubSandbox() as sandbox:
+        section = f'[tracker]\nkind = "github"\nrepos = ["{REPO}"]\napi_url = "{sandbox.url}"\n'
+        path = business_config(tmp_path, section)
+        runner = CliRunner()
+        refused = runner.invoke(app, ["auth", "github", "--config", str(path)], input="nope\n")
+        assert refused.exit_code != 0 and "refused the token" in str(refused.exception)
+        assert memory_keyring.entries == {}
+        done = runner.invoke(app, ["auth", "github", "--config", str(path)], input=TOKEN + "\n")
+        assert done.exit_code == 0, done.output
+        assert "Connected Northwind Studio to github as sandbox-user" in done.output
+        assert TOKEN not in done.output  # the prompt hides what is typed
+        assert TOKEN in memory_keyring.entries[("milestone-connector", "Northwind Studio/github")]
+
+
+def test_auth_for_another_tracker_kind_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.tracker_support import business_config
+
+    path = business_config(tmp_path, '[tracker]\nkind = "file"\npath = "milestones.toml"\n')
+    result = CliRunner().invoke(app, ["auth", "github", "--config", str(path)], input="x\n")
+    assert result.exit_code != 0 and "kind is 'file', not \"github\"" in str(result.exception)

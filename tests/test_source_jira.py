@@ -16,7 +16,7 @@ from connector.sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
 from connector.sources.http import TrackerError
 from connector.sources.jira import JiraFields, JiraSettings, JiraSource
 from tests.conformance.source import RECORDS, SourceConformance
-from tests.tracker_support import BUSINESS, Tracker, connect
+from tests.tracker_support import BUSINESS, Tracker, connect, demo_bills_like_the_file
 
 
 @pytest.fixture
@@ -176,3 +176,26 @@ def test_the_removed_search_endpoint_is_gone_in_the_sandbox_too(jira):
         jira.url + "/rest/api/3/search", auth=(EMAIL, TOKEN), params={"jql": "x"}, timeout=5
     )
     assert answer.status_code == 410 and "CHANGE-2046" in answer.text
+
+
+def test_the_demo_bills_from_jira_what_it_bills_from_the_file(tmp_path):
+    from_file, from_jira, report = demo_bills_like_the_file("jira", tmp_path)
+    assert from_file and from_jira == from_file and not report.fatal
+
+
+def test_auth_jira_asks_for_the_email_and_token_and_checks_them(tmp_path, memory_keyring):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.tracker_support import business_config
+
+    with JiraSandbox() as sandbox:
+        section = f'[tracker]\nkind = "jira"\nsite = "northwind"\napi_url = "{sandbox.url}"\n'
+        path = business_config(tmp_path, section)
+        result = CliRunner().invoke(
+            app, ["auth", "jira", "--config", str(path)], input=f"{EMAIL}\n{TOKEN}\n"
+        )
+        assert result.exit_code == 0, result.output
+        assert "to jira as Northwind Bookkeeper" in result.output and TOKEN not in result.output
+        stored = memory_keyring.entries[("milestone-connector", "Northwind Studio/jira")]
+        assert EMAIL in stored and TOKEN in stored

@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+import shutil
+from datetime import date
+from pathlib import Path
 from typing import Any
 
+from connector import config as config_mod
+from connector.adapters.memory import MemoryLedger
+from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.http import MemoryHttpCache
 from connector.sources.tokens import save_token
+from connector.sync import run_once
+from connector.sync.report import SyncReport
 
 BUSINESS = "Northwind Studio"
 
@@ -43,3 +51,46 @@ class DictCache(MemoryHttpCache):
 
 def connect(kind: str, token: str, user: str = "", business: str = BUSINESS) -> None:
     save_token(business, kind, token, user)
+
+
+# -- the demo: a tracker bills exactly what the milestones file bills ---------------------------
+
+AS_OF = date(2026, 11, 26)
+LOCAL_LEDGER = '[ledger]\nkind = "local"\npath = "ledger.json"\n'
+
+
+def business_config(root: Path, tracker_section: str) -> Path:
+    """The bundled example business with `tracker_section` and the local ledger."""
+    from connector.demo import EXAMPLE
+
+    text = (EXAMPLE / "business.toml").read_text()
+    text = text.replace("{tracker}", tracker_section).replace("{ledger}", LOCAL_LEDGER)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "business.toml").write_text(text)
+    shutil.copy(EXAMPLE / "milestones.toml", root / "milestones.toml")
+    return root / "business.toml"
+
+
+def invoices(ledger: MemoryLedger) -> list[tuple[object, ...]]:
+    return sorted(
+        (d.reference, d.customer, d.currency, d.date, d.due_date, d.total, tuple(d.lines))
+        for d in ledger.docs.values()
+    )
+
+
+def sync(path: Path, ledger: MemoryLedger) -> SyncReport:
+    return run_once(config_mod.load(path), as_of=AS_OF, ledger=ledger)
+
+
+def demo_bills_like_the_file(kind: str, root: Path) -> tuple[list, list, SyncReport]:
+    """(invoices from the file, invoices from the tracker sandbox, the tracker run's report)."""
+    from connector.demo import EXAMPLE
+
+    file_ledger, tracker_ledger = MemoryLedger(), MemoryLedger()
+    file_section = '[tracker]\nkind = "file"\npath = "milestones.toml"\n'
+    sync(business_config(root / "file", file_section), file_ledger)
+    with TrackerDemo(kind) as demo:
+        path = business_config(root / kind, demo.tracker_section(EXAMPLE / "milestones.toml"))
+        demo.connect(config_mod.load(path).business.name)
+        report = sync(path, tracker_ledger)
+    return invoices(file_ledger), invoices(tracker_ledger), report

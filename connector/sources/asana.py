@@ -78,6 +78,17 @@ class AsanaSettings(BaseModel):
         return value
 
 
+def session(settings: AsanaSettings, token: str) -> TrackerHttp:
+    return TrackerHttp(
+        "Asana",
+        settings.api_url,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        auth_hint=auth_hint("asana"),
+        timeout=settings.timeout,
+        max_wait=settings.max_wait,
+    )
+
+
 class AsanaSource:
     name = "asana"
 
@@ -91,14 +102,7 @@ class AsanaSource:
     def http(self) -> TrackerHttp:
         if self._http is None:
             _, token = load_token(self.business, "asana")
-            self._http = TrackerHttp(
-                "Asana",
-                self.settings.api_url,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                auth_hint=auth_hint("asana"),
-                timeout=self.settings.timeout,
-                max_wait=self.settings.max_wait,
-            )
+            self._http = session(self.settings, token)
         return self._http
 
     def check(self) -> str:

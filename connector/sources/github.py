@@ -45,6 +45,21 @@ class GitHubSettings(BaseModel):
         return value
 
 
+def session(settings: GitHubSettings, token: str) -> TrackerHttp:
+    return TrackerHttp(
+        "GitHub",
+        settings.api_url,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        },
+        auth_hint=auth_hint("github"),
+        timeout=settings.timeout,
+        max_wait=settings.max_wait,
+    )
+
+
 class GitHubSource:
     name = "github"
 
@@ -65,18 +80,7 @@ class GitHubSource:
     def http(self) -> TrackerHttp:
         if self._http is None:
             _, token = load_token(self.business, "github")
-            self._http = TrackerHttp(
-                "GitHub",
-                self.settings.api_url,
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Accept": "application/vnd.github+json",
-                    "X-GitHub-Api-Version": API_VERSION,
-                },
-                auth_hint=auth_hint("github"),
-                timeout=self.settings.timeout,
-                max_wait=self.settings.max_wait,
-            )
+            self._http = session(self.settings, token)
             if self._cache is None:
                 self._cache = MemoryHttpCache()
             self._http.cache = self._cache

@@ -83,6 +83,18 @@ class JiraSettings(BaseModel):
         return f"https://{site if '.' in site else site + '.atlassian.net'}"
 
 
+def session(settings: JiraSettings, email: str, token: str) -> TrackerHttp:
+    return TrackerHttp(
+        "Jira",
+        settings.base_url,
+        headers={"Accept": "application/json"},
+        auth=(email, token),
+        auth_hint=auth_hint("jira"),
+        timeout=settings.timeout,
+        max_wait=settings.max_wait,
+    )
+
+
 class _Expired(Exception):
     """A nextPageToken the tracker no longer accepts (they live seven days)."""
 
@@ -99,16 +111,7 @@ class JiraSource:
     @property
     def http(self) -> TrackerHttp:
         if self._http is None:
-            email, token = load_token(self.business, "jira")
-            self._http = TrackerHttp(
-                "Jira",
-                self.settings.base_url,
-                headers={"Accept": "application/json"},
-                auth=(email, token),
-                auth_hint=auth_hint("jira"),
-                timeout=self.settings.timeout,
-                max_wait=self.settings.max_wait,
-            )
+            self._http = session(self.settings, *load_token(self.business, "jira"))
         return self._http
 
     def myself(self) -> dict[str, Any]:
