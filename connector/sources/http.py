@@ -205,7 +205,7 @@ class TrackerHttp:
         if told is not None:
             return min(float(told), self.max_wait)
         backoff = wait_exponential_jitter(
-            initial=self.first_wait, max=self.max_wait, jitter=self.first_wait
+            multiplier=self.first_wait, max=self.max_wait, jitter=self.first_wait
         )
         return backoff(state)
 
