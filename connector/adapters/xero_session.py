@@ -1,0 +1,345 @@
+"""A xero-python client with its tokens kept in the keyring, Xero's rate limits obeyed, and
+Xero errors sorted by what the engine should do next.
+
+Tokens: the SDK refreshes an access token 60 s before it expires and hands the rotated set to
+our token saver, which writes it to the keyring before the SDK uses the new access token, so a
+crash between the two never leaves only a spent refresh token behind. The tenant is pinned:
+the config's `tenant_id` and the tenant the connection was made for must agree.
+
+Limits: Xero allows 60 calls a minute and 5,000 a day per organisation. A minute refusal (429,
+`X-Rate-Limit-Problem: minute`) is waited out for `Retry-After` seconds; the day limit stops
+this business's run with `DayLimitReached`, and the next run resumes where this one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+import urllib3
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from xero_python.accounting import AccountingApi
+from xero_python.api_client import Configuration
+from xero_python.api_client.oauth2 import OAuth2Token
+from xero_python.exceptions import ApiException, HTTPStatusException, OAuth2Error
+from xero_python.identity import IdentityApi
+
+from connector.adapters.xero_wire import DecimalApiClient
+from connector.credentials import TokenSet, TokenStore
+from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
+
+T = TypeVar("T")
+
+logging.getLogger("xero_python").setLevel(logging.WARNING)  # its debug lines carry tokens
+logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+REFRESH_TTL = timedelta(days=60)  # a Xero refresh token lapses after 60 days unused
+SCOPES = [
+    "offline_access",
+    "accounting.invoices",
+    "accounting.payments",
+    "accounting.contacts",
+    "accounting.settings.read",
+]
+RECONNECT = "reconnect with `connector auth xero --config FILE`"
+
+
+class XeroSettings(BaseModel):
+    """`[ledger] kind = "xero"`. No secrets here: they live in the keyring."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str | None = Field(
+        default=None, description="the organisation; set by `connector auth xero` when absent"
+    )
+    account_code: str | None = Field(
+        default=None, description="sales account for invoice lines; default: the item's account"
+    )
+    tax_type: str | None = Field(default=None, description="line TaxType, e.g. OUTPUT or NONE")
+    line_amount_types: Literal["Exclusive", "Inclusive", "NoTax"] = "NoTax"
+    invoice_status: Literal["AUTHORISED", "DRAFT"] = "AUTHORISED"
+    api_url: str = "https://api.xero.com/api.xro/2.0"
+    identity_url: str = "https://api.xero.com"
+    token_url: str = "https://identity.xero.com/connect/token"
+    authorize_url: str = "https://login.xero.com/identity/connect/authorize"
+    redirect_uri: str = "http://localhost:8725/callback"
+    scopes: list[str] = Field(default_factory=lambda: list(SCOPES))
+    retry_first_wait: float = Field(default=1.0, gt=0, le=60, description="seconds")
+    retry_max_wait: float = Field(default=30.0, gt=0, le=600, description="seconds")
+    max_rate_wait: float = Field(
+        default=65.0, gt=0, le=600, description="longest wait for Xero's minute limit"
+    )
+
+
+class AuthExpired(FatalLedgerError):
+    """401: the access token was refused; refresh it once and try again."""
+
+
+class MinuteLimit(RetriableLedgerError):
+    """429 for the minute (or concurrency) limit: wait `retry_after` seconds, then go on."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message, code="429")
+        self.retry_after = retry_after
+
+
+class DayLimitReached(FatalLedgerError):
+    """Xero's 5,000 calls a day are spent: stop this business's run; the next one resumes."""
+
+
+class IdempotencyConflict(SkippableLedgerError):
+    """400: the Idempotency-Key came back with a different request within Xero's 6 minutes."""
+
+
+class NotFound(SkippableLedgerError):
+    pass
+
+
+def classify(exc: BaseException, where: str = "Xero") -> Exception:
+    """Translate an SDK or transport error into the connector's error tree."""
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+        return RetriableLedgerError(f"{where} did not answer: {type(exc).__name__}")
+    if isinstance(exc, HTTPStatusException):
+        status = int(exc.status if isinstance(exc.status, int) else exc.http_resp.status)
+        headers = exc.headers or {}
+        text = _error_text(exc)
+        if status == 429:
+            problem = headers.get("X-Rate-Limit-Problem", "minute")
+            if problem == "day":
+                return day_limit_reached()
+            wait = float(headers.get("Retry-After") or 1)
+            return MinuteLimit(f"Xero's {problem} limit is reached; waiting {wait:.0f} s", wait)
+        if status == 401:
+            return AuthExpired(f"Xero refused the access token: {text}")
+        if status == 403:
+            return FatalLedgerError(
+                f"the stored Xero connection has no access to this organisation ({text}); "
+                + RECONNECT
+            )
+        if status == 404:
+            return NotFound("Xero has no such document", code="404")
+        if status >= 500:
+            return RetriableLedgerError(f"Xero server error {status}: {text[:300]}")
+        if status == 400 and "used with a different request" in text:
+            return IdempotencyConflict(text, code="400")
+        if status == 400 and "invalid_grant" in text:
+            return FatalLedgerError(
+                f"Xero refused the stored connection (the refresh token is spent, expired or "
+                f"revoked); {RECONNECT}"
+            )
+        return SkippableLedgerError(
+            f"Xero rejected the request ({status}): {text}", code=str(status)
+        )
+    if isinstance(exc, OAuth2Error | ApiException):
+        return FatalLedgerError(f"Xero sign-in failed ({type(exc).__name__}); {RECONNECT}")
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _error_text(exc: HTTPStatusException) -> str:
+    """Xero's own words: validation messages, the error Message, or the problem Detail."""
+    try:
+        data = json.loads(exc.body or b"{}", parse_float=Decimal)
+    except ValueError:
+        return (exc.body or b"").decode(errors="replace")[:300]
+    if not isinstance(data, dict):
+        return str(data)[:300]
+    messages = [
+        e.get("Message", "")
+        for element in data.get("Elements") or []
+        for e in element.get("ValidationErrors") or []
+    ]
+    return "; ".join(m for m in messages if m) or str(
+        data.get("Message") or data.get("Detail") or data.get("error") or data
+    )
+
+
+class _Token(OAuth2Token):
+    """The SDK's token, refreshed at our token URL (the SDK keeps it in a class attribute)."""
+
+    def __init__(self, client_id: str, client_secret: str, token_url: str):
+        super().__init__(client_id=client_id, client_secret=client_secret)
+        self.token_url = token_url
+
+    def call_refresh_token_api(self, token_api: Any) -> Any:
+        token_api.refresh_token_url = self.token_url
+        return super().call_refresh_token_api(token_api)
+
+
+class XeroSession:
+    """Tokens from the keyring, xero-python clients, and calls with retries and limits."""
+
+    def __init__(
+        self,
+        settings: XeroSettings,
+        store: TokenStore,
+        retry_wait: tuple[float, float] = (1.0, 30.0),
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 60.0,
+    ):
+        self.settings = settings
+        self.store = store
+        self.retry_wait = retry_wait
+        self.attempts = attempts
+        self.sleep = sleep
+        self.timeout = timeout
+        self.calls = 0  # HTTP attempts made, for the benchmark
+        self.minute_remaining: int | None = None
+        self.day_remaining: int | None = None
+        self.waited = 0.0  # seconds spent waiting for the minute limit
+        self._tokens: TokenSet | None = None
+        self._client: DecimalApiClient | None = None
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def tokens(self) -> TokenSet:
+        if self._tokens is None:
+            self._tokens = self.store.require()
+        return self._tokens
+
+    def tenant(self) -> str:
+        """The pinned organisation: config and keyring must agree."""
+        stored = self.tokens().company_id
+        configured = self.settings.tenant_id
+        if configured and stored and configured != stored:
+            raise FatalLedgerError(
+                f"the Xero connection in the keyring is for organisation {stored}, but the "
+                f"config names {configured}; {RECONNECT}"
+            )
+        tenant = configured or stored
+        if not tenant:
+            raise FatalLedgerError(f"no Xero organisation (tenant id) is known; {RECONNECT}")
+        return tenant
+
+    def _get_token(self) -> dict[str, Any]:
+        tokens = self.tokens()
+        expires = (
+            datetime.fromisoformat(tokens.access_expires_at).timestamp()
+            if tokens.access_token and tokens.access_expires_at
+            else 0
+        )
+        return {
+            "access_token": tokens.access_token or "expired",
+            "refresh_token": tokens.refresh_token,
+            "expires_in": max(0, int(expires - time.time())),
+            "expires_at": expires,
+            "token_type": "Bearer",
+            "scope": list(self.settings.scopes),
+        }
+
+    def _save_token(self, token: dict[str, Any]) -> None:
+        """The SDK's saver: the rotated set is in the keyring before the SDK uses it."""
+        fresh = self.tokens().rotated(
+            token["access_token"],
+            int(token.get("expires_in") or 1800),
+            token.get("refresh_token"),
+            int(REFRESH_TTL.total_seconds()),
+        )
+        self.store.save(fresh)
+        self._tokens = fresh
+        self.calls += 1  # the token endpoint
+
+    def expire_access_token(self) -> None:
+        """After a 401: make the next call refresh first."""
+        tokens = self.tokens()
+        past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        self._tokens = replace(tokens, access_expires_at=past)
+
+    def client(self) -> DecimalApiClient:
+        if self._client is None:
+            tokens = self.tokens()
+            config = Configuration(
+                oauth2_token=_Token(tokens.client_id, tokens.client_secret, self.settings.token_url)
+            )
+            self._client = DecimalApiClient(
+                config,
+                oauth2_token_getter=self._get_token,
+                oauth2_token_saver=self._save_token,
+                timeout=urllib3.Timeout(connect=10, read=self.timeout),
+            )
+        return self._client
+
+    def accounting(self) -> AccountingApi:
+        return AccountingApi(self.client(), base_url=self.settings.api_url.rstrip("/"))
+
+    def identity(self) -> IdentityApi:
+        return IdentityApi(self.client(), base_url=self.settings.identity_url.rstrip("/"))
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call(self, fn: Callable[[AccountingApi, str], T]) -> T:
+        """Run `fn(api, tenant)`: limits waited out, retriable errors retried, a 401 refreshes
+        the access token once."""
+        tenant = self.tenant()
+        try:
+            return self._retrying(lambda: fn(self.accounting(), tenant))
+        except AuthExpired:
+            self.expire_access_token()
+            return self._retrying(lambda: fn(self.accounting(), tenant))
+
+    def connections(self) -> list[Any]:
+        return self._retrying(lambda: self.identity().get_connections())
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, MinuteLimit):
+            wait = min(exc.retry_after, self.settings.max_rate_wait)
+            self.waited += wait
+            return wait
+        first, most = self.retry_wait
+        return float(min(most, first * 2 ** (state.attempt_number - 1)))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, MinuteLimit):  # waiting for the limit is not a failed attempt
+            return state.attempt_number >= self.attempts + 20
+        return state.attempt_number >= self.attempts
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetriableLedgerError),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                if self.day_remaining == 0:
+                    raise day_limit_reached()
+                self.calls += 1
+                try:
+                    result = fn()
+                except (ApiException, OAuth2Error, urllib3.exceptions.HTTPError, OSError) as exc:
+                    self._note_limits(getattr(exc, "headers", None))
+                    raise classify(exc) from None
+                last = getattr(self.client(), "last_response", None)
+                self._note_limits(last.getheaders() if last is not None else None)
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_limits(self, headers: Any) -> None:
+        if not headers:
+            return
+        for name, attr in (
+            ("X-MinLimit-Remaining", "minute_remaining"),
+            ("X-DayLimit-Remaining", "day_remaining"),
+        ):
+            value = headers.get(name)
+            if value is not None and str(value).isdigit():
+                setattr(self, attr, int(value))
+
+
+def day_limit_reached() -> DayLimitReached:
+    return DayLimitReached(
+        "Xero's daily API limit for this organisation is reached; the run stopped here and the "
+        "next run resumes where it left off",
+        code="429",
+    )

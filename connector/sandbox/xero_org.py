@@ -1,0 +1,451 @@
+"""One Xero organisation (tenant) in memory: contacts, items, invoices, credit notes, payments,
+and the rules that tie them together.
+
+Status rules as Xero documents them: documents are created as DRAFT, SUBMITTED or AUTHORISED;
+only AUTHORISED documents take payments and credit allocations; AUTHORISED becomes PAID when
+nothing is due; VOIDED needs AUTHORISED with no payment or credit applied; DELETED needs DRAFT or
+SUBMITTED. AmountDue, AmountPaid, AmountCredited and FullyPaidOnDate follow every payment,
+deletion and allocation. Callers hold `lock` around every operation.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connector.sandbox.server import Clock
+from connector.sandbox.xero_dates import ms_date
+from connector.sandbox.xero_entities import (
+    ACCOUNTS,
+    LINE_AMOUNT_TYPES,
+    TAX_RATES,
+    Document,
+    Invalid,
+    Line,
+    a_date,
+    cents,
+    contact_view,
+    money,
+    payment_summary,
+)
+
+EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
+NOT_MODIFIABLE = "Invoice not of valid status for modification"
+
+
+@dataclass
+class OrgSettings:
+    tenant_id: str
+    name: str = "Sandbox Organisation"
+    base_currency: str = "USD"
+    currencies: frozenset[str] = frozenset()
+    country: str = "US"
+
+    @property
+    def all_currencies(self) -> frozenset[str]:
+        return self.currencies | {self.base_currency}
+
+
+@dataclass
+class Organisation:
+    settings: OrgSettings
+    clock: Clock
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, Document] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for code, account in ACCOUNTS.items():
+            self.accounts[code] = {"AccountID": str(uuid.uuid4()), "Code": code, **account}
+
+    @property
+    def tenant_id(self) -> str:
+        return self.settings.tenant_id
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def today(self) -> date:
+        return self.clock.now().date()
+
+    # --- contacts and items ---
+
+    def contact_by_name(self, name: str) -> dict[str, Any] | None:
+        folded = name.strip().casefold()
+        for contact in self.contacts.values():
+            if contact["ContactStatus"] == "ACTIVE" and contact["Name"].casefold() == folded:
+                return contact
+        return None
+
+    def create_contact(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise Invalid("A contact must be an object")
+        name = str(body.get("Name") or "").strip()
+        if not name:
+            raise Invalid("The contact name must be specified.")
+        if len(name) > 255:
+            raise Invalid("The contact name must be 255 characters or less.")
+        if self.contact_by_name(name) is not None:
+            raise Invalid(
+                f"The contact name {name} is already assigned to another contact. The contact "
+                "name must be unique across all active contacts."
+            )
+        currency = body.get("DefaultCurrency")
+        contact = {
+            "ContactID": str(uuid.uuid4()),
+            "ContactStatus": "ACTIVE",
+            "Name": name,
+            "UpdatedDateUTC": self.now(),
+            "IsCustomer": False,
+        }
+        for key in ("EmailAddress", "ContactNumber", "FirstName", "LastName"):
+            if body.get(key):
+                contact[key] = str(body[key])
+        if currency:
+            contact["DefaultCurrency"] = str(currency)
+        self.contacts[contact["ContactID"]] = contact
+        return contact_view(contact)
+
+    def create_item(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not body.get("Code"):
+            raise Invalid("Item Code must be specified")
+        code = str(body["Code"])
+        if len(code) > 30:
+            raise Invalid("Item Code must be 30 characters or less")
+        if any(i["Code"].casefold() == code.casefold() for i in self.items.values()):
+            raise Invalid(f"Item code '{code}' already exists")
+        sales = body.get("SalesDetails") or {}
+        account = sales.get("AccountCode")
+        if account and account not in self.accounts:
+            raise Invalid(f"Account code '{account}' is not a valid code for this document.")
+        item = {
+            "ItemID": str(uuid.uuid4()),
+            "Code": code,
+            "Name": str(body.get("Name") or code),
+            "IsSold": True,
+            "IsPurchased": False,
+            "SalesDetails": {k: v for k, v in sales.items() if v is not None},
+            "UpdatedDateUTC": self.now(),
+        }
+        self.items[item["ItemID"]] = item
+        return item
+
+    def item_by_code(self, code: str) -> dict[str, Any] | None:
+        return next(
+            (i for i in self.items.values() if i["Code"].casefold() == code.casefold()), None
+        )
+
+    # --- invoices and credit notes ---
+
+    def create_document(self, body: Any, credit: bool, app: str) -> Document:
+        """Validate and store one invoice or credit note; `Invalid` lists every problem."""
+        if not isinstance(body, dict):
+            raise Invalid("An invoice must be an object")
+        problems: list[str] = []
+        kind = str(body.get("Type") or "")
+        allowed = ("ACCRECCREDIT", "ACCPAYCREDIT") if credit else ("ACCREC", "ACCPAY")
+        if kind not in allowed:
+            problems.append(f"Type must be one of {', '.join(allowed)}")
+        status = str(body.get("Status") or "DRAFT")
+        if status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
+            problems.append(f"Invalid status '{status}' for a new document")
+        contact = self._contact_for(body.get("Contact"), problems)
+        currency = str(body.get("CurrencyCode") or self.settings.base_currency)
+        if currency not in self.settings.all_currencies:
+            problems.append(f"Organisation is not subscribed to currency {currency}")
+        amounts = str(body.get("LineAmountTypes") or "Exclusive")
+        if amounts not in LINE_AMOUNT_TYPES:
+            problems.append(f"LineAmountTypes must be one of {', '.join(LINE_AMOUNT_TYPES)}")
+        try:
+            on = a_date(body.get("Date"), "Date") or self.today()
+            due = a_date(body.get("DueDate"), "DueDate")
+        except Invalid as exc:
+            problems += exc.messages
+            on, due = self.today(), None
+        lines = self._lines(body.get("LineItems"), status, problems)
+        number_key = "CreditNoteNumber" if credit else "InvoiceNumber"
+        number = str(body.get(number_key) or "")
+        if number and any(
+            d.number.casefold() == number.casefold() and d.is_credit == credit
+            for d in self.documents.values()
+            if d.type == kind
+        ):
+            problems.append("Invoice # must be unique.")
+        if problems:
+            raise Invalid(*problems)
+        assert contact is not None
+        doc = Document(
+            id=str(uuid.uuid4()),
+            type=kind,
+            number=number or self._next_number("CN" if credit else "INV"),
+            reference=str(body.get("Reference") or ""),
+            contact_id=contact["ContactID"],
+            contact_name=contact["Name"],
+            date=on,
+            due_date=due,
+            status=status,
+            line_amount_types=amounts,
+            currency=currency,
+            lines=lines,
+            updated=self.now(),
+            app=app,
+        )
+        doc.compute()
+        if doc.total < 0:
+            raise Invalid("The document total cannot be negative.")
+        contact["IsCustomer"] = True
+        self.documents[doc.id] = doc
+        return doc
+
+    def _contact_for(self, ref: Any, problems: list[str]) -> dict[str, Any] | None:
+        """By ContactID, or by Name: Xero finds the contact with that name or creates it."""
+        if not isinstance(ref, dict) or not (ref.get("ContactID") or ref.get("Name")):
+            problems.append("A Contact must be specified for this type of transaction")
+            return None
+        if ref.get("ContactID"):
+            contact = self.contacts.get(str(ref["ContactID"]))
+            if contact is None:
+                problems.append(f"Contact with ID {ref['ContactID']} could not be found")
+            return contact
+        found = self.contact_by_name(str(ref["Name"]))
+        if found is not None:
+            return found
+        created = self.create_contact({"Name": ref["Name"]})
+        return self.contacts[created["ContactID"]]
+
+    def _lines(self, raw: Any, status: str, problems: list[str]) -> list[Line]:
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            problems.append("LineItems must be a list")
+            return []
+        if not raw and status == "AUTHORISED":
+            problems.append("At least one line item is required to approve a document")
+        lines = []
+        for n, item in enumerate(raw, 1):
+            if not isinstance(item, dict):
+                problems.append(f"Line item {n} must be an object")
+                continue
+            try:
+                quantity = money(item.get("Quantity"), "Quantity")
+                unit = money(item.get("UnitAmount"), "UnitAmount")
+            except Invalid as exc:
+                problems += exc.messages
+                continue
+            description = str(item.get("Description") or "")
+            if len(description) > 4000:
+                problems.append("Description must be 4000 characters or less")
+            item_code = item.get("ItemCode") or None
+            account = item.get("AccountCode") or None
+            tax_type = item.get("TaxType") or None
+            if item_code is not None:
+                stored = self.item_by_code(str(item_code))
+                if stored is None:
+                    problems.append(f"Item code '{item_code}' is not valid")
+                else:
+                    account = account or stored["SalesDetails"].get("AccountCode")
+                    tax_type = tax_type or stored["SalesDetails"].get("TaxType")
+                    if unit is None:
+                        unit = money(stored["SalesDetails"].get("UnitPrice"), "UnitPrice")
+            if account is not None and account not in self.accounts:
+                problems.append(f"Account code '{account}' is not a valid code for this document.")
+            if tax_type is not None and tax_type not in TAX_RATES:
+                problems.append(
+                    f"The TaxType code '{tax_type}' does not exist or cannot be used for this "
+                    "type of transaction."
+                )
+            if status == "AUTHORISED" and account is None:
+                problems.append("An account code must be specified to approve a document")
+            if status == "AUTHORISED" and not description:
+                problems.append("Description must be specified to approve a document")
+            lines.append(
+                Line(
+                    id=str(uuid.uuid4()),
+                    description=description,
+                    quantity=quantity if quantity is not None else Decimal(1),
+                    unit_amount=cents(unit if unit is not None else Decimal(0)),
+                    account_code=str(account) if account else None,
+                    item_code=str(item_code) if item_code else None,
+                    tax_type=str(tax_type) if tax_type else ("NONE" if account else None),
+                )
+            )
+        return lines
+
+    def _next_number(self, prefix: str) -> str:
+        self.numbers[prefix] = self.numbers.get(prefix, 0) + 1
+        return f"{prefix}-{self.numbers[prefix]:04d}"
+
+    def document(self, doc_id: str, credit: bool) -> Document:
+        doc = self.documents.get(doc_id)
+        if doc is None or doc.is_credit != credit:
+            raise KeyError(doc_id)
+        return doc
+
+    def update_document(self, doc: Document, body: Any) -> Document:
+        """POST to an existing document: status changes and edits, by Xero's rules."""
+        if not isinstance(body, dict):
+            raise Invalid("An invoice must be an object")
+        status = body.get("Status")
+        if status and status != doc.status:
+            self._transition(doc, str(status))
+        for key in ("Reference", "DueDate", "LineItems", "Contact", "Date", "CurrencyCode"):
+            if key in body and body[key] is not None:
+                self._edit(doc, key, body[key])
+        doc.updated = self.now()
+        return doc
+
+    def _transition(self, doc: Document, status: str) -> None:
+        if status == "VOIDED":
+            if doc.status not in ("AUTHORISED", "SUBMITTED"):
+                raise Invalid(NOT_MODIFIABLE)
+            if doc.payments or doc.paid or doc.credited:
+                raise Invalid(EDIT_BLOCKED)
+        elif status in ("DELETED", "SUBMITTED", "AUTHORISED"):
+            if doc.status not in ("DRAFT", "SUBMITTED"):
+                raise Invalid(NOT_MODIFIABLE)
+        else:
+            raise Invalid(NOT_MODIFIABLE)
+        doc.status = status
+
+    def _edit(self, doc: Document, key: str, value: Any) -> None:
+        if doc.status in ("VOIDED", "DELETED", "PAID"):
+            raise Invalid(NOT_MODIFIABLE)
+        if doc.paid or doc.credited:
+            raise Invalid(EDIT_BLOCKED)
+        if key == "Reference":
+            doc.reference = str(value)
+        elif key == "DueDate":
+            doc.due_date = a_date(value, "DueDate")
+        elif key == "Date":
+            doc.date = a_date(value, "Date") or doc.date
+        elif key == "LineItems":
+            problems: list[str] = []
+            lines = self._lines(value, doc.status, problems)
+            if problems:
+                raise Invalid(*problems)
+            doc.lines = lines
+            doc.compute()
+
+    # --- payments and allocations ---
+
+    def create_payment(self, body: Any) -> tuple[dict[str, Any], Document]:
+        if not isinstance(body, dict):
+            raise Invalid("A payment must be an object")
+        ref = body.get("Invoice") or body.get("CreditNote") or {}
+        doc = None
+        if ref.get("InvoiceID"):
+            doc = self.documents.get(str(ref["InvoiceID"]))
+        elif ref.get("InvoiceNumber"):
+            doc = next(
+                (d for d in self.documents.values() if d.number == ref["InvoiceNumber"]), None
+            )
+        if doc is None:
+            raise Invalid("Invoice could not be found")
+        account = self._payment_account(body.get("Account") or {})
+        amount = money(body.get("Amount"), "Amount")
+        if amount is None or amount <= 0:
+            raise Invalid("Payment amount must be greater than zero")
+        amount = cents(amount)
+        if doc.status != "AUTHORISED":
+            raise Invalid("Payment can only be made against Authorised documents")
+        if amount > doc.due:
+            raise Invalid("Payment amount exceeds the amount outstanding on this document")
+        paid_on = a_date(body.get("Date"), "Date") or self.today()
+        payment = {
+            "PaymentID": str(uuid.uuid4()),
+            "Date": paid_on,
+            "Amount": amount,
+            "Reference": str(body.get("Reference") or ""),
+            "Status": "AUTHORISED",
+            "UpdatedDateUTC": self.now(),
+            "AccountID": account["AccountID"],
+            "AccountCode": account["Code"],
+            "DocumentID": doc.id,
+        }
+        self.payments[payment["PaymentID"]] = payment
+        doc.paid += amount
+        doc.payments.append(payment_summary(payment))
+        self._settle(doc, paid_on)
+        return payment, doc
+
+    def _payment_account(self, ref: dict[str, Any]) -> dict[str, Any]:
+        for account in self.accounts.values():
+            if account["Code"] == ref.get("Code") or account["AccountID"] == ref.get("AccountID"):
+                if account["Type"] != "BANK":
+                    raise Invalid("Account type is invalid for making a payment to/from")
+                return account
+        raise Invalid("Account could not be found")
+
+    def delete_payment(self, payment_id: str) -> tuple[dict[str, Any], Document]:
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            raise KeyError(payment_id)
+        doc = self.documents[payment["DocumentID"]]
+        if payment["Status"] == "DELETED":
+            raise Invalid("Payment has already been deleted")
+        payment["Status"] = "DELETED"
+        payment["UpdatedDateUTC"] = self.now()
+        doc.paid -= payment["Amount"]
+        doc.payments = [p for p in doc.payments if p["PaymentID"] != payment_id]
+        if doc.status == "PAID":
+            doc.status = "AUTHORISED"
+        doc.fully_paid_on = None
+        doc.updated = self.now()
+        return payment, doc
+
+    def allocate(self, credit: Document, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise Invalid("An allocation must be an object")
+        invoice = self.documents.get(str((body.get("Invoice") or {}).get("InvoiceID") or ""))
+        if invoice is None or invoice.is_credit:
+            raise Invalid("Invoice could not be found")
+        amount = money(body.get("Amount"), "Amount")
+        if amount is None or amount <= 0:
+            raise Invalid("Allocation amount must be greater than zero")
+        amount = cents(amount)
+        if credit.status != "AUTHORISED" or invoice.status != "AUTHORISED":
+            raise Invalid("Only authorised documents can be allocated")
+        if invoice.currency != credit.currency:
+            raise Invalid("The credit note and the invoice must be in the same currency")
+        if amount > credit.due or amount > invoice.due:
+            raise Invalid("The amount allocated is more than the amount outstanding")
+        on = a_date(body.get("Date"), "Date") or self.today()
+        allocation = {
+            "AllocationID": str(uuid.uuid4()),
+            "Amount": amount,
+            "Date": on,
+            "Invoice": {"InvoiceID": invoice.id, "InvoiceNumber": invoice.number},
+            "CreditNote": {"CreditNoteID": credit.id, "CreditNoteNumber": credit.number},
+        }
+        credit.credited += amount
+        invoice.credited += amount
+        view = _allocation_view(allocation)
+        credit.allocations.append(view)
+        invoice.allocations.append(view)
+        self._settle(invoice, on)
+        self._settle(credit, on)
+        return view
+
+    def _settle(self, doc: Document, on: date) -> None:
+        if doc.due <= 0 and doc.status == "AUTHORISED":
+            doc.status = "PAID"
+            doc.fully_paid_on = on
+        doc.updated = self.now()
+
+    # --- reading ---
+
+    def documents_of(self, credit: bool) -> Iterable[Document]:
+        return (d for d in self.documents.values() if d.is_credit == credit)
+
+
+def _allocation_view(allocation: dict[str, Any]) -> dict[str, Any]:
+    return {**allocation, "Date": ms_date(allocation["Date"])}

@@ -1,0 +1,199 @@
+"""Xero sandbox fixtures: one server per test session whose every API exchange is checked
+against Xero's published OpenAPI description, a fresh organisation per test, and a business
+connected to it through the keyring.
+
+Loaded by tests/conftest.py (`pytest_plugins`). A request or response that violates
+`xero_accounting.yaml` fails the test that caused it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.adapters.xero import XeroLedger
+from connector.adapters.xero_session import XeroSession, XeroSettings
+from connector.credentials import TokenSet, TokenStore
+from connector.sandbox.server import Request, Response
+from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
+
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+BUSINESS = "Northwind Studio"
+
+
+class SpecCheck:
+    """Validates each exchange the sandbox sees against Xero's OpenAPI files (openapi-core,
+    loaded once: the accounting file takes about a second and does not pass strict spec
+    validation, hence `spec_validator_cls=None`)."""
+
+    def __init__(self) -> None:
+        from openapi_core import Config, OpenAPI
+
+        config = Config(spec_validator_cls=None)
+        self.accounting = OpenAPI.from_file_path(str(SPECS / "xero_accounting.yaml"), config=config)
+        self.identity = OpenAPI.from_file_path(str(SPECS / "xero-identity.yaml"), config=config)
+        self.violations: list[str] = []
+        self.checked = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request, response: Response) -> None:
+        from openapi_core.templating.responses.exceptions import ResponseNotFound
+
+        spec = self.identity if request.path.lower() == "/connections" else self.accounting
+        wrapped = _OARequest(request)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Unsupported scheme type" for OAuth2
+            problems = []
+            try:
+                spec.validate_request(wrapped)
+            except Exception as exc:  # every openapi-core validation error
+                problems.append(f"request: {_why(exc)}")
+            try:
+                spec.validate_response(wrapped, _OAResponse(response))
+            except ResponseNotFound:
+                if response.status < 401:  # 401/403/404/429/5xx are not in Xero's file
+                    problems.append(f"response {response.status} is not declared")
+            except Exception as exc:
+                problems.append(f"response {response.status}: {_why(exc)}")
+        with self._lock:
+            self.checked += 1
+            self.violations += [f"{request.method} {request.path}: {p}" for p in problems]
+
+    def take(self) -> list[str]:
+        with self._lock:
+            found, self.violations = self.violations, []
+            return found
+
+
+def _why(exc: BaseException) -> str:
+    parts = [f"{type(exc).__name__}: {exc}"]
+    cause = exc.__cause__
+    while cause is not None:
+        parts.append(str(getattr(cause, "schema_errors", None) or cause)[:600])
+        cause = cause.__cause__
+    return " <- ".join(parts)
+
+
+class _OARequest:
+    def __init__(self, request: Request):
+        from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+        self.host_url = "https://api.xero.com"
+        self.path = request.path
+        self.method = request.method.lower()
+        pairs = [(k, v) for k, values in request.query.items() for v in values]
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(pairs), header=Headers(dict(request.headers))
+        )
+        self.body = request.body or None
+        self.content_type = request.header("content-type") or ""
+
+
+class _OAResponse:
+    def __init__(self, response: Response):
+        from werkzeug.datastructures import Headers
+
+        self.status_code = response.status
+        self.data = response.body
+        self.headers = Headers(response.headers)
+        self.content_type = response.headers.get("Content-Type", "application/json")
+
+
+@dataclass
+class XeroWorld:
+    """One test's organisation in the shared sandbox, and how to reach it."""
+
+    sandbox: XeroSandbox
+    tenant: str
+    business: str = BUSINESS
+    slept: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        """Time passes for the sandbox instead of the test waiting for it."""
+        self.slept.append(seconds)
+        self.sandbox.clock.advance(timedelta(seconds=seconds))
+
+    def settings(self, **overrides: Any) -> XeroSettings:
+        return settings(self.sandbox, tenant_id=self.tenant, **overrides)
+
+    def ledger(self, business: str | None = None, **overrides: Any) -> XeroLedger:
+        chosen = self.settings(**overrides)
+        session = XeroSession(
+            chosen,
+            TokenStore(business or self.business, "xero"),
+            retry_wait=(0.01, 0.05),
+            sleep=self.sleep,
+        )
+        return XeroLedger(session, chosen, "Services")
+
+    def pay(self, invoice_id: str, amount: Decimal | str, on: date = date(2026, 11, 20)) -> Any:
+        return self.sandbox.record_payment(self.tenant, invoice_id, amount, on)
+
+    def invoices(self) -> list[dict[str, Any]]:
+        return self.sandbox.invoices(self.tenant)
+
+
+def settings(sandbox: XeroSandbox, **overrides: Any) -> XeroSettings:
+    values: dict[str, Any] = {
+        "api_url": sandbox.api_url,
+        "identity_url": sandbox.identity_url,
+        "token_url": sandbox.token_url,
+        "authorize_url": sandbox.authorize_url,
+        "retry_first_wait": 0.01,
+        "retry_max_wait": 0.05,
+    }
+    values.update(overrides)
+    return XeroSettings(**values)
+
+
+def connect(sandbox: XeroSandbox, tenant: str, business: str = BUSINESS) -> TokenSet:
+    """Store a token set for `business` as `connector auth xero` would."""
+    issued = sandbox.issue_tokens([tenant])
+    tokens = TokenSet(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, company_id=tenant)
+    tokens = tokens.rotated(
+        issued["access_token"], issued["expires_in"], issued["refresh_token"], 60 * 86400
+    )
+    TokenStore(business, "xero").save(tokens)
+    return tokens
+
+
+@pytest.fixture(scope="session")
+def xero_spec() -> SpecCheck:
+    return SpecCheck()
+
+
+@pytest.fixture(scope="session")
+def xero_server(xero_spec: SpecCheck) -> Iterator[XeroSandbox]:
+    """One local Xero for the whole run, with Xero's own limits; `xero` gives each test a fresh
+    organisation (so each test has its own 60-a-minute budget)."""
+    with XeroSandbox() as server:
+        server.observer = xero_spec
+        yield server
+
+
+@pytest.fixture
+def xero(xero_server: XeroSandbox, xero_spec: SpecCheck) -> Iterator[XeroWorld]:
+    """A fresh organisation (USD, with EUR subscribed), the business connected to it. Any spec
+    violation the test caused fails it."""
+    xero_server.faults.clear()
+    xero_spec.take()
+    tenant = xero_server.seed_organisation(
+        str(uuid.uuid4()), name="Northwind Books", currencies=["EUR"]
+    )
+    connect(xero_server, tenant)
+    yield XeroWorld(xero_server, tenant)
+    xero_server.faults.clear()
+    violations = xero_spec.take()
+    assert not violations, "exchanges that break Xero's OpenAPI description:\n" + "\n".join(
+        violations[:10]
+    )
