@@ -49,9 +49,12 @@ def split(
 
 def parse_time(value: str | None) -> datetime | None:
     """An ISO timestamp as trackers write it (`Z`, `+0000`, `+02:00`), in UTC."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
