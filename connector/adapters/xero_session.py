@@ -48,6 +48,7 @@ SCOPES = [
     "accounting.contacts",
     "accounting.settings.read",
 ]
+XERO_API = "https://api.xero.com"
 RECONNECT = "reconnect with `connector auth xero --config FILE`"
 
 
@@ -66,9 +67,13 @@ class XeroSettings(BaseModel):
     line_amount_types: Literal["Exclusive", "Inclusive", "NoTax"] = "NoTax"
     invoice_status: Literal["AUTHORISED", "DRAFT"] = "AUTHORISED"
     api_url: str = "https://api.xero.com/api.xro/2.0"
-    identity_url: str = "https://api.xero.com"
-    token_url: str = "https://identity.xero.com/connect/token"
-    authorize_url: str = "https://login.xero.com/identity/connect/authorize"
+    identity_url: str = Field(default=XERO_API, description="where /connections is served")
+    token_url: str | None = Field(
+        default=None, description="default: Xero's, or identity_url's when that is overridden"
+    )
+    authorize_url: str | None = Field(
+        default=None, description="default: Xero's, or identity_url's when that is overridden"
+    )
     redirect_uri: str = "http://localhost:8725/callback"
     scopes: list[str] = Field(default_factory=lambda: list(SCOPES))
     retry_first_wait: float = Field(default=1.0, gt=0, le=60, description="seconds")
@@ -76,6 +81,23 @@ class XeroSettings(BaseModel):
     max_rate_wait: float = Field(
         default=65.0, gt=0, le=600, description="longest wait for Xero's minute limit"
     )
+
+    @property
+    def token_endpoint(self) -> str:
+        """A server standing in for Xero (identity_url overridden) serves sign-in too."""
+        if self.token_url:
+            return self.token_url
+        if self.identity_url.rstrip("/") != XERO_API:
+            return self.identity_url.rstrip("/") + "/connect/token"
+        return "https://identity.xero.com/connect/token"
+
+    @property
+    def authorize_endpoint(self) -> str:
+        if self.authorize_url:
+            return self.authorize_url
+        if self.identity_url.rstrip("/") != XERO_API:
+            return self.identity_url.rstrip("/") + "/identity/connect/authorize"
+        return "https://login.xero.com/identity/connect/authorize"
 
 
 class AuthExpired(FatalLedgerError):
@@ -256,7 +278,9 @@ class XeroSession:
         if self._client is None:
             tokens = self.tokens()
             config = Configuration(
-                oauth2_token=_Token(tokens.client_id, tokens.client_secret, self.settings.token_url)
+                oauth2_token=_Token(
+                    tokens.client_id, tokens.client_secret, self.settings.token_endpoint
+                )
             )
             self._client = DecimalApiClient(
                 config,

@@ -1,0 +1,84 @@
+"""The Xero side of `connector demo`: a sandbox organisation (USD, with EUR subscribed) the
+example business connects to through the real OAuth code flow, and the customer payments the
+story records in it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from types import TracebackType
+
+import requests
+
+from connector.adapters.xero_session import XeroSettings
+from connector.config import Config
+from connector.credentials import TokenStore
+from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, DEFAULT_TENANT, XeroSandbox
+from connector.xero_auth import connect_xero
+
+
+def follow_consent(url: str) -> str:
+    """What the bookkeeper does in the browser: approve, and land on the redirect URL."""
+    answer = requests.get(url, allow_redirects=False, timeout=10)
+    return answer.headers["Location"]
+
+
+class XeroDemoLedger:
+    label = "Xero"
+
+    def __init__(self) -> None:
+        self.sandbox = XeroSandbox()
+
+    def __enter__(self) -> XeroDemoLedger:
+        self.sandbox.__enter__()
+        self.sandbox.seed_organisation(
+            DEFAULT_TENANT, name="Northwind Studio (demo)", currencies=["EUR"]
+        )
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.sandbox.__exit__(kind, exc, tb)
+
+    @property
+    def url(self) -> str:
+        return self.sandbox.url
+
+    def ledger_section(self) -> str:
+        return "\n".join(
+            [
+                "[ledger]",
+                'kind = "xero"',
+                f'api_url = "{self.sandbox.api_url}"',
+                f'identity_url = "{self.sandbox.identity_url}"',
+                "retry_first_wait = 0.1",
+                "retry_max_wait = 1.0",
+            ]
+        )
+
+    def connect(self, cfg: Config, show: Callable[[str], None]) -> None:
+        settings = cfg.ledger_settings
+        assert isinstance(settings, XeroSettings)
+        connect_xero(
+            settings,
+            TokenStore(cfg.business.name, "xero"),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            lambda url: show("Connecting to Xero through OAuth..."),
+            follow_consent,
+        )
+
+    def invoices(self) -> dict[str, tuple[str, Decimal]]:
+        """Our reference -> (Xero's InvoiceID, total)."""
+        return {
+            doc["Reference"]: (doc["InvoiceID"], doc["Total"])
+            for doc in self.sandbox.invoices(DEFAULT_TENANT)
+        }
+
+    def pay(self, invoice_id: str, amount: Decimal, on: date) -> None:
+        self.sandbox.record_payment(DEFAULT_TENANT, invoice_id, str(amount), on)
