@@ -161,7 +161,9 @@ class Config:
 
     @property
     def context(self) -> plugins.PluginContext:
-        return plugins.PluginContext(self.base_dir, self.business.name, self.billing.item)
+        return plugins.PluginContext(
+            self.base_dir, self.business.name, self.billing.item, self.business.timezone
+        )
 
     @property
     def zone(self) -> ZoneInfo:

@@ -74,7 +74,8 @@ def check_business(path: Path) -> Iterator[Check]:
             TokenStore(cfg.business.name, cfg.ledger_kind).load()  # raises the install advice
         return type(chosen).__module__ + "." + type(chosen).__name__
 
-    if cfg.ledger_kind != "local" or cfg.notify.smtp_username:  # only then are secrets needed
+    needs_secrets = cfg.ledger_kind != "local" or cfg.tracker_kind != "file"
+    if needs_secrets or cfg.notify.smtp_username:  # only then is a keyring needed
         yield _check("keyring", backend)
     warning = credentials_warning(cfg)
     connected = "none needed" if cfg.ledger_kind == "local" else "connected"
@@ -89,7 +90,11 @@ def check_business(path: Path) -> Iterator[Check]:
         yield _check("ledger", ledger)
 
     def tracker() -> str:
-        batch = cfg.source().read(None)
+        source = cfg.source()
+        probe = getattr(source, "check", None)  # trackers: token, reachability, a count
+        if probe is not None:
+            return probe()
+        batch = source.read(None)
         return f"{len(batch.milestones)} milestone(s), {len(batch.invalid)} invalid"
 
     yield _check("tracker", tracker)

@@ -42,6 +42,7 @@ class PluginContext:
     base_dir: Path  # relative paths in the config are relative to this folder
     business: str  # the business's name: keys its keyring entries
     item: str = "Services"  # [billing] item: the ledger item / account code for invoice lines
+    timezone: str = "UTC"  # the business's IANA zone: a tracker timestamp becomes a day here
 
 
 class Plugin(Protocol):

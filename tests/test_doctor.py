@@ -42,3 +42,19 @@ def test_a_broken_config_and_a_missing_tracker_fail(business, monkeypatch, capsy
     business.config_path.write_text("[business\n")
     code, out = doctor(monkeypatch, capsys, business.config_path)
     assert code == 2 and "FAIL config" in out
+
+
+def test_a_github_tracker_is_checked_with_its_token(tmp_path, monkeypatch, capsys):
+    from connector.demo import EXAMPLE
+    from connector.sandbox.trackers_demo import TrackerDemo
+    from tests.tracker_support import business_config
+
+    with TrackerDemo("github") as demo:
+        path = business_config(tmp_path, demo.tracker_section(EXAMPLE / "milestones.toml"))
+        code, out = doctor(monkeypatch, capsys, path)
+        assert code == 2
+        assert "FAIL tracker" in out and "connector auth github --config" in out
+        demo.connect("Northwind Studio")
+        code, out = doctor(monkeypatch, capsys, path)
+    assert code == 0, out
+    assert "ok   tracker      GitHub as" in " ".join(out.split("\n"))

@@ -277,4 +277,4 @@ class AsanaSourcePlugin:
     settings = AsanaSettings
 
     def create(self, settings: AsanaSettings, context: PluginContext) -> AsanaSource:
-        return AsanaSource(settings, context.business, getattr(context, "timezone", "UTC"))
+        return AsanaSource(settings, context.business, context.timezone)

@@ -160,4 +160,4 @@ class GitHubSourcePlugin:
     settings = GitHubSettings
 
     def create(self, settings: GitHubSettings, context: PluginContext) -> GitHubSource:
-        return GitHubSource(settings, context.business, getattr(context, "timezone", "UTC"))
+        return GitHubSource(settings, context.business, context.timezone)

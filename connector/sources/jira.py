@@ -285,4 +285,4 @@ class JiraSourcePlugin:
     settings = JiraSettings
 
     def create(self, settings: JiraSettings, context: PluginContext) -> JiraSource:
-        return JiraSource(settings, context.business, getattr(context, "timezone", "UTC"))
+        return JiraSource(settings, context.business, context.timezone)
