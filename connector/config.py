@@ -211,15 +211,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
 
 
-def load_notify(path: str | Path) -> NotifySettings:
-    """A daemon-wide notification file: only a [notify] section, the same keys as a business's."""
-    path = Path(path).expanduser().resolve()
-    raw = _read_toml(path)
-    problems = [
+def _credential_keys(raw: dict[str, Any]) -> list[str]:
+    return [
         f"{where}: looks like a credential; credentials live in the OS keyring, never in the "
         "config file: remove this key"
         for where in secret_keys(raw)
     ]
+
+
+def load_notify(path: str | Path) -> NotifySettings:
+    """A daemon-wide notification file: only a [notify] section, the same keys as a business's."""
+    path = Path(path).expanduser().resolve()
+    raw = _read_toml(path)
+    problems = _credential_keys(raw)
     problems += [f"{key}: unknown key; expected only [notify]" for key in raw if key != "notify"]
     notify = _section(NotifySettings, raw, "notify", problems, required=True)
     if problems or notify is None:
@@ -232,11 +236,7 @@ def load(path: str | Path) -> Config:
     path = Path(path).expanduser().resolve()
     raw = _read_toml(path)
 
-    problems = [
-        f"{where}: looks like a credential; credentials live in the OS keyring, never in the "
-        "config file: remove this key"
-        for where in secret_keys(raw)
-    ]
+    problems = _credential_keys(raw)
     # Each section is checked on its own, so one problem never hides the next.
     known = set(ConfigFile.model_fields)
     problems += [

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import keyring
 import pytest
@@ -179,3 +183,30 @@ def qbo(qbo_server: QuickBooksSandbox) -> QuickBooksSandbox:
     qbo_server.seed_company(DEFAULT_REALM, currencies=["EUR"])
     qbo_support.connect(qbo_server)
     return qbo_server
+
+
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver: every POST's path and JSON body, in `Hook.received`."""
+
+    received: ClassVar[list[tuple[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Hook.received.append((self.path, json.loads(self.rfile.read(length))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 taking webhook POSTs; yields its base URL."""
+    Hook.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -11,10 +11,12 @@ from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM
 from tests.conftest import CONFIG, MILESTONES, Business
 
 
-def connect(sandbox: QuickBooksSandbox, business: str = "Northwind Studio") -> TokenSet:
+def connect(
+    sandbox: QuickBooksSandbox, business: str = "Northwind Studio", realm: str = DEFAULT_REALM
+) -> TokenSet:
     """Store a token set for `business` as `connector auth quickbooks` would."""
-    issued = sandbox.issue_tokens(DEFAULT_REALM)
-    tokens = TokenSet(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, company_id=DEFAULT_REALM)
+    issued = sandbox.issue_tokens(realm)
+    tokens = TokenSet(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, company_id=realm)
     tokens = tokens.rotated(
         issued["access_token"],
         issued["expires_in"],

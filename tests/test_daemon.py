@@ -12,7 +12,7 @@ from pathlib import Path
 from connector.adapters.memory import MemoryLedger
 from connector.errors import StateError
 from connector.sync.state import State
-from tests.conftest import CONFIG, MILESTONES
+from tests.conftest import CONFIG, MILESTONES, Hook
 
 
 def write_business(folder: Path, name: str) -> Path:
@@ -72,35 +72,15 @@ def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
         assert f"[{name} run 1] sync finished: ok; invoices created 6" in log
 
 
-def test_the_daemon_posts_a_summary_to_the_webhook(tmp_path):
-    import http.server
-    import json
-    import threading
-
-    received: list[dict] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = write_business(tmp_path, "gamma")
-    path.write_text(path.read_text() + f'\n[notify]\nwebhook_url = '
-                    f'"http://127.0.0.1:{server.server_address[1]}/hook"\n')
+def test_the_daemon_posts_a_summary_to_the_webhook(tmp_path, webhook):
     from connector import config as config_mod
     from connector.daemon import Business, sync_business
 
-    try:
-        sync_business(Business(path, config_mod.load(path), 0.0))
-    finally:
-        server.shutdown()
-    (payload,) = received
+    path = write_business(tmp_path, "gamma")
+    path.write_text(path.read_text() + f'\n[notify]\nwebhook_url = "{webhook}/hook"\n')
+    sync_business(Business(path, config_mod.load(path), 0.0))
+    ((where, payload),) = Hook.received
+    assert where == "/hook"
     assert payload["business"] == "gamma" and payload["outcome"] == "ok"
     assert len(payload["created"]) == 6
     assert all(isinstance(i["total"], str) for i in payload["created"])
@@ -136,39 +116,17 @@ def wait_for(path: Path, text: str, seconds: float = 30) -> None:
     raise AssertionError(f"{text!r} not logged; log:\n{path.read_text()}")
 
 
-def test_a_daemon_wide_webhook_hears_of_every_business(tmp_path):
-    import http.server
-    import json
-    import threading
-
+def test_a_daemon_wide_webhook_hears_of_every_business(tmp_path, webhook):
     from connector import config as config_mod
     from connector.daemon import Business, sync_business
 
-    received: list[dict] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     everyone = tmp_path / "notify.toml"
-    everyone.write_text(
-        f'[notify]\nwebhook_url = "http://127.0.0.1:{server.server_address[1]}/all"\n'
-    )
+    everyone.write_text(f'[notify]\nwebhook_url = "{webhook}/all"\n')
     settings = config_mod.load_notify(everyone)
-    try:
-        for name in ("alpha", "beta"):
-            path = write_business(tmp_path, name)
-            sync_business(Business(path, config_mod.load(path), 0.0), everyone=settings)
-    finally:
-        server.shutdown()
-    assert sorted(p["business"] for p in received) == ["alpha", "beta"]
+    for name in ("alpha", "beta"):
+        path = write_business(tmp_path, name)
+        sync_business(Business(path, config_mod.load(path), 0.0), everyone=settings)
+    assert sorted(body["business"] for _, body in Hook.received) == ["alpha", "beta"]
 
 
 def test_a_bad_daemon_notify_file_stops_the_daemon_before_it_starts(tmp_path):

@@ -15,22 +15,21 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
-from connector.credentials import TokenSet, TokenStore
+from connector.credentials import TokenStore
 from connector.notify import save_smtp_password
-from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, QuickBooksSandbox
+from connector.sandbox.quickbooks import CLIENT_SECRET, QuickBooksSandbox
 from connector.sync.state import State
-from tests.conftest import CONFIG, MILESTONES
-from tests.test_notify import PASSWORD, Authenticator, Collector, Hook, free_port
+from tests import qbo_support
+from tests.conftest import CONFIG, MILESTONES, Hook
+from tests.test_notify import PASSWORD, Authenticator, Collector, free_port
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -85,19 +84,10 @@ def business_config(folder: Path, name: str, sandbox: QuickBooksSandbox, notify:
 
 
 def connect(sandbox: QuickBooksSandbox, name: str) -> list[str]:
-    """Tokens for `name` in the keyring, as `connector auth quickbooks` leaves them."""
-    realm = REALMS[name]
-    sandbox.seed_company(realm, currencies=["EUR"])
-    issued = sandbox.issue_tokens(realm)
-    tokens = TokenSet(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, company_id=realm)
-    tokens = tokens.rotated(
-        issued["access_token"],
-        issued["expires_in"],
-        issued["refresh_token"],
-        issued.get("x_refresh_token_expires_in"),
-    )
-    TokenStore(name, "quickbooks").save(tokens)
-    return [issued["access_token"], issued["refresh_token"]]
+    """A company for `name` and its tokens in the keyring; returns the token values."""
+    sandbox.seed_company(REALMS[name], currencies=["EUR"])
+    tokens = qbo_support.connect(sandbox, name, realm=REALMS[name])
+    return [tokens.access_token, tokens.refresh_token]
 
 
 def start_daemon(folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -147,18 +137,15 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_a_night_of_two_businesses_leaks_no_secret_anywhere(tmp_path, file_keyring, smtp):
+def test_a_night_of_two_businesses_leaks_no_secret_anywhere(tmp_path, file_keyring, smtp, webhook):
     handler, smtp_port = smtp
-    Hook.received = []
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
     folder = tmp_path / "books"
     folder.mkdir()
     notify = (
         '\n[notify]\nemail_to = ["books@northwind.test"]\n'
         'email_from = "connector@northwind.test"\nsmtp_host = "127.0.0.1"\n'
         f'smtp_port = {smtp_port}\nsmtp_starttls = false\nsmtp_username = "books"\n'
-        f'webhook_url = "http://127.0.0.1:{hook.server_address[1]}/hooks/night"\n'
+        f'webhook_url = "{webhook}/hooks/night"\n'
     )
     secrets = [CLIENT_SECRET]
     with QuickBooksSandbox() as sandbox:
@@ -182,8 +169,6 @@ def test_a_night_of_two_businesses_leaks_no_secret_anywhere(tmp_path, file_keyri
             assert runs(folder, name) == ["ok"]
             rotated = TokenStore(name, "quickbooks").load()
             secrets += [rotated.access_token, rotated.refresh_token]
-    hook.shutdown()
-    hook.server_close()
     assert code == 0, log.read_text()
 
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]

@@ -12,11 +12,9 @@ import ipaddress
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -30,7 +28,7 @@ from connector.notify import (
     webhook_payload,
 )
 from connector.sync.report import SyncReport
-from tests.conftest import Business
+from tests.conftest import Business, Hook
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
@@ -180,30 +178,6 @@ def test_webhook_payload_is_json_safe() -> None:
     assert payload["created"][0]["total"] == "12345.67"
     assert payload["created"][0]["milestones"] == ["ACME-M1", "ACME-M2"]
     assert payload["outcome"] == "problems"
-
-
-class Hook(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        Hook.received.append((self.path, json.loads(self.rfile.read(length))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[str]:
-    Hook.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_webhook_receives_json(webhook: str) -> None:
