@@ -25,6 +25,9 @@ from connector.adapters.xero_session import XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
 from connector.sandbox.server import Request, Response
 from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
+from connector.sync import run_once
+from connector.sync.report import SyncReport
+from tests.conftest import AS_OF, CONFIG, MILESTONES, Business
 
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
 BUSINESS = "Northwind Studio"
@@ -197,3 +200,39 @@ def xero(xero_server: XeroSandbox, xero_spec: SpecCheck) -> Iterator[XeroWorld]:
     assert not violations, "exchanges that break Xero's OpenAPI description:\n" + "\n".join(
         violations[:10]
     )
+
+
+class XeroBusiness(Business):
+    """The test business of conftest, its ledger in a Xero sandbox organisation. Each sync
+    builds a fresh adapter, as every real run does; time the adapter waits passes for the
+    sandbox instead of the test."""
+
+    world: XeroWorld
+    batch_size: int | None = None
+
+    def sync(self, as_of: date = AS_OF, **kw: object) -> SyncReport:
+        ledger = self.world.ledger()
+        if self.batch_size:
+            ledger.batch_size = self.batch_size
+        return run_once(self.config(), as_of=as_of, ledger=ledger, **kw)  # type: ignore[arg-type]
+
+
+def xero_business(
+    root: Path, world: XeroWorld, milestones: str = MILESTONES, on_change: str = "flag"
+) -> XeroBusiness:
+    """Config, milestones and state on disk; the [ledger] points at the sandbox."""
+    root.mkdir(parents=True, exist_ok=True)
+    sandbox = world.sandbox
+    ledger_section = (
+        '[ledger]\nkind = "xero"\n'
+        f'tenant_id = "{world.tenant}"\n'
+        f'api_url = "{sandbox.api_url}"\nidentity_url = "{sandbox.identity_url}"\n'
+        "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
+    )
+    text = CONFIG.replace("{on_change}", on_change).replace("{state}", 'path = "state.db"')
+    text = text.replace('[ledger]\nkind = "local"\npath = "ledger.json"\n', ledger_section)
+    (root / "config.toml").write_text(text)
+    (root / "milestones.toml").write_text(milestones)
+    business = XeroBusiness(root, None)  # type: ignore[arg-type]
+    business.world = world
+    return business

@@ -277,10 +277,12 @@ class XeroSession:
     def client(self) -> DecimalApiClient:
         if self._client is None:
             tokens = self.tokens()
-            config = Configuration(
-                oauth2_token=_Token(
-                    tokens.client_id, tokens.client_secret, self.settings.token_endpoint
-                )
+            config = Configuration()
+            # Configuration() hands back a copy of the first one ever made in the process, with
+            # that one's token object: every business would refresh with the first app's keys
+            # at the first token URL. Each session sets its own.
+            config.oauth2_token = _Token(
+                tokens.client_id, tokens.client_secret, self.settings.token_endpoint
             )
             self._client = DecimalApiClient(
                 config,

@@ -107,7 +107,16 @@ class DecimalRestClient(rest.RESTClientObject):
             cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where(),
             timeout=timeout,
-            retries=urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0),
+            # connection failures only; 429 and 5xx are the session's to handle
+            retries=urllib3.Retry(
+                total=2,
+                connect=2,
+                read=0,
+                status=0,
+                other=0,
+                redirect=0,
+                respect_retry_after_header=False,
+            ),
         )
 
     def request(

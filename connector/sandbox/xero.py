@@ -336,12 +336,14 @@ class XeroSandbox:
         return Response(429, b"", headers)
 
     def _limit_headers(self, verdict: Verdict | None) -> dict[str, str]:
+        """What is left in each window the verdict knows of (a refusal knows only its own)."""
         remaining = dict(verdict.remaining) if verdict else {}
-        return {
-            "X-MinLimit-Remaining": str(remaining.get("minute", 0)),
-            "X-DayLimit-Remaining": str(remaining.get("day", 0)),
-            "X-AppMinLimit-Remaining": str(remaining.get("appminute", 0)),
+        names = {
+            "minute": "X-MinLimit-Remaining",
+            "day": "X-DayLimit-Remaining",
+            "appminute": "X-AppMinLimit-Remaining",
         }
+        return {header: str(remaining[w]) for w, header in names.items() if w in remaining}
 
     def _api(self, request: Request) -> Response:
         tenant = request.header("xero-tenant-id") or ""

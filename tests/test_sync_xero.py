@@ -1,0 +1,180 @@
+"""Whole syncs into the Xero sandbox: the real adapter, SDK and HTTP, end to end, every
+exchange checked against Xero's OpenAPI description."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from connector.sandbox.xero import XeroSandbox
+from tests.conftest import MILESTONES
+from tests.xero_support import XeroWorld, connect, xero_business
+
+EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
+
+
+def totals(world: XeroWorld) -> list[str]:
+    live = [i for i in world.invoices() if i["Status"] not in ("VOIDED", "DELETED")]
+    return sorted(f"{i['Total']:.2f}" for i in live)
+
+
+def by_total(world: XeroWorld) -> dict[str, dict]:
+    return {f"{i['Total']:.2f}": i for i in world.invoices()}
+
+
+def test_first_sync_then_a_quiet_night(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero)
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(xero) == EXPECTED
+    assert max(Counter(i["Reference"] for i in xero.invoices()).values()) == 1
+    assert {c["Name"] for c in xero.sandbox.contacts(xero.tenant)} == {
+        "Acme Corporation",
+        "Beta Bakery Ltd",
+    }
+    again = business.sync()
+    assert again.created == [] and again.outcome == "ok"
+    assert totals(xero) == EXPECTED
+
+
+def test_payments_and_a_deleted_payment_come_back(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero)
+    business.sync()
+    docs = by_total(xero)
+    xero.pay(docs["4800.00"]["InvoiceID"], "4800.00")
+    partial = xero.pay(docs["8160.00"]["InvoiceID"], "1000.00", date(2026, 11, 21))
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    assert states[docs["4800.00"]["InvoiceNumber"]] == "paid"
+    assert states[docs["8160.00"]["InvoiceNumber"]] == "partially_paid"
+    assert sorted(p["amount_minor"] for p in business.state().payment_rows()) == [100000, 480000]
+    # the bookkeeper deletes the partial payment in Xero: the next sync notices
+    xero.sandbox.delete_payment(xero.tenant, partial["PaymentID"])
+    business.sync()
+    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    assert states[docs["8160.00"]["InvoiceNumber"]] == "pushed"
+    deleted = {p["payment_id"]: p["deleted"] for p in business.state().payment_rows()}
+    assert deleted[partial["PaymentID"]]
+
+
+def test_a_lost_batch_response_is_found_not_resent(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero)
+    # every attempt of the batch is applied (or replayed by its key) and then lost
+    xero.sandbox.faults.drop_after_commit(5, match="PUT /api.xro/2.0/Invoices")
+    first = business.sync()
+    assert first.in_doubt > 0 and first.outcome == "problems"
+    xero.sandbox.forget_idempotency_keys()  # Xero's 6 minutes are long gone by the next night
+    xero.sandbox.faults.clear()
+    second = business.sync()
+    assert second.resolved == first.in_doubt
+    assert totals(xero) == EXPECTED
+    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+
+
+def test_a_throttling_storm_is_waited_out(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero)
+    xero.sandbox.faults.throttle(3)
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(xero) == EXPECTED
+    assert xero.slept[:3] == [1.0, 1.0, 1.0]  # Retry-After, not a guess
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retried_not_counted_as_rejections(tmp_path, xero, status):
+    business = xero_business(tmp_path / "b", xero)
+    xero.sandbox.faults.fail(2, status=status, match="PUT /api.xro/2.0/Invoices")
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(xero) == EXPECTED
+
+
+def test_a_batch_with_one_invalid_invoice(tmp_path, xero):
+    """The organisation has no EUR: that one invoice is refused with Xero's message, the others
+    in the same call are created exactly once."""
+    xero.sandbox.seed_organisation(xero.tenant, name="USD only")
+    connect(xero.sandbox, xero.tenant)
+    business = xero_business(tmp_path / "b", xero)
+    report = business.sync()
+    assert report.outcome == "problems"
+    (problem,) = [p for p in report.problems() if "BETA-1" in p]
+    assert "Organisation is not subscribed to currency EUR" in problem
+    assert totals(xero) == sorted(t for t in EXPECTED if t != "4000.00")
+    assert max(Counter(i["Reference"] for i in xero.invoices()).values()) == 1
+    again = business.sync()
+    assert again.created == [] and totals(xero) == sorted(t for t in EXPECTED if t != "4000.00")
+
+
+def test_the_day_limit_mid_run_is_resumed_the_next_night(tmp_path, memory_keyring):
+    """Xero's daily allowance runs out after the second of three batches: the run stops
+    cleanly, says so, and the next night finishes the job without a duplicate."""
+    with XeroSandbox(requests_per_day=5) as sandbox:
+        world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
+        connect(sandbox, world.tenant)
+        business = xero_business(tmp_path / "b", world)
+        business.batch_size = 2  # three batches for six invoices
+        night = business.sync()
+        assert "daily API limit" in (night.fatal or "") and "next run" in night.fatal
+        assert len(world.invoices()) == 4
+        states = Counter(r["state"] for r in business.state().invoice_rows())
+        assert states == {"pushed": 4, "pushing": 2}
+        sandbox.clock.advance(timedelta(days=1, minutes=1))
+        morning = business.sync()
+        assert morning.outcome == "ok", morning.problems()
+        assert morning.resolved == 0 and len(morning.created) == 2
+        assert totals(world) == EXPECTED
+        assert max(Counter(i["Reference"] for i in world.invoices()).values()) == 1
+
+
+def test_the_minute_limit_is_waited_out(tmp_path, memory_keyring):
+    with XeroSandbox(requests_per_minute=3) as sandbox:
+        world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
+        connect(sandbox, world.tenant)
+        business = xero_business(tmp_path / "b", world)
+        business.batch_size = 2
+        report = business.sync()
+        assert report.outcome == "ok", report.problems()
+        assert totals(world) == EXPECTED
+        assert world.slept and all(0 < s <= 60 for s in world.slept)
+
+
+def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero, on_change="credit-and-reissue")
+    business.sync()
+    business.milestones(
+        MILESTONES.replace(
+            'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'
+        )
+    )
+    report = business.sync()
+    assert len(report.voided) == 1, report.problems()
+    (voided,) = [i for i in xero.invoices() if i["Status"] == "VOIDED"]
+    assert voided["Total"] == Decimal("4000.00") and voided["AmountDue"] == 0
+
+
+def test_an_invoice_voided_by_a_person_is_reported_not_rebilled(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero)
+    business.sync()
+    beta = by_total(xero)["4000.00"]
+    xero.sandbox.void(xero.tenant, beta["InvoiceID"])  # in Xero's own screens
+    report = business.sync()
+    assert report.outcome == "problems"
+    assert any("voided or deleted in the ledger" in p for p in report.problems())
+    assert report.created == []
+    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    assert states[beta["InvoiceNumber"]] == "voided_in_ledger"
+
+
+def test_a_contact_in_another_currency_is_a_clear_problem_for_that_contract_only(tmp_path, xero):
+    ledger = xero.ledger()
+    ledger.find_or_create_customer("BETA BAKERY LTD", "USD")  # same name, other capitals
+    ledger.create_invoices([])  # creates the pending contact
+    business = xero_business(tmp_path / "b", xero)
+    report = business.sync()
+    problems = " ".join(report.problems())
+    assert "Beta Bakery Ltd" in problems and "USD" in problems
+    assert totals(xero) == sorted(t for t in EXPECTED if t != "4000.00")
