@@ -175,7 +175,8 @@ class Identity:
             return refusal
         assert grant is not None
         names = self._tenant_names()
-        stamp = self._clock.now().replace(tzinfo=None).isoformat(timespec="seconds")
+        # as Xero writes it (its spec's example): UTC, seven fraction digits, no offset
+        stamp = self._clock.now().replace(tzinfo=None).isoformat(timespec="microseconds") + "0"
         return Response.json(
             200,
             [

@@ -1,0 +1,299 @@
+"""The Xero sandbox on its own, over real HTTP: Xero's documented behaviour, which the adapter
+tests rely on. Every exchange is checked against Xero's OpenAPI description."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+
+from connector.sandbox.server import loads
+from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
+from tests.xero_support import XeroWorld
+
+
+class Api:
+    """Raw HTTP to the sandbox with a bearer token for one organisation."""
+
+    def __init__(self, world: XeroWorld):
+        self.world = world
+        self.token = world.sandbox.issue_tokens([world.tenant])["access_token"]
+
+    def __call__(self, method: str, path: str, body=None, headers=None, **params):
+        sent = {
+            "Authorization": f"Bearer {self.token}",
+            "xero-tenant-id": self.world.tenant,
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        data = None
+        if body is not None:
+            from connector.sandbox.server import dumps
+
+            data = dumps(body)
+            sent["Content-Type"] = "application/json"
+        answer = requests.request(
+            method,
+            self.world.sandbox.api_url + path,
+            data=data,
+            headers=sent,
+            params=params,
+            timeout=10,
+        )
+        answer.body = loads(answer.content) if answer.content else None
+        return answer
+
+
+@pytest.fixture
+def api(xero):
+    return Api(xero)
+
+
+def invoice(reference: str = "R1", amount: str = "100.00", currency: str = "USD", **extra):
+    return {
+        "Type": "ACCREC",
+        "Contact": {"Name": "Acme Corporation"},
+        "LineItems": [
+            {
+                "Description": "Work",
+                "Quantity": Decimal(1),
+                "UnitAmount": Decimal(amount),
+                "AccountCode": "200",
+            }
+        ],
+        "Date": "2026-11-02",
+        "DueDate": "2026-11-17",
+        "Reference": reference,
+        "CurrencyCode": currency,
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax",
+        **extra,
+    }
+
+
+def test_dates_are_dotnet_json_and_amounts_exact(api):
+    answer = api("PUT", "/Invoices", {"Invoices": [invoice(amount="1234.56")]})
+    assert answer.status_code == 200
+    (doc,) = answer.body["Invoices"]
+    assert doc["Date"] == "/Date(1793577600000+0000)/"
+    assert doc["DateString"] == "2026-11-02T00:00:00"
+    assert doc["UpdatedDateUTC"].startswith("/Date(") and doc["InvoiceNumber"] == "INV-0001"
+    assert doc["Total"] == doc["AmountDue"] == Decimal("1234.56")
+    assert answer.body["DateTimeUTC"].startswith("/Date(")
+
+
+def test_rate_limit_headers_on_every_answer(api):
+    first = api("GET", "/Organisation")
+    second = api("GET", "/Organisation")
+    assert int(first.headers["X-MinLimit-Remaining"]) - 1 == int(
+        second.headers["X-MinLimit-Remaining"]
+    )
+    assert int(second.headers["X-DayLimit-Remaining"]) == 4998
+    assert "X-AppMinLimit-Remaining" in second.headers
+
+
+def test_the_minute_and_day_limits_answer_429_with_the_problem(memory_keyring):
+    with XeroSandbox(requests_per_minute=2, requests_per_day=3) as sandbox:
+        world = XeroWorld(sandbox, sandbox.seed_organisation())
+        api = Api(world)
+        assert [api("GET", "/Organisation").status_code for _ in range(2)] == [200, 200]
+        refused = api("GET", "/Organisation")
+        assert refused.status_code == 429
+        assert refused.headers["X-Rate-Limit-Problem"] == "minute"
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        sandbox.clock.advance(timedelta(minutes=1))
+        assert api("GET", "/Organisation").status_code == 200
+        sandbox.clock.advance(timedelta(minutes=1))
+        day = api("GET", "/Organisation")
+        assert (day.status_code, day.headers["X-Rate-Limit-Problem"]) == (429, "day")
+        assert int(day.headers["Retry-After"]) > 80000
+
+
+def test_five_requests_in_flight_at_most(api, xero):
+    xero.sandbox.faults.pause()
+    answers: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(api("GET", "/Organisation").status_code))
+        for _ in range(5)
+    ]
+    try:
+        for t in threads:
+            t.start()
+        while xero.sandbox.limits.in_flight(xero.tenant) < 5:
+            pass
+        sixth = api("GET", "/Organisation")
+    finally:
+        xero.sandbox.faults.resume()
+        for t in threads:
+            t.join()
+    assert (sixth.status_code, sixth.headers["X-Rate-Limit-Problem"]) == (429, "concurrent")
+    assert answers == [200] * 5
+
+
+def test_an_idempotency_key_replays_then_refuses_a_different_request(api, xero):
+    key = {"Idempotency-Key": "k-1"}
+    first = api("PUT", "/Invoices", {"Invoices": [invoice()]}, key, summarizeErrors="false")
+    again = api("PUT", "/Invoices", {"Invoices": [invoice()]}, key, summarizeErrors="false")
+    assert again.body["Invoices"][0]["InvoiceID"] == first.body["Invoices"][0]["InvoiceID"]
+    assert len(xero.invoices()) == 1
+    other = api("PUT", "/Invoices", {"Invoices": [invoice(amount="5.00")]}, key)
+    assert other.status_code == 400
+    assert other.body["Message"] == "Idempotency Key: k-1 is used with a different request."
+    xero.sandbox.clock.advance(timedelta(minutes=6, seconds=1))  # the key has expired
+    later = api("PUT", "/Invoices", {"Invoices": [invoice(amount="5.00")]}, key)
+    assert later.status_code == 200 and len(xero.invoices()) == 2
+
+
+def test_summarised_errors_answer_400_yet_create_the_valid_ones(api, xero):
+    body = {"Invoices": [invoice("A"), invoice("B", currency="GBP"), invoice("C")]}
+    answer = api("PUT", "/Invoices", body)
+    assert answer.status_code == 400 and answer.body["Type"] == "ValidationException"
+    (element,) = answer.body["Elements"]
+    assert element["ValidationErrors"] == [
+        {"Message": "Organisation is not subscribed to currency GBP"}
+    ]
+    assert sorted(i["Reference"] for i in xero.invoices()) == ["A", "C"]  # created anyway
+
+
+def test_unsummarised_errors_report_every_element(api, xero):
+    body = {"Invoices": [invoice("A"), invoice("B", currency="GBP")]}
+    answer = api("PUT", "/Invoices", body, summarizeErrors="false")
+    assert answer.status_code == 200
+    ok, bad = answer.body["Invoices"]
+    assert (ok["StatusAttributeString"], bad["StatusAttributeString"]) == ("OK", "ERROR")
+    assert bad["HasErrors"] is True and bad["ValidationErrors"]
+    assert [i["Reference"] for i in xero.invoices()] == ["A"]
+
+
+def test_contact_names_are_unique(api):
+    first = api("PUT", "/Contacts", {"Contacts": [{"Name": "Acme"}]})
+    assert first.status_code == 200
+    again = api("PUT", "/Contacts", {"Contacts": [{"Name": "ACME"}]}, summarizeErrors="false")
+    assert (
+        "already assigned to another contact"
+        in again.body["Contacts"][0]["ValidationErrors"][0]["Message"]
+    )
+
+
+def test_payments_credits_and_voids_keep_the_amounts_right(api, xero):
+    doc = api("PUT", "/Invoices", {"Invoices": [invoice(amount="100.00")]}).body["Invoices"][0]
+    paid = xero.pay(doc["InvoiceID"], "30.00")
+    credit = api(
+        "PUT",
+        "/CreditNotes",
+        {"CreditNotes": [{**invoice("CN"), "Type": "ACCRECCREDIT"}]},
+    ).body["CreditNotes"][0]
+    assert credit["RemainingCredit"] == Decimal("100.00")
+    allocated = api(
+        "PUT",
+        f"/CreditNotes/{credit['CreditNoteID']}/Allocations",
+        {
+            "Allocations": [
+                {
+                    "Invoice": {"InvoiceID": doc["InvoiceID"]},
+                    "Amount": Decimal("20"),
+                    "Date": "2026-11-20",
+                }
+            ]
+        },
+    )
+    assert allocated.status_code == 200
+    now = api("GET", f"/Invoices/{doc['InvoiceID']}").body["Invoices"][0]
+    assert (now["AmountPaid"], now["AmountCredited"], now["AmountDue"]) == (
+        Decimal("30.00"),
+        Decimal("20.00"),
+        Decimal("50.00"),
+    )
+    void = api("POST", f"/Invoices/{doc['InvoiceID']}", {"Invoices": [{"Status": "VOIDED"}]})
+    assert void.status_code == 400
+    assert (
+        "payment or credit note allocated"
+        in void.body["Elements"][0]["ValidationErrors"][0]["Message"]
+    )
+    xero.pay(doc["InvoiceID"], "50.00")
+    done = api("GET", f"/Invoices/{doc['InvoiceID']}").body["Invoices"][0]
+    assert done["Status"] == "PAID" and done["FullyPaidOnDate"] == "/Date(1795132800000+0000)/"
+    deleted = api("POST", f"/Payments/{paid['PaymentID']}", {"Status": "DELETED"})
+    assert deleted.status_code == 200
+    back = api("GET", f"/Invoices/{doc['InvoiceID']}").body["Invoices"][0]
+    assert (back["Status"], back["AmountDue"]) == ("AUTHORISED", Decimal("30.00"))
+    assert "FullyPaidOnDate" not in back
+
+
+def test_a_draft_is_deleted_and_an_unpaid_invoice_voided(api):
+    draft = api("PUT", "/Invoices", {"Invoices": [invoice("D", Status="DRAFT")]}).body
+    draft_id = draft["Invoices"][0]["InvoiceID"]
+    refused = api("POST", f"/Invoices/{draft_id}", {"Invoices": [{"Status": "VOIDED"}]})
+    assert refused.status_code == 400
+    gone = api("POST", f"/Invoices/{draft_id}", {"Invoices": [{"Status": "DELETED"}]})
+    assert gone.body["Invoices"][0]["Status"] == "DELETED"
+    live = api("PUT", "/Invoices", {"Invoices": [invoice("V")]}).body["Invoices"][0]
+    voided = api("POST", f"/Invoices/{live['InvoiceID']}", {"Invoices": [{"Status": "VOIDED"}]})
+    assert voided.body["Invoices"][0]["Status"] == "VOIDED"
+
+
+def test_lists_filter_by_where_statuses_and_if_modified_since_and_page(api, xero):
+    api("PUT", "/Invoices", {"Invoices": [invoice(f"R{n}") for n in range(5)]})
+    where = api("GET", "/Invoices", where='Reference=="R1" OR Reference=="r3"')
+    assert sorted(i["Reference"] for i in where.body["Invoices"]) == ["R1", "R3"]
+    page = api("GET", "/Invoices", page="2", pageSize="2")
+    assert [i["Reference"] for i in page.body["Invoices"]] == ["R2", "R3"]
+    assert page.body["pagination"] == {"page": 2, "pageSize": 2, "pageCount": 3, "itemCount": 5}
+    xero.sandbox.clock.advance(timedelta(minutes=10))
+    since = xero.sandbox.clock.now().isoformat()
+    paid = xero.invoices()[0]
+    xero.pay(paid["InvoiceID"], "10.00")
+    changed = api("GET", "/Invoices", headers={"If-Modified-Since": since})
+    assert [i["InvoiceID"] for i in changed.body["Invoices"]] == [paid["InvoiceID"]]
+    assert api("GET", "/Invoices", Statuses="VOIDED").body["Invoices"] == []
+
+
+def test_tokens_expire_after_30_minutes_and_rotate_with_a_grace_period(xero):
+    issued = xero.sandbox.issue_tokens([xero.tenant])
+    token = xero.sandbox.token_url
+
+    def refresh(value: str) -> requests.Response:
+        return requests.post(
+            token,
+            data={"grant_type": "refresh_token", "refresh_token": value},
+            auth=(CLIENT_ID, CLIENT_SECRET),
+            timeout=10,
+        )
+
+    first = refresh(issued["refresh_token"])
+    assert first.status_code == 200 and first.json()["expires_in"] == 1800
+    assert refresh(issued["refresh_token"]).status_code == 200  # lost response: grace period
+    xero.sandbox.clock.advance(timedelta(minutes=31))
+    assert refresh(issued["refresh_token"]).json() == {"error": "invalid_grant"}
+    assert refresh(first.json()["refresh_token"]).status_code == 200  # never used: still good
+    expired = requests.get(
+        xero.sandbox.api_url + "/Organisation",
+        headers={
+            "Authorization": f"Bearer {issued['access_token']}",
+            "xero-tenant-id": xero.tenant,
+        },
+        timeout=10,
+    )
+    assert expired.status_code == 401 and "TokenExpired" in expired.json()["Detail"]
+
+
+def test_connections_list_the_granted_organisations(xero):
+    other = xero.sandbox.seed_organisation("00000000-0000-4000-8000-0000000000aa", name="Other")
+    issued = xero.sandbox.issue_tokens([xero.tenant])
+    answer = requests.get(
+        xero.sandbox.identity_url + "/connections",
+        headers={"Authorization": f"Bearer {issued['access_token']}"},
+        timeout=10,
+    )
+    assert [(c["tenantId"], c["tenantName"]) for c in answer.json()] == [
+        (xero.tenant, "Northwind Books")
+    ]
+    forbidden = requests.get(
+        xero.sandbox.api_url + "/Organisation",
+        headers={"Authorization": f"Bearer {issued['access_token']}", "xero-tenant-id": other},
+        timeout=10,
+    )
+    assert forbidden.status_code == 403
