@@ -138,6 +138,7 @@ class Milestone:
     accepted: date | None = None
     terms_days: int | None = None
     where: str = ""  # file:line or tracker URL, for messages
+    currency: str | None = None  # the amount's currency, when the tracker records one
 
     @property
     def is_percent(self) -> bool:

@@ -125,6 +125,17 @@ def test_an_invalid_milestone_keeps_the_contract_from_closing():
     assert [i.kind for i in out.invoices] == [Kind.MILESTONE]
 
 
+def test_an_amount_entered_in_another_currency_is_never_billed_as_this_one():
+    c = contract(value=D("2000.00"), currency="EUR")
+    euros = replace(ms("A", amount="1000.00", accepted=date(2026, 10, 1)), currency="EUR")
+    dollars = replace(ms("B", amount="1000.00", accepted=date(2026, 10, 1)), currency="USD")
+    out = run([c], [euros, dollars], AS_OF)
+    assert [i.milestones for i in out.invoices] == [("A",)]
+    (skip,) = [s for s in out.skipped if s.milestone == "B"]
+    assert skip.reason is Reason.INVALID_MILESTONE
+    assert "in USD, but contract ACME-WEB bills in EUR" in skip.message
+
+
 def test_percents_over_100_make_the_contract_invalid_but_not_the_others():
     bad = contract("BAD", value=D("1000.00"))
     good = contract("GOOD", value=D("1000.00"))

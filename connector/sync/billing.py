@@ -106,8 +106,21 @@ def decide(
     """Decide every milestone: billed on a planned invoice, or skipped with a reason."""
     out = Decisions()
     by_contract: dict[str, list[Milestone]] = defaultdict(list)
+    invalid = list(invalid)
     for m in milestones:
-        if m.contract in contracts:
+        contract = contracts.get(m.contract)
+        if contract is not None and m.currency and m.currency != contract.currency:
+            # An amount typed in another currency is never billed as if it were this one.
+            invalid.append(
+                InvalidMilestone(
+                    m.id,
+                    m.contract,
+                    f"milestone {m.id} ({m.where}): its amount is in {m.currency}, but contract "
+                    f"{m.contract} bills in {contract.currency}; change one of them",
+                    m.where,
+                )
+            )
+        elif contract is not None:
             by_contract[m.contract].append(m)
         else:
             out.skipped.append(

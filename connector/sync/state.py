@@ -563,6 +563,7 @@ def milestone_to_json(m: Milestone) -> dict[str, Any]:
         "accepted": m.accepted.isoformat() if m.accepted else None,
         "terms_days": m.terms_days,
         "where": m.where,
+        "currency": m.currency,
     }
 
 
@@ -581,4 +582,5 @@ def milestone_from_json(d: dict[str, Any]) -> Milestone:
         accepted=day(d["accepted"]),
         terms_days=d["terms_days"],
         where=d["where"],
+        currency=d.get("currency"),
     )
