@@ -134,7 +134,7 @@ class XeroWorld:
         self.sandbox.clock.advance(timedelta(seconds=seconds))
 
     def settings(self, **overrides: Any) -> XeroSettings:
-        return settings(self.sandbox, tenant_id=self.tenant, **overrides)
+        return settings(self.sandbox, **{"tenant_id": self.tenant, **overrides})
 
     def ledger(self, business: str | None = None, **overrides: Any) -> XeroLedger:
         chosen = self.settings(**overrides)
@@ -145,6 +145,12 @@ class XeroWorld:
             sleep=self.sleep,
         )
         return XeroLedger(session, chosen, "Services")
+
+    def consent(self, url: str) -> str:
+        """The bookkeeper approves, choosing this test's organisation."""
+        from connector.sandbox.xero_demo import follow_consent
+
+        return follow_consent(f"{url}&tenants={self.tenant}")
 
     def pay(self, invoice_id: str, amount: Decimal | str, on: date = date(2026, 11, 20)) -> Any:
         return self.sandbox.record_payment(self.tenant, invoice_id, amount, on)

@@ -1,0 +1,217 @@
+"""`connector auth xero`, the token saver and Xero's refresh grace rule, tenant pinning, and
+`connector demo --ledger xero`: through the real OAuth flow, SDK and HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, timedelta
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from connector.credentials import TokenStore
+from connector.errors import FatalLedgerError, UserError
+from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET
+from connector.sandbox.xero_demo import follow_consent
+from connector.xero_auth import connect_xero, consent_url
+from tests.xero_support import BUSINESS, XeroWorld, connect, settings, xero_business
+
+
+def sign_in(world: XeroWorld, store: TokenStore, **overrides) -> object:
+    return connect_xero(
+        settings(world.sandbox, **overrides),
+        store,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        lambda url: None,
+        world.consent,
+    )
+
+
+def test_auth_by_pasted_redirect_stores_tokens_and_tenant_in_the_keyring(xero, memory_keyring):
+    store = TokenStore("Fresh Co", "xero")
+    shown: list[str] = []
+    tokens = connect_xero(
+        settings(xero.sandbox), store, CLIENT_ID, CLIENT_SECRET, shown.append, xero.consent
+    )
+    assert shown[0].startswith(xero.sandbox.authorize_url + "?response_type=code")
+    assert "offline_access" in shown[0]
+    assert tokens.company_id == xero.tenant and store.load().refresh_token == tokens.refresh_token
+    assert tokens.refresh_token not in repr(tokens) and tokens.access_token not in str(tokens)
+    assert xero.ledger("Fresh Co").find_or_create_customer("Acme Corporation", "USD")
+
+
+def test_auth_by_listening_on_loopback(xero):
+    from connector.auth_flow import listen_in_background
+
+    chosen = settings(xero.sandbox, redirect_uri="http://127.0.0.1:18726/callback")
+    thread, box = listen_in_background(chosen.redirect_uri)
+
+    def browser(url: str) -> str:
+        target = f"{url}&tenants={xero.tenant}"
+        threading.Thread(target=requests.get, args=(target,), kwargs={"timeout": 10}).start()
+        thread.join(10)
+        return box["url"]
+
+    tokens = connect_xero(
+        chosen, TokenStore("B", "xero"), CLIENT_ID, CLIENT_SECRET, lambda url: None, browser
+    )
+    assert tokens.company_id == xero.tenant
+
+
+def test_a_forged_redirect_is_refused(xero):
+    with pytest.raises(UserError, match="state differs"):
+        connect_xero(
+            settings(xero.sandbox),
+            TokenStore("B", "xero"),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            lambda url: None,
+            lambda url: xero.consent(url).replace("state=", "state=x"),
+        )
+
+
+def test_a_grant_without_the_configured_tenant_is_refused(xero):
+    store = TokenStore("B", "xero")
+    with pytest.raises(UserError, match="was not among the organisations granted"):
+        sign_in(xero, store, tenant_id="00000000-0000-4000-8000-0000000000ff")
+    assert store.load() is None  # nothing kept
+
+
+def test_several_organisations_ask_for_tenant_id(xero):
+    other = xero.sandbox.seed_organisation("00000000-0000-4000-8000-0000000000bb", name="Other")
+    both = lambda url: follow_consent(f"{url}&tenants={xero.tenant},{other}")  # noqa: E731
+    with pytest.raises(UserError, match="several organisations") as info:
+        connect_xero(
+            settings(xero.sandbox),
+            TokenStore("B", "xero"),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            lambda url: None,
+            both,
+        )
+    assert xero.tenant in str(info.value) and other in str(info.value)
+
+
+def test_the_keyring_and_the_config_must_name_the_same_organisation(xero):
+    ledger = xero.ledger(tenant_id="00000000-0000-4000-8000-0000000000cc")
+    with pytest.raises(FatalLedgerError, match="config names"):
+        ledger.find_or_create_customer("Acme Corporation", "USD")
+
+
+def test_a_token_for_another_organisation_is_refused(xero):
+    """The keyring says this organisation, but the grant behind the token is for another one:
+    Xero answers 403 and the run stops with what to do."""
+    from dataclasses import replace
+
+    other = xero.sandbox.seed_organisation("00000000-0000-4000-8000-0000000000dd", name="Other")
+    tokens = connect(xero.sandbox, other, business="Elsewhere")
+    TokenStore("Elsewhere", "xero").save(replace(tokens, company_id=xero.tenant))
+    with pytest.raises(FatalLedgerError, match="no access to this organisation"):
+        xero.ledger("Elsewhere").find_or_create_customer("Acme Corporation", "USD")
+
+
+class Crash(BaseException):
+    """The process dies."""
+
+
+class CrashAfterSave(TokenStore):
+    def save(self, tokens):  # the keyring write happens, then the process dies
+        super().save(tokens)
+        raise Crash
+
+
+def test_a_crash_right_after_rotation_keeps_access(xero):
+    """The SDK's token saver writes the rotated set to the keyring before the new access token
+    is used: a process that dies at that moment leaves the next run with a working token."""
+    store = TokenStore(BUSINESS, "xero")
+    old = store.load()
+    xero.sandbox.clock.advance(timedelta(minutes=31))  # the access token has lapsed at Xero
+    doomed = xero.ledger()
+    doomed.session.store = CrashAfterSave(BUSINESS, "xero")
+    doomed.session.expire_access_token()
+    with pytest.raises(Crash):
+        doomed.find_or_create_customer("Acme Corporation", "USD")
+    saved = store.load()
+    assert saved.refresh_token != old.refresh_token
+    xero.sandbox.clock.advance(timedelta(minutes=31))  # past Xero's grace for the old token
+    assert xero.ledger().find_or_create_customer("Acme Corporation", "USD")  # from the keyring
+    # keeping only the old token would have locked the business out
+    store.save(old)
+    stale = xero.ledger()
+    stale.session.expire_access_token()
+    with pytest.raises(FatalLedgerError, match="reconnect"):
+        stale.find_or_create_customer("Beta Bakery Ltd", "EUR")
+
+
+def test_a_lost_refresh_response_is_retried_within_the_grace_period(xero):
+    """Xero rotated the token but the answer never arrived: the retry sends the old refresh
+    token again, which Xero accepts for 30 minutes."""
+    store = TokenStore(BUSINESS, "xero")
+    old = store.load()
+    ledger = xero.ledger()
+    ledger.session.expire_access_token()
+    xero.sandbox.faults.drop_after_commit(1, match="POST /connect/token")
+    assert ledger.find_or_create_customer("Acme Corporation", "USD")
+    assert store.load().refresh_token != old.refresh_token
+    assert xero.ledger().check().startswith("organisation 'Northwind Books'")
+
+
+def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
+    from connector import xero_auth
+    from connector.cli import app
+
+    business = xero_business(tmp_path / "b", xero)
+    TokenStore(BUSINESS, "xero").delete()
+    monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
+    chosen = business.config().ledger_settings
+    landed = xero.consent(consent_url(chosen, CLIENT_ID, "fixed-state"))
+    answer = CliRunner().invoke(
+        app,
+        ["auth", "xero", "--config", str(business.config_path), "--paste"],
+        input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
+    )
+    assert answer.exit_code == 0, answer.output
+    assert f"Xero organisation {xero.tenant}" in answer.output
+    assert CLIENT_SECRET not in answer.output.split("Client secret")[-1]
+    assert TokenStore(BUSINESS, "xero").load().company_id == xero.tenant
+    assert business.sync().outcome == "ok"
+
+
+def test_auth_command_refuses_a_config_for_another_ledger(tmp_path):
+    from connector.cli import app
+    from tests.conftest import make_business
+
+    business = make_business(tmp_path / "b")
+    answer = CliRunner().invoke(app, ["auth", "xero", "--config", str(business.config_path)])
+    assert answer.exit_code != 0 and 'not "xero"' in str(answer.exception)
+
+
+def test_sandbox_command_is_registered():
+    from connector.cli import app
+
+    answer = CliRunner().invoke(app, ["sandbox", "xero", "--help"])
+    assert answer.exit_code == 0 and "--port" in answer.output
+
+
+def test_demo_with_xero_bills_pays_and_reports(memory_keyring):
+    from connector.demo import run_demo
+
+    started = time.monotonic()
+    data = run_demo(lambda line: None, as_of=date(2026, 11, 26), ledger="xero")
+    assert time.monotonic() - started < 30
+    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
+    assert (acme["billed"], acme["paid"], acme["outstanding"]) == (
+        "26730.00",
+        "9800.00",
+        "16930.00",
+    )
+    assert sorted(i["status"] for i in data["invoices"]) == [
+        "open",
+        "open",
+        "paid",
+        "partially_paid",
+    ]
+    assert memory_keyring.entries == {}
