@@ -257,8 +257,9 @@ class XeroLedger:
                     api.get_invoices(t, where=where, page=page, page_size=PAGE).invoices
                 )
             ):
-                if doc.status != "DELETED" or doc.reference not in found:
-                    found[doc.reference] = self._remote(doc)
+                earlier = found.get(doc.reference)
+                if earlier is None or earlier.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
+                    found[doc.reference] = self._remote(doc)  # a live one beats a voided one
             for doc in self._pages(
                 lambda api, t, page, where=where: (
                     api.get_credit_notes(t, where=where, page=page, page_size=PAGE).credit_notes

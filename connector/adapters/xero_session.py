@@ -352,14 +352,17 @@ class XeroSession:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _note_limits(self, headers: Any) -> None:
+        """Remember what Xero says is left of this minute's and this day's calls."""
         if not headers:
             return
+        pairs = headers.items() if hasattr(headers, "items") else headers
+        found = {str(k).lower(): str(v) for k, v in pairs}
         for name, attr in (
-            ("X-MinLimit-Remaining", "minute_remaining"),
-            ("X-DayLimit-Remaining", "day_remaining"),
+            ("x-minlimit-remaining", "minute_remaining"),
+            ("x-daylimit-remaining", "day_remaining"),
         ):
-            value = headers.get(name)
-            if value is not None and str(value).isdigit():
+            value = found.get(name)
+            if value is not None and value.isdigit():
                 setattr(self, attr, int(value))
 
 
