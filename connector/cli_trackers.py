@@ -29,7 +29,7 @@ def whoami(cfg: config_mod.Config, user: str, token: str) -> str:
 
     settings = cfg.tracker_settings
     if isinstance(settings, github.GitHubSettings):
-        return str(github.session(settings, token).get("/user").data.get("login"))
+        return github.identify(github.session(settings, token), settings)
     if isinstance(settings, jira.JiraSettings):
         me = jira.session(settings, user, token).get("/rest/api/3/myself").data
         return str(me.get("displayName") or me.get("emailAddress"))

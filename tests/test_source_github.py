@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,8 @@ from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.models import Status
-from connector.sandbox.github import TOKEN, GitHubPerson, GitHubSandbox
+from connector.sandbox.github import APP_TOKEN, TOKEN, GitHubPerson, GitHubSandbox
+from connector.sandbox.server import Clock
 from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.github import GitHubSettings, GitHubSource
 from connector.sources.http import TrackerError
@@ -92,6 +93,28 @@ def test_a_429_is_waited_out_as_retry_after_says(tracker, github):
     assert len(batch.milestones) == 3
     assert time.monotonic() - started >= 1.0  # retry-after: 1
     assert github.statuses[429] == 1
+
+
+def test_a_secondary_limit_answered_with_403_is_waited_out(tracker, github):
+    tracker.seed(RECORDS)
+    github.secondary_status = 403
+    github.faults.throttle(1, match="milestones")
+    started = time.monotonic()
+    assert len(source_for(github).read(None).milestones) == 3
+    assert time.monotonic() - started >= 1.0 and github.statuses[403] == 1
+
+
+def test_a_secondary_limit_without_retry_after_backs_off_briefly():
+    """GitHub's x-ratelimit-reset is the hourly window's end, sent with quota left too: it is
+    not how long to wait."""
+    window_ends_in_over_an_hour = Clock(datetime.now(UTC) + timedelta(hours=1))
+    with GitHubSandbox(clock=window_ends_in_over_an_hour, retry_after=None) as github:
+        connect("github", TOKEN)
+        GitHubPerson(github, REPO).seed(RECORDS)
+        github.faults.throttle(1, match="milestones")
+        started = time.monotonic()
+        assert len(source_for(github).read(None).milestones) == 3
+        assert github.statuses[429] == 1 and time.monotonic() - started < 5
 
 
 def test_a_spent_hourly_quota_says_when_it_resets_instead_of_waiting_an_hour(tracker, github):
@@ -184,6 +207,22 @@ def test_check_reports_the_login_and_what_it_read(tracker):
     assert tracker.source.check() == "GitHub as sandbox-user: 1 repo(s), 3 milestone(s), 0 invalid"
 
 
+def test_an_app_installation_token_is_checked_on_the_repository(tracker, github):
+    """GET /user refuses GitHub App installation tokens; the first repository decides."""
+    tracker.seed(RECORDS)
+    connect("github", APP_TOKEN)
+    assert tracker.source.check() == (
+        f"GitHub as an app installation reading {REPO}: 1 repo(s), 3 milestone(s), 0 invalid"
+    )
+    assert github.statuses[403] == 1
+
+
+def test_an_app_token_that_cannot_read_the_repository_is_refused(github):
+    connect("github", APP_TOKEN)
+    with pytest.raises(TrackerError, match=r"not a user's .* cannot read northwind/nope"):
+        source_for(github, ["northwind/nope"]).check()
+
+
 def test_config_validates_the_tracker_section(tmp_path):
     from connector import config as config_mod
     from connector.errors import ConfigError
@@ -242,6 +281,25 @@ def test_auth_github_checks_the_token_and_keeps_it_in_the_keyring(tmp_path, memo
         assert "Connected Northwind Studio to github as sandbox-user" in done.output
         assert TOKEN not in done.output  # the prompt hides what is typed
         assert TOKEN in memory_keyring.entries[("milestone-connector", "Northwind Studio/github")]
+
+
+def test_auth_github_takes_an_app_installation_token(tmp_path, memory_keyring):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.tracker_support import business_config
+
+    with GitHubSandbox() as sandbox:
+        sandbox.add_repo(REPO)
+        section = f'[tracker]\nkind = "github"\nrepos = ["{REPO}"]\napi_url = "{sandbox.url}"\n'
+        path = business_config(tmp_path, section)
+        done = CliRunner().invoke(
+            app, ["auth", "github", "--config", str(path)], input=APP_TOKEN + "\n"
+        )
+        assert done.exit_code == 0, done.output
+        assert f"to github as an app installation reading {REPO}" in done.output
+        stored = memory_keyring.entries[("milestone-connector", "Northwind Studio/github")]
+        assert APP_TOKEN in stored
 
 
 def test_auth_for_another_tracker_kind_is_refused(tmp_path):

@@ -75,6 +75,42 @@ def test_retry_after_is_waited_then_the_call_succeeds(httpserver):
     assert time.monotonic() - started >= 1.0
 
 
+def test_a_secondary_limit_403_with_retry_after_is_waited_out(httpserver):
+    httpserver.expect_ordered_request("/s").respond_with_json(
+        {"message": "You have exceeded a secondary rate limit."},
+        status=403,
+        headers={"Retry-After": "1", "x-ratelimit-remaining": "4990"},
+    )
+    httpserver.expect_ordered_request("/s").respond_with_json({"ok": True})
+    http = client(httpserver)
+    assert http.get("/s").data == {"ok": True} and http.calls == 2
+
+
+def test_a_403_without_retry_after_or_spent_quota_is_a_refusal(httpserver):
+    httpserver.expect_request("/f").respond_with_json(
+        {"message": "Resource not accessible by integration"},
+        status=403,
+        headers={"x-ratelimit-remaining": "4990"},
+    )
+    http = client(httpserver)
+    with pytest.raises(TrackerError, match="Resource not accessible") as exc:
+        http.get("/f")
+    assert not exc.value.retriable and http.calls == 1
+
+
+def test_a_429_with_quota_left_backs_off_instead_of_waiting_for_the_hourly_reset(httpserver):
+    reset = int((datetime.now(UTC) + timedelta(minutes=40)).timestamp())
+    headers = {"x-ratelimit-remaining": "4990", "x-ratelimit-reset": str(reset)}
+    httpserver.expect_ordered_request("/q").respond_with_json(
+        {"message": "slow down"}, status=429, headers=headers
+    )
+    httpserver.expect_ordered_request("/q").respond_with_json({"ok": True})
+    http = client(httpserver, max_wait=5)
+    started = time.monotonic()
+    assert http.get("/q").data == {"ok": True}
+    assert http.calls == 2 and time.monotonic() - started < 2
+
+
 def _response(headers: dict[str, str]) -> requests.Response:
     response = requests.Response()
     response.headers.update(headers)
@@ -86,8 +122,11 @@ def test_wait_seconds_reads_every_vendors_header():
     later = now + timedelta(seconds=30)
     assert wait_seconds(_response({"Retry-After": "7"}), now) == 7
     assert wait_seconds(_response({"Retry-After": format_datetime(later, usegmt=True)}), now) == 30
-    github = {"x-ratelimit-reset": str(int(later.timestamp()))}
-    assert wait_seconds(_response(github), now) == 30
+    spent = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(later.timestamp()))}
+    assert wait_seconds(_response(spent), now) == 30
+    # GitHub sends the hourly window's end on every answer: with quota left it is no wait
+    left = {**spent, "x-ratelimit-remaining": "4999"}
+    assert wait_seconds(_response(left), now) is None
     jira = {"X-RateLimit-Reset": "2026-11-26T12:00:30Z"}
     assert wait_seconds(_response(jira), now) == 30
     assert wait_seconds(_response({}), now) is None

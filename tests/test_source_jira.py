@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
-import requests
 
+from connector import config as config_mod
+from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
+from connector.demo import EXAMPLE
 from connector.errors import SourceError
 from connector.models import Status
 from connector.sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
+from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.http import TrackerError
 from connector.sources.jira import JiraFields, JiraSettings, JiraSource
+from connector.sources.records import iso, now_utc
 from tests.conformance.source import RECORDS, SourceConformance
-from tests.tracker_support import BUSINESS, Tracker, connect, demo_bills_like_the_file
+from tests.tracker_support import (
+    BUSINESS,
+    Tracker,
+    billed,
+    business_config,
+    connect,
+    demo_bills_like_the_file,
+    sync,
+)
 
 
 @pytest.fixture
@@ -61,19 +74,33 @@ def test_an_edit_in_the_same_minute_as_the_last_read_is_not_lost(tracker, jira):
     assert third.milestones == []  # and it is not read twice
 
 
-def test_a_failed_run_reads_the_same_changes_again(tracker, jira):
-    """The engine stores a cursor only when the run succeeds; the old cursor still works."""
-    tracker.seed(RECORDS)
-    first = tracker.source.read(None)
-    tracker.edit("M2", status="done", completed=date(2026, 11, 1))
-    tracker.source.read(first.cursor)  # this run fails after reading: its cursor is dropped
-    again = tracker.source.read(first.cursor)
-    assert [m.id for m in again.milestones] == ["M2"]
+def test_a_run_that_fails_after_reading_leaves_the_change_for_the_next_run(tmp_path):
+    """The engine keeps the old cursor when a run fails: the next run reads the client's
+    acceptance again and bills it, once."""
+    with TrackerDemo("jira") as demo:
+        path = business_config(tmp_path, demo.tracker_section(EXAMPLE / "milestones.toml"))
+        demo.connect(BUSINESS)
+        ledger = MemoryLedger()
+        first = sync(path, ledger)
+        assert "ACME-M3" not in billed(first)  # done, not accepted yet
+        sent = len(ledger.docs)
+        demo.person.edit("ACME-M3", accepted=date(2026, 11, 24))
+
+        def power_cut(point: str) -> None:
+            if point == "before:commit:intents":
+                raise RuntimeError("power cut")
+
+        with pytest.raises(RuntimeError, match="power cut"):
+            sync(path, ledger, checkpoint=power_cut)
+        assert len(ledger.docs) == sent  # it stopped before sending anything
+        third = sync(path, ledger)
+        fourth = sync(path, ledger)
+        assert billed(third).count("ACME-M3") == 1 and billed(fourth) == []
 
 
 def test_the_query_is_written_in_the_users_time_zone(tracker, jira):
     tracker.seed(RECORDS)
-    since = {"since": "2026-03-10T15:00:00.000Z", "seen": []}
+    since = {"since": "2026-03-10T15:00:00.000Z", "seen": [], "full": iso(now_utc())}
     tracker.source.read(json.dumps(since))
     # 15:00Z minus the 10-minute overlap is 09:50 in Chicago (CST, UTC-6) on 2026-03-10
     assert jira.last_jql == (
@@ -104,6 +131,64 @@ def test_a_page_token_that_keeps_expiring_is_an_error(tracker, jira):
     jira.expire_page_tokens(2)
     with pytest.raises(TrackerError, match="page token expired twice"):
         source_for(jira, page_size=2).read(None)
+
+
+def test_an_issue_edited_while_the_pages_are_read_is_one_milestone(tracker, jira):
+    """Jira pages in `updated` order: an issue edited mid-read moves to the end and comes
+    twice. Only its latest version counts."""
+    records = [
+        {"id": f"M{i}", "contract": "ACME-WEB", "amount": f"{i}.00", "status": "open"}
+        for i in range(1, 6)
+    ]
+    tracker.seed(records)
+    jira.before_next_page(lambda: tracker.edit("M1", amount="99.00"))
+    batch = source_for(jira, page_size=2).read(None)
+    assert sorted(m.id for m in batch.milestones) == ["M1", "M2", "M3", "M4", "M5"]
+    assert {m.id: m.amount for m in batch.milestones}["M1"] == Decimal("99.00")
+
+
+def test_a_complete_read_comes_every_full_read_days(tracker, jira):
+    tracker.seed(RECORDS)
+    source = tracker.source
+    source.clock = jira.clock.now
+    first = source.read(None)
+    second = source.read(first.cursor)
+    assert first.complete and not second.complete and second.milestones == []
+    assert "updated >=" in jira.last_jql
+    jira.clock.advance(timedelta(days=6, hours=23))
+    assert not source.read(second.cursor).complete
+    jira.clock.advance(timedelta(hours=1))  # seven days since the last complete read
+    third = source.read(second.cursor)
+    assert third.complete and sorted(m.id for m in third.milestones) == ["M1", "M2", "M3"]
+    assert "updated >=" not in jira.last_jql
+    assert not source.read(third.cursor).complete
+
+
+def test_full_read_days_is_a_setting():
+    assert JiraSettings(site="x").full_read_days == 7
+    assert JiraSettings(site="x", full_read_days=1).full_read_days == 1
+    with pytest.raises(ValueError, match="full_read_days"):
+        JiraSettings(site="x", full_read_days=0)
+
+
+def test_a_deleted_issue_leaves_the_books_at_the_next_complete_read(tmp_path):
+    """Incremental reads cannot see a deletion; the weekly complete read does, and the
+    engine stops reporting the milestone."""
+    with TrackerDemo("jira") as demo:
+        path = business_config(tmp_path, demo.tracker_section(EXAMPLE / "milestones.toml"))
+        demo.connect(BUSINESS)
+        source = config_mod.load(path).source()
+        source.clock = demo.sandbox.clock.now
+        ledger = MemoryLedger()
+
+        def reported() -> set[str]:
+            return {s.milestone for s in sync(path, ledger, source=source).skipped}
+
+        assert "BETA-2" in reported()
+        demo.sandbox.delete_issue(demo.person.keys["BETA-2"])
+        assert "BETA-2" in reported()  # an incremental read: it still looks open
+        demo.sandbox.clock.advance(timedelta(days=7))
+        assert "BETA-2" not in reported()
 
 
 def test_a_429_is_waited_out(tracker, jira):
@@ -169,13 +254,6 @@ def test_a_wrong_token_names_the_command(jira):
     connect("jira", "wrong", EMAIL)
     with pytest.raises(TrackerError, match=r"token was refused.*connector auth jira"):
         source_for(jira).read(None)
-
-
-def test_the_removed_search_endpoint_is_gone_in_the_sandbox_too(jira):
-    answer = requests.get(
-        jira.url + "/rest/api/3/search", auth=(EMAIL, TOKEN), params={"jql": "x"}, timeout=5
-    )
-    assert answer.status_code == 410 and "CHANGE-2046" in answer.text
 
 
 def test_the_demo_bills_from_jira_what_it_bills_from_the_file(tmp_path):

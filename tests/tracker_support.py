@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -78,8 +79,14 @@ def invoices(ledger: MemoryLedger) -> list[tuple[object, ...]]:
     )
 
 
-def sync(path: Path, ledger: MemoryLedger) -> SyncReport:
-    return run_once(config_mod.load(path), as_of=AS_OF, ledger=ledger)
+def sync(path: Path, ledger: MemoryLedger, **kw: Any) -> SyncReport:
+    """One run of the business in `path` (`source=`, `checkpoint=` go to run_once)."""
+    return run_once(config_mod.load(path), as_of=AS_OF, ledger=ledger, **kw)
+
+
+def billed(*reports: SyncReport) -> list[str]:
+    """The milestones on the invoices these runs created, one entry per invoice line-up."""
+    return sorted(m for r in reports for row, _ in r.created for m in json.loads(row["milestones"]))
 
 
 def demo_bills_like_the_file(kind: str, root: Path) -> tuple[list, list, SyncReport]:

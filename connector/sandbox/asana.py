@@ -1,6 +1,8 @@
 """A local Asana REST API for milestones: `GET /tasks?project=&modified_since=` with
 `limit`/`offset` paging (`next_page`), `GET /tasks/{gid}` and its subtasks (approval tasks),
-`GET /users/me`; bearer personal access tokens; 429 with `Retry-After`.
+`GET /users/me`; bearer personal access tokens; 429 with `Retry-After`; offsets a test can
+expire. It remembers the last `modified_since` it was sent and counts subtask reads, so tests
+can see what the connector asked for and what it cost.
 
 Custom fields are served as Asana does: a percentage is stored as a fraction (0.25 = 25%), a
 currency field carries `currency_code`. `AsanaPerson` enters milestones the way a bookkeeper
@@ -38,6 +40,9 @@ class AsanaSandbox(TrackerSandbox):
         self.fields: dict[str, dict[str, Any]] = {}  # gid -> definition
         self.tasks: dict[str, dict[str, Any]] = {}
         self.offsets: dict[str, list[str]] = {}
+        self._expire = 0  # how many of the next offset requests find it expired
+        self.last_modified_since: str | None = None
+        self.subtask_reads = 0
         self._gid = 1200000000000100
 
     def _new_gid(self) -> str:
@@ -76,6 +81,21 @@ class AsanaSandbox(TrackerSandbox):
                 "enum_options": [{"gid": self._new_gid(), "name": o} for o in options],
             }
             return gid
+
+    def update_field(self, name: str, **changes: Any) -> None:
+        """Change a field's definition, e.g. `currency_code="EUR"` or `precision=1`."""
+        with self.lock:
+            self.fields[self.field_gid(name)].update(changes)
+
+    def delete_task(self, gid: str) -> None:
+        with self.lock:
+            del self.tasks[gid]
+
+    def expire_offsets(self, count: int = 1) -> None:
+        """As if the listing had taken too long: the next `count` requests that bring an
+        offset find it expired."""
+        with self.lock:
+            self._expire = count
 
     def field_gid(self, name: str) -> str:
         return next(g for g, f in self.fields.items() if f["name"] == name)
@@ -116,14 +136,17 @@ class AsanaSandbox(TrackerSandbox):
         completed: bool | None = None,
         completed_at: datetime | None = None,
         approval_status: str | None = None,
+        resource_subtype: str | None = None,
         **values: Any,
     ) -> None:
         """Set custom fields by name (numbers as Decimal, enums by option name, dates as date),
-        complete or reopen, approve."""
+        complete or reopen, approve, or make a milestone a plain task (`default_task`)."""
         with self.lock:
             task = self.tasks[gid]
             if name is not None:
                 task["name"] = name
+            if resource_subtype is not None:
+                task["resource_subtype"] = resource_subtype
             for field_name, value in values.items():
                 task["values"][self.field_gid(field_name)] = value
             if approval_status is not None:
@@ -164,6 +187,7 @@ class AsanaSandbox(TrackerSandbox):
             if task is None:
                 return Response.json(404, self.error_body(f"task: Unknown object: {parts[1]}"))
             if parts[2:] == ["subtasks"]:
+                self.subtask_reads += 1
                 subs = [t for t in self.tasks.values() if t["parent"] == task["gid"]]
                 return Response.json(200, {"data": [self._render(t, opt) for t in subs]})
             if len(parts) == 2:
@@ -176,6 +200,9 @@ class AsanaSandbox(TrackerSandbox):
             return Response.json(400, self.error_body("limit: Must be between 1 and 100"))
         offset = request.param("offset")
         if offset:
+            if self._expire > 0:
+                self._expire -= 1
+                self.offsets.clear()
             if offset not in self.offsets:
                 return Response.json(
                     400, self.error_body("offset: Your pagination token has expired.")
@@ -186,6 +213,7 @@ class AsanaSandbox(TrackerSandbox):
             if project not in self.projects:
                 return Response.json(404, self.error_body(f"project: Unknown object: {project}"))
             since_raw = request.param("modified_since")
+            self.last_modified_since = since_raw
             since = datetime.fromisoformat(since_raw.replace("Z", "+00:00")) if since_raw else None
             remaining = [
                 t["gid"]
@@ -252,7 +280,13 @@ class AsanaPerson:
     """A bookkeeper in Asana: one milestone task per file-source record, custom fields filled
     in, completed when done, with a "Client approval" subtask the client approves."""
 
-    def __init__(self, sandbox: AsanaSandbox, project_name: str = "Northwind client work"):
+    def __init__(
+        self,
+        sandbox: AsanaSandbox,
+        project_name: str = "Northwind client work",
+        currency: str = "USD",
+    ):
+        """`currency`: the Amount field's currency (an Asana currency field has one)."""
         self.sandbox = sandbox
         self.project = sandbox.add_project(project_name)
         self.gids: dict[str, str] = {}
@@ -261,7 +295,7 @@ class AsanaPerson:
         specs: dict[str, dict[str, Any]] = {
             "Milestone ID": {"subtype": "text"},
             "Contract": {"subtype": "text"},
-            "Amount": {"format": "currency", "currency_code": "USD"},
+            "Amount": {"format": "currency", "currency_code": currency},
             "Percent of contract": {"format": "percentage"},
             "Payment terms (days)": {"precision": 0},
             "Milestone status": {"subtype": "enum", "options": ("Active", "Cancelled")},

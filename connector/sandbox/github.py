@@ -1,6 +1,8 @@
 """A local GitHub REST API for milestones: `GET /repos/{owner}/{repo}/milestones` with Link
-pagination, ETags and free 304s, the hourly quota headers (403 when it is spent), 429 with
-`retry-after`, and `GET /user` for checking a token.
+pagination, ETags and free 304s, the hourly quota headers (403 when it is spent), secondary
+rate limits (429 or 403, with or without `retry-after`), `GET /user` for checking a personal
+token and `GET /repos/{owner}/{repo}` (what a GitHub App installation token can read: `/user`
+refuses it with 403).
 
 `GitHubPerson` enters milestones the way a bookkeeper would in the GitHub web UI: a title, a
 billing block in the description (see connector/sources/block.py), closing it when done.
@@ -19,6 +21,7 @@ from connector.sandbox.trackers_base import TrackerSandbox
 from connector.sources import block
 
 TOKEN = "ghp_sandbox0000000000000000000000000000"
+APP_TOKEN = "ghs_sandboxinstallation000000000000000000"  # a GitHub App installation token
 DOCS = "https://docs.github.com/rest"
 
 
@@ -36,10 +39,13 @@ class GitHubSandbox(TrackerSandbox):
         token: str = TOKEN,
         clock: Clock | None = None,
         hourly_limit: int = 5000,
-        retry_after: int = 1,
+        retry_after: int | None = 1,
     ):
-        super().__init__(port=port, clock=clock, retry_after=retry_after)
+        super().__init__(port=port, clock=clock, retry_after=retry_after or 0)
         self.token = token
+        self.app_tokens = {APP_TOKEN}
+        self.secondary_retry_after = retry_after  # None: a secondary limit without retry-after
+        self.secondary_status = 429  # GitHub answers a secondary limit with 429 or 403
         self.hourly_limit = hourly_limit
         self.used = 0  # quota used this hour; 304s are free
         self.repos: dict[str, list[dict[str, Any]]] = {}
@@ -119,7 +125,10 @@ class GitHubSandbox(TrackerSandbox):
     def authorized(self, request: Request) -> bool:
         header = request.header("Authorization") or ""
         scheme, _, value = header.partition(" ")
-        return scheme.lower() in ("bearer", "token") and value == self.token
+        return scheme.lower() in ("bearer", "token") and value in (self.token, *self.app_tokens)
+
+    def _is_app(self, request: Request) -> bool:
+        return (request.header("Authorization") or "").partition(" ")[2] in self.app_tokens
 
     def error_body(self, message: str) -> dict[str, Any]:
         return {"message": message, "documentation_url": DOCS}
@@ -129,10 +138,30 @@ class GitHubSandbox(TrackerSandbox):
         if request.method != "GET":
             return Response.json(404, self.error_body("Not Found"))
         if parts == ["user"]:
+            if self._is_app(request):
+                refused = self.error_body("Resource not accessible by integration")
+                return self._metered(request, Response.json(403, refused))
             return self._metered(request, Response.json(200, {"login": "sandbox-user", "id": 1}))
+        if len(parts) == 3 and parts[0] == "repos":
+            return self._repository(request, f"{parts[1]}/{parts[2]}")
         if len(parts) == 4 and parts[0] == "repos" and parts[3] == "milestones":
             return self._milestones(request, f"{parts[1]}/{parts[2]}")
         return Response.json(404, self.error_body("Not Found"))
+
+    def _repository(self, request: Request, repo: str) -> Response:
+        if repo not in self.repos:
+            return self._metered(request, Response.json(404, self.error_body("Not Found")))
+        owner, name = repo.split("/")
+        body = {
+            "id": 1296269,
+            "name": name,
+            "full_name": repo,
+            "owner": {"login": owner},
+            "private": True,
+            "html_url": f"https://github.com/{repo}",
+            "has_issues": True,
+        }
+        return self._metered(request, Response.json(200, body))
 
     def _milestones(self, request: Request, repo: str) -> Response:
         if repo not in self.repos:
@@ -164,28 +193,35 @@ class GitHubSandbox(TrackerSandbox):
 
     def _metered(self, request: Request, response: Response, *, free: bool = False) -> Response:
         """GitHub's primary quota: every authorized request but a 304 counts."""
-        reset = int((self._now().replace(minute=0, second=0) + timedelta(hours=1)).timestamp())
         if self.used >= self.hourly_limit and not free:
             response = Response.json(403, self.error_body("API rate limit exceeded for user ID 1."))
         elif not free:
             self.used += 1
-        response.headers.update(
-            {
-                "x-ratelimit-limit": str(self.hourly_limit),
-                "x-ratelimit-remaining": str(max(self.hourly_limit - self.used, 0)),
-                "x-ratelimit-used": str(self.used),
-                "x-ratelimit-reset": str(reset),
-                "x-ratelimit-resource": "core",
-            }
-        )
+        response.headers.update(self._quota_headers())
         return response
 
+    def _quota_headers(self) -> dict[str, str]:
+        """Sent on every answer: `x-ratelimit-reset` is the end of the hourly window even
+        when plenty of quota remains."""
+        reset = int((self._now().replace(minute=0, second=0) + timedelta(hours=1)).timestamp())
+        return {
+            "x-ratelimit-limit": str(self.hourly_limit),
+            "x-ratelimit-remaining": str(max(self.hourly_limit - self.used, 0)),
+            "x-ratelimit-used": str(self.used),
+            "x-ratelimit-reset": str(reset),
+            "x-ratelimit-resource": "core",
+        }
+
     def throttled(self) -> Response:
-        """A secondary rate limit: 429 (or 403) with retry-after."""
+        """A secondary rate limit: `secondary_status` (429 or 403), quota left, and
+        `retry-after` unless `secondary_retry_after` is None."""
+        headers = self._quota_headers()
+        if self.secondary_retry_after is not None:
+            headers["retry-after"] = str(self.secondary_retry_after)
         return Response.json(
-            429,
+            self.secondary_status,
             self.error_body("You have exceeded a secondary rate limit."),
-            {"retry-after": str(self.retry_after)},
+            headers,
         )
 
 

@@ -1,6 +1,8 @@
 """A local Jira Cloud REST v3 for billing milestones kept as issues: `/rest/api/3/myself`,
 `/rest/api/3/field`, and `GET|POST /rest/api/3/search/jql` with `nextPageToken` (which a test
-can expire). The removed `/rest/api/3/search` answers 410, as Jira Cloud does.
+can expire). The removed `/rest/api/3/search` answers 410, as Jira Cloud does. A page token
+goes on after the last issue served in the query's order, so an issue edited while the pages
+are read moves to the end and comes again, as in Jira.
 
 Basic auth with the account email and API token; 429 with `Retry-After` and an ISO
 `X-RateLimit-Reset`. Number fields are served as JSON numbers (Decimal here, never float).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -57,8 +60,10 @@ class JiraSandbox(TrackerSandbox):
             for f in BUILTIN
         ]
         self.issues: list[dict[str, Any]] = []
-        self.page_tokens: dict[str, list[str]] = {}  # token -> ids still to serve
+        # token -> (the query, the sort key of the last issue served)
+        self.page_tokens: dict[str, tuple[str, tuple[Any, int]]] = {}
         self._expire = 0  # how many of the next page-token requests find it expired
+        self._before_next_page: Callable[[], None] | None = None
         self.searches = 0
         self.last_jql: str | None = None
 
@@ -132,6 +137,16 @@ class JiraSandbox(TrackerSandbox):
 
     def issue(self, key: str) -> dict[str, Any]:
         return next(i for i in self.issues if i["key"] == key)
+
+    def delete_issue(self, key: str) -> None:
+        with self.lock:
+            self.issues = [i for i in self.issues if i["key"] != key]
+
+    def before_next_page(self, action: Callable[[], None]) -> None:
+        """Run `action` (a person's edit) once, when the next page-token request arrives:
+        a change made while the connector is reading."""
+        with self.lock:
+            self._before_next_page = action
 
     def expire_page_tokens(self, count: int = 1) -> None:
         """As if seven days had passed in the middle of a read: the next `count` requests that
@@ -211,6 +226,9 @@ class JiraSandbox(TrackerSandbox):
         token = body.get("nextPageToken")
         self.searches += 1
         if token:
+            if self._before_next_page is not None:
+                action, self._before_next_page = self._before_next_page, None
+                action()
             if self._expire > 0:
                 self._expire -= 1
                 self.page_tokens.clear()
@@ -218,26 +236,36 @@ class JiraSandbox(TrackerSandbox):
                 return Response.json(
                     400, self.error_body("The provided next page token is invalid or expired.")
                 )
-            remaining = self.page_tokens.pop(token)
+            jql, after = self.page_tokens.pop(token)
         else:
-            self.last_jql = str(body.get("jql") or "")
-            try:
-                query = jira_jql.parse(str(body.get("jql") or ""), self.time_zone)
-            except jira_jql.JqlError as exc:
-                return Response.json(400, self.error_body(str(exc)))
-            found = [i for i in self.issues if query.match(i)]
-            sort = "updated" if query.order == "updated" else "id"
-            found.sort(key=lambda i: (i[sort], int(i["id"])), reverse=query.descending)
-            remaining = [i["id"] for i in found]
-        page, rest = remaining[:size], remaining[size:]
-        by_id = {i["id"]: i for i in self.issues}
+            jql, after = str(body.get("jql") or ""), None
+            self.last_jql = jql
+        try:
+            query = jira_jql.parse(jql, self.time_zone)
+        except jira_jql.JqlError as exc:
+            return Response.json(400, self.error_body(str(exc)))
+        sort = "updated" if query.order == "updated" else "id"
+
+        def position(issue: dict[str, Any]) -> tuple[Any, int]:
+            return (issue[sort], int(issue["id"]))
+
+        found = sorted(
+            (i for i in self.issues if query.match(i)), key=position, reverse=query.descending
+        )
+        if after is not None:
+            found = [
+                i
+                for i in found
+                if (position(i) < after if query.descending else position(i) > after)
+            ]
+        page, rest = found[:size], found[size:]
         out: dict[str, Any] = {
-            "issues": [self._render(by_id[i], fields) for i in page if i in by_id],
+            "issues": [self._render(i, fields) for i in page],
             "isLast": not rest,
         }
         if rest:
             out["nextPageToken"] = next_token = uuid.uuid4().hex
-            self.page_tokens[next_token] = rest
+            self.page_tokens[next_token] = (jql, position(page[-1]))
         return Response.json(200, out)
 
     def _render(self, issue: dict[str, Any], fields: list[str]) -> dict[str, Any]:

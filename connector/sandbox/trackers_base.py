@@ -71,10 +71,6 @@ class TrackerSandbox:
     def url(self) -> str:
         return self._server.url
 
-    @property
-    def api_requests(self) -> int:
-        return self._server.api_requests
-
     def reset_counts(self) -> None:
         with self.lock:
             self.statuses.clear()

@@ -48,7 +48,9 @@ class TrackerDemo:
         elif self.kind == "jira":
             self.person = JiraPerson(self.sandbox, "NW")
         else:
-            self.person = AsanaPerson(self.sandbox, "Northwind client work")
+            # the example's fixed amounts are all on its EUR contract (the USD one bills by
+            # percent), and an Asana currency field holds one currency
+            self.person = AsanaPerson(self.sandbox, "Northwind client work", currency="EUR")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,15 +6,17 @@ number custom fields; a percentage field stores a fraction (0.25 means 25%). Com
 completed_at say done; acceptance is a date custom field when one is configured, otherwise an
 approval subtask the client approved (its completion day). Approving a subtask need not touch
 the milestone's `modified_at`, so milestones done but not yet accepted are re-read every run
-until they are (the cursor carries their gids).
+until they are (the cursor carries their gids). `modified_since` never shows a task deleted,
+moved out of the project or no longer a milestone, so every `full_read_days` the read is
+complete (`complete=True`) and the engine drops what is gone.
 """
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,8 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
-from connector.sources.http import TrackerError, TrackerHttp
+from connector.sources.http import Page, PageTokenExpired, TrackerError, TrackerHttp
 from connector.sources.records import (
+    Cursor,
+    IncrementalSettings,
+    field_names,
     iso,
     local_date,
     now_utc,
@@ -56,16 +61,12 @@ class AsanaFields(BaseModel):
     id: str | None = None  # a text field with the milestone id; default: the task gid
 
 
-class AsanaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AsanaSettings(IncrementalSettings):
     projects: list[str] = Field(min_length=1, description="project gids (digits in its URL)")
     fields: AsanaFields = AsanaFields()
     overlap_minutes: int = Field(default=5, ge=1, le=1440)
     page_size: int = Field(default=100, ge=1, le=100)
     api_url: str = "https://app.asana.com/api/1.0"
-    timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per request")
-    max_wait: float = Field(default=60.0, ge=0, le=3600, description="longest back-off, seconds")
 
     @field_validator("projects")
     @classmethod
@@ -96,6 +97,7 @@ class AsanaSource:
         self.settings = settings
         self.business = business
         self.zone = zone
+        self.clock: Callable[[], datetime] = now_utc  # tests move time instead of waiting
         self._http: TrackerHttp | None = None
 
     @property
@@ -114,17 +116,20 @@ class AsanaSource:
         )
 
     def read(self, cursor: str | None) -> SourceBatch:
-        started = now_utc()
-        since, seen, awaiting = _load_cursor(cursor)
+        started = self.clock()
+        last = Cursor.load(cursor)
+        complete = last.complete_due(started, self.settings.full_read_days)
+        since = None if complete else last.since
         tasks: dict[str, dict[str, Any]] = {}
         for project in self.settings.projects:
             for task in self._tasks(project, since):
                 if task.get("resource_subtype") == "milestone":
                     tasks.setdefault(str(task["gid"]), task)
-        for gid in awaiting - set(tasks):  # done, not yet accepted: approval may have come
-            task = self._task(gid)
-            if task is not None:
-                tasks[gid] = task
+        if not complete:  # a complete listing already has every milestone that still is one
+            for gid in last.awaiting - set(tasks):  # done, not yet accepted: approval may come
+                task = self._task(gid)
+                if task is not None:
+                    tasks[gid] = task
         boundary = overlap_start(started, self.settings.overlap_minutes)
         keep: list[tuple[str, str]] = []
         waiting: list[str] = []
@@ -134,17 +139,21 @@ class AsanaSource:
             modified = parse_time(task.get("modified_at"))
             if modified is not None and modified >= boundary:
                 keep.append(pair)
+            if not complete and pair in last.seen and gid not in last.awaiting:
+                continue  # read last time, unchanged since: not parsed, no subtasks fetched
             result = self._parse(task)
             if self._awaits_approval(task, result):
                 waiting.append(gid)
-            elif pair in seen and gid not in awaiting:
-                continue  # read last time, unchanged since
             results.append(result)
         good, bad = split(results)
-        state = {"since": iso(started), "seen": sorted(keep), "awaiting": sorted(waiting)}
-        return SourceBatch(good, bad, json.dumps(state), complete=since is None)
+        following = Cursor(
+            started, frozenset(keep), started if complete else last.full, frozenset(waiting)
+        )
+        return SourceBatch(good, bad, following.dump(), complete=complete)
 
     def _tasks(self, project: str, since: datetime | None) -> list[dict[str, Any]]:
+        """Every task of the project (modified since the overlap before `since`); an expired
+        offset restarts the listing once."""
         params: dict[str, Any] = {
             "project": project,
             "opt_fields": OPT_FIELDS,
@@ -152,13 +161,12 @@ class AsanaSource:
         }
         if since is not None:
             params["modified_since"] = iso(overlap_start(since, self.settings.overlap_minutes))
-        out: list[dict[str, Any]] = []
         try:
-            for page in self.http.token_pages(
-                lambda offset: self.http.get("/tasks", {**params, "offset": offset}),
+            return self.http.all_token_pages(
+                lambda offset: self._page(params, offset),
                 lambda data: (data.get("next_page") or {}).get("offset"),
-            ):
-                out += page.data.get("data") or []
+                lambda data: data.get("data") or [],
+            )
         except TrackerError as exc:
             if exc.status == 404:
                 raise TrackerError(
@@ -168,7 +176,14 @@ class AsanaSource:
                     status=404,
                 ) from None
             raise
-        return out
+
+    def _page(self, params: dict[str, Any], offset: str | None) -> Page:
+        try:
+            return self.http.get("/tasks", {**params, "offset": offset})
+        except TrackerError as exc:
+            if offset and exc.status == 400:  # the first page took the same parameters
+                raise PageTokenExpired("Asana", exc.detail, status=400) from None
+            raise
 
     def _task(self, gid: str) -> dict[str, Any] | None:
         try:
@@ -216,7 +231,7 @@ class AsanaSource:
                 number = field.get("number_value")
                 percentage = field.get("format") == "percentage"
                 if isinstance(number, Decimal | int) and term == "percent" and percentage:
-                    return Decimal(number).scaleb(2)  # a fraction: 0.25 is 25%
+                    return _percent(Decimal(number), field.get("precision"))
                 if isinstance(number, Decimal) and term == "terms_days":
                     return int(number) if number == number.to_integral() else number
                 return number
@@ -244,32 +259,21 @@ class AsanaSource:
             "accepted": accepted,
             "terms_days": value("terms_days"),
         }
-        return to_milestone(
-            record, where, locate=lambda found: [_name_field(p, names) for p in found]
+        amount_field = by_name.get(names["amount"]) or {}
+        currency = (
+            amount_field.get("currency_code") if amount_field.get("format") == "currency" else None
         )
+        return to_milestone(record, where, locate=field_names(names), currency=currency)
 
 
-def _name_field(problem: str, names: dict[str, str | None]) -> str:
-    term, _, rest = problem.partition(":")
-    if names.get(term):
-        return f"field {names[term]!r} ({term}):{rest}"
-    return problem
-
-
-def _load_cursor(
-    cursor: str | None,
-) -> tuple[datetime | None, set[tuple[str, str]], set[str]]:
-    if not cursor:
-        return None, set(), set()
-    try:
-        state = json.loads(cursor)
-        return (
-            parse_time(state["since"]),
-            {(str(a), str(b)) for a, b in state.get("seen", [])},
-            {str(g) for g in state.get("awaiting", [])},
-        )
-    except (ValueError, KeyError, TypeError):
-        return None, set(), set()
+def _percent(fraction: Decimal, precision: object) -> Decimal:
+    """Asana keeps a percentage as a fraction (0.25 is 25%) in a binary float, so 14.3% can
+    come back as 0.14300000000000002. The field's `precision` is how many decimals of the
+    percentage the person sees; the percent billed is the one they see."""
+    percent = fraction.scaleb(2)
+    if isinstance(precision, int) and 0 <= precision <= 6:
+        return percent.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_UP)
+    return percent
 
 
 class AsanaSourcePlugin:

@@ -13,13 +13,19 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources import block
 from connector.sources.base import SourceBatch
-from connector.sources.http import HttpCache, MemoryHttpCache, TrackerError, TrackerHttp
+from connector.sources.http import (
+    HttpCache,
+    MemoryHttpCache,
+    TrackerError,
+    TrackerHttp,
+    TrackerSettings,
+)
 from connector.sources.records import local_date, split, to_milestone
 from connector.sources.tokens import auth_hint, load_token
 
@@ -27,13 +33,9 @@ _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 API_VERSION = "2022-11-28"
 
 
-class GitHubSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GitHubSettings(TrackerSettings):
     repos: list[str] = Field(min_length=1, description='repositories, "owner/name"')
     api_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
-    timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per request")
-    max_wait: float = Field(default=60.0, ge=0, le=3600, description="longest back-off, seconds")
     page_size: int = Field(default=100, ge=1, le=100)
 
     @field_validator("repos")
@@ -58,6 +60,30 @@ def session(settings: GitHubSettings, token: str) -> TrackerHttp:
         timeout=settings.timeout,
         max_wait=settings.max_wait,
     )
+
+
+def identify(http: TrackerHttp, settings: GitHubSettings) -> str:
+    """Who the token is: a person's login from `GET /user`; a GitHub App installation token,
+    which `/user` refuses with 403, is accepted once the first configured repository reads."""
+    try:
+        return str(http.get("/user").data.get("login") or "?")
+    except TrackerError as exc:
+        if exc.status != 403 or exc.retriable:
+            raise
+    repo = settings.repos[0]
+    try:
+        http.get(f"/repos/{repo}")
+    except TrackerError as exc:
+        if exc.status in (403, 404):
+            raise TrackerError(
+                "GitHub",
+                f"the token is not a user's (GET /user refused it) and cannot read {repo} "
+                f"either ({exc.detail}); an app installation needs access to the repository "
+                "and Issues: read",
+                status=exc.status,
+            ) from None
+        raise
+    return f"an app installation reading {repo}"
 
 
 class GitHubSource:
@@ -87,7 +113,7 @@ class GitHubSource:
         return self._http
 
     def check(self) -> str:
-        login = self.http.get("/user").data.get("login", "?")
+        login = identify(self.http, self.settings)
         batch = self.read(None)
         return (
             f"GitHub as {login}: {len(self.settings.repos)} repo(s), "

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import requests
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from connector.errors import SourceError
@@ -55,6 +56,21 @@ class TrackerError(SourceError):
         super().__init__(f"{tracker}: {shown}{message}")
 
 
+class PageTokenExpired(TrackerError):
+    """The tracker no longer accepts a page token it gave (Jira's live seven days; Asana's
+    offsets expire too). The listing can be started again."""
+
+
+class TrackerSettings(BaseModel):
+    """The settings every tracker section shares: how long one request may take, and the
+    longest wait the tracker may ask for before the run gives up instead of sleeping."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per request")
+    max_wait: float = Field(default=60.0, ge=0, le=3600, description="longest back-off, seconds")
+
+
 class HttpCache(Protocol):
     """ETag store; the state database provides the real one (`State.http_cache`)."""
 
@@ -82,7 +98,6 @@ class Page:
     data: Any
     next_url: str | None = None  # the Link header's rel="next"
     status: int = 200  # 304 when the body came from the ETag cache
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def vendor_message(body: Any) -> tuple[str | None, str | None]:
@@ -110,7 +125,10 @@ def vendor_message(body: Any) -> tuple[str | None, str | None]:
 
 def wait_seconds(response: requests.Response, now: datetime | None = None) -> float | None:
     """How long the tracker asked us to wait: `Retry-After` (seconds or an HTTP date), else
-    GitHub's `x-ratelimit-reset` (epoch seconds) or Jira's `X-RateLimit-Reset` (ISO time)."""
+    Jira's `X-RateLimit-Reset` (an ISO time: the request's time plus the wait), else GitHub's
+    `x-ratelimit-reset` (epoch seconds), but only when `x-ratelimit-remaining` is 0: GitHub
+    sends the hourly window's end on every answer, and a 429 with quota left (a secondary
+    limit without retry-after) must back off briefly, not wait for the window to end."""
     now = now or datetime.now(UTC)
     told = response.headers.get("Retry-After")
     if told:
@@ -120,26 +138,32 @@ def wait_seconds(response: requests.Response, now: datetime | None = None) -> fl
             return max(0.0, (parsedate_to_datetime(told) - now).total_seconds())
         except (TypeError, ValueError):
             pass
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset:
-        reset = reset.strip()
+    reset = (response.headers.get("X-RateLimit-Reset") or "").strip()
+    if not reset:
+        return None
+    if reset.isdigit():
+        if response.headers.get("X-RateLimit-Remaining", "").strip() != "0":
+            return None
+        when = datetime.fromtimestamp(int(reset), UTC)
+    else:
         try:
-            when = (
-                datetime.fromtimestamp(int(reset), UTC)
-                if reset.isdigit()
-                else datetime.fromisoformat(reset.replace("Z", "+00:00"))
-            )
+            when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return max(0.0, (when - now).total_seconds())
-    return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def _throttled(response: requests.Response) -> bool:
-    """429 anywhere; GitHub also answers 403 with remaining 0 when the hourly quota is spent."""
+    """429 anywhere. GitHub also answers 403 when the hourly quota is spent (remaining 0) and
+    for a secondary rate limit (with `Retry-After`); any other 403 is a refusal."""
     if response.status_code == 429:
         return True
-    return response.status_code == 403 and response.headers.get("x-ratelimit-remaining") == "0"
+    return response.status_code == 403 and (
+        response.headers.get("x-ratelimit-remaining") == "0"
+        or bool(response.headers.get("Retry-After"))
+    )
 
 
 class TrackerHttp:
@@ -268,7 +292,7 @@ class TrackerHttp:
         response = self.request("GET", path, params=params, headers=headers)
         if response.status_code == 304 and cached:
             stored = json.loads(cached[1])
-            return Page(loads(stored["body"]), stored.get("next"), 304, response.headers)
+            return Page(loads(stored["body"]), stored.get("next"), 304)
         page = self._page(response)
         etag = response.headers.get("ETag")
         if etag:
@@ -285,7 +309,7 @@ class TrackerHttp:
                 status=response.status_code,
             ) from None
         nxt = response.links.get("next", {}).get("url")
-        return Page(data, nxt, response.status_code, response.headers)
+        return Page(data, nxt, response.status_code)
 
     # -- paginators ----------------------------------------------------------------------------
 
@@ -320,3 +344,28 @@ class TrackerHttp:
                     self.tracker, "returned the same page token twice; stopped instead of looping"
                 )
             seen.add(token)
+
+    def all_token_pages(
+        self,
+        fetch: Callable[[str | None], Page],
+        token_of: Callable[[Any], str | None],
+        items_of: Callable[[Any], list[Any]],
+    ) -> list[Any]:
+        """Every item of a token-paged listing. When `fetch` raises `PageTokenExpired` the
+        listing starts again once (a restart only re-reads what it had); a second expiry in a
+        row is an error rather than a loop."""
+        for attempt in (1, 2):
+            items: list[Any] = []
+            try:
+                for page in self.token_pages(fetch, token_of):
+                    items += items_of(page.data)
+            except PageTokenExpired as exc:
+                if attempt == 2:
+                    raise TrackerError(
+                        self.tracker,
+                        f"the listing's page token expired twice in a row ({exc.detail}); "
+                        "the next run tries again",
+                    ) from None
+                continue
+            return items
+        raise AssertionError("unreachable")  # pragma: no cover

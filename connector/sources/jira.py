@@ -5,15 +5,16 @@ custom fields are named in the config and resolved to `customfield_NNNNN` throug
 `/rest/api/3/field`. Done = status category done (a status listed in `cancelled_statuses` =
 cancelled), completed = `resolutiondate`. Incremental reads ask for `updated >=` the last run's
 start minus an overlap (JQL dates are minutes in the searching user's time zone, and search is
-eventually consistent), and skip issues already read at the same (id, updated).
+eventually consistent), and skip issues already read at the same (id, updated). Such reads
+never see an issue deleted or moved out of the JQL, so every `full_read_days` the read is
+complete (`complete=True`) and the engine drops what is gone.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,9 +25,11 @@ from connector.errors import SourceError
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
-from connector.sources.http import Page, TrackerError, TrackerHttp
+from connector.sources.http import Page, PageTokenExpired, TrackerError, TrackerHttp
 from connector.sources.records import (
-    iso,
+    Cursor,
+    IncrementalSettings,
+    field_names,
     local_date,
     now_utc,
     overlap_start,
@@ -55,18 +58,16 @@ class JiraFields(BaseModel):
     id: str | None = None  # a text field with the milestone id; default: the issue key
 
 
-class JiraSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class JiraSettings(IncrementalSettings):
     site: str = Field(min_length=1, description='"northwind" or "northwind.atlassian.net"')
     jql: str = 'issuetype = "Billing Milestone"'
     fields: JiraFields = JiraFields()
-    cancelled_statuses: list[str] = ["Cancelled", "Canceled", "Won't Do"]
+    cancelled_statuses: list[str] = Field(
+        default_factory=lambda: ["Cancelled", "Canceled", "Won't Do"]
+    )
     overlap_minutes: int = Field(default=10, ge=1, le=1440)
     page_size: int = Field(default=100, ge=1, le=5000)
     api_url: str | None = None  # default: https://<site>.atlassian.net
-    timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per request")
-    max_wait: float = Field(default=60.0, ge=0, le=3600, description="longest back-off, seconds")
 
     @field_validator("jql")
     @classmethod
@@ -95,10 +96,6 @@ def session(settings: JiraSettings, email: str, token: str) -> TrackerHttp:
     )
 
 
-class _Expired(Exception):
-    """A nextPageToken the tracker no longer accepts (they live seven days)."""
-
-
 class JiraSource:
     name = "jira"
 
@@ -106,6 +103,7 @@ class JiraSource:
         self.settings = settings
         self.business = business
         self.zone = zone
+        self.clock: Callable[[], datetime] = now_utc  # tests move time instead of waiting
         self._http: TrackerHttp | None = None
 
     @property
@@ -128,50 +126,40 @@ class JiraSource:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, cursor: str | None) -> SourceBatch:
-        started = now_utc()
-        since, seen = _load_cursor(cursor)
+        started = self.clock()
+        last = Cursor.load(cursor)
+        complete = last.complete_due(started, self.settings.full_read_days)
         user_zone = self._user_zone()
         ids = self._field_ids()
         jql = f"({self.settings.jql})"
-        if since is not None:
-            lower = overlap_start(since, self.settings.overlap_minutes)
+        if not complete and last.since is not None:
+            lower = overlap_start(last.since, self.settings.overlap_minutes)
             jql += f' AND updated >= "{lower.astimezone(user_zone):%Y-%m-%d %H:%M}"'
         jql += " ORDER BY updated ASC"
         boundary = overlap_start(started, self.settings.overlap_minutes)
         keep: set[tuple[str, str]] = set()
         results: list[Milestone | InvalidMilestone] = []
-        for issue in self._search(jql, [*_BUILTIN, *ids.values()]):
+        for issue in _latest(self.search(jql, [*_BUILTIN, *ids.values()])):
             fields = issue.get("fields") or {}
             pair = (str(issue.get("id")), str(fields.get("updated")))
             updated = parse_time(fields.get("updated"))
             if updated is not None and updated >= boundary:
                 keep.add(pair)  # the next read's overlap returns it again
-            if pair in seen:
+            if not complete and pair in last.seen:
                 continue  # read last time, unchanged since
             results.append(self._parse(issue, ids))
         good, bad = split(results)
-        state = {"since": iso(started), "seen": sorted(keep)}
-        return SourceBatch(good, bad, json.dumps(state), complete=since is None)
+        following = Cursor(started, frozenset(keep), started if complete else last.full)
+        return SourceBatch(good, bad, following.dump(), complete=complete)
 
-    def _search(self, jql: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+    def search(self, jql: str, fields: list[str]) -> list[dict[str, Any]]:
         """Every issue the query finds; an expired page token restarts the search once
         (pages are in `updated` order, so a restart only re-reads)."""
-        for attempt in (1, 2):
-            out: list[dict[str, Any]] = []
-            try:
-                for page in self.http.token_pages(
-                    lambda token: self._page(jql, fields, token),
-                    lambda data: data.get("nextPageToken") if not data.get("isLast") else None,
-                ):
-                    out += page.data.get("issues") or []
-            except _Expired:
-                if attempt == 2:
-                    raise TrackerError(
-                        "Jira", "the search's page token expired twice in a row"
-                    ) from None
-                continue
-            return iter(out)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.http.all_token_pages(
+            lambda token: self._page(jql, fields, token),
+            lambda data: None if data.get("isLast") else data.get("nextPageToken"),
+            lambda data: data.get("issues") or [],
+        )
 
     def _page(self, jql: str, fields: list[str], token: str | None) -> Page:
         body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": self.settings.page_size}
@@ -181,7 +169,7 @@ class JiraSource:
             return self.http.post(SEARCH, body)
         except TrackerError as exc:
             if token and exc.status == 400:
-                raise _Expired() from None
+                raise PageTokenExpired("Jira", exc.detail, status=400) from None
             if exc.status == 400:
                 raise TrackerError(
                     "Jira", f"tracker.jql {self.settings.jql!r} was refused: {exc.detail}"
@@ -253,31 +241,26 @@ class JiraSource:
             "accepted": value("accepted"),
             "terms_days": value("terms_days"),
         }
-        names = self.settings.fields.model_dump()
-        return to_milestone(
-            record,
-            where,
-            locate=lambda found: [_name_field(p, names) for p in found],
-        )
+        return to_milestone(record, where, locate=field_names(self.settings.fields.model_dump()))
 
 
-def _name_field(problem: str, names: dict[str, str | None]) -> str:
-    """`amount: expected ...` -> `field "Amount": expected ...`: the words the person sees."""
-    term, _, rest = problem.partition(":")
-    if names.get(term):
-        return f"field {names[term]!r} ({term}):{rest}"
-    return problem
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def _load_cursor(cursor: str | None) -> tuple[datetime | None, set[tuple[str, str]]]:
-    if not cursor:
-        return None, set()
-    try:
-        state = json.loads(cursor)
-        since = parse_time(state["since"])
-        return since, {(str(a), str(b)) for a, b in state.get("seen", [])}
-    except (ValueError, KeyError, TypeError):
-        return None, set()  # a cursor from another kind of tracker: read everything
+def _latest(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One issue per id, its latest `updated`: an issue edited while the pages were read moves
+    to the end of the `updated` order and comes twice, and must not become two milestones."""
+    latest: dict[str, dict[str, Any]] = {}
+    for issue in issues:
+        key = str(issue.get("id"))
+        earlier = latest.get(key)
+        if earlier is None or _updated(issue) >= _updated(earlier):
+            latest[key] = issue
+    return list(latest.values())
+
+
+def _updated(issue: dict[str, Any]) -> datetime:
+    return parse_time((issue.get("fields") or {}).get("updated")) or _NEVER
 
 
 class JiraSourcePlugin:
