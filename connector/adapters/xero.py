@@ -13,12 +13,9 @@ decides what to bill and never touches the state database.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from xero_python.accounting import (
@@ -40,6 +37,15 @@ from connector.adapters.base import (
     RemotePayment,
     RemoteStatus,
 )
+from connector.adapters.xero_mapping import (
+    day,
+    messages,
+    quote,
+    request_key,
+    server_time,
+    to_remote,
+    with_payments,
+)
 from connector.adapters.xero_session import (
     IdempotencyConflict,
     XeroSession,
@@ -53,7 +59,6 @@ from connector.plugins import PluginContext
 PAGE = 1000  # Xero's largest pageSize
 LOOKUP_CHUNK = 25  # references per `where` filter
 OVERLAP = timedelta(minutes=5)  # re-read the boundary: two changes in one second are not lost
-_STAMP = re.compile(rb'"DateTimeUTC"\s*:\s*"\\?/Date\((\d+)')
 PENDING = "pending:"  # a contact to be created with the next batch
 # invoices whose payment status may have moved: anything paid, credited, voided or deleted
 CHANGED = (
@@ -119,7 +124,7 @@ class XeroLedger:
             contacts=[Contact(name=c.name, default_currency=c.currency) for c in pending]
         )
         names = [f"{c.name}|{c.currency}" for c in pending]
-        key = _key("mc-contacts", [self.session.tenant(), *names])
+        key = request_key("mc-contacts", [self.session.tenant(), *names])
         answer = self.session.call(
             lambda api, t: api.create_contacts(t, body, summarize_errors=False, idempotency_key=key)
         )
@@ -127,7 +132,7 @@ class XeroLedger:
         known = self._known()
         for want, got in zip(pending, answer.contacts or [], strict=False):
             if got.has_validation_errors or not got.contact_id:
-                failed[want.name.casefold()] = _messages(got)
+                failed[want.name.casefold()] = messages(got)
             else:
                 known[want.name.casefold()] = CustomerRef(got.contact_id, want.name, want.currency)
         if any("already assigned" in why for why in failed.values()):
@@ -165,7 +170,7 @@ class XeroLedger:
         return [results[r.key] for r in requests]
 
     def _send(self, group: list[InvoiceRequest], credit: bool) -> dict[str, PushResult]:
-        key = _key("mc-b", [self.session.tenant(), *(r.key for r in group)])
+        key = request_key("mc-b", [self.session.tenant(), *(r.key for r in group)])
         try:
             answer = self._put(group, credit, key)
         except IdempotencyConflict:
@@ -179,7 +184,7 @@ class XeroLedger:
             }
             missing = [r for r in group if r.reference not in found]
             if missing:
-                body_key = _key(key, [repr(self._document(r)) for r in missing])
+                body_key = request_key(key, [repr(self._document(r)) for r in missing])
                 results.update(self._results(missing, self._put(missing, credit, body_key)))
             return results
         return self._results(group, answer)
@@ -215,9 +220,9 @@ class XeroLedger:
                     r.key, error="Xero returned no result for it", retriable=True
                 )
             elif doc.has_errors or doc.validation_errors:
-                results[r.key] = PushResult(r.key, error=_messages(doc))
+                results[r.key] = PushResult(r.key, error=messages(doc))
             else:
-                results[r.key] = PushResult(r.key, invoice=self._remote(doc))
+                results[r.key] = PushResult(r.key, invoice=to_remote(doc))
         return results
 
     def _document(self, r: InvoiceRequest) -> Invoice | CreditNote:
@@ -251,7 +256,7 @@ class XeroLedger:
         wanted = list(dict.fromkeys(references))
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
-            where = " OR ".join(f"Reference=={_quote(ref)}" for ref in chunk)
+            where = " OR ".join(f"Reference=={quote(ref)}" for ref in chunk)
             for doc in self._pages(
                 lambda api, t, page, where=where: (
                     api.get_invoices(t, where=where, page=page, page_size=PAGE).invoices
@@ -259,18 +264,18 @@ class XeroLedger:
             ):
                 earlier = found.get(doc.reference)
                 if earlier is None or earlier.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
-                    found[doc.reference] = self._remote(doc)  # a live one beats a voided one
+                    found[doc.reference] = to_remote(doc)  # a live one beats a voided one
             for doc in self._pages(
                 lambda api, t, page, where=where: (
                     api.get_credit_notes(t, where=where, page=page, page_size=PAGE).credit_notes
                 )
             ):
-                found[doc.reference] = self._remote(doc)
+                found[doc.reference] = to_remote(doc)
         return {ref: remote for ref, remote in found.items() if ref in set(wanted)}
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
         current = self.session.call(lambda api, t: api.get_invoice(t, ledger_id)).invoices[0]
-        remote = self._remote(current)
+        remote = to_remote(current)
         if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
             return remote
         if (current.amount_paid or 0) > 0 or (current.amount_credited or 0) > 0:
@@ -283,7 +288,7 @@ class XeroLedger:
         answer = self.session.call(
             lambda api, t: api.update_invoice(t, ledger_id, body, idempotency_key=key)
         )
-        return self._remote(answer.invoices[0])
+        return to_remote(answer.invoices[0])
 
     # -- payments --------------------------------------------------------------------------------
 
@@ -296,7 +301,7 @@ class XeroLedger:
                 {"if_modified_since": since} if since else {"created_by_my_app": True}
             )
             answer = api.get_invoices(tenant, where=CHANGED, page=page, page_size=PAGE, **window)
-            stamp.append(self._server_time())
+            stamp.append(server_time(getattr(self.session.client(), "last_response", None)))
             return answer.invoices or []
 
         changed = {doc.invoice_id: doc for doc in self._pages(invoices, since is not None)}
@@ -309,7 +314,7 @@ class XeroLedger:
             ):
                 if p.status == "DELETED" and p.invoice is not None:
                     deleted.setdefault(p.invoice.invoice_id, []).append(
-                        RemotePayment(p.payment_id, p.amount, _day(p.date), deleted=True)
+                        RemotePayment(p.payment_id, p.amount, day(p.date), deleted=True)
                     )
                 if p.invoice is not None and p.invoice.invoice_id not in changed:
                     changed[p.invoice.invoice_id] = None
@@ -327,30 +332,13 @@ class XeroLedger:
         for invoice_id, doc in changed.items():
             if doc is None:
                 continue
-            remote = self._remote(doc)
+            remote = to_remote(doc)
             payments = tuple(
-                RemotePayment(p.payment_id, p.amount, _day(p.date)) for p in doc.payments or []
+                RemotePayment(p.payment_id, p.amount, day(p.date)) for p in doc.payments or []
             ) + tuple(deleted.get(invoice_id, ()))
-            out.append(_with_payments(remote, payments))
+            out.append(with_payments(remote, payments))
         now = stamp[0] if stamp else datetime.now(UTC)
         return PaymentChanges(out, now.isoformat())
-
-    def _server_time(self) -> datetime:
-        """When Xero answered: the envelope's `DateTimeUTC`, else the `Date` header, else our
-        clock, so the cursor rests on Xero's clock whenever it can."""
-        last = getattr(self.session.client(), "last_response", None)
-        if last is not None:
-            match = _STAMP.search(last.data[:600] if last.data else b"")
-            if match:
-                return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
-                    milliseconds=int(match.group(1))
-                )
-            header = last.getheader("Date")
-            try:
-                return parsedate_to_datetime(header) if header else datetime.now(UTC)
-            except (TypeError, ValueError):
-                pass
-        return datetime.now(UTC)
 
     def _pages(self, fetch: Any, paged: bool = True) -> list[Any]:
         """Every row of a paged Xero list (pageSize 1,000)."""
@@ -364,79 +352,6 @@ class XeroLedger:
             page += 1
 
     # -- mapping -------------------------------------------------------------------------------
-
-    def _remote(self, doc: Any) -> RemoteInvoice:
-        credit = isinstance(doc, CreditNote)
-        total = doc.total or Decimal(0)
-        if credit:
-            balance = doc.remaining_credit if doc.remaining_credit is not None else total
-            paid_or_credited = total - balance
-        else:
-            balance = doc.amount_due if doc.amount_due is not None else total
-            paid_or_credited = (doc.amount_paid or 0) + (doc.amount_credited or 0)
-        status = {
-            "VOIDED": RemoteStatus.VOIDED,
-            "DELETED": RemoteStatus.DELETED,
-        }.get(doc.status or "")
-        if status is None:
-            if credit:
-                status = RemoteStatus.OPEN
-            elif balance <= 0 < total:
-                status = RemoteStatus.PAID
-            elif paid_or_credited > 0:
-                status = RemoteStatus.PARTIALLY_PAID
-            else:
-                status = RemoteStatus.OPEN
-        number = (doc.credit_note_number if credit else doc.invoice_number) or ""
-        ledger_id = doc.credit_note_id if credit else doc.invoice_id
-        currency = doc.currency_code.value if doc.currency_code else ""
-        return RemoteInvoice(
-            str(ledger_id),
-            number,
-            doc.reference or "",
-            currency,
-            total,
-            Decimal(balance),
-            status,
-            credit,
-        )
-
-
-def _key(prefix: str, parts: Sequence[str]) -> str:
-    """An Idempotency-Key (Xero allows 128 characters) from what the request stands for. Xero
-    scopes keys per app, not per organisation, so the tenant id is always one of the parts."""
-    return f"{prefix}-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _messages(doc: Any) -> str:
-    errors = getattr(doc, "validation_errors", None) or []
-    return "; ".join(e.message for e in errors if e.message) or "Xero refused it"
-
-
-def _day(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.today()
-
-
-def _with_payments(remote: RemoteInvoice, payments: tuple[RemotePayment, ...]) -> RemoteInvoice:
-    return RemoteInvoice(
-        remote.ledger_id,
-        remote.number,
-        remote.reference,
-        remote.currency,
-        remote.total,
-        remote.balance,
-        remote.status,
-        remote.is_credit,
-        payments,
-    )
 
 
 class XeroPlugin:
