@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
+from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
-from connector.models import Status
+from connector.demo import EXAMPLE
+from connector.models import Reason, Status
 from connector.sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
+from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.asana import AsanaFields, AsanaSettings, AsanaSource
 from connector.sources.http import TrackerError
+from connector.sources.records import iso, now_utc
 from tests.conformance.source import RECORDS, SourceConformance
-from tests.tracker_support import BUSINESS, Tracker, connect, demo_bills_like_the_file
+from tests.tracker_support import (
+    BUSINESS,
+    Tracker,
+    billed,
+    business_config,
+    connect,
+    demo_bills_like_the_file,
+    sync,
+)
 
 
 @pytest.fixture
@@ -50,6 +62,13 @@ def test_a_percentage_field_is_a_fraction(tracker, asana):
     assert stored == Decimal("0.3333")  # what Asana keeps; the person typed 33.33%
     (m1,) = tracker.source.read(None).milestones
     assert m1.percent == Decimal("33.33")
+
+
+def test_an_amount_carries_the_currency_of_its_field(tracker):
+    tracker.seed(RECORDS)
+    found = {m.id: m for m in tracker.source.read(None).milestones}
+    assert (found["M2"].amount, found["M2"].currency) == (Decimal("9600.00"), "USD")
+    assert found["M1"].currency is None  # a percent of the contract is in its currency
 
 
 def test_only_milestone_tasks_are_read(tracker, asana):
@@ -94,10 +113,84 @@ def test_a_second_read_without_changes_returns_nothing(tracker):
 
 def test_modified_since_is_sent_with_the_overlap(tracker, asana):
     tracker.seed(RECORDS)
+    cursor = {"since": "2026-03-10T15:02:30.000Z", "seen": [], "full": iso(now_utc())}
+    tracker.source.read(json.dumps(cursor))
+    # the last start minus the 5-minute overlap, to the minute
+    assert asana.last_modified_since == "2026-03-10T14:57:00.000Z"
+
+
+def test_an_edit_is_read_and_an_unchanged_milestone_is_not_read_again(tracker, asana):
+    tracker.seed(RECORDS)
     first = tracker.source.read(None)
+    assert asana.last_modified_since is None  # the first read is complete
     tracker.edit("M2", amount="1.00")
     second = tracker.source.read(first.cursor)
     assert [(m.id, m.amount) for m in second.milestones] == [("M2", Decimal("1.00"))]
+
+
+def test_an_unchanged_accepted_milestone_costs_no_subtask_read(tracker, asana):
+    tracker.seed(RECORDS)
+    first = tracker.source.read(None)
+    reads = asana.subtask_reads  # M1's approval was looked up once
+    assert reads == 1
+    second = tracker.source.read(first.cursor)  # M1 comes again inside the overlap
+    assert second.milestones == [] and asana.subtask_reads == reads
+
+
+def test_float_noise_in_a_percentage_is_read_at_the_fields_precision(tracker, asana):
+    """Asana keeps 14.3% as a binary fraction: 0.14300000000000002 must bill 14.3%."""
+    tracker.seed([{**RECORDS[0], "percent": "14.3"}])
+    asana.update_field("Percent of contract", precision=1)
+    noisy = Decimal("0.14300000000000002")
+    asana.update_task(tracker.person.gids["M1"], **{"Percent of contract": noisy})
+    batch = tracker.source.read(None)
+    assert batch.invalid == [] and batch.milestones[0].percent == Decimal("14.3")
+
+
+def test_an_expired_offset_restarts_the_listing_once(tracker, asana):
+    tracker.seed(RECORDS)
+    asana.expire_offsets(1)
+    batch = source_for(asana, tracker.person, page_size=2).read(None)
+    assert sorted(m.id for m in batch.milestones) == ["M1", "M2", "M3"]
+    assert asana.statuses[400] == 1  # page 2 refused, then pages 1 and 2 again
+
+
+def test_an_offset_that_keeps_expiring_is_an_error(tracker, asana):
+    tracker.seed(RECORDS)
+    asana.expire_offsets(2)
+    with pytest.raises(TrackerError, match="page token expired twice in a row"):
+        source_for(asana, tracker.person, page_size=2).read(None)
+
+
+def test_a_complete_read_every_full_read_days_drops_what_is_gone(tracker, asana):
+    """modified_since cannot show a deleted task or one that stopped being a milestone."""
+    tracker.seed(RECORDS)
+    source = tracker.source
+    source.clock = asana.clock.now
+    first = source.read(None)
+    asana.delete_task(tracker.person.gids["M2"])
+    asana.update_task(tracker.person.gids["M3"], resource_subtype="default_task")
+    second = source.read(first.cursor)
+    assert not second.complete and second.milestones == []
+    asana.clock.advance(timedelta(days=7))
+    third = source.read(second.cursor)
+    assert third.complete and [m.id for m in third.milestones] == ["M1"]
+    assert asana.last_modified_since is None
+    assert not source.read(third.cursor).complete
+
+
+def test_an_amount_in_another_currency_than_the_contract_is_not_billed(tmp_path):
+    """The example's BETA-APP contract bills in EUR; its Amount field here is in USD."""
+    with TrackerDemo("asana") as demo:
+        demo.sandbox.update_field("Amount", currency_code="USD")
+        path = business_config(tmp_path, demo.tracker_section(EXAMPLE / "milestones.toml"))
+        demo.connect(BUSINESS)
+        report = sync(path, MemoryLedger())
+    link = f"https://app.asana.com/0/{demo.person.project}/{demo.person.gids['BETA-1']}"
+    (skip,) = [s for s in report.skipped if s.milestone == "BETA-1"]
+    assert skip.reason is Reason.INVALID_MILESTONE
+    assert link in skip.message and "in USD" in skip.message and "EUR" in skip.message
+    assert "BETA-1" not in billed(report) and "ACME-M1" in billed(report)
 
 
 def test_many_pages_through_next_page_offset(tracker, asana):
