@@ -4,26 +4,34 @@ Without credentials: cassettes built from each vendor's documented example respo
 (tests/cassettes/trackers.md says where each came from), replayed with no network.
 
 With credentials in the environment, the `live` tests read a real account and record what they
-saw, secrets filtered:
+saw, secrets filtered (tests/cassettes/<tracker>/test_live_*.yaml):
 
     GITHUB_TOKEN, GITHUB_REPO                      (owner/name)
-    JIRA_SITE, JIRA_EMAIL, JIRA_API_TOKEN          (site: "yourcompany")
+    JIRA_SITE, JIRA_EMAIL, JIRA_API_TOKEN          (site: "yourcompany"; JIRA_JQL optional)
     ASANA_TOKEN, ASANA_PROJECT                     (a project gid)
 
-    pytest -m live --record-mode=once tests/test_live_trackers.py
+    pytest -m live --vcr-record=once tests/test_live_trackers.py
+
+Once recorded, a live test replays its cassette without credentials or network (the repository,
+site or project it read come from the recorded requests: they are not secrets); it is skipped
+only when there is neither a cassette nor credentials.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connector.errors import SourceError
 from connector.sources.asana import AsanaSettings, AsanaSource
 from connector.sources.github import GitHubSettings, GitHubSource
-from connector.sources.jira import JiraFields, JiraSettings, JiraSource
+from connector.sources.jira import SEARCH, JiraFields, JiraSettings, JiraSource
+from connector.sources.records import parse_time
 from tests.tracker_support import BUSINESS, connect
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -115,38 +123,79 @@ def test_asana_documented_example():
 # -- live accounts -----------------------------------------------------------------------------
 
 
-def _needs(*names: str):
-    return pytest.mark.skipif(
-        not all(os.environ.get(n) for n in names),
-        reason=f"live tracker credentials are not in the environment ({', '.join(names)})",
-    )
+def _cassette(test: str) -> Path:
+    return CASSETTES / next(k for k in ("github", "jira", "asana") if k in test) / f"{test}.yaml"
 
 
-@pytest.mark.live
-@pytest.mark.vcr(record_mode="once")
-@_needs("GITHUB_TOKEN", "GITHUB_REPO")
+def live(*names: str) -> Callable[[Any], Any]:
+    """A test against a real account: recorded once when `names` are in the environment,
+    replayed from its cassette afterwards, skipped when there is neither."""
+
+    def mark(test: Any) -> Any:
+        ready = all(os.environ.get(n) for n in names)
+        recorded = _cassette(test.__name__).exists()
+        test = pytest.mark.vcr(record_mode="once")(test)
+        test = pytest.mark.skipif(
+            not (ready or recorded),
+            reason=f"no recorded cassette and no live credentials ({', '.join(names)})",
+        )(test)
+        return pytest.mark.live(test)
+
+    return mark
+
+
+def setting(name: str, test: str, pattern: str) -> str:
+    """The environment's value, or the one the cassette's first matching request used."""
+    if os.environ.get(name):
+        return os.environ[name]
+    found = re.search(pattern, _cassette(test).read_text(encoding="utf-8"))
+    assert found, f"{_cassette(test)}: no request shows {name}; record it again"
+    return found.group(1)
+
+
+def secret(name: str) -> str:
+    """Replaying, any token will do: the cassette's Authorization is REDACTED."""
+    return os.environ.get(name) or "REDACTED"
+
+
+@live("GITHUB_TOKEN", "GITHUB_REPO")
 def test_live_github_reads_a_repository():
-    connect("github", os.environ["GITHUB_TOKEN"])
-    source = GitHubSource(GitHubSettings(repos=[os.environ["GITHUB_REPO"]]), BUSINESS)
-    batch = source.read(None)
-    assert batch.complete and all(
-        m.where.startswith("https://github.com/") for m in batch.milestones
+    repo = setting(
+        "GITHUB_REPO", "test_live_github_reads_a_repository", r"/repos/([^/\s]+/[^/\s?]+)/"
     )
+    connect("github", secret("GITHUB_TOKEN"))
+    batch = GitHubSource(GitHubSettings(repos=[repo]), BUSINESS).read(None)
+    assert batch.complete
+    assert all(m.where.startswith("https://github.com/") for m in batch.milestones)
+    assert all(b.where.startswith("https://github.com/") for b in batch.invalid)
 
 
-@pytest.mark.live
-@pytest.mark.vcr(record_mode="once")
-@_needs("JIRA_SITE", "JIRA_EMAIL", "JIRA_API_TOKEN")
+@live("JIRA_SITE", "JIRA_EMAIL", "JIRA_API_TOKEN")
 def test_live_jira_checks_the_token():
-    connect("jira", os.environ["JIRA_API_TOKEN"], os.environ["JIRA_EMAIL"])
-    me = JiraSource(JiraSettings(site=os.environ["JIRA_SITE"]), BUSINESS).myself()
+    site = setting("JIRA_SITE", "test_live_jira_checks_the_token", r"uri: https://([^/\s]+)/")
+    connect("jira", secret("JIRA_API_TOKEN"), secret("JIRA_EMAIL"))
+    me = JiraSource(JiraSettings(site=site), BUSINESS).myself()
     assert me.get("accountId")
 
 
-@pytest.mark.live
-@pytest.mark.vcr(record_mode="once")
-@_needs("ASANA_TOKEN", "ASANA_PROJECT")
+@live("JIRA_SITE", "JIRA_EMAIL", "JIRA_API_TOKEN")
+def test_live_jira_searches_through_search_jql():
+    """One page of the enhanced search (the old /search is gone): the body has the issues,
+    `isLast`, and the fields asked for."""
+    site = setting(
+        "JIRA_SITE", "test_live_jira_searches_through_search_jql", r"uri: https://([^/\s]+)/"
+    )
+    connect("jira", secret("JIRA_API_TOKEN"), secret("JIRA_EMAIL"))
+    source = JiraSource(JiraSettings(site=site), BUSINESS)
+    jql = os.environ.get("JIRA_JQL") or "updated >= -30d ORDER BY updated DESC"
+    page = source.http.post(SEARCH, {"jql": jql, "fields": ["summary", "updated"], "maxResults": 5})
+    assert isinstance(page.data["issues"], list) and "isLast" in page.data
+    for issue in page.data["issues"]:
+        assert issue["key"] and parse_time(issue["fields"]["updated"]) is not None
+
+
+@live("ASANA_TOKEN", "ASANA_PROJECT")
 def test_live_asana_reads_a_project():
-    connect("asana", os.environ["ASANA_TOKEN"])
-    source = AsanaSource(AsanaSettings(projects=[os.environ["ASANA_PROJECT"]]), BUSINESS)
-    assert source.read(None).complete
+    project = setting("ASANA_PROJECT", "test_live_asana_reads_a_project", r"/tasks\?project=(\d+)")
+    connect("asana", secret("ASANA_TOKEN"))
+    assert AsanaSource(AsanaSettings(projects=[project]), BUSINESS).read(None).complete
