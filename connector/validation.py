@@ -81,7 +81,8 @@ def secret_keys(data: Any, path: str = "") -> list[str]:
     if isinstance(data, dict):
         for key, value in data.items():
             here = f"{path}.{key}" if path else key
-            if SECRET_KEY.search(key):
+            # An endpoint address (token_url) names where a secret goes, not the secret.
+            if SECRET_KEY.search(key) and not key.endswith("_url"):
                 found.append(here)
             found += secret_keys(value, here)
     elif isinstance(data, list):

@@ -669,3 +669,24 @@ def test_a_password_in_the_state_url_is_refused(tmp_path: Path, plan, good_miles
     assert result.code == 2
     assert "state.url: holds a password" in result.err
     assert SECRET_VALUE not in result.err + result.out
+
+
+def test_an_endpoint_address_is_not_taken_for_a_credential(tmp_path: Path) -> None:
+    from connector import config as config_mod
+    from connector.errors import ConfigError
+
+    path = tmp_path / "xero.toml"
+    path.write_text(
+        '[business]\nname = "N"\n[tracker]\nkind = "file"\npath = "m.toml"\n'
+        '[ledger]\nkind = "xero"\ntoken_url = "http://127.0.0.1:9/connect/token"\n'
+        'client_secret_hint = "x"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        config_mod.load(path)
+    assert refused.value.problems[0] == (
+        "ledger.client_secret_hint: looks like a credential; credentials live in the OS keyring, "
+        "never in the config file: remove this key"
+    )
+    assert not any(p.startswith("ledger.token_url") for p in refused.value.problems)
+    path.write_text(path.read_text().replace('client_secret_hint = "x"\n', ""))
+    assert config_mod.load(path).ledger_settings.token_url == "http://127.0.0.1:9/connect/token"
