@@ -86,7 +86,7 @@ _DecimalLoader.add_constructor(
 
 def spec_example_cassette() -> str:
     """A vcrpy cassette answering GET /Organisation, /Invoices and /CreditNotes with the
-    example bodies of Xero's OpenAPI file (the copy in shared/specs, see SOURCES.md there)."""
+    example bodies of Xero's OpenAPI file (the copy in tests/specs, see SOURCES.md there)."""
     with open(SPECS / "xero_accounting.yaml") as handle:
         spec = yaml.load(handle, Loader=_DecimalLoader)  # a SafeLoader subclass
     interactions = []
