@@ -46,6 +46,9 @@ class InvoiceRequest:
     due_date: date
     lines: tuple[Line, ...]
     memo: str = ""
+    # A credit note's invoice: the ledger id of the document it credits, so that a ledger
+    # which allocates credits explicitly (Xero) can settle that invoice with it.
+    credits_ledger_id: str | None = None
 
     @property
     def total(self) -> Decimal:

@@ -49,6 +49,7 @@ class _Doc:
     voided: bool = False
     payments: list[RemotePayment] = field(default_factory=list)
     changed: int = 0
+    credits: str | None = None  # a credit note: the id of the invoice it credits
 
     def remote(self) -> RemoteInvoice:
         paid = sum((p.amount for p in self.payments if not p.deleted), Decimal(0))
@@ -202,6 +203,7 @@ class MemoryLedger:
             total=total,
             lines=[(ln.description, ln.amount * sign) for ln in r.lines],
             changed=self.seq,
+            credits=r.credits_ledger_id if is_credit else None,
         )
         self.docs[doc.id] = doc
         if self.remember_keys:

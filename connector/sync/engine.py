@@ -324,7 +324,7 @@ class _Run:
                 return None
         return self.customers[wanted]
 
-    def _request(self, row: dict[str, Any]) -> InvoiceRequest:
+    def _request(self, row: dict[str, Any], ledger_ids: dict[str, str]) -> InvoiceRequest:
         customer = self.customers[(row["customer"], row["currency"])]
         milestones = json.loads(row["milestones"])
         memo = (
@@ -342,10 +342,16 @@ class _Run:
             due_date=date.fromisoformat(row["due_date"]),
             lines=st.lines_from_json(row["lines"], row["currency"]),
             memo=memo,
+            credits_ledger_id=ledger_ids.get(row["replaces"]) if row["replaces"] else None,
         )
 
     def _create(self, chunk: list[dict[str, Any]]) -> None:
-        requests = [self._request(r) for r in chunk]
+        ledger_ids: dict[str, str] = {}
+        if any(r["replaces"] for r in chunk):  # credit notes name the invoice they credit
+            ledger_ids = {
+                r["key"]: r["ledger_id"] for r in self.state.invoice_rows() if r["ledger_id"]
+            }
+        requests = [self._request(r, ledger_ids) for r in chunk]
         self.checkpoint("before:create_invoices")
         try:
             results = self.ledger.create_invoices(requests)
