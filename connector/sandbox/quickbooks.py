@@ -46,6 +46,7 @@ from connector.sandbox.server import (
     Request,
     Response,
     SandboxServer,
+    Served,
     Verdict,
     Window,
 )
@@ -55,7 +56,7 @@ CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_REALM = "9130350000000001"
 
 
-class QuickBooksSandbox:
+class QuickBooksSandbox(Served):
     """The QuickBooks sandbox. Limits default to QuickBooks' documented ones: 500 requests a
     minute and 10 concurrent per realm, 120 batch requests a minute. `requests_per_second`
     (10 in the real sandbox since 2025-09-15) is off unless given, to keep tests quick."""
@@ -95,32 +96,7 @@ class QuickBooksSandbox:
         self._admin = AdminApi(self)
         self._server = SandboxServer(self, self.faults, port)
 
-    # --- lifecycle and addresses ---
-
-    def start(self) -> QuickBooksSandbox:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def __enter__(self) -> QuickBooksSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def api_requests(self) -> int:
-        """Requests served outside the admin interface (OAuth and API), for benchmarks."""
-        return self._server.api_requests
+    # --- addresses ---
 
     @property
     def discovery_url(self) -> str:

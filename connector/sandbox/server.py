@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connector.sandbox.faults import FaultInjector
@@ -336,3 +336,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+
+class Served:
+    """What every sandbox does with its server: start and stop (or a with-block), serve until
+    Ctrl-C, say its address, and count the requests a client paid for."""
+
+    _server: SandboxServer
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def api_requests(self) -> int:
+        """Requests served outside the admin interface, for benchmarks and call counts."""
+        return self._server.api_requests

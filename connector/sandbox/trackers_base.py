@@ -21,11 +21,12 @@ from connector.sandbox.server import (
     Request,
     Response,
     SandboxServer,
+    Served,
     Window,
 )
 
 
-class TrackerSandbox:
+class TrackerSandbox(Served):
     """Subclasses set `kind` and implement `route`, `authorized` and `error_body`."""
 
     kind = "tracker"
@@ -48,28 +49,6 @@ class TrackerSandbox:
             [Window("minute", requests_per_minute, timedelta(minutes=1))], None, self.clock
         )
         self._server = SandboxServer(self, self.faults, port)
-
-    # --- lifecycle ---
-
-    def start(self) -> Any:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
 
     def reset_counts(self) -> None:
         with self.lock:
