@@ -37,7 +37,7 @@ def test_invoice_lines_arrive_as_sent(xero):
     ]
     assert stored["Total"] == Decimal("1184.56") and stored["Status"] == "AUTHORISED"
     assert stored["LineAmountTypes"] == "NoTax"
-    # the quote in the name survived the where filter: a new run finds the contact it created
+    # a new run reads the contacts afresh and finds the one this run created, quote and all
     again = xero.ledger().find_or_create_customer('O"Brien & Sons', "USD")
     assert again.id == stored["Contact"]["ContactID"]
 
@@ -53,17 +53,33 @@ def test_amounts_travel_as_decimals_never_floats(xero):
     assert stored["LineItems"][0]["UnitAmount"] == Decimal("1234567890123456.78")
 
 
-def test_a_key_reused_with_a_different_body_creates_nothing_twice(xero):
-    """Within Xero's 6 minutes the same documents come back with a changed body (here, an
-    edited line): Xero answers 400, the adapter finds what the first request created and
-    returns it, and no second invoice appears."""
+def test_a_key_reused_with_a_different_body_reports_the_earlier_version(xero):
+    """Within Xero's 6 minutes the same document comes back with another amount: Xero answers
+    400, the adapter finds what the first request created, sees it bills 950.00 where 1,150.00
+    is asked, and says so on the item instead of taking it for this one. Nothing is created
+    twice."""
     ledger = xero.ledger()
     customer = ledger.find_or_create_customer("Acme Corporation", "USD")
     (first,) = ledger.create_invoices([request(customer, 1, "1000.00")])
     edited = request(customer, 1, "1200.00")  # same key, same reference, another amount
     (again,) = ledger.create_invoices([edited])
-    assert again.invoice.ledger_id == first.invoice.ledger_id
+    assert again.invoice is None and not again.retriable
+    assert f"earlier version of this invoice under reference {edited.reference}" in again.error
+    assert first.invoice.number in again.error and "950.00 USD, not 1150.00 USD" in again.error
     assert len(xero.invoices()) == 1 and xero.invoices()[0]["Total"] == Decimal("950.00")
+
+
+def test_a_key_reused_with_the_same_amount_returns_the_first_document(xero):
+    """Another body with the same amount (here, another due date) is the same invoice."""
+    from dataclasses import replace
+
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    (first,) = ledger.create_invoices([request(customer, 1)])
+    moved = replace(request(customer, 1), due_date=request(customer, 1).due_date.replace(day=30))
+    (again,) = ledger.create_invoices([moved])
+    assert again.invoice is not None and again.invoice.ledger_id == first.invoice.ledger_id
+    assert len(xero.invoices()) == 1
 
 
 def test_a_key_conflict_for_a_document_never_created_sends_it_under_a_new_key(xero):

@@ -24,8 +24,8 @@ import yaml
 from connector.adapters.base import RemoteStatus
 from connector.adapters.xero import XeroLedger
 from connector.adapters.xero_session import XeroSession, XeroSettings
-from connector.adapters.xero_wire import dumps
 from connector.credentials import TokenSet, TokenStore
+from connector.jsonwire import dumps
 from tests.conformance.ledger import request
 from tests.xero_support import SPECS
 

@@ -2,25 +2,27 @@
 
 Invoices and credit notes go out in batches of up to 50 per call (`PUT /Invoices`,
 `PUT /CreditNotes`) with `summarizeErrors=false`, so every element comes back with its own
-result, and with an Idempotency-Key derived from the documents' keys, so a retried call is
-replayed rather than applied twice. Each document carries the connector's reference in
-`Reference`, so an invoice whose response was lost is found by a lookup before anything is sent
-again (Xero keeps a key for only 6 minutes). New contacts are created in one call, just before
-the first batch that needs them. Payment status comes back through `If-Modified-Since` since the
-stored cursor, plus `/Payments` to notice deleted payments. This module translates; it never
-decides what to bill and never touches the state database.
+result, matched to its request by `Reference` (never by position: an element Xero leaves out
+must not hand its neighbour's invoice to another milestone). Each call carries an
+Idempotency-Key derived from the documents' keys and the tenant, so a retried call is replayed
+rather than applied twice. Xero keeps a key for only 6 minutes, refuses it with a different
+body, and caches a 500 under it; in those cases what landed is found by `Reference` and only
+what is missing is sent, under a new key. A document found that way whose amount differs from
+the request is an earlier version, reported, never taken for this one. New contacts are created
+in one call, just before the first batch that needs them. A credit note that replaces an invoice
+is allocated to it. This module translates; it never decides what to bill and never touches the
+state database.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from xero_python.accounting import (
     Contact,
-    Contacts,
     CreditNote,
     CreditNotes,
     Invoice,
@@ -34,36 +36,31 @@ from connector.adapters.base import (
     PaymentChanges,
     PushResult,
     RemoteInvoice,
-    RemotePayment,
     RemoteStatus,
 )
+from connector.adapters.xero_contacts import ContactBook
+from connector.adapters.xero_credits import settle_credit
 from connector.adapters.xero_mapping import (
-    day,
+    folded,
+    lines_total,
     messages,
     quote,
     request_key,
-    server_time,
     to_remote,
-    with_payments,
 )
+from connector.adapters.xero_reads import PAGE, pages, payment_changes
 from connector.adapters.xero_session import (
     IdempotencyConflict,
     XeroSession,
     XeroSettings,
 )
 from connector.credentials import TokenStore
-from connector.errors import SkippableLedgerError
+from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
 from connector.plugins import PluginContext
 
-PAGE = 1000  # Xero's largest pageSize
+log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 25  # references per `where` filter
-OVERLAP = timedelta(minutes=5)  # re-read the boundary: two changes in one second are not lost
-PENDING = "pending:"  # a contact to be created with the next batch
-# invoices whose payment status may have moved: anything paid, credited, voided or deleted
-CHANGED = (
-    'Type=="ACCREC" AND (AmountPaid>0 OR AmountCredited>0 OR Status=="VOIDED" OR Status=="DELETED")'
-)
 
 
 class XeroLedger:
@@ -75,8 +72,10 @@ class XeroLedger:
         self.session = session
         self.settings = settings
         self.item = item
-        self._contacts: dict[str, CustomerRef] | None = None  # casefolded name -> contact
-        self._pending: dict[str, CustomerRef] = {}
+        self.contacts = ContactBook(session)
+
+    def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
+        return self.contacts.find_or_create(name, currency)
 
     def check(self) -> str:
         """For `connector doctor`: the stored token works and the organisation answers."""
@@ -84,82 +83,18 @@ class XeroLedger:
         name = orgs[0].name if orgs else "?"
         return f"organisation {name!r} ({self.session.tenant()}) reachable"
 
-    # -- contacts ------------------------------------------------------------------------------
-
-    def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
-        key = name.strip().casefold()
-        known = self._known().get(key) or self._pending.get(key)
-        if known is not None:
-            if known.currency and known.currency != currency:
-                raise SkippableLedgerError(
-                    f"customer {name!r} is set up in {known.currency} in Xero, but the "
-                    f"contract is in {currency}; change the contact's default currency in Xero "
-                    "or the contract's currency"
-                )
-            return CustomerRef(known.id, known.name, currency)
-        pending = CustomerRef(PENDING + name, name, currency)
-        self._pending[key] = pending
-        return pending
-
-    def _known(self) -> dict[str, CustomerRef]:
-        """Every active contact, read once per run (a page holds 1,000)."""
-        if self._contacts is None:
-            contacts: dict[str, CustomerRef] = {}
-            for c in self._pages(
-                lambda api, t, page: (
-                    api.get_contacts(t, page=page, page_size=PAGE, summary_only=True).contacts
-                )
-            ):
-                currency = c.default_currency.value if c.default_currency else ""
-                contacts[c.name.strip().casefold()] = CustomerRef(c.contact_id, c.name, currency)
-            self._contacts = contacts
-        return self._contacts
-
-    def _flush_contacts(self) -> dict[str, str]:
-        """Create every pending contact in one call; returns names that failed, with why."""
-        if not self._pending:
-            return {}
-        pending = list(self._pending.values())
-        body = Contacts(
-            contacts=[Contact(name=c.name, default_currency=c.currency) for c in pending]
-        )
-        names = [f"{c.name}|{c.currency}" for c in pending]
-        key = request_key("mc-contacts", [self.session.tenant(), *names])
-        answer = self.session.call(
-            lambda api, t: api.create_contacts(t, body, summarize_errors=False, idempotency_key=key)
-        )
-        failed: dict[str, str] = {}
-        known = self._known()
-        for want, got in zip(pending, answer.contacts or [], strict=False):
-            if got.has_validation_errors or not got.contact_id:
-                failed[want.name.casefold()] = messages(got)
-            else:
-                known[want.name.casefold()] = CustomerRef(got.contact_id, want.name, want.currency)
-        if any("already assigned" in why for why in failed.values()):
-            self._contacts = None  # someone created it meanwhile: read the contacts again
-            known = self._known()
-            failed = {k: v for k, v in failed.items() if k not in known}
-        self._pending.clear()
-        return failed
-
-    def _contact_id(self, customer: CustomerRef) -> str | None:
-        if not customer.id.startswith(PENDING):
-            return customer.id
-        found = self._known().get(customer.name.strip().casefold())
-        return found.id if found else None
-
     # -- invoices --------------------------------------------------------------------------------
 
     def create_invoices(self, requests: Sequence[InvoiceRequest]) -> list[PushResult]:
         if len(requests) > self.batch_size:
             raise ValueError(f"at most {self.batch_size} documents per batch")
-        failed_contacts = self._flush_contacts()
+        failed_contacts = self.contacts.flush()
         results: dict[str, PushResult] = {}
         ready: list[InvoiceRequest] = []
         for r in requests:
-            contact = self._contact_id(r.customer)
+            contact = self.contacts.contact_id(r.customer)
             if contact is None:
-                why = failed_contacts.get(r.customer.name.casefold(), "it could not be created")
+                why = failed_contacts.get(folded(r.customer.name), "it could not be created")
                 results[r.key] = PushResult(r.key, error=f"contact {r.customer.name!r}: {why}")
             else:
                 ready.append(r)
@@ -167,27 +102,72 @@ class XeroLedger:
             group = [r for r in ready if (r.kind is Kind.CREDIT) == credit]
             if group:
                 results.update(self._send(group, credit))
+        for r in ready:
+            if r.credits_ledger_id and results[r.key].invoice is not None:
+                results[r.key] = self._settle(r, results[r.key])
         return [results[r.key] for r in requests]
 
     def _send(self, group: list[InvoiceRequest], credit: bool) -> dict[str, PushResult]:
-        key = request_key("mc-b", [self.session.tenant(), *(r.key for r in group)])
-        try:
-            answer = self._put(group, credit, key)
-        except IdempotencyConflict:
-            # The key came back with a different body: whatever the first request created is
-            # found by reference; only what is missing is sent, under a key of its own.
-            found = self.find_invoices([r.reference for r in group])
-            results = {
-                r.key: PushResult(r.key, invoice=found[r.reference])
-                for r in group
-                if r.reference in found
-            }
-            missing = [r for r in group if r.reference not in found]
-            if missing:
-                body_key = request_key(key, [repr(self._document(r)) for r in missing])
-                results.update(self._results(missing, self._put(missing, credit, body_key)))
-            return results
-        return self._results(group, answer)
+        """One batch; after a key conflict or a 5xx, what landed is looked up and only the rest
+        is sent again, each time under a new key."""
+        base = request_key("mc-b", [self.session.tenant(), *(r.key for r in group)])
+        results: dict[str, PushResult] = {}
+        pending = group
+        for attempt in self.session.after_server_errors():
+            with attempt:
+                n = attempt.retry_state.attempt_number
+                key = base
+                if n > 1:  # Xero answered 5xx and cached it under the last key
+                    pending = self._recover(pending, results)
+                    key = self._new_key(base, pending, f"after-5xx-{n}")
+                if not pending:
+                    return results
+                try:
+                    answer = self._put(pending, credit, key)
+                except IdempotencyConflict:
+                    # the key came back with a different body within Xero's 6 minutes
+                    pending = self._recover(pending, results)
+                    if not pending:
+                        return results
+                    answer = self._put(pending, credit, self._new_key(base, pending, "body"))
+                results.update(self._results(pending, answer))
+                return results
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _new_key(self, base: str, group: list[InvoiceRequest], why: str) -> str:
+        return request_key(base, [why, *(repr(self._document(r)) for r in group)])
+
+    def _recover(
+        self, group: list[InvoiceRequest], results: dict[str, PushResult]
+    ) -> list[InvoiceRequest]:
+        """Record what Xero already holds for `group`; return the requests still missing."""
+        found = self._find_docs([r.reference for r in group])
+        missing = []
+        for r in group:
+            doc = found.get(r.reference)
+            if doc is None:
+                missing.append(r)
+            else:
+                results[r.key] = self._found_result(r, doc)
+        return missing
+
+    def _found_result(self, r: InvoiceRequest, doc: Any) -> PushResult:
+        """A document found by reference is this request's only if it bills the same amount
+        in the same currency; otherwise it is an earlier version, and a person must decide."""
+        remote = to_remote(doc)
+        sign = Decimal(-1) if r.kind is Kind.CREDIT else Decimal(1)
+        wanted = r.total * sign
+        if lines_total(doc) == wanted and remote.currency == r.currency:
+            return PushResult(r.key, invoice=remote)
+        return PushResult(
+            r.key,
+            error=(
+                f"the ledger holds an earlier version of this invoice under reference "
+                f"{r.reference}: {remote.number or remote.ledger_id} for {lines_total(doc)} "
+                f"{remote.currency}, not {wanted} {r.currency}; void or credit it in Xero, "
+                "then run again"
+            ),
+        )
 
     def _put(self, group: list[InvoiceRequest], credit: bool, key: str) -> list[Any]:
         docs = [self._document(r) for r in group]
@@ -197,7 +177,8 @@ class XeroLedger:
                 self.session.call(
                     lambda api, t: api.create_credit_notes(
                         t, body, summarize_errors=False, idempotency_key=key
-                    )
+                    ),
+                    write=True,
                 ).credit_notes
                 or []
             )
@@ -206,15 +187,22 @@ class XeroLedger:
             self.session.call(
                 lambda api, t: api.create_invoices(
                     t, invoices, summarize_errors=False, idempotency_key=key
-                )
+                ),
+                write=True,
             ).invoices
             or []
         )
 
     def _results(self, group: list[InvoiceRequest], answer: list[Any]) -> dict[str, PushResult]:
+        """Each returned element goes to the request with its `Reference`; a request Xero
+        returned nothing for is left in doubt (looked up next run), never given another's."""
+        returned: dict[str, list[Any]] = {}
+        for doc in answer:
+            returned.setdefault(doc.reference or "", []).append(doc)
         results = {}
-        for n, r in enumerate(group):
-            doc = answer[n] if n < len(answer) else None
+        for r in group:
+            docs = returned.get(r.reference)
+            doc = docs.pop(0) if docs else None
             if doc is None:
                 results[r.key] = PushResult(
                     r.key, error="Xero returned no result for it", retriable=True
@@ -224,6 +212,30 @@ class XeroLedger:
             else:
                 results[r.key] = PushResult(r.key, invoice=to_remote(doc))
         return results
+
+    def _settle(self, r: InvoiceRequest, created: PushResult) -> PushResult:
+        """The credit note is allocated to the invoice it replaces. If that fails the credit
+        note still exists (the result keeps it) and the error says what a person should do."""
+        assert created.invoice is not None and r.credits_ledger_id is not None
+        try:
+            credit = settle_credit(
+                self.session, created.invoice.ledger_id, r.credits_ledger_id, r.date
+            )
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
+            why = (
+                f"credit note {created.invoice.number} was created but not set against the "
+                f"invoice it replaces ({exc}); allocate it to that invoice in Xero"
+            )
+            log.warning("%s", why)
+            return PushResult(r.key, invoice=created.invoice, error=why)
+        return PushResult(r.key, invoice=credit)
+
+    def settle_credit(
+        self, credit_ledger_id: str, invoice_ledger_id: str, on: Any
+    ) -> RemoteInvoice:
+        """For the engine, after a credit note was found by reference rather than created
+        (a run that stopped in between): allocate it unless it already is."""
+        return settle_credit(self.session, credit_ledger_id, invoice_ledger_id, on)
 
     def _document(self, r: InvoiceRequest) -> Invoice | CreditNote:
         credit = r.kind is Kind.CREDIT
@@ -239,7 +251,7 @@ class XeroLedger:
             for line in r.lines
         ]
         common: dict[str, Any] = {
-            "contact": Contact(contact_id=self._contact_id(r.customer)),
+            "contact": Contact(contact_id=self.contacts.contact_id(r.customer)),
             "line_items": lines,
             "date": r.date,
             "line_amount_types": self.settings.line_amount_types,
@@ -252,106 +264,69 @@ class XeroLedger:
         return Invoice(type="ACCREC", due_date=r.due_date, **common)
 
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
-        found: dict[str, RemoteInvoice] = {}
+        return {ref: to_remote(doc) for ref, doc in self._find_docs(references).items()}
+
+    def _find_docs(self, references: Sequence[str]) -> dict[str, Any]:
+        """Xero's documents carrying these references; a live invoice beats a voided one."""
+        found: dict[str, Any] = {}
         wanted = list(dict.fromkeys(references))
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
             where = " OR ".join(f"Reference=={quote(ref)}" for ref in chunk)
-            for doc in self._pages(
+            for doc in pages(
+                self.session,
                 lambda api, t, page, where=where: (
                     api.get_invoices(t, where=where, page=page, page_size=PAGE).invoices
-                )
+                ),
             ):
                 earlier = found.get(doc.reference)
-                if earlier is None or earlier.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
-                    found[doc.reference] = to_remote(doc)  # a live one beats a voided one
-            for doc in self._pages(
+                if earlier is None or to_remote(earlier).status in (
+                    RemoteStatus.VOIDED,
+                    RemoteStatus.DELETED,
+                ):
+                    found[doc.reference] = doc
+            for doc in pages(
+                self.session,
                 lambda api, t, page, where=where: (
                     api.get_credit_notes(t, where=where, page=page, page_size=PAGE).credit_notes
-                )
+                ),
             ):
-                found[doc.reference] = to_remote(doc)
-        return {ref: remote for ref, remote in found.items() if ref in set(wanted)}
+                found[doc.reference] = doc
+        return {ref: doc for ref, doc in found.items() if ref in set(wanted)}
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
-        current = self.session.call(lambda api, t: api.get_invoice(t, ledger_id)).invoices[0]
-        remote = to_remote(current)
-        if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
-            return remote
-        if (current.amount_paid or 0) > 0 or (current.amount_credited or 0) > 0:
-            raise SkippableLedgerError(
-                f"invoice {remote.number} has payments or credit applied; Xero voids only "
-                "invoices with none, so it is left for a person (issue a credit note instead)"
-            )
-        status = "DELETED" if current.status in ("DRAFT", "SUBMITTED") else "VOIDED"
-        body = Invoices(invoices=[Invoice(invoice_id=ledger_id, status=status)])
-        answer = self.session.call(
-            lambda api, t: api.update_invoice(t, ledger_id, body, idempotency_key=key)
-        )
-        return to_remote(answer.invoices[0])
+        # Xero scopes keys per app, not per organisation: the tenant is part of the key
+        scoped = request_key("mc-void", [self.session.tenant(), key])
+        for attempt in self.session.after_server_errors():  # a cached 500: look again, new key
+            with attempt:
+                current = self.session.call(lambda api, t: api.get_invoice(t, ledger_id))
+                doc = current.invoices[0]
+                remote = to_remote(doc)
+                if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
+                    return remote
+                if (doc.amount_paid or 0) > 0 or (doc.amount_credited or 0) > 0:
+                    raise SkippableLedgerError(
+                        f"invoice {remote.number} has payments or credit applied; Xero voids "
+                        "only invoices with none, so it is left for a person (issue a credit "
+                        "note instead)"
+                    )
+                status = "DELETED" if doc.status in ("DRAFT", "SUBMITTED") else "VOIDED"
+                body = Invoices(invoices=[Invoice(invoice_id=ledger_id, status=status)])
+                n = attempt.retry_state.attempt_number
+                sent_key = scoped if n == 1 else request_key(scoped, [f"after-5xx-{n}"])
+                answer = self.session.call(
+                    lambda api, t, body=body, k=sent_key: api.update_invoice(
+                        t, ledger_id, body, idempotency_key=k
+                    ),
+                    write=True,
+                )
+                return to_remote(answer.invoices[0])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- payments --------------------------------------------------------------------------------
 
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
-        since = datetime.fromisoformat(cursor) - OVERLAP if cursor else None
-        stamp: list[datetime] = []
-
-        def invoices(api: Any, tenant: str, page: int) -> list[Any]:
-            window: dict[str, Any] = (
-                {"if_modified_since": since} if since else {"created_by_my_app": True}
-            )
-            answer = api.get_invoices(tenant, where=CHANGED, page=page, page_size=PAGE, **window)
-            stamp.append(server_time(getattr(self.session.client(), "last_response", None)))
-            return answer.invoices or []
-
-        changed = {doc.invoice_id: doc for doc in self._pages(invoices, since is not None)}
-        deleted: dict[str, list[RemotePayment]] = {}
-        if since is not None:
-            for p in self._pages(
-                lambda api, t, page: (
-                    api.get_payments(t, if_modified_since=since, page=page, page_size=PAGE).payments
-                )
-            ):
-                if p.status == "DELETED" and p.invoice is not None:
-                    deleted.setdefault(p.invoice.invoice_id, []).append(
-                        RemotePayment(p.payment_id, p.amount, day(p.date), deleted=True)
-                    )
-                if p.invoice is not None and p.invoice.invoice_id not in changed:
-                    changed[p.invoice.invoice_id] = None
-        missing = [i for i, doc in changed.items() if doc is None]
-        for start in range(0, len(missing), 50):
-            ids = missing[start : start + 50]
-            for doc in (
-                self.session.call(
-                    lambda api, t, ids=ids: api.get_invoices(t, i_ds=ids, page=1, page_size=PAGE)
-                ).invoices
-                or []
-            ):
-                changed[doc.invoice_id] = doc
-        out = []
-        for invoice_id, doc in changed.items():
-            if doc is None:
-                continue
-            remote = to_remote(doc)
-            payments = tuple(
-                RemotePayment(p.payment_id, p.amount, day(p.date)) for p in doc.payments or []
-            ) + tuple(deleted.get(invoice_id, ()))
-            out.append(with_payments(remote, payments))
-        now = stamp[0] if stamp else datetime.now(UTC)
-        return PaymentChanges(out, now.isoformat())
-
-    def _pages(self, fetch: Any, paged: bool = True) -> list[Any]:
-        """Every row of a paged Xero list (pageSize 1,000)."""
-        rows: list[Any] = []
-        page = 1
-        while True:
-            chunk = self.session.call(lambda api, t, page=page: fetch(api, t, page)) or []
-            rows += chunk
-            if len(chunk) < PAGE or not paged:
-                return rows
-            page += 1
-
-    # -- mapping -------------------------------------------------------------------------------
+        return payment_changes(self.session, cursor)
 
 
 class XeroPlugin:

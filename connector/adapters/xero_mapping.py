@@ -97,3 +97,17 @@ def day(value: Any) -> date:
 
 def with_payments(found: RemoteInvoice, payments: tuple[RemotePayment, ...]) -> RemoteInvoice:
     return replace(found, payments=payments)
+
+
+def folded(name: str) -> str:
+    """A contact name as Xero compares names: trimmed, any case."""
+    return name.strip().casefold()
+
+
+def lines_total(doc: Any) -> Decimal:
+    """What the lines add up to as sent (the connector's amounts): before tax when the lines
+    are tax-exclusive, the total otherwise."""
+    kind = doc.line_amount_types.value if doc.line_amount_types is not None else ""
+    if kind == "Exclusive" and doc.sub_total is not None:
+        return Decimal(doc.sub_total)
+    return Decimal(doc.total or 0)

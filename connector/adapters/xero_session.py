@@ -9,31 +9,42 @@ the config's `tenant_id` and the tenant the connection was made for must agree.
 Limits: Xero allows 60 calls a minute and 5,000 a day per organisation. A minute refusal (429,
 `X-Rate-Limit-Problem: minute`) is waited out for `Retry-After` seconds; the day limit stops
 this business's run with `DayLimitReached`, and the next run resumes where this one stopped.
+
+Server errors: a read is retried. A write is not retried here: Xero caches a 500 under the
+request's Idempotency-Key for 6 minutes, so the same request would only get the same 500 back.
+The adapter looks up what landed and sends the rest under a new key (`after_server_errors`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import urllib3
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 from xero_python.accounting import AccountingApi
 from xero_python.api_client import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException, HTTPStatusException, OAuth2Error
 from xero_python.identity import IdentityApi
 
+from connector.adapters.oauth_retry import refresh_once
 from connector.adapters.xero_wire import DecimalApiClient
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
+from connector.jsonwire import loads
 
 T = TypeVar("T")
 
@@ -116,6 +127,10 @@ class DayLimitReached(FatalLedgerError):
     """Xero's 5,000 calls a day are spent: stop this business's run; the next one resumes."""
 
 
+class ServerError(RetriableLedgerError):
+    """5xx: retried for a read; for a write Xero has cached it under the Idempotency-Key."""
+
+
 class IdempotencyConflict(SkippableLedgerError):
     """400: the Idempotency-Key came back with a different request within Xero's 6 minutes."""
 
@@ -148,7 +163,7 @@ def classify(exc: BaseException, where: str = "Xero") -> Exception:
         if status == 404:
             return NotFound("Xero has no such document", code="404")
         if status >= 500:
-            return RetriableLedgerError(f"Xero server error {status}: {text[:300]}")
+            return ServerError(f"Xero server error {status}: {text[:300]}", code=str(status))
         if status == 400 and "used with a different request" in text:
             return IdempotencyConflict(text, code="400")
         if status == 400 and "invalid_grant" in text:
@@ -167,7 +182,7 @@ def classify(exc: BaseException, where: str = "Xero") -> Exception:
 def _error_text(exc: HTTPStatusException) -> str:
     """Xero's own words: validation messages, the error Message, or the problem Detail."""
     try:
-        data = json.loads(exc.body or b"{}", parse_float=Decimal)
+        data = loads(exc.body or b"{}")
     except ValueError:
         return (exc.body or b"").decode(errors="replace")[:300]
     if not isinstance(data, dict):
@@ -213,9 +228,7 @@ class XeroSession:
         self.sleep = sleep
         self.timeout = timeout
         self.calls = 0  # HTTP attempts made, for the benchmark
-        self.minute_remaining: int | None = None
-        self.day_remaining: int | None = None
-        self.waited = 0.0  # seconds spent waiting for the minute limit
+        self.day_remaining: int | None = None  # from X-DayLimit-Remaining: 0 stops the run
         self._tokens: TokenSet | None = None
         self._client: DecimalApiClient | None = None
 
@@ -300,15 +313,28 @@ class XeroSession:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def call(self, fn: Callable[[AccountingApi, str], T]) -> T:
+    def call(self, fn: Callable[[AccountingApi, str], T], write: bool = False) -> T:
         """Run `fn(api, tenant)`: limits waited out, retriable errors retried, a 401 refreshes
-        the access token once."""
+        the access token once. A `write` is not retried after a 5xx (see the module docstring):
+        the `ServerError` goes to the caller."""
         tenant = self.tenant()
-        try:
-            return self._retrying(lambda: fn(self.accounting(), tenant))
-        except AuthExpired:
-            self.expire_access_token()
-            return self._retrying(lambda: fn(self.accounting(), tenant))
+        return refresh_once(
+            lambda: self._retrying(lambda: fn(self.accounting(), tenant), write),
+            AuthExpired,
+            self.expire_access_token,
+        )
+
+    def after_server_errors(self) -> Retrying:
+        """Attempts at a write that Xero answered with a 5xx, backing off between them; the
+        caller makes each attempt a new request (a lookup, then what is missing, new key)."""
+        first, most = self.retry_wait
+        return Retrying(
+            retry=retry_if_exception_type(ServerError),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=first, max=most),
+            sleep=self.sleep,
+            reraise=True,
+        )
 
     def connections(self) -> list[Any]:
         return self._retrying(lambda: self.identity().get_connections())
@@ -316,9 +342,7 @@ class XeroSession:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, MinuteLimit):
-            wait = min(exc.retry_after, self.settings.max_rate_wait)
-            self.waited += wait
-            return wait
+            return min(exc.retry_after, self.settings.max_rate_wait)
         first, most = self.retry_wait
         return float(min(most, first * 2 ** (state.attempt_number - 1)))
 
@@ -328,9 +352,14 @@ class XeroSession:
             return state.attempt_number >= self.attempts + 20
         return state.attempt_number >= self.attempts
 
-    def _retrying(self, fn: Callable[[], T]) -> T:
+    def _retrying(self, fn: Callable[[], T], write: bool = False) -> T:
+        def again(exc: BaseException) -> bool:
+            return isinstance(exc, RetriableLedgerError) and not (
+                write and isinstance(exc, ServerError)
+            )
+
         retrying = Retrying(
-            retry=retry_if_exception_type(RetriableLedgerError),
+            retry=retry_if_exception(again),
             stop=self._stop,
             wait=self._wait,
             sleep=self.sleep,
@@ -352,18 +381,15 @@ class XeroSession:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _note_limits(self, headers: Any) -> None:
-        """Remember what Xero says is left of this minute's and this day's calls."""
+        """Remember what Xero says is left of this day's calls. (The minute's allowance is not
+        paced ahead: Xero does not say when its window resets, and its 429 does.)"""
         if not headers:
             return
         pairs = headers.items() if hasattr(headers, "items") else headers
         found = {str(k).lower(): str(v) for k, v in pairs}
-        for name, attr in (
-            ("x-minlimit-remaining", "minute_remaining"),
-            ("x-daylimit-remaining", "day_remaining"),
-        ):
-            value = found.get(name)
-            if value is not None and value.isdigit():
-                setattr(self, attr, int(value))
+        value = found.get("x-daylimit-remaining")
+        if value is not None and value.isdigit():
+            self.day_remaining = int(value)
 
 
 def day_limit_reached() -> DayLimitReached:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -29,6 +28,8 @@ from xero_python.api_client import ApiClient
 from xero_python.api_client.serializer import serialize
 from xero_python.exceptions import HTTPStatusException
 from xero_python.models import BaseModel
+
+from connector.jsonwire import dumps
 
 _LIST = re.compile(r"^list\[(.*)\]$")
 
@@ -79,21 +80,6 @@ def _defaults(model: type) -> dict[str, Any]:
         for name, p in inspect.signature(model.__init__).parameters.items()
         if p.default is not inspect.Parameter.empty and p.default is not None
     }
-
-
-def dumps(value: Any) -> str:
-    """JSON with Decimals written exactly (`format(d, "f")`), never via float."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a JSON number: {value}")
-        return format(value, "f")
-    if isinstance(value, float):
-        raise TypeError("float in a Xero request body")
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 class DecimalRestClient(rest.RESTClientObject):
