@@ -21,28 +21,27 @@ faults and limits never touch /admin/. This module must never bind anything but 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from connector.sandbox import xero_api
 from connector.sandbox.server import (
     Clock,
-    FaultInjector,
     RateLimiter,
     Request,
     Response,
     SandboxServer,
+    Served,
     Verdict,
     Window,
 )
 from connector.sandbox.xero_admin import AdminApi
 from connector.sandbox.xero_entities import Invalid, payment_view
+from connector.sandbox.xero_faults import XeroFaults
 from connector.sandbox.xero_identity import (
     AUTHORIZE_PATH,
     CONNECTIONS_PATH,
@@ -51,27 +50,19 @@ from connector.sandbox.xero_identity import (
     Identity,
     problem,
 )
+from connector.sandbox.xero_keys import IdempotencyKeys
 from connector.sandbox.xero_org import Organisation, OrgSettings
 
 CLIENT_ID = "XEROSANDBOXCLIENTID00000000000000"
 CLIENT_SECRET = "xero-sandbox-client-secret"
 DEFAULT_TENANT = "6f1a0a4e-0000-4000-8000-00000000c0de"
 SCOPE = "offline_access accounting.invoices accounting.payments accounting.contacts"
-KEY_TTL = timedelta(minutes=6)  # Xero keeps an Idempotency-Key for 6 minutes from first use
-KEY_MAX = 128
 WRITES = ("POST", "PUT", "PATCH")
 
 Observer = Callable[[Request, Response], None]
 
 
-@dataclass
-class _Remembered:
-    fingerprint: str
-    response: Response
-    expires: datetime
-
-
-class XeroSandbox:
+class XeroSandbox(Served):
     """The Xero sandbox. Limits default to Xero's documented ones per tenant."""
 
     exempt_prefixes = ("/admin/",)
@@ -89,7 +80,7 @@ class XeroSandbox:
         clock: Clock | None = None,
     ):
         self.clock = clock or Clock()
-        self.faults = FaultInjector()
+        self.faults = XeroFaults()
         self.client_id = client_id
         self.identity = Identity(self.clock, self._tenant_names)
         self.identity.register(client_id, client_secret)
@@ -107,38 +98,12 @@ class XeroSandbox:
         self.observer: Observer | None = None  # sees every API request and its response
         self._orgs: dict[str, Organisation] = {}
         self._orgs_lock = threading.Lock()
-        self._keys: dict[tuple[str, str], _Remembered] = {}
-        self._keys_lock = threading.Lock()
+        self.keys = IdempotencyKeys(self.clock)
         self._local = threading.local()
         self._admin = AdminApi(self)
         self._server = SandboxServer(self, self.faults, port)
 
-    # --- lifecycle and addresses ---
-
-    def start(self) -> XeroSandbox:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def __enter__(self) -> XeroSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def api_requests(self) -> int:
-        """Requests served outside the admin interface (identity and API), for benchmarks."""
-        return self._server.api_requests
+    # --- addresses ---
 
     @property
     def api_url(self) -> str:
@@ -249,8 +214,7 @@ class XeroSandbox:
 
     def forget_idempotency_keys(self) -> None:
         """As if Xero's 6-minute key window had passed."""
-        with self._keys_lock:
-            self._keys.clear()
+        self.keys.clear()
 
     def reset(self) -> None:
         """Back to empty: no organisations, tokens, keys, faults or counted limits."""
@@ -352,40 +316,20 @@ class XeroSandbox:
         app = getattr(self._local, "app", "")
         rest = [p for p in request.path[len(xero_api.BASE) :].split("/") if p]
         key = request.header("Idempotency-Key") if request.method in WRITES else None
+
+        def run() -> Response:
+            return self.faults.shape(request, xero_api.serve(org, request, rest, app))
+
         if key is None:
-            response = xero_api.serve(org, request, rest, app)
+            response = self.faults.server_error_instead(request, run) or run()
         else:
-            response = self._idempotent(
-                request, key, app, lambda: xero_api.serve(org, request, rest, app)
+            response = self.keys.answer(
+                request, key, app, lambda: self.faults.server_error_instead(request, run) or run()
             )
         response = Response(response.status, response.body, dict(response.headers))
         if verdict is not None:
             response.headers.update(self._limit_headers(verdict))
         return response
-
-    def _idempotent(
-        self, request: Request, key: str, app: str, run: Callable[[], Response]
-    ) -> Response:
-        """Replay the first answer to a key for 6 minutes; a different request with the same
-        key is refused. Keys are per app and not case-sensitive."""
-        if len(key) > KEY_MAX:
-            return xero_api.validation([], f"Idempotency-Key must be {KEY_MAX} characters or fewer")
-        query = sorted((k, v) for k, vs in request.query.items() for v in vs)
-        fingerprint = hashlib.sha256(
-            repr((request.method, request.path.lower(), query)).encode() + request.body
-        ).hexdigest()
-        now = self.clock.now()
-        with self._keys_lock:
-            seen = self._keys.get((app, key.lower()))
-            if seen is not None and seen.expires > now:
-                if seen.fingerprint != fingerprint:
-                    return xero_api.validation(
-                        [], f"Idempotency Key: {key} is used with a different request."
-                    )
-                return seen.response
-            response = run()
-            self._keys[(app, key.lower())] = _Remembered(fingerprint, response, now + KEY_TTL)
-            return response
 
 
 def main(port: int = 8766, tenant_id: str = DEFAULT_TENANT) -> None:

@@ -8,7 +8,8 @@ drive a running `connector sandbox xero`:
     GET    /admin/organisations/<tenant>           invoices, credit notes, contacts
     POST   /admin/organisations/<tenant>/payments  {"invoice_id", "amount": "12.50", "date"}
     POST   /admin/tokens                           {"tenants": [...]} -> a token response
-    GET|POST|DELETE /admin/faults                  {"latency_ms", "fail", "throttle", "drop"}
+    GET|POST|DELETE /admin/faults                  {"latency_ms", "fail", "throttle", "drop",
+                                                    "omit", "reorder", "server_error"}
     POST   /admin/clock                            {"advance_seconds": 3600}
     POST   /admin/forget-idempotency-keys
     POST   /admin/reset

@@ -216,6 +216,15 @@ def contact_view(contact: dict[str, Any], summary: bool = False) -> dict[str, An
     return out
 
 
+# a payment's type follows the document it pays (Xero's PaymentType values)
+PAYMENT_TYPES = {
+    "ACCREC": "ACCRECPAYMENT",
+    "ACCPAY": "ACCPAYPAYMENT",
+    "ACCRECCREDIT": "ARCREDITPAYMENT",
+    "ACCPAYCREDIT": "APCREDITPAYMENT",
+}
+
+
 def payment_view(payment: dict[str, Any], doc: Document) -> dict[str, Any]:
     return {
         "PaymentID": payment["PaymentID"],
@@ -223,7 +232,7 @@ def payment_view(payment: dict[str, Any], doc: Document) -> dict[str, Any]:
         "Amount": payment["Amount"],
         "Reference": payment.get("Reference", ""),
         "CurrencyRate": Decimal("1.000000"),
-        "PaymentType": "ACCRECPAYMENT",
+        "PaymentType": PAYMENT_TYPES.get(doc.type, "ACCRECPAYMENT"),
         "Status": payment["Status"],
         "UpdatedDateUTC": ms_datetime(payment["UpdatedDateUTC"]),
         "HasAccount": True,

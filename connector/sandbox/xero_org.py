@@ -303,8 +303,8 @@ class Organisation(PaymentRules):
         return doc
 
     def _transition(self, doc: Document, status: str) -> None:
-        if status == "VOIDED":
-            if doc.status not in ("AUTHORISED", "SUBMITTED"):
+        if status == "VOIDED":  # Xero: only AUTHORISED voids; DRAFT and SUBMITTED are deleted
+            if doc.status != "AUTHORISED":
                 raise Invalid(NOT_MODIFIABLE)
             if doc.payments or doc.paid or doc.credited:
                 raise Invalid(EDIT_BLOCKED)
