@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from connector.sandbox.xero import XeroSandbox
 from tests.conftest import MILESTONES
 from tests.xero_support import XeroWorld, connect, xero_business
 
@@ -109,37 +108,37 @@ def test_a_batch_with_one_invalid_invoice(tmp_path, xero):
     assert again.created == [] and totals(xero) == sorted(t for t in EXPECTED if t != "4000.00")
 
 
-def test_the_day_limit_mid_run_is_resumed_the_next_night(tmp_path, memory_keyring):
+def test_the_day_limit_mid_run_is_resumed_the_next_night(tmp_path, checked_sandbox):
     """Xero's daily allowance runs out after the second of three batches: the run stops
     cleanly, says so, and the next night finishes the job without a duplicate."""
-    with XeroSandbox(requests_per_day=5) as sandbox:
-        world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
-        connect(sandbox, world.tenant)
-        business = xero_business(tmp_path / "b", world)
-        business.batch_size = 2  # three batches for six invoices
-        night = business.sync()
-        assert "daily API limit" in (night.fatal or "") and "next run" in night.fatal
-        assert len(world.invoices()) == 4
-        states = Counter(r["state"] for r in business.state().invoice_rows())
-        assert states == {"pushed": 4, "pushing": 2}
-        sandbox.clock.advance(timedelta(days=1, minutes=1))
-        morning = business.sync()
-        assert morning.outcome == "ok", morning.problems()
-        assert morning.resolved == 0 and len(morning.created) == 2
-        assert totals(world) == EXPECTED
-        assert max(Counter(i["Reference"] for i in world.invoices()).values()) == 1
+    sandbox = checked_sandbox(requests_per_day=5)
+    world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
+    connect(sandbox, world.tenant)
+    business = xero_business(tmp_path / "b", world)
+    business.batch_size = 2  # three batches for six invoices
+    night = business.sync()
+    assert "daily API limit" in (night.fatal or "") and "next run" in night.fatal
+    assert len(world.invoices()) == 4
+    states = Counter(r["state"] for r in business.state().invoice_rows())
+    assert states == {"pushed": 4, "pushing": 2}
+    sandbox.clock.advance(timedelta(days=1, minutes=1))
+    morning = business.sync()
+    assert morning.outcome == "ok", morning.problems()
+    assert morning.resolved == 0 and len(morning.created) == 2
+    assert totals(world) == EXPECTED
+    assert max(Counter(i["Reference"] for i in world.invoices()).values()) == 1
 
 
-def test_the_minute_limit_is_waited_out(tmp_path, memory_keyring):
-    with XeroSandbox(requests_per_minute=3) as sandbox:
-        world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
-        connect(sandbox, world.tenant)
-        business = xero_business(tmp_path / "b", world)
-        business.batch_size = 2
-        report = business.sync()
-        assert report.outcome == "ok", report.problems()
-        assert totals(world) == EXPECTED
-        assert world.slept and all(0 < s <= 60 for s in world.slept)
+def test_the_minute_limit_is_waited_out(tmp_path, checked_sandbox):
+    sandbox = checked_sandbox(requests_per_minute=3)
+    world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
+    connect(sandbox, world.tenant)
+    business = xero_business(tmp_path / "b", world)
+    business.batch_size = 2
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    assert totals(world) == EXPECTED
+    assert world.slept and all(0 < s <= 60 for s in world.slept)
 
 
 def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_path, xero):

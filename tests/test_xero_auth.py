@@ -196,7 +196,8 @@ def test_sandbox_command_is_registered():
     assert answer.exit_code == 0 and "--port" in answer.output
 
 
-def test_demo_with_xero_bills_pays_and_reports(memory_keyring):
+def test_demo_with_xero_bills_pays_and_reports(memory_keyring, checked_demo):
+    """The demo's own sandbox is spec-checked too (`checked_demo`)."""
     from connector.demo import run_demo
 
     started = time.monotonic()

@@ -197,6 +197,46 @@ def xero_server(xero_spec: SpecCheck) -> Iterator[XeroSandbox]:
         yield server
 
 
+def _assert_clean(spec: SpecCheck) -> None:
+    violations = spec.take()
+    assert not violations, "exchanges that break Xero's OpenAPI description:\n" + "\n".join(
+        violations[:10]
+    )
+
+
+@pytest.fixture
+def checked_sandbox(xero_spec: SpecCheck, memory_keyring: Any) -> Iterator[Any]:
+    """`checked_sandbox(**limits)`: a started XeroSandbox of its own (other limits, a clock of
+    its own) whose every exchange is checked against Xero's OpenAPI description like the shared
+    one's; stopped, and any violation failing the test, at teardown."""
+    started: list[XeroSandbox] = []
+    xero_spec.take()
+
+    def make(**limits: Any) -> XeroSandbox:
+        sandbox = XeroSandbox(**limits)
+        sandbox.observer = xero_spec
+        started.append(sandbox.start())
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
+    _assert_clean(xero_spec)
+
+
+@pytest.fixture
+def checked_demo(xero_spec: SpecCheck, monkeypatch: pytest.MonkeyPatch) -> Iterator[SpecCheck]:
+    """`connector demo --ledger xero` with its sandbox's exchanges checked like every other."""
+    from connector.sandbox.xero_demo import XeroDemoLedger
+
+    xero_spec.take()
+    monkeypatch.setattr(XeroDemoLedger, "observer", xero_spec)
+    before = xero_spec.checked
+    yield xero_spec
+    assert xero_spec.checked > before, "the demo's exchanges were not seen"
+    _assert_clean(xero_spec)
+
+
 @pytest.fixture
 def xero(xero_server: XeroSandbox, xero_spec: SpecCheck) -> Iterator[XeroWorld]:
     """A fresh organisation (USD, with EUR subscribed), the business connected to it. Any spec
@@ -209,10 +249,7 @@ def xero(xero_server: XeroSandbox, xero_spec: SpecCheck) -> Iterator[XeroWorld]:
     connect(xero_server, tenant)
     yield XeroWorld(xero_server, tenant)
     xero_server.faults.clear()
-    violations = xero_spec.take()
-    assert not violations, "exchanges that break Xero's OpenAPI description:\n" + "\n".join(
-        violations[:10]
-    )
+    _assert_clean(xero_spec)
 
 
 class XeroBusiness(Business):

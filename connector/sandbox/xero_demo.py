@@ -14,7 +14,13 @@ import requests
 from connector.adapters.xero_session import XeroSettings
 from connector.config import Config
 from connector.credentials import TokenStore
-from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, DEFAULT_TENANT, XeroSandbox
+from connector.sandbox.xero import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DEFAULT_TENANT,
+    Observer,
+    XeroSandbox,
+)
 from connector.xero_auth import connect_xero
 
 
@@ -26,9 +32,13 @@ def follow_consent(url: str) -> str:
 
 class XeroDemoLedger:
     label = "Xero"
+    # sees every API exchange of the demo's sandbox (the test suite checks them against
+    # Xero's OpenAPI description); None outside tests
+    observer: Observer | None = None
 
     def __init__(self) -> None:
         self.sandbox = XeroSandbox()
+        self.sandbox.observer = type(self).observer
 
     def __enter__(self) -> XeroDemoLedger:
         self.sandbox.__enter__()
