@@ -40,6 +40,7 @@ from connector.adapters.base import (
 )
 from connector.adapters.xero_contacts import ContactBook
 from connector.adapters.xero_credits import settle_credit
+from connector.adapters.xero_errors import IdempotencyConflict
 from connector.adapters.xero_mapping import (
     folded,
     lines_total,
@@ -49,11 +50,7 @@ from connector.adapters.xero_mapping import (
     to_remote,
 )
 from connector.adapters.xero_reads import PAGE, pages, payment_changes
-from connector.adapters.xero_session import (
-    IdempotencyConflict,
-    XeroSession,
-    XeroSettings,
-)
+from connector.adapters.xero_session import XeroSession, XeroSettings
 from connector.credentials import TokenStore
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind

@@ -1,5 +1,5 @@
-"""A xero-python client with its tokens kept in the keyring, Xero's rate limits obeyed, and
-Xero errors sorted by what the engine should do next.
+"""A xero-python client with its tokens kept in the keyring and Xero's rate limits obeyed; its
+errors are sorted by what the engine should do next in `xero_errors`.
 
 Tokens: the SDK refreshes an access token 60 s before it expires and hands the rotated set to
 our token saver, which writes it to the keyring before the SDK uses the new access token, so a
@@ -37,14 +37,21 @@ from tenacity import (
 from xero_python.accounting import AccountingApi
 from xero_python.api_client import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
-from xero_python.exceptions import ApiException, HTTPStatusException, OAuth2Error
+from xero_python.exceptions import ApiException, OAuth2Error
 from xero_python.identity import IdentityApi
 
 from connector.adapters.oauth_retry import refresh_once
+from connector.adapters.xero_errors import (
+    RECONNECT,
+    AuthExpired,
+    MinuteLimit,
+    ServerError,
+    classify,
+    day_limit_reached,
+)
 from connector.adapters.xero_wire import DecimalApiClient
 from connector.credentials import TokenSet, TokenStore
-from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
-from connector.jsonwire import loads
+from connector.errors import FatalLedgerError, RetriableLedgerError
 
 T = TypeVar("T")
 
@@ -60,7 +67,6 @@ SCOPES = [
     "accounting.settings.read",
 ]
 XERO_API = "https://api.xero.com"
-RECONNECT = "reconnect with `connector auth xero --config FILE`"
 
 
 class XeroSettings(BaseModel):
@@ -109,92 +115,6 @@ class XeroSettings(BaseModel):
         if self.identity_url.rstrip("/") != XERO_API:
             return self.identity_url.rstrip("/") + "/identity/connect/authorize"
         return "https://login.xero.com/identity/connect/authorize"
-
-
-class AuthExpired(FatalLedgerError):
-    """401: the access token was refused; refresh it once and try again."""
-
-
-class MinuteLimit(RetriableLedgerError):
-    """429 for the minute (or concurrency) limit: wait `retry_after` seconds, then go on."""
-
-    def __init__(self, message: str, retry_after: float):
-        super().__init__(message, code="429")
-        self.retry_after = retry_after
-
-
-class DayLimitReached(FatalLedgerError):
-    """Xero's 5,000 calls a day are spent: stop this business's run; the next one resumes."""
-
-
-class ServerError(RetriableLedgerError):
-    """5xx: retried for a read; for a write Xero has cached it under the Idempotency-Key."""
-
-
-class IdempotencyConflict(SkippableLedgerError):
-    """400: the Idempotency-Key came back with a different request within Xero's 6 minutes."""
-
-
-class NotFound(SkippableLedgerError):
-    pass
-
-
-def classify(exc: BaseException, where: str = "Xero") -> Exception:
-    """Translate an SDK or transport error into the connector's error tree."""
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-        return RetriableLedgerError(f"{where} did not answer: {type(exc).__name__}")
-    if isinstance(exc, HTTPStatusException):
-        status = int(exc.status if isinstance(exc.status, int) else exc.http_resp.status)
-        headers = exc.headers or {}
-        text = _error_text(exc)
-        if status == 429:
-            problem = headers.get("X-Rate-Limit-Problem", "minute")
-            if problem == "day":
-                return day_limit_reached()
-            wait = float(headers.get("Retry-After") or 1)
-            return MinuteLimit(f"Xero's {problem} limit is reached; waiting {wait:.0f} s", wait)
-        if status == 401:
-            return AuthExpired(f"Xero refused the access token: {text}")
-        if status == 403:
-            return FatalLedgerError(
-                f"the stored Xero connection has no access to this organisation ({text}); "
-                + RECONNECT
-            )
-        if status == 404:
-            return NotFound("Xero has no such document", code="404")
-        if status >= 500:
-            return ServerError(f"Xero server error {status}: {text[:300]}", code=str(status))
-        if status == 400 and "used with a different request" in text:
-            return IdempotencyConflict(text, code="400")
-        if status == 400 and "invalid_grant" in text:
-            return FatalLedgerError(
-                f"Xero refused the stored connection (the refresh token is spent, expired or "
-                f"revoked); {RECONNECT}"
-            )
-        return SkippableLedgerError(
-            f"Xero rejected the request ({status}): {text}", code=str(status)
-        )
-    if isinstance(exc, OAuth2Error | ApiException):
-        return FatalLedgerError(f"Xero sign-in failed ({type(exc).__name__}); {RECONNECT}")
-    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-
-
-def _error_text(exc: HTTPStatusException) -> str:
-    """Xero's own words: validation messages, the error Message, or the problem Detail."""
-    try:
-        data = loads(exc.body or b"{}")
-    except ValueError:
-        return (exc.body or b"").decode(errors="replace")[:300]
-    if not isinstance(data, dict):
-        return str(data)[:300]
-    messages = [
-        e.get("Message", "")
-        for element in data.get("Elements") or []
-        for e in element.get("ValidationErrors") or []
-    ]
-    return "; ".join(m for m in messages if m) or str(
-        data.get("Message") or data.get("Detail") or data.get("error") or data
-    )
 
 
 class _Token(OAuth2Token):
@@ -390,11 +310,3 @@ class XeroSession:
         value = found.get("x-daylimit-remaining")
         if value is not None and value.isdigit():
             self.day_remaining = int(value)
-
-
-def day_limit_reached() -> DayLimitReached:
-    return DayLimitReached(
-        "Xero's daily API limit for this organisation is reached; the run stopped here and the "
-        "next run resumes where it left off",
-        code="429",
-    )
