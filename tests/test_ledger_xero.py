@@ -3,10 +3,13 @@ exchange checked against Xero's OpenAPI description."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from connector.adapters.base import RemoteStatus
 from tests.conformance.ledger import LedgerConformance, request
 from tests.xero_support import XeroWorld
 
@@ -95,3 +98,191 @@ def test_a_key_conflict_for_a_document_never_created_sends_it_under_a_new_key(xe
     assert "not subscribed to currency EUR" in (refused.error or "")
     (created,) = ledger.create_invoices([bad])
     assert created.invoice is not None and len(xero.invoices()) == 1
+
+
+def _batch(customer, amounts):
+    return [request(customer, n, amount) for n, amount in enumerate(amounts, 1)]
+
+
+def test_a_batch_answer_in_another_order_goes_to_the_right_requests(xero):
+    """Results are matched by Reference: reversed elements never swap two invoices."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    xero.sandbox.faults.reorder_elements(match="PUT /api.xro/2.0/Invoices")
+    wanted = _batch(customer, ["1000.00", "2000.00", "3000.00"])
+    results = ledger.create_invoices(wanted)
+    assert [r.key for r in results] == [w.key for w in wanted]
+    assert [(r.invoice.reference, r.invoice.total) for r in results] == [
+        (w.reference, w.total) for w in wanted
+    ]
+
+
+def test_an_element_left_out_of_the_answer_is_in_doubt_not_given_another_s(xero):
+    """Xero's answer skips the second element (which it created): that request comes back in
+    doubt, to be looked up, and the third keeps its own invoice."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    xero.sandbox.faults.omit_elements(match="PUT /api.xro/2.0/Invoices", index=1)
+    wanted = _batch(customer, ["1000.00", "2000.00", "3000.00"])
+    first, second, third = ledger.create_invoices(wanted)
+    assert first.invoice.reference == wanted[0].reference
+    assert second.invoice is None and second.retriable and "no result" in second.error
+    assert (third.invoice.reference, third.invoice.total) == (wanted[2].reference, wanted[2].total)
+    found = ledger.find_invoices([wanted[1].reference])  # what the engine does next run
+    assert found[wanted[1].reference].total == wanted[1].total
+    assert len(xero.invoices()) == 3
+
+
+def test_new_contacts_answered_in_another_order_keep_their_own_ids(xero):
+    ledger = xero.ledger()
+    acme = ledger.find_or_create_customer("Acme Corporation", "USD")
+    beta = ledger.find_or_create_customer("Beta Bakery Ltd", "USD")
+    xero.sandbox.faults.reorder_elements(match="PUT /api.xro/2.0/Contacts")
+    ledger.create_invoices([request(acme, 1, "1000.00"), request(beta, 2, "2000.00")])
+    names = {i["Total"]: i["Contact"]["Name"] for i in xero.invoices()}
+    assert names == {Decimal("950.00"): "Acme Corporation", Decimal("1950.00"): "Beta Bakery Ltd"}
+
+
+def test_a_customer_name_with_a_stray_space_is_invoiced(xero):
+    """'Acme Corp ' creates the contact 'Acme Corp' and its invoice goes through; another run
+    spelling it 'acme corp' finds the same contact."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corp ", "USD")
+    (result,) = ledger.create_invoices([request(customer, 1)])
+    assert result.error is None and result.invoice is not None
+    (contact,) = xero.sandbox.contacts(xero.tenant)
+    assert contact["Name"] == "Acme Corp"
+    assert xero.ledger().find_or_create_customer("  acme corp", "USD").id == contact["ContactID"]
+
+
+def test_a_credit_note_is_set_against_the_invoice_it_replaces_once(xero):
+    """950.00 invoiced, 300.00 paid: the 950.00 credit note settles the 650.00 still due and
+    keeps 300.00 for the customer. Sending the same request again (a rerun within Xero's 6
+    minutes: the create answer is replayed) allocates nothing more."""
+    from dataclasses import replace
+
+    from connector.models import Kind
+
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    (invoice,) = ledger.create_invoices([request(customer, 1)])
+    xero.pay(invoice.invoice.ledger_id, "300.00")
+    credit_request = replace(
+        request(customer, 1, kind=Kind.CREDIT), credits_ledger_id=invoice.invoice.ledger_id
+    )
+    (credit,) = ledger.create_invoices([credit_request])
+    assert credit.error is None and credit.invoice.is_credit
+    assert (credit.invoice.total, credit.invoice.balance) == (Decimal("950.00"), Decimal("300.00"))
+    (again,) = xero.ledger().create_invoices([credit_request])
+    assert again.invoice.ledger_id == credit.invoice.ledger_id
+    assert again.invoice.balance == Decimal("300.00")
+    ledger.settle_credit(credit.invoice.ledger_id, invoice.invoice.ledger_id, date(2026, 11, 26))
+    (old,) = xero.invoices()
+    assert (old["AmountPaid"], old["AmountCredited"], old["AmountDue"]) == (
+        Decimal("300.00"),
+        Decimal("650.00"),
+        Decimal("0.00"),
+    )
+    assert old["Status"] == "PAID" and len(old["CreditNotes"]) == 1
+    (note,) = xero.sandbox.credit_notes(xero.tenant)
+    assert note["RemainingCredit"] == Decimal("300.00") and len(note["Allocations"]) == 1
+
+
+def test_a_credit_note_for_a_paid_invoice_is_kept_for_the_customer(xero):
+    """Nothing is due on the old invoice: no allocation is attempted (Xero would refuse it)."""
+    from dataclasses import replace
+
+    from connector.models import Kind
+
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    (invoice,) = ledger.create_invoices([request(customer, 1)])
+    xero.pay(invoice.invoice.ledger_id, "950.00")
+    credit_request = replace(
+        request(customer, 1, kind=Kind.CREDIT), credits_ledger_id=invoice.invoice.ledger_id
+    )
+    (credit,) = ledger.create_invoices([credit_request])
+    assert credit.error is None and credit.invoice.balance == Decimal("950.00")
+    assert xero.sandbox.credit_notes(xero.tenant)[0]["Allocations"] == []
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_a_500_cached_under_the_key_is_not_retried_under_it(xero, applied, monkeypatch):
+    """Xero answers 500 and replays that 500 for the key's 6 minutes. The adapter looks up what
+    landed and sends only what is missing, under a new key: each invoice exists once."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    ledger.create_invoices([])  # the contact is created first, out of the count
+    xero.sandbox.faults.server_error(match="PUT /api.xro/2.0/Invoices", applied=applied)
+    wanted = _batch(customer, ["1000.00", "2000.00"])
+    keys: list[str] = []
+    spec_check = xero.sandbox.observer
+
+    def observe(request, response):
+        if request.line == "PUT /api.xro/2.0/Invoices":
+            keys.append(request.header("Idempotency-Key"))
+        spec_check(request, response)
+
+    monkeypatch.setattr(xero.sandbox, "observer", observe)
+    results = ledger.create_invoices(wanted)
+    # once with its key, answered 500; then (only if nothing landed) once under a new key
+    assert len(keys) == (1 if applied else 2) and len(set(keys)) == len(keys)
+    assert [r.invoice.reference for r in results] == [w.reference for w in wanted]
+    assert sorted(i["Reference"] for i in xero.invoices()) == sorted(w.reference for w in wanted)
+
+
+def test_void_keys_are_scoped_to_the_organisation(xero):
+    """Xero keeps keys per app, not per organisation: the engine's void key, used in two
+    organisations within 6 minutes, must not collide."""
+    from tests.xero_support import connect
+
+    other = xero.sandbox.seed_organisation(str(uuid.uuid4()), name="Other Books")
+    connect(xero.sandbox, other, business="Other Co")
+    voided = []
+    for ledger in (xero.ledger(), xero.ledger(business="Other Co", tenant_id=other)):
+        customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+        (created,) = ledger.create_invoices([request(customer, 1)])
+        voided.append(ledger.void_invoice(created.invoice.ledger_id, "engine-void-key").status)
+    assert voided == [RemoteStatus.VOIDED, RemoteStatus.VOIDED]
+
+
+def test_the_first_payment_pull_reads_every_page(xero, monkeypatch):
+    """With nothing stored yet, every paid invoice this app created comes back, however many
+    pages that takes (pages of 2 here, instead of Xero's 1,000)."""
+    monkeypatch.setattr("connector.adapters.xero_reads.PAGE", 2)
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    created = ledger.create_invoices(_batch(customer, ["1000.00", "2000.00", "3000.00"]))
+    for result in created:
+        xero.pay(result.invoice.ledger_id, "10.00")
+    changes = ledger.payment_changes(None)
+    assert sorted(i.ledger_id for i in changes.invoices) == sorted(
+        r.invoice.ledger_id for r in created
+    )
+
+
+def test_payments_on_bills_are_not_pulled(xero):
+    """`/Payments` since the cursor asks for customer payments only: a bill paid in the same
+    organisation brings nothing back."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    (ours,) = ledger.create_invoices([request(customer, 1)])
+    cursor = ledger.payment_changes(None).cursor
+    org = xero.sandbox.organisation(xero.tenant)
+    with org.lock:
+        bill = org.create_document(
+            {
+                "Type": "ACCPAY",
+                "Contact": {"Name": "Paper Supplies"},
+                "LineItems": [
+                    {"Description": "Paper", "UnitAmount": Decimal("80.00"), "AccountCode": "200"}
+                ],
+                "Status": "AUTHORISED",
+            },
+            False,
+            "someone else",
+        )
+    xero.pay(bill.id, "80.00")
+    xero.pay(ours.invoice.ledger_id, "100.00")
+    changes = ledger.payment_changes(cursor)
+    assert [i.ledger_id for i in changes.invoices] == [ours.invoice.ledger_id]
