@@ -2,10 +2,14 @@
 in the environment, and a replay of the example bodies Xero publishes in its OpenAPI file.
 
     XERO_CLIENT_ID, XERO_CLIENT_SECRET, XERO_REFRESH_TOKEN, XERO_TENANT_ID
-    pytest -m live --record-mode=once tests/test_live_xero.py
+    pytest -m live --vcr-record=once tests/test_live_xero.py
 
 Live tests record into tests/cassettes/xero/ with every secret filtered out; without the
-variables they are skipped. The spec-example cassette is built from `xero_accounting.yaml` by
+variables they are skipped. Xero's refresh tokens are single-use: the run spends the one in
+XERO_REFRESH_TOKEN, and the rotated one lives only in the test's in-memory keyring. The test
+says so when it ends (never printing a token): get a fresh one with `connector auth xero`
+before the next live run (the spent one still works for Xero's 30-minute grace period).
+The spec-example cassette is built from `xero_accounting.yaml` by
 `spec_example_cassette()` and a test checks the committed file is exactly that, so it can only
 hold Xero's own published bodies (see tests/cassettes/xero/README.md).
 """
@@ -13,6 +17,8 @@ hold Xero's own published bodies (see tests/cassettes/xero/README.md).
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -159,7 +165,7 @@ def test_xero_s_example_bodies_map_to_what_the_engine_expects(replay_ledger):
 
 
 @pytest.fixture
-def live_ledger(memory_keyring) -> XeroLedger:
+def live_ledger(memory_keyring) -> Iterator[XeroLedger]:
     store = TokenStore("Live Test", "xero")
     store.save(
         TokenSet(
@@ -170,7 +176,18 @@ def live_ledger(memory_keyring) -> XeroLedger:
         )
     )
     settings = XeroSettings()
-    return XeroLedger(XeroSession(settings, store), settings, "")
+    yield XeroLedger(XeroSession(settings, store), settings, "")
+    rotated = store.load()
+    if rotated is not None and rotated.refresh_token != os.environ["XERO_REFRESH_TOKEN"]:
+        warnings.warn(SPENT, stacklevel=1)
+
+
+SPENT = (
+    "Xero rotated the refresh token during this live run: the one in XERO_REFRESH_TOKEN is "
+    "spent (Xero still accepts it for 30 minutes), and the new one was kept only in the test's "
+    "in-memory keyring. Run `connector auth xero --config FILE` and export the new refresh "
+    "token before the next live run."
+)
 
 
 @pytest.mark.vcr
