@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import MILESTONES
+from connector.sync.report import status_data
+from tests.conftest import AS_OF, MILESTONES
 from tests.xero_support import XeroWorld, connect, xero_business
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
@@ -212,7 +213,55 @@ def test_a_changed_partly_paid_milestone_is_credited_settled_and_reissued(tmp_pa
     )
     assert rows[note["CreditNoteNumber"]]["balance_minor"] == 100000  # credit left to use
     assert rows[by_total(xero)["4500.00"]["InvoiceNumber"]]["state"] == "pushed"
+    assert rows[old["InvoiceNumber"]]["paid_minor"] == 100000  # paid, not the credit applied
     assert totals(xero) == sorted([*(t for t in EXPECTED if t != "4000.00"), "4000.00", "4500.00"])
+    cfg = business.config()
+    data = status_data(cfg.business.name, cfg.contracts, business.state(), AS_OF)
+    beta = next(c for c in data["contracts"] if c["contract"] == "BETA-APP")
+    # billed 4,500 for the milestone; 1,000 paid; owed: 4,500 due less 1,000 credit unused
+    assert (beta["billed"], beta["paid"], beta["outstanding"]) == ("4500.00", "1000.00", "3500.00")
+
+
+class Crash(BaseException):
+    """The process dies: nothing in the engine catches it."""
+
+
+def credit_beta_1(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero, on_change="credit-and-reissue")
+    business.sync()
+    xero.pay(by_total(xero)["4000.00"]["InvoiceID"], "1000.00")
+    business.milestones(MILESTONES.replace('amount = "4000.00"', 'amount = "4500.00"'))
+    return business
+
+
+def test_a_credit_note_xero_would_not_allocate_is_reported(tmp_path, xero):
+    business = credit_beta_1(tmp_path, xero)
+    xero.sandbox.faults.fail(match="/Allocations", status=400)
+    report = business.sync()
+    assert report.outcome == "problems"
+    assert any("CN-0001" in p or "credit" in p for p in report.problems()), report.problems()
+    assert by_total(xero)["4000.00"]["AmountDue"] == Decimal("3000.00")
+
+
+def test_a_credit_note_left_unallocated_by_a_dead_run_is_settled_when_found(tmp_path, xero):
+    """The run died after Xero created the credit note but before it was set against the old
+    invoice and before the engine recorded it; the next run finds it and settles it."""
+    business = credit_beta_1(tmp_path, xero)
+    xero.sandbox.faults.fail(match="/Allocations", status=400)
+
+    def die_after_the_credit(name: str) -> None:
+        if name == "after:create_invoices":
+            raise Crash
+
+    with pytest.raises(Crash):
+        business.sync(checkpoint=die_after_the_credit)
+    assert by_total(xero)["4000.00"]["AmountDue"] == Decimal("3000.00")  # not settled yet
+    report = business.sync()
+    assert report.resolved == 1 and report.outcome == "ok", report.problems()
+    (note,) = xero.sandbox.credit_notes(xero.tenant)
+    assert [a["Amount"] for a in note["Allocations"]] == [Decimal("3000.00")]
+    assert by_total(xero)["4000.00"]["AmountDue"] == Decimal("0.00")
+    assert "4500.00" in by_total(xero)
 
 
 def test_an_element_missing_from_the_answer_is_looked_up_next_run(tmp_path, xero):

@@ -74,6 +74,8 @@ class RemoteInvoice:
     status: RemoteStatus
     is_credit: bool = False
     payments: tuple[RemotePayment, ...] = ()
+    # Settled by credit notes rather than paid: total - balance - credited is what was paid.
+    credited: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +119,11 @@ class LedgerAdapter(Protocol):
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
         """Invoices whose balance or status changed since `cursor`, with their payments."""
         ...
+
+    # Optional, looked up with getattr by the engine:
+    #   lookup_window: timedelta   how far back find_invoices can see
+    #   check() -> str             `connector doctor`: reachable with the stored credentials
+    #   settle_credit(credit_id, invoice_id, on) -> RemoteInvoice
+    #       set a credit note against the invoice it credits, unless it already is (ledgers
+    #       that allocate credits explicitly; the engine calls it for a credit note it found
+    #       by lookup, which a stopped run may have left unallocated)

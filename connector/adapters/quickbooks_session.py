@@ -28,6 +28,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from connector.adapters.oauth_retry import refresh_once
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 
@@ -207,11 +208,9 @@ class QuickBooksSession:
 
     def call(self, fn: Callable[[QuickBooks], T]) -> T:
         """Run `fn(client)`: retriable errors back off and retry; a 401 refreshes once."""
-        try:
-            return self._with_retries(fn)
-        except AuthExpired:
-            self.refresh(self.store.require())
-            return self._with_retries(fn)
+        return refresh_once(
+            lambda: self._with_retries(fn), AuthExpired, lambda: self.refresh(self.store.require())
+        )
 
     def _with_retries(self, fn: Callable[[QuickBooks], T]) -> T:
         return self._retrying(lambda: fn(self.client()))

@@ -54,6 +54,7 @@ def to_remote(doc: Any) -> RemoteInvoice:
         Decimal(balance),
         status,
         credit,
+        credited=Decimal(0) if credit else Decimal(doc.amount_credited or 0),
     )
 
 

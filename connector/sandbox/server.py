@@ -10,7 +10,6 @@ loopback address and never turn a money amount into a float.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import struct
@@ -19,11 +18,11 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
+from connector.jsonwire import dumps, loads
 from connector.sandbox.faults import FaultInjector
 from connector.sandbox.limits import RateLimiter, Verdict, Window
 
@@ -44,50 +43,6 @@ __all__ = [
 
 HOST = "127.0.0.1"
 log = logging.getLogger(__name__)
-
-# --- JSON with Decimal ------------------------------------------------------------------------
-
-
-def loads(text: str | bytes) -> Any:
-    """JSON with every non-integer number as Decimal, so no amount ever passes through a float."""
-    return json.loads(text, parse_float=Decimal)
-
-
-def dumps(value: Any) -> str:
-    """JSON in which a Decimal is written as the number it is (never quoted, never a float)."""
-    parts: list[str] = []
-    _encode(value, parts)
-    return "".join(parts)
-
-
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a JSON number: {value}")
-        out.append(format(value, "f"))
-    elif isinstance(value, float):
-        raise TypeError("float in sandbox JSON: use Decimal")
-    elif value is None or isinstance(value, bool | int | str):
-        out.append(json.dumps(value))
-    elif isinstance(value, Mapping):
-        out.append("{")
-        for i, (key, item) in enumerate(value.items()):
-            if i:
-                out.append(",")
-            out.append(json.dumps(str(key)))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
 
 # --- requests and responses -------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ STOP_POINTS = frozenset(
         "before:find_or_create_customer",
         "before:create_invoices",
         "before:void_invoice",
+        "before:settle_credit",
     }
 )
 
@@ -241,11 +242,35 @@ class _Run:
                 if remote is None:
                     self.resend.append(row)  # the ledger never got it: same key, same content
                 else:
+                    if row["replaces"] and remote.is_credit:
+                        remote = self._settle(row, remote)
                     changes += self._pushed_changes(row, remote)
                     self.report.resolved += 1
             self._commit(changes)
         for row in (r for r in rows if r["action"] == "void"):
             self.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
+
+    def _settle(self, row: dict[str, Any], remote: RemoteInvoice) -> RemoteInvoice:
+        """A credit note found by lookup may have been created by a run that stopped before
+        setting it against the invoice it replaces; ledgers that allocate credits explicitly
+        (Xero) do it now, and do nothing when it is done already."""
+        settle = getattr(self.ledger, "settle_credit", None)
+        old = next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
+        if settle is None or old is None or not old["ledger_id"]:
+            return remote
+        self.checkpoint("before:settle_credit")
+        try:
+            settled = settle(
+                remote.ledger_id, old["ledger_id"], date.fromisoformat(row["invoice_date"])
+            )
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
+            self.report.failures.append(
+                f"{_label(row)}: credit note {remote.number} was not set against invoice "
+                f"{old['number']} ({exc}); allocate it in the ledger"
+            )
+            return remote
+        self.checkpoint("after:settle_credit")
+        return settled
 
     # -- step 2: push what billing decided ----------------------------------------------------
 
@@ -379,6 +404,8 @@ class _Run:
             if result.invoice is not None:
                 changes += self._pushed_changes(row, result.invoice)
                 self.report.created.append((row, result.invoice.number))
+                if result.error:  # created, but a follow-up (a credit's allocation) failed
+                    self.report.failures.append(f"{_label(row)}: {result.error}")
                 log.info(
                     "invoice %s created: %s, %s %s",
                     result.invoice.number,
@@ -472,7 +499,7 @@ class _Run:
                 continue
             currency = row["currency"]
             voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
-            paid = Decimal(0) if voided else remote.total - remote.balance
+            paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
             new_state = _state_for(row["state"], remote)
             if new_state == st.VOIDED_IN_LEDGER and row["state"] != st.VOIDED_IN_LEDGER:
                 self.report.failures.append(

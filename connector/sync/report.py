@@ -141,13 +141,20 @@ def status_data(
                 "overdue": Decimal(0),
             },
         )
-        if row["state"] in BILLED_STATES:
+        credit_note = row["kind"] == "credit"
+        if row["state"] in BILLED_STATES or row["state"] == st.CREDITED:
+            # A credited invoice and its credit note both count: together they bill nothing,
+            # and what is still due on the one less the credit left on the other is owed.
             sums["billed"] += total
-            sums["paid"] += paid
-            if row["kind"] != "credit":
+            if credit_note:
+                sums["outstanding"] -= balance  # credit the customer has not used yet
+            else:
+                sums["paid"] += paid
                 sums["outstanding"] += balance
-                if balance > 0 and due < as_of:
-                    sums["overdue"] += balance
+        if row["state"] in BILLED_STATES and not credit_note:
+            if balance > 0 and due < as_of:
+                sums["overdue"] += balance
+        if row["state"] in BILLED_STATES:
             for line in st.lines_from_json(row["lines"], currency):
                 if line.role in (Role.RETAINAGE, Role.RETAINAGE_RELEASE):
                     sums["retainage_held"] -= line.amount  # withheld lines are negative
