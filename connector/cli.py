@@ -287,35 +287,18 @@ def auth_quickbooks(
 ) -> None:
     """Sign in to QuickBooks Online and keep the tokens in the OS keyring."""
     from connector.adapters.quickbooks_session import QuickBooksSettings
-    from connector.auth_flow import connect_quickbooks, listen_in_background
-    from connector.credentials import TokenStore
+    from connector.auth_flow import connect_quickbooks
+    from connector.cli_auth import sign_in
 
-    cfg = config_mod.load(config)
-    settings = cfg.ledger_settings
-    if not isinstance(settings, QuickBooksSettings):
-        raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "quickbooks"')
-    store = TokenStore(cfg.business.name, "quickbooks")
-    known = store.load()
-    client_id = known.client_id if known else typer.prompt("QuickBooks app client ID")
-    secret = known.client_secret if known else typer.prompt("Client secret", hide_input=True)
-    waiting = None if paste else listen_in_background(settings.redirect_uri)
-
-    def redirect(_: str) -> str:
-        if waiting is None:
-            return typer.prompt("Paste the address the browser was sent to")
-        thread, box = waiting
-        thread.join()
-        if "error" in box:
-            raise UserError(box["error"])
-        return box["url"]
-
-    tokens = connect_quickbooks(
-        settings,
-        store,
-        client_id,
-        secret,
-        lambda url: out.print(f"Open this address, sign in and choose the company:\n{url}"),
-        redirect,
+    cfg, _, tokens = sign_in(
+        config,
+        paste,
+        kind="quickbooks",
+        settings_type=QuickBooksSettings,
+        app_name="QuickBooks",
+        choose="company",
+        connect=connect_quickbooks,
+        out=out,
     )
     out.print(
         f"Connected {cfg.business.name} to QuickBooks company {tokens.company_id}; "

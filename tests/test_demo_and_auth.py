@@ -100,6 +100,40 @@ def test_a_forged_redirect_is_refused(sandbox):
         )
 
 
+def test_auth_command_through_the_cli(tmp_path, sandbox, monkeypatch, memory_keyring):
+    from intuitlib import client as intuit_client
+    from intuitlib.client import AuthClient
+    from intuitlib.enums import Scopes
+    from typer.testing import CliRunner
+
+    business = qbo_support.qbo_business(tmp_path / "b", sandbox)
+    monkeypatch.setattr(intuit_client, "generate_token", lambda *args, **kwargs: "fixed-state")
+    chosen = business.config().ledger_settings
+    auth = AuthClient(CLIENT_ID, CLIENT_SECRET, chosen.redirect_uri, chosen.discovery)
+    landed = follow_consent(auth.get_authorization_url([Scopes.ACCOUNTING]))
+    answer = CliRunner().invoke(
+        cli.app,
+        ["auth", "quickbooks", "--config", str(business.config_path), "--paste"],
+        input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
+    )
+    assert answer.exit_code == 0, answer.output
+    assert "choose the company" in answer.output
+    assert f"QuickBooks company {DEFAULT_REALM}" in answer.output
+    assert TokenStore("Northwind Studio", "quickbooks").load().company_id == DEFAULT_REALM
+
+
+def test_auth_command_refuses_a_config_for_another_ledger(tmp_path):
+    from typer.testing import CliRunner
+
+    from tests.conftest import make_business
+
+    business = make_business(tmp_path / "b")
+    answer = CliRunner().invoke(
+        cli.app, ["auth", "quickbooks", "--config", str(business.config_path)]
+    )
+    assert answer.exit_code != 0 and 'not "quickbooks"' in str(answer.exception)
+
+
 def test_a_crash_right_after_rotation_keeps_access(sandbox, memory_keyring):
     """The rotated refresh token is in the keyring before anything uses it: a process that dies
     at that moment leaves the next run with a working token."""
