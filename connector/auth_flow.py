@@ -22,16 +22,23 @@ from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
 
 
-def redirect_params(url: str, state: str) -> tuple[str, str]:
-    """The code and realm id from a redirect URL, after checking its state (CSRF)."""
+def redirect_query(url: str, state: str, vendor: str, command: str) -> dict[str, list[str]]:
+    """The redirect URL's query, once it is known that `vendor` granted access and that it
+    belongs to this sign-in (its state, against CSRF); `command` is what to run again."""
     query = parse_qs(urlparse(url.strip()).query)
     if "error" in query:
-        raise UserError(f"QuickBooks did not grant access: {query['error'][0]}")
+        raise UserError(f"{vendor} did not grant access: {query['error'][0]}")
     if query.get("state", [""])[0] != state:
         raise UserError(
             "the redirect URL does not belong to this sign-in (state differs); "
-            "start `connector auth quickbooks` again"
+            f"start `connector auth {command}` again"
         )
+    return query
+
+
+def redirect_params(url: str, state: str) -> tuple[str, str]:
+    """The code and realm id from a redirect URL, after checking its state (CSRF)."""
+    query = redirect_query(url, state, "QuickBooks", "quickbooks")
     try:
         return query["code"][0], query["realmId"][0]
     except KeyError:

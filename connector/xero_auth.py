@@ -12,11 +12,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import urlencode
 
 import requests
 
 from connector.adapters.xero_session import REFRESH_TTL, XeroSettings
+from connector.auth_flow import redirect_query
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
 
@@ -34,14 +35,7 @@ def consent_url(settings: XeroSettings, client_id: str, state: str) -> str:
 
 def code_from_redirect(url: str, state: str) -> str:
     """The code from the redirect URL, after checking its state (CSRF)."""
-    query = parse_qs(urlparse(url.strip()).query)
-    if "error" in query:
-        raise UserError(f"Xero did not grant access: {query['error'][0]}")
-    if query.get("state", [""])[0] != state:
-        raise UserError(
-            "the redirect URL does not belong to this sign-in (state differs); "
-            "start `connector auth xero` again"
-        )
+    query = redirect_query(url, state, "Xero", "xero")
     try:
         return query["code"][0]
     except KeyError:
