@@ -484,3 +484,21 @@ def test_json_keeps_decimals_and_refuses_floats():
     assert loads('{"a": 10.50}') == {"a": D("10.50")}
     with pytest.raises(TypeError):
         dumps({"a": 0.1})
+
+
+def test_admin_http_api_shared_routes_and_refusals():
+    with QuickBooksSandbox() as sandbox:
+        admin = sandbox.url + "/admin"
+        assert requests.post(f"{admin}/companies", json={"realm_id": "42"}, timeout=5).ok
+        unknown = requests.post(
+            f"{admin}/companies/42/payments", json={"invoice_id": "999", "amount": "1"}, timeout=5
+        )
+        assert unknown.status_code == 400 and "Fault" in unknown.json()
+        missing = requests.post(f"{admin}/tokens", json={}, timeout=5)
+        assert missing.status_code == 400 and "realm_id" in missing.json()["error"]
+        assert requests.get(f"{admin}/nowhere", timeout=5).status_code == 404
+        before = sandbox.clock.now()
+        moved = requests.post(f"{admin}/clock", json={"advance_seconds": 60}, timeout=5).json()
+        assert moved["now"] >= (before + timedelta(minutes=1)).isoformat()
+        assert requests.post(f"{admin}/reset", timeout=5).json() == {}
+        assert requests.get(f"{admin}/companies/42", timeout=5).status_code == 400

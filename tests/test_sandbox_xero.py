@@ -342,3 +342,29 @@ def test_a_submitted_invoice_is_deleted_not_voided(api):
     assert refused.status_code == 400
     gone = api("POST", f"/Invoices/{doc_id}", {"Invoices": [{"Status": "DELETED"}]})
     assert gone.body["Invoices"][0]["Status"] == "DELETED"
+
+
+def test_admin_http_api(checked_sandbox):
+    sandbox = checked_sandbox()
+    admin = sandbox.url + "/admin"
+    seeded = requests.post(
+        f"{admin}/organisations", json={"tenant_id": "t-1", "name": "Admin Co"}, timeout=5
+    )
+    assert seeded.json() == {"tenant_id": "t-1"}
+    token = requests.post(f"{admin}/tokens", json={"tenants": ["t-1"]}, timeout=5).json()
+    assert token["access_token"] and token["refresh_token"]
+    held = requests.get(f"{admin}/organisations/t-1", timeout=5).json()
+    assert held == {"invoices": [], "credit_notes": [], "contacts": []}
+    faults = requests.post(f"{admin}/faults", json={"fail": {"count": 2, "status": 502}})
+    assert faults.json()["rules"][0]["remaining"] == 2
+    assert requests.get(f"{admin}/faults", timeout=5).json()["rules"][0]["remaining"] == 2
+    assert requests.delete(f"{admin}/faults", timeout=5).json()["rules"] == []
+    before = sandbox.clock.now()
+    moved = requests.post(f"{admin}/clock", json={"advance_seconds": 3600}, timeout=5).json()
+    assert moved["now"] >= (before + timedelta(hours=1)).isoformat()
+    assert requests.post(f"{admin}/forget-idempotency-keys", timeout=5).json() == {}
+    missing = requests.post(f"{admin}/organisations", json={}, timeout=5)
+    assert missing.status_code == 400 and "tenant_id" in missing.json()["error"]
+    assert requests.get(f"{admin}/nowhere", timeout=5).status_code == 404
+    assert requests.post(f"{admin}/reset", timeout=5).json() == {}
+    assert requests.get(f"{admin}/organisations/t-1", timeout=5).status_code == 400

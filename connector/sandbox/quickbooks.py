@@ -29,7 +29,7 @@ from typing import Any
 
 from connector.sandbox import quickbooks_api
 from connector.sandbox import quickbooks_oauth as oauth
-from connector.sandbox.quickbooks_admin import AdminApi
+from connector.sandbox.quickbooks_admin import QuickBooksAdminApi
 from connector.sandbox.quickbooks_company import (
     Company,
     CompanySettings,
@@ -93,7 +93,7 @@ class QuickBooksSandbox(Served):
         )
         self._companies: dict[str, Company] = {}
         self._companies_lock = threading.Lock()
-        self._admin = AdminApi(self)
+        self._admin = QuickBooksAdminApi(self)
         self._server = SandboxServer(self, self.faults, port)
 
     # --- addresses ---

@@ -1,4 +1,4 @@
-"""The sandbox's own HTTP admin API under /admin/ (not part of QuickBooks).
+"""The QuickBooks sandbox's own HTTP admin routes under /admin/ (not part of QuickBooks).
 
 It mirrors the Python admin methods so a test in another process, or a person with curl, can
 drive a running `connector sandbox quickbooks`:
@@ -18,12 +18,12 @@ Amounts are strings or JSON numbers, never floats.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import TYPE_CHECKING
 
+from connector.sandbox.admin import AdminApi, Route
 from connector.sandbox.quickbooks_faults import QboFault
-from connector.sandbox.server import Request, Response
+from connector.sandbox.server import Response
 
 if TYPE_CHECKING:
     from connector.sandbox.quickbooks import QuickBooksSandbox
@@ -40,24 +40,20 @@ _SEED_KEYS = (
 )
 
 
-class AdminApi:
+class QuickBooksAdminApi(AdminApi):
+    """QuickBooks' own admin routes; faults, clock and reset are the shared ones. A data error
+    comes back in QuickBooks' `Fault` envelope, as the API would send it."""
+
     def __init__(self, sandbox: QuickBooksSandbox):
+        super().__init__(sandbox)
         self.sandbox = sandbox
 
-    def handle(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/")[2:] if p]
-        route = self._route(request.method, parts)
-        if route is None:
-            return Response.json(404, {"error": f"no admin route {request.method} {request.path}"})
-        try:
-            body = request.json() if request.body else {}
-            return Response.json(200, route(body))
-        except QboFault as fault:
-            return Response.json(fault.status, {"Fault": fault.fault()})
-        except (KeyError, ValueError, TypeError) as e:
-            return Response.json(400, {"error": str(e)})
+    def refusal(self, exc: Exception) -> Response | None:
+        if isinstance(exc, QboFault):
+            return Response.json(exc.status, {"Fault": exc.fault()})
+        return super().refusal(exc)
 
-    def _route(self, method: str, parts: list[str]) -> Callable[[Any], Any] | None:
+    def vendor_route(self, method: str, parts: list[str]) -> Route | None:
         sb = self.sandbox
         match method, parts:
             case "POST", ["companies"]:
@@ -79,17 +75,4 @@ class AdminApi:
                 return lambda b: sb.forget_request_ids(realm) or {}
             case "POST", ["tokens"]:
                 return lambda b: sb.issue_tokens(str(b["realm_id"]))
-            case "GET", ["faults"]:
-                return lambda b: sb.faults.snapshot()
-            case "POST", ["faults"]:
-                return lambda b: sb.faults.configure(b) or sb.faults.snapshot()
-            case "DELETE", ["faults"]:
-                return lambda b: sb.faults.clear() or sb.faults.snapshot()
-            case "POST", ["clock"]:
-                return lambda b: (
-                    sb.clock.advance(timedelta(seconds=int(b["advance_seconds"])))
-                    or {"now": sb.clock.now().isoformat()}
-                )
-            case "POST", ["reset"]:
-                return lambda b: sb.reset() or {}
         return None

@@ -39,7 +39,7 @@ from connector.sandbox.server import (
     Verdict,
     Window,
 )
-from connector.sandbox.xero_admin import AdminApi
+from connector.sandbox.xero_admin import XeroAdminApi
 from connector.sandbox.xero_entities import Invalid, payment_view
 from connector.sandbox.xero_faults import XeroFaults
 from connector.sandbox.xero_identity import (
@@ -100,7 +100,7 @@ class XeroSandbox(Served):
         self._orgs_lock = threading.Lock()
         self.keys = IdempotencyKeys(self.clock)
         self._local = threading.local()
-        self._admin = AdminApi(self)
+        self._admin = XeroAdminApi(self)
         self._server = SandboxServer(self, self.faults, port)
 
     # --- addresses ---

@@ -1,4 +1,4 @@
-"""The Xero sandbox's own HTTP admin API under /admin/ (not part of Xero).
+"""The Xero sandbox's own HTTP admin routes under /admin/ (not part of Xero).
 
 It mirrors the Python admin methods so a test in another process, or a person with curl, can
 drive a running `connector sandbox xero`:
@@ -19,11 +19,10 @@ Amounts are strings or JSON numbers, never floats.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import TYPE_CHECKING
 
-from connector.sandbox.server import Request, Response
+from connector.sandbox.admin import AdminApi, Route
 
 if TYPE_CHECKING:
     from connector.sandbox.xero import XeroSandbox
@@ -31,22 +30,14 @@ if TYPE_CHECKING:
 _SEED_KEYS = ("name", "base_currency", "currencies", "items", "contacts")
 
 
-class AdminApi:
+class XeroAdminApi(AdminApi):
+    """Xero's own admin routes; faults, clock and reset are the shared ones."""
+
     def __init__(self, sandbox: XeroSandbox):
+        super().__init__(sandbox)
         self.sandbox = sandbox
 
-    def handle(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/")[2:] if p]
-        route = self._route(request.method, parts)
-        if route is None:
-            return Response.json(404, {"error": f"no admin route {request.method} {request.path}"})
-        try:
-            body = request.json() if request.body else {}
-            return Response.json(200, route(body))
-        except (KeyError, ValueError, TypeError) as e:
-            return Response.json(400, {"error": str(e)})
-
-    def _route(self, method: str, parts: list[str]) -> Callable[[Any], Any] | None:
+    def vendor_route(self, method: str, parts: list[str]) -> Route | None:
         sb = self.sandbox
         match method, parts:
             case "POST", ["organisations"]:
@@ -73,19 +64,6 @@ class AdminApi:
                 )
             case "POST", ["tokens"]:
                 return lambda b: sb.issue_tokens(list(b["tenants"]))
-            case "GET", ["faults"]:
-                return lambda b: sb.faults.snapshot()
-            case "POST", ["faults"]:
-                return lambda b: sb.faults.configure(b) or sb.faults.snapshot()
-            case "DELETE", ["faults"]:
-                return lambda b: sb.faults.clear() or sb.faults.snapshot()
-            case "POST", ["clock"]:
-                return lambda b: (
-                    sb.clock.advance(timedelta(seconds=int(b["advance_seconds"])))
-                    or {"now": sb.clock.now().isoformat()}
-                )
             case "POST", ["forget-idempotency-keys"]:
                 return lambda b: sb.forget_idempotency_keys() or {}
-            case "POST", ["reset"]:
-                return lambda b: sb.reset() or {}
         return None
