@@ -19,7 +19,6 @@ limits never touch /admin/. This module must never bind anything but 127.0.0.1.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -47,6 +46,7 @@ from connector.sandbox.server import (
     Response,
     SandboxServer,
     Served,
+    Tenants,
     Verdict,
     Window,
 )
@@ -91,8 +91,7 @@ class QuickBooksSandbox(Served):
         self.batch_limits = RateLimiter(
             [Window("batch", batch_per_minute, timedelta(minutes=1))], None, self.clock
         )
-        self._companies: dict[str, Company] = {}
-        self._companies_lock = threading.Lock()
+        self._companies: Tenants[Company] = Tenants("company with realm id")
         self._admin = QuickBooksAdminApi(self)
         self._server = SandboxServer(self, self.faults, port)
 
@@ -151,8 +150,7 @@ class QuickBooksSandbox(Served):
         with company.lock:
             for item in items:
                 company.create("Item", {"Name": item} if isinstance(item, str) else item)
-        with self._companies_lock:
-            self._companies[realm_id] = company
+        self._companies.put(realm_id, company)
         return realm_id
 
     def issue_tokens(self, realm_id: str = DEFAULT_REALM) -> dict[str, Any]:
@@ -211,23 +209,17 @@ class QuickBooksSandbox(Served):
     def reset(self) -> None:
         """Back to empty: no companies, tokens, faults or counted requests (the OAuth client
         registration stays)."""
-        with self._companies_lock:
-            self._companies.clear()
+        self._companies.clear()
         self.oauth.clear_tokens()
         self.faults.clear()
         self.limits.reset()
         self.batch_limits.reset()
 
     def company(self, realm_id: str) -> Company:
-        with self._companies_lock:
-            company = self._companies.get(realm_id)
-        if company is None:
-            raise KeyError(f"no company with realm id {realm_id}")
-        return company
+        return self._companies.get(realm_id)
 
     def _default_realm(self) -> str | None:
-        with self._companies_lock:
-            return next(iter(self._companies), None)
+        return next(iter(self._companies.all()), None)
 
     # --- HTTP ---
 
@@ -289,8 +281,7 @@ class QuickBooksSandbox(Served):
 
     def _api(self, request: Request) -> Response:
         realm_id, rest = _api_path(request)
-        with self._companies_lock:
-            company = self._companies.get(realm_id)
+        company = self._companies.find(realm_id)
         if company is None:
             return self._gateway_denied(403, "The company no longer exists")
         return quickbooks_api.serve(

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from connector.jsonwire import dumps, loads
@@ -35,6 +35,7 @@ __all__ = [
     "Request",
     "Response",
     "SandboxServer",
+    "Tenants",
     "Verdict",
     "Window",
     "dumps",
@@ -129,6 +130,45 @@ class Clock:
     def advance(self, delta: timedelta) -> None:
         with self._lock:
             self._offset += delta
+
+
+# --- what a sandbox holds ---------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Tenants(Generic[T]):
+    """The companies or organisations a sandbox holds, by id, behind one lock: requests on the
+    server's threads look them up while a test seeds or resets."""
+
+    def __init__(self, what: str):
+        self._what = what  # for the KeyError: "company with realm id", ...
+        self._held: dict[str, T] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: T) -> None:
+        with self._lock:
+            self._held[key] = value
+
+    def find(self, key: str) -> T | None:
+        with self._lock:
+            return self._held.get(key)
+
+    def get(self, key: str) -> T:
+        """The tenant, or KeyError (an admin call's 400) when the sandbox holds none by `key`."""
+        found = self.find(key)
+        if found is None:
+            raise KeyError(f"no {self._what} {key}")
+        return found
+
+    def all(self) -> dict[str, T]:
+        """A copy, in the order they were first seeded."""
+        with self._lock:
+            return dict(self._held)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
 
 
 # --- the server -------------------------------------------------------------------------------

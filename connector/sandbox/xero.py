@@ -36,6 +36,7 @@ from connector.sandbox.server import (
     Response,
     SandboxServer,
     Served,
+    Tenants,
     Verdict,
     Window,
 )
@@ -96,8 +97,7 @@ class XeroSandbox(Served):
             [Window("appminute", app_requests_per_minute, timedelta(minutes=1))], None, self.clock
         )
         self.observer: Observer | None = None  # sees every API request and its response
-        self._orgs: dict[str, Organisation] = {}
-        self._orgs_lock = threading.Lock()
+        self._orgs: Tenants[Organisation] = Tenants("organisation with tenant id")
         self.keys = IdempotencyKeys(self.clock)
         self._local = threading.local()
         self._admin = XeroAdminApi(self)
@@ -149,8 +149,7 @@ class XeroSandbox(Served):
                 org.create_item(body)
             for contact in contacts:
                 org.create_contact({"Name": contact} if isinstance(contact, str) else contact)
-        with self._orgs_lock:
-            self._orgs[tenant_id] = org
+        self._orgs.put(tenant_id, org)
         return tenant_id
 
     def issue_tokens(
@@ -218,8 +217,7 @@ class XeroSandbox(Served):
 
     def reset(self) -> None:
         """Back to empty: no organisations, tokens, keys, faults or counted limits."""
-        with self._orgs_lock:
-            self._orgs.clear()
+        self._orgs.clear()
         self.identity.clear()
         self.forget_idempotency_keys()
         self.faults.clear()
@@ -227,15 +225,10 @@ class XeroSandbox(Served):
         self.app_limits.reset()
 
     def organisation(self, tenant_id: str) -> Organisation:
-        with self._orgs_lock:
-            org = self._orgs.get(tenant_id)
-        if org is None:
-            raise KeyError(f"no organisation with tenant id {tenant_id}")
-        return org
+        return self._orgs.get(tenant_id)
 
     def _tenant_names(self) -> dict[str, str]:
-        with self._orgs_lock:
-            return {t: o.settings.name for t, o in self._orgs.items()}
+        return {t: o.settings.name for t, o in self._orgs.all().items()}
 
     # --- HTTP ---
 
