@@ -10,15 +10,19 @@ AuthClient never tries to validate a JWT.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from connector.sandbox.oauth_common import (
+    add_query,
+    basic_credentials,
+    bearer_token,
+    form_fields,
+    oauth_error,
+)
 from connector.sandbox.server import Clock, Request, Response, loads
 
 ACCESS_TTL = timedelta(hours=1)
@@ -78,13 +82,6 @@ def discovery(base_url: str) -> dict[str, object]:
     }
 
 
-def _oauth_error(status: int, error: str, description: str = "") -> Response:
-    body: dict[str, str] = {"error": error}
-    if description:
-        body["error_description"] = description
-    return Response.json(status, body)
-
-
 class TokenAuthority:
     """Clients, authorization codes, access and refresh tokens, all in memory."""
 
@@ -126,29 +123,29 @@ class TokenAuthority:
         with self._lock:
             client = self._clients.get(client_id)
         if client is None:
-            return _oauth_error(400, "invalid_client", "unknown client_id")
+            return oauth_error(400, "invalid_client", "unknown client_id")
         if not redirect_uri or (
             client.redirect_uris is not None and redirect_uri not in client.redirect_uris
         ):
-            return _oauth_error(400, "invalid_request", "redirect_uri is not registered")
+            return oauth_error(400, "invalid_request", "redirect_uri is not registered")
         if request.param("response_type") != "code":
-            return _oauth_error(400, "unsupported_response_type")
+            return oauth_error(400, "unsupported_response_type")
         realm_id = request.param("realmId") or self._default_realm()
         if realm_id is None:
-            return _oauth_error(400, "invalid_request", "the sandbox holds no company")
+            return oauth_error(400, "invalid_request", "the sandbox holds no company")
         code = "AB" + secrets.token_urlsafe(24)
         with self._lock:
             self._codes[code] = _Code(
                 client_id, realm_id, redirect_uri, self._clock.now() + CODE_TTL
             )
         params = {"code": code, "state": request.param("state") or "", "realmId": realm_id}
-        return Response.redirect(_add_query(redirect_uri, params))
+        return Response.redirect(add_query(redirect_uri, params))
 
     def token(self, request: Request) -> Response:
         client = self._client_from_basic(request.header("Authorization"))
         if client is None:
-            return _oauth_error(401, "invalid_client")
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+            return oauth_error(401, "invalid_client")
+        form = form_fields(request)
         grant = form.get("grant_type")
         now = self._clock.now()
         with self._lock:
@@ -160,7 +157,7 @@ class TokenAuthority:
                     or code.client_id != client.client_id
                     or code.redirect_uri != form.get("redirect_uri")
                 ):
-                    return _oauth_error(400, "invalid_grant")
+                    return oauth_error(400, "invalid_grant")
                 return Response.json(200, self._mint(client.client_id, code.realm_id))
             if grant == "refresh_token":
                 old = self._refresh.get(form.get("refresh_token", ""))
@@ -170,28 +167,29 @@ class TokenAuthority:
                     or old.expires <= now
                     or old.client_id != client.client_id
                 ):
-                    return _oauth_error(400, "invalid_grant", "Incorrect or invalid refresh token")
+                    return oauth_error(400, "invalid_grant", "Incorrect or invalid refresh token")
                 old.revoked = True  # rotation: the old refresh token is spent
                 return Response.json(200, self._mint(client.client_id, old.realm_id))
-        return _oauth_error(400, "unsupported_grant_type")
+        return oauth_error(400, "unsupported_grant_type")
 
     def revoke(self, request: Request) -> Response:
         if self._client_from_basic(request.header("Authorization")) is None:
-            return _oauth_error(401, "invalid_client")
+            return oauth_error(401, "invalid_client")
         try:
             token = str(loads(request.body).get("token", ""))
         except (ValueError, AttributeError):
-            return _oauth_error(400, "invalid_request")
+            return oauth_error(400, "invalid_request")
         with self._lock:
             self._revoke(token)
         return Response(200)
 
     def check_bearer(self, authorization: str | None, realm_id: str) -> tuple[int, str] | None:
         """None when the bearer token may act on `realm_id`; else the HTTP status and why."""
-        if not authorization or not authorization.startswith("Bearer "):
+        presented = bearer_token(authorization)
+        if presented is None:
             return 401, "Authorization header missing"
         with self._lock:
-            token = self._access.get(authorization[len("Bearer ") :].strip())
+            token = self._access.get(presented)
         if token is None or token.revoked:
             return 401, "Token invalid"
         if token.expires <= self._clock.now():
@@ -203,13 +201,10 @@ class TokenAuthority:
     # --- internals (lock held) ---
 
     def _client_from_basic(self, header: str | None) -> OAuthClient | None:
-        if not header or not header.startswith("Basic "):
+        given = basic_credentials(header)
+        if given is None:
             return None
-        try:
-            decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        client_id, _, secret = decoded.partition(":")
+        client_id, secret = given
         with self._lock:
             client = self._clients.get(client_id)
         if client is None or not secrets.compare_digest(client.client_secret, secret):
@@ -239,9 +234,3 @@ class TokenAuthority:
                 if t.client_id == found.client_id and t.realm_id == found.realm_id:
                     t.revoked = True
         return True
-
-
-def _add_query(url: str, params: dict[str, str]) -> str:
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

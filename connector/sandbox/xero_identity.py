@@ -10,8 +10,6 @@ clicking; `tenants` in its query (a sandbox extension) picks which organisations
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import threading
 import uuid
@@ -19,8 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from connector.sandbox.oauth_common import (
+    add_query,
+    basic_credentials,
+    bearer_token,
+    form_fields,
+    oauth_error,
+)
 from connector.sandbox.server import Clock, Request, Response
 
 ACCESS_TTL = timedelta(minutes=30)
@@ -46,13 +50,6 @@ class _Grant:
     redirect_uri: str = ""
     used_at: datetime | None = None
     revoked: bool = False
-
-
-def oauth_error(status: int, error: str, description: str = "") -> Response:
-    body = {"error": error}
-    if description:
-        body["error_description"] = description
-    return Response.json(status, body)
 
 
 def problem(status: int, title: str, detail: str) -> Response:
@@ -126,10 +123,10 @@ class Identity:
             )
         params = {"code": code, "scope": request.param("scope") or ""}
         params["state"] = request.param("state") or ""
-        return Response.redirect(_add_query(redirect_uri, params))
+        return Response.redirect(add_query(redirect_uri, params))
 
     def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        form = form_fields(request)
         client_id = self._client(request.header("Authorization"), form)
         if client_id is None:
             return oauth_error(400, "invalid_client")
@@ -163,7 +160,7 @@ class Identity:
         return oauth_error(400, "unsupported_grant_type")
 
     def revocation(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        form = form_fields(request)
         if self._client(request.header("Authorization"), form) is None:
             return oauth_error(400, "invalid_client")
         self.revoke(form.get("token", ""))
@@ -196,10 +193,11 @@ class Identity:
 
     def bearer(self, authorization: str | None) -> tuple[_Grant | None, Response | None]:
         """The grant behind a bearer token, or the 401 Xero answers."""
-        if not authorization or not authorization.startswith("Bearer "):
+        presented = bearer_token(authorization)
+        if presented is None:
             return None, problem(401, "Unauthorized", "AuthenticationUnsuccessful")
         with self._lock:
-            grant = self._access.get(authorization[len("Bearer ") :].strip())
+            grant = self._access.get(presented)
         if grant is None or grant.revoked:
             return None, problem(401, "Unauthorized", "AuthenticationUnsuccessful")
         if grant.expires <= self._clock.now():
@@ -214,11 +212,10 @@ class Identity:
         xero-python's refresh sends)."""
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if header and header.startswith("Basic "):
-            try:
-                decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
+            given = basic_credentials(header)
+            if given is None:
                 return None
-            client_id, _, secret = decoded.partition(":")
+            client_id, secret = given
         with self._lock:
             expected = self._apps.get(client_id)
         if expected is None or not secrets.compare_digest(expected, secret):
@@ -239,9 +236,3 @@ class Identity:
             "refresh_token": refresh,
             "scope": scope,
         }
-
-
-def _add_query(url: str, params: dict[str, str]) -> str:
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
