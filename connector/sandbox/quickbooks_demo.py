@@ -6,47 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from types import TracebackType
-
-import requests
 
 from connector.adapters.quickbooks_session import QuickBooksSettings
 from connector.auth_flow import connect_quickbooks
 from connector.config import Config
 from connector.credentials import TokenStore
+from connector.sandbox.demo_stage import SandboxStage, follow_consent
 from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
 
 
-def follow_consent(url: str) -> str:
-    """What the bookkeeper does in the browser: approve, and land on the redirect URL."""
-    answer = requests.get(url, allow_redirects=False, timeout=10)
-    return answer.headers["Location"]
-
-
-class QuickBooksDemoLedger:
+class QuickBooksDemoLedger(SandboxStage[QuickBooksSandbox]):
     label = "QuickBooks"
 
     def __init__(self) -> None:
         self.sandbox = QuickBooksSandbox()
 
-    def __enter__(self) -> QuickBooksDemoLedger:
-        self.sandbox.__enter__()
+    def seed(self) -> None:
         self.sandbox.seed_company(
             DEFAULT_REALM, currencies=["EUR"], company_name="Northwind Studio (demo)"
         )
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.sandbox.__exit__(kind, exc, tb)
-
-    @property
-    def url(self) -> str:
-        return self.sandbox.url
 
     def ledger_section(self) -> str:
         return "\n".join(

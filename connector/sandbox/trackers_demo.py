@@ -15,6 +15,7 @@ from typing import Any
 
 from connector.sandbox.asana import TOKEN as ASANA_TOKEN
 from connector.sandbox.asana import AsanaPerson, AsanaSandbox
+from connector.sandbox.demo_stage import SandboxStage
 from connector.sandbox.github import TOKEN as GITHUB_TOKEN
 from connector.sandbox.github import GitHubPerson, GitHubSandbox
 from connector.sandbox.jira import EMAIL as JIRA_EMAIL
@@ -31,7 +32,7 @@ def example_records(path: Path) -> list[dict[str, Any]]:
     return list(tomllib.loads(path.read_text(encoding="utf-8")).get("milestones", []))
 
 
-class TrackerDemo:
+class TrackerDemo(SandboxStage[Any]):
     def __init__(self, kind: str, port: int = 0):
         if kind not in KINDS:
             raise ValueError(f"expected one of {', '.join(KINDS)}, got {kind!r}")
@@ -41,8 +42,8 @@ class TrackerDemo:
         ](port=port)
         self.person: Any = None
 
-    def __enter__(self) -> TrackerDemo:
-        self.sandbox.start()
+    def seed(self) -> None:
+        """The person who enters the example milestones, once the sandbox is up."""
         if self.kind == "github":
             self.person = GitHubPerson(self.sandbox, GITHUB_REPO)
         elif self.kind == "jira":
@@ -51,14 +52,6 @@ class TrackerDemo:
             # the example's fixed amounts are all on its EUR contract (the USD one bills by
             # percent), and an Asana currency field holds one currency
             self.person = AsanaPerson(self.sandbox, "Northwind client work", currency="EUR")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sandbox.stop()
-
-    @property
-    def url(self) -> str:
-        return self.sandbox.url
 
     def tracker_section(self, example: Path) -> str:
         self.person.seed(example_records(example))

@@ -7,13 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from types import TracebackType
-
-import requests
 
 from connector.adapters.xero_session import XeroSettings
 from connector.config import Config
 from connector.credentials import TokenStore
+from connector.sandbox.demo_stage import SandboxStage, follow_consent
 from connector.sandbox.xero import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -24,13 +22,7 @@ from connector.sandbox.xero import (
 from connector.xero_auth import connect_xero
 
 
-def follow_consent(url: str) -> str:
-    """What the bookkeeper does in the browser: approve, and land on the redirect URL."""
-    answer = requests.get(url, allow_redirects=False, timeout=10)
-    return answer.headers["Location"]
-
-
-class XeroDemoLedger:
+class XeroDemoLedger(SandboxStage[XeroSandbox]):
     label = "Xero"
     # sees every API exchange of the demo's sandbox (the test suite checks them against
     # Xero's OpenAPI description); None outside tests
@@ -40,24 +32,10 @@ class XeroDemoLedger:
         self.sandbox = XeroSandbox()
         self.sandbox.observer = type(self).observer
 
-    def __enter__(self) -> XeroDemoLedger:
-        self.sandbox.__enter__()
+    def seed(self) -> None:
         self.sandbox.seed_organisation(
             DEFAULT_TENANT, name="Northwind Studio (demo)", currencies=["EUR"]
         )
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.sandbox.__exit__(kind, exc, tb)
-
-    @property
-    def url(self) -> str:
-        return self.sandbox.url
 
     def ledger_section(self) -> str:
         return "\n".join(
