@@ -14,7 +14,6 @@ complete (`complete=True`) and the engine drops what is gone.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -25,16 +24,13 @@ from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
 from connector.sources.http import Page, PageTokenExpired, TrackerError, TrackerHttp
+from connector.sources.incremental import IncrementalRead, IncrementalSource
 from connector.sources.records import (
-    Cursor,
     IncrementalSettings,
     field_names,
     iso,
     local_date,
-    now_utc,
     overlap_start,
-    parse_time,
-    split,
     to_milestone,
 )
 from connector.sources.tokens import auth_hint, load_token
@@ -90,22 +86,12 @@ def session(settings: AsanaSettings, token: str) -> TrackerHttp:
     )
 
 
-class AsanaSource:
+class AsanaSource(IncrementalSource[AsanaSettings]):
     name = "asana"
 
-    def __init__(self, settings: AsanaSettings, business: str, zone: str = "UTC"):
-        self.settings = settings
-        self.business = business
-        self.zone = zone
-        self.clock: Callable[[], datetime] = now_utc  # tests move time instead of waiting
-        self._http: TrackerHttp | None = None
-
-    @property
-    def http(self) -> TrackerHttp:
-        if self._http is None:
-            _, token = load_token(self.business, "asana")
-            self._http = session(self.settings, token)
-        return self._http
+    def make_session(self) -> TrackerHttp:
+        _, token = load_token(self.business, "asana")
+        return session(self.settings, token)
 
     def check(self) -> str:
         me = self.http.get("/users/me").data["data"]
@@ -116,40 +102,23 @@ class AsanaSource:
         )
 
     def read(self, cursor: str | None) -> SourceBatch:
-        started = self.clock()
-        last = Cursor.load(cursor)
-        complete = last.complete_due(started, self.settings.full_read_days)
-        since = None if complete else last.since
+        run = IncrementalRead.begin(self.clock(), cursor, self.settings.full_read_days)
         tasks: dict[str, dict[str, Any]] = {}
         for project in self.settings.projects:
-            for task in self._tasks(project, since):
+            for task in self._tasks(project, run.since):
                 if task.get("resource_subtype") == "milestone":
                     tasks.setdefault(str(task["gid"]), task)
-        if not complete:  # a complete listing already has every milestone that still is one
-            for gid in last.awaiting - set(tasks):  # done, not yet accepted: approval may come
+        if not run.complete:  # a complete listing already has every milestone that still is one
+            for gid in run.last.awaiting - set(tasks):  # done, not yet accepted: approval may come
                 task = self._task(gid)
                 if task is not None:
                     tasks[gid] = task
-        boundary = overlap_start(started, self.settings.overlap_minutes)
-        keep: list[tuple[str, str]] = []
-        waiting: list[str] = []
-        results: list[Milestone | InvalidMilestone] = []
-        for gid, task in tasks.items():
-            pair = (gid, str(task.get("modified_at")))
-            modified = parse_time(task.get("modified_at"))
-            if modified is not None and modified >= boundary:
-                keep.append(pair)
-            if not complete and pair in last.seen and gid not in last.awaiting:
-                continue  # read last time, unchanged since: not parsed, no subtasks fetched
-            result = self._parse(task)
-            if self._awaits_approval(task, result):
-                waiting.append(gid)
-            results.append(result)
-        good, bad = split(results)
-        following = Cursor(
-            started, frozenset(keep), started if complete else last.full, frozenset(waiting)
+        return run.batch(
+            ((gid, task.get("modified_at"), task) for gid, task in tasks.items()),
+            self._parse,
+            self.settings.overlap_minutes,
+            awaits=self._awaits_approval,
         )
-        return SourceBatch(good, bad, following.dump(), complete=complete)
 
     def _tasks(self, project: str, since: datetime | None) -> list[dict[str, Any]]:
         """Every task of the project (modified since the overlap before `since`); an expired

@@ -13,7 +13,6 @@ complete (`complete=True`) and the engine drops what is gone.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,15 +25,13 @@ from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
 from connector.sources.http import Page, PageTokenExpired, TrackerError, TrackerHttp
+from connector.sources.incremental import IncrementalRead, IncrementalSource
 from connector.sources.records import (
-    Cursor,
     IncrementalSettings,
     field_names,
     local_date,
-    now_utc,
     overlap_start,
     parse_time,
-    split,
     to_milestone,
 )
 from connector.sources.tokens import auth_hint, load_token
@@ -96,21 +93,11 @@ def session(settings: JiraSettings, email: str, token: str) -> TrackerHttp:
     )
 
 
-class JiraSource:
+class JiraSource(IncrementalSource[JiraSettings]):
     name = "jira"
 
-    def __init__(self, settings: JiraSettings, business: str, zone: str = "UTC"):
-        self.settings = settings
-        self.business = business
-        self.zone = zone
-        self.clock: Callable[[], datetime] = now_utc  # tests move time instead of waiting
-        self._http: TrackerHttp | None = None
-
-    @property
-    def http(self) -> TrackerHttp:
-        if self._http is None:
-            self._http = session(self.settings, *load_token(self.business, "jira"))
-        return self._http
+    def make_session(self) -> TrackerHttp:
+        return session(self.settings, *load_token(self.business, "jira"))
 
     def myself(self) -> dict[str, Any]:
         return self.http.get("/rest/api/3/myself").data
@@ -126,31 +113,23 @@ class JiraSource:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, cursor: str | None) -> SourceBatch:
-        started = self.clock()
-        last = Cursor.load(cursor)
-        complete = last.complete_due(started, self.settings.full_read_days)
+        run = IncrementalRead.begin(self.clock(), cursor, self.settings.full_read_days)
         user_zone = self._user_zone()
         ids = self._field_ids()
         jql = f"({self.settings.jql})"
-        if not complete and last.since is not None:
-            lower = overlap_start(last.since, self.settings.overlap_minutes)
+        if run.since is not None:
+            lower = overlap_start(run.since, self.settings.overlap_minutes)
             jql += f' AND updated >= "{lower.astimezone(user_zone):%Y-%m-%d %H:%M}"'
         jql += " ORDER BY updated ASC"
-        boundary = overlap_start(started, self.settings.overlap_minutes)
-        keep: set[tuple[str, str]] = set()
-        results: list[Milestone | InvalidMilestone] = []
-        for issue in _latest(self.search(jql, [*_BUILTIN, *ids.values()])):
-            fields = issue.get("fields") or {}
-            pair = (str(issue.get("id")), str(fields.get("updated")))
-            updated = parse_time(fields.get("updated"))
-            if updated is not None and updated >= boundary:
-                keep.add(pair)  # the next read's overlap returns it again
-            if not complete and pair in last.seen:
-                continue  # read last time, unchanged since
-            results.append(self._parse(issue, ids))
-        good, bad = split(results)
-        following = Cursor(started, frozenset(keep), started if complete else last.full)
-        return SourceBatch(good, bad, following.dump(), complete=complete)
+        issues = _latest(self.search(jql, [*_BUILTIN, *ids.values()]))
+        return run.batch(
+            (
+                (str(issue.get("id")), (issue.get("fields") or {}).get("updated"), issue)
+                for issue in issues
+            ),
+            lambda issue: self._parse(issue, ids),
+            self.settings.overlap_minutes,
+        )
 
     def search(self, jql: str, fields: list[str]) -> list[dict[str, Any]]:
         """Every issue the query finds; an expired page token restarts the search once
