@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -24,6 +23,7 @@ from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,
     Tracker,
+    a_429_is_waited_out,
     billed,
     business_config,
     connect,
@@ -191,12 +191,8 @@ def test_a_deleted_issue_leaves_the_books_at_the_next_complete_read(tmp_path):
         assert "BETA-2" not in reported()
 
 
-def test_a_429_is_waited_out(tracker, jira):
-    tracker.seed(RECORDS)
-    jira.faults.throttle(1, match="search/jql")
-    started = time.monotonic()
-    assert len(tracker.source.read(None).milestones) == 3
-    assert time.monotonic() - started >= 1.0 and jira.statuses[429] == 1
+def test_a_429_is_waited_out(tracker):
+    a_429_is_waited_out(tracker, match="search/jql")
 
 
 def test_a_bad_milestone_names_the_issue_link_and_the_field(tracker, jira):

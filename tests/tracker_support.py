@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from connector.sources.http import MemoryHttpCache
 from connector.sources.tokens import save_token
 from connector.sync import run_once
 from connector.sync.report import SyncReport
+from tests.conformance.source import RECORDS
 
 BUSINESS = "Northwind Studio"
 
@@ -36,6 +38,16 @@ class Tracker:
 
     def break_one(self, mid: str) -> None:
         self.person.break_one(mid)
+
+
+def a_429_is_waited_out(tracker: Tracker, match: str) -> None:
+    """One 429 on the requests `match` finds: the read waits as Retry-After (1 s) says, then
+    returns every milestone, and the tracker answered 429 once."""
+    tracker.seed(RECORDS)
+    tracker.sandbox.faults.throttle(1, match=match)
+    started = time.monotonic()
+    assert len(tracker.source.read(None).milestones) == 3
+    assert time.monotonic() - started >= 1.0 and tracker.sandbox.statuses[429] == 1
 
 
 class DictCache(MemoryHttpCache):
