@@ -153,6 +153,18 @@ def make_business(
     return Business(root, ledger or MemoryLedger())
 
 
+def cancel_beta_after_invoicing(business: Business) -> SyncReport:
+    """Sync, then cancel BETA-1 (invoiced on its own by then) in the milestones file and sync
+    again: where the ledgers' on_change tests start."""
+    business.sync()
+    business.milestones(
+        MILESTONES.replace(
+            'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'
+        )
+    )
+    return business.sync()
+
+
 @pytest.fixture
 def business(tmp_path: Path) -> Business:
     return make_business(tmp_path / "northwind")

@@ -10,7 +10,7 @@ import pytest
 
 from connector.sandbox.quickbooks import DEFAULT_REALM
 from tests import qbo_support
-from tests.conftest import MILESTONES
+from tests.conftest import cancel_beta_after_invoicing
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
 
@@ -71,13 +71,7 @@ def test_a_throttling_storm_is_waited_out(tmp_path, qbo):
 
 def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_path, qbo):
     business = qbo_support.qbo_business(tmp_path / "b", qbo, on_change="credit-and-reissue")
-    business.sync()
-    business.milestones(
-        MILESTONES.replace(
-            'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'
-        )
-    )
-    report = business.sync()
+    report = cancel_beta_after_invoicing(business)
     assert len(report.voided) == 1, report.problems()
     voided = [i for i in qbo.invoices() if "Voided" in (i.get("PrivateNote") or "")]
     assert len(voided) == 1 and Decimal(str(voided[0]["TotalAmt"])) == 0

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from connector.sync.report import status_data
-from tests.conftest import AS_OF, MILESTONES
+from tests.conftest import AS_OF, MILESTONES, cancel_beta_after_invoicing
 from tests.xero_support import XeroWorld, connect, xero_business
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
@@ -144,13 +144,7 @@ def test_the_minute_limit_is_waited_out(tmp_path, checked_sandbox):
 
 def test_a_cancelled_invoiced_milestone_is_voided_with_credit_and_reissue(tmp_path, xero):
     business = xero_business(tmp_path / "b", xero, on_change="credit-and-reissue")
-    business.sync()
-    business.milestones(
-        MILESTONES.replace(
-            'amount = "4000.00"\nstatus = "done"', 'amount = "4000.00"\nstatus = "cancelled"'
-        )
-    )
-    report = business.sync()
+    report = cancel_beta_after_invoicing(business)
     assert len(report.voided) == 1, report.problems()
     (voided,) = [i for i in xero.invoices() if i["Status"] == "VOIDED"]
     assert voided["Total"] == Decimal("4000.00") and voided["AmountDue"] == 0
