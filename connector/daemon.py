@@ -28,10 +28,13 @@ from connector.errors import ConnectorError, LockHeld
 from connector.logs import run_context
 from connector.notify import DAEMON_SMTP_KEY, NotifySettings, send, should_notify
 from connector.sync import run_once
+from connector.sync.report import SyncReport
 
 log = logging.getLogger("connector.daemon")
 
-MISFIRE_GRACE = 3600  # a run missed by under an hour (machine asleep, busy) still happens
+# A run missed by less than this (the machine was asleep, or every worker was busy with other
+# businesses) still happens, late; one missed by more waits for its next night.
+MISFIRE_GRACE = 12 * 3600
 JITTER = 120  # seconds
 
 
@@ -90,20 +93,29 @@ def sync_business(
 def _sync(
     business: Business, stop: threading.Event | None, everyone: NotifySettings | None
 ) -> str | None:
+    cfg = business.config
     try:
-        report = run_once(business.config, stop=stop)
+        report = run_once(cfg, stop=stop)
     except LockHeld as exc:
         log.warning("skipped: %s", exc)
         return None
-    except ConnectorError as exc:
-        log.error("could not run: %s", exc)
-        return "failed"
-    except Exception:  # one business must never take the daemon down
-        log.exception("crashed; its next run checks the ledger before sending anything")
-        return "failed"
-    name = business.config.business.name
-    targets = [(business.config.notify, name)] + ([(everyone, DAEMON_SMTP_KEY)] if everyone else [])
-    with run_context(name, report.run_id):
+    except Exception as exc:  # one business must never take the daemon down
+        if isinstance(exc, ConnectorError):
+            log.error("could not run: %s", exc)
+        else:
+            log.exception("crashed; its next run checks the ledger before sending anything")
+        # The bookkeeper hears of a run that could not happen as of one that went wrong.
+        report = SyncReport(
+            business=cfg.business.name,
+            as_of=datetime.now(cfg.zone).date(),
+            fatal=f"could not run: {exc}"
+            if isinstance(exc, ConnectorError)
+            else f"crashed: {type(exc).__name__}: {exc}",
+        )
+    targets = [(cfg.notify, cfg.business.name)] + (
+        [(everyone, DAEMON_SMTP_KEY)] if everyone else []
+    )
+    with run_context(cfg.business.name, report.run_id or None):
         for settings, password_key in targets:
             if should_notify(report, settings):
                 for problem in send(report, settings, password_key):
@@ -128,6 +140,9 @@ class Daemon:
         self.scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(workers)})
         self.businesses: dict[Path, Business] = {}
         self.stopping = threading.Event()
+        # A reload and the shutdown never overlap: APScheduler's shutdown holds the job store
+        # while it waits for running syncs, and a reload needs the job store.
+        self._changing = threading.Lock()
 
     def schedule(self, business: Business, *, now: bool) -> None:
         cfg = business.config
@@ -149,22 +164,31 @@ class Daemon:
         )
 
     def reload(self) -> None:
-        """Re-read the configs: add new businesses, drop removed ones, reschedule changed ones."""
-        found = load_all(config_files(self.config, self.config_dir))
-        for path in set(self.businesses) - set(found):
-            self.scheduler.remove_job(str(path))
-            log.info("removed %s", path)
-        for path, business in found.items():
-            old = self.businesses.get(path)
-            if old is None or old.mtime != business.mtime:
-                self.schedule(business, now=False)
-                log.info(
-                    "%s %s (%s)",
-                    "updated" if old else "scheduled",
-                    business.config.business.name,
-                    business.config.schedule.cron,
-                )
-        self.businesses = found
+        """Re-read the configs: add new businesses, drop removed ones, reschedule changed ones.
+        A file that no longer loads keeps its last good schedule until it is fixed or removed."""
+        with self._changing:
+            if self.stopping.is_set():
+                return
+            paths = config_files(self.config, self.config_dir)
+            found = load_all(paths)
+            for path in set(self.businesses) - set(found):
+                if path in paths:
+                    log.error("keeping the last good config of %s until it loads again", path)
+                    found[path] = self.businesses[path]
+                    continue
+                self.scheduler.remove_job(str(path))
+                log.info("removed %s", path)
+            for path, business in found.items():
+                old = self.businesses.get(path)
+                if old is None or old.mtime != business.mtime:
+                    self.schedule(business, now=False)
+                    log.info(
+                        "%s %s (%s)",
+                        "updated" if old else "scheduled",
+                        business.config.business.name,
+                        business.config.schedule.cron,
+                    )
+            self.businesses = found
 
     def start(self) -> None:
         self.businesses = load_all(config_files(self.config, self.config_dir))
@@ -178,10 +202,17 @@ class Daemon:
             )
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        signal.signal(signal.SIGHUP, lambda *_: self.scheduler.add_job(self.reload))
+        # Handlers only start threads: the main thread may be inside the scheduler's own locks.
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload).start())
         self.scheduler.start()  # blocks until _stop
 
     def _stop(self, signum: int, frame: object) -> None:
+        if self.stopping.is_set():
+            return  # a second Ctrl-C or SIGTERM: already stopping
         log.info("stopping on signal %d: runs stop after their current ledger call", signum)
         self.stopping.set()
-        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}).start()
+        threading.Thread(target=self._shutdown).start()
+
+    def _shutdown(self) -> None:
+        with self._changing:
+            self.scheduler.shutdown(wait=True)

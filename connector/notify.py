@@ -130,7 +130,8 @@ def subject(report: SyncReport) -> str:
 
 
 def render_body(report: SyncReport) -> str:
-    lines = [f"Sync of {report.business} for {report.as_of.isoformat()} (run {report.run_id})"]
+    run = f" (run {report.run_id})" if report.run_id else " (it could not start)"
+    lines = [f"Sync of {report.business} for {report.as_of.isoformat()}{run}"]
     if report.fatal:
         lines += ["", f"The sync FAILED and did not finish: {report.fatal}"]
     if report.created:
@@ -174,7 +175,7 @@ def webhook_payload(report: SyncReport) -> dict[str, Any]:
     return {
         "business": report.business,
         "as_of": report.as_of.isoformat(),
-        "run_id": report.run_id,
+        "run_id": report.run_id or None,
         "outcome": report.outcome,
         "exit_code": report.exit_code,
         "summary": subject(report),

@@ -45,7 +45,9 @@ def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
     exe = Path(sys.executable).with_name("connector")
     proc = subprocess.Popen(
         [str(exe), "run", "--config-dir", str(tmp_path), "--run-now", "--workers", "2"],
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -66,8 +68,12 @@ def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
     for name in ("alpha", "beta"):
         ledger = MemoryLedger(tmp_path / f"{name}-ledger.json")
         assert len(ledger.documents()) == 6
-        state = State.open(f"sqlite:///{tmp_path / f'{name}.db'}", name,
-                           path=tmp_path / f"{name}.db", read_only=True)
+        state = State.open(
+            f"sqlite:///{tmp_path / f'{name}.db'}",
+            name,
+            path=tmp_path / f"{name}.db",
+            read_only=True,
+        )
         assert state.last_run()["outcome"] == "ok"
         assert f"[{name} run 1] sync finished: ok; invoices created 6" in log
 
@@ -91,8 +97,9 @@ def test_sighup_picks_up_a_new_business_and_drops_a_removed_one(tmp_path):
     log_path = tmp_path / "daemon.log"
     exe = Path(sys.executable).with_name("connector")
     with log_path.open("w") as log_file:
-        proc = subprocess.Popen([str(exe), "run", "--config-dir", str(tmp_path)],
-                                stderr=log_file, text=True)
+        proc = subprocess.Popen(
+            [str(exe), "run", "--config-dir", str(tmp_path)], stderr=log_file, text=True
+        )
     try:
         wait_for(log_path, "scheduled alpha")
         write_business(tmp_path, "beta")
@@ -134,10 +141,87 @@ def test_a_bad_daemon_notify_file_stops_the_daemon_before_it_starts(tmp_path):
     write_business(tmp_path, "alpha")
     exe = Path(sys.executable).with_name("connector")
     done = subprocess.run(
-        [str(exe), "run", "--config-dir", str(tmp_path), "--notify-config",
-         str(tmp_path / "notify.toml")],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(exe),
+            "run",
+            "--config-dir",
+            str(tmp_path),
+            "--notify-config",
+            str(tmp_path / "notify.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "notify.toml" in done.stderr and "password: looks like a credential" in done.stderr
     assert "notify.password: unknown key; expected one of: email_to" in done.stderr
+
+
+def test_a_run_that_cannot_start_is_still_reported(tmp_path, webhook):
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+
+    path = write_business(tmp_path, "delta")
+    path.write_text(path.read_text() + f'\n[notify]\nwebhook_url = "{webhook}/hook"\n')
+    business = Business(path, config_mod.load(path), 0.0)
+    (tmp_path / "delta-milestones.toml").unlink()  # the tracker file went missing
+    outcomes: list[tuple[str, str]] = []
+    sync_business(business, on_done=lambda name, outcome: outcomes.append((name, outcome)))
+    assert outcomes == [("delta", "failed")]
+    ((_, payload),) = Hook.received
+    assert payload["outcome"] == "failed"
+    assert any("could not run" in p and "delta-milestones.toml" in p for p in payload["problems"])
+
+
+def test_each_business_job_is_coalesced_single_and_in_its_time_zone(tmp_path):
+    from connector.daemon import JITTER, MISFIRE_GRACE, Daemon
+
+    path = write_business(tmp_path, "alpha")
+    path.write_text(path.read_text() + '\n[schedule]\ncron = "30 1 * * 1-5"\n')
+    daemon = Daemon(None, tmp_path, workers=2)
+    daemon.reload()
+    (job,) = daemon.scheduler.get_jobs()
+    assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, MISFIRE_GRACE)
+    assert job.trigger.jitter == JITTER and str(job.trigger.timezone) == "America/Chicago"
+    assert str(job.trigger) == "cron[month='*', day='*', day_of_week='1-5', hour='1', minute='30']"
+
+
+def test_a_config_broken_while_being_edited_keeps_its_last_good_schedule(tmp_path):
+    from connector.daemon import Daemon
+
+    path = write_business(tmp_path, "alpha")
+    daemon = Daemon(None, tmp_path)
+    daemon.reload()
+    good = path.read_text()
+    path.write_text(good.replace("[business]", "[business"))  # half-saved by an editor
+    daemon.reload()
+    assert [j.name for j in daemon.scheduler.get_jobs()] == ["alpha"]
+    path.unlink()  # removed on purpose: its job goes
+    daemon.reload()
+    assert daemon.scheduler.get_jobs() == []
+
+
+def test_sighup_then_sigterm_exits_cleanly(tmp_path):
+    for name in ("alpha", "beta"):
+        write_business(tmp_path, name)
+    exe = Path(sys.executable).with_name("connector")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--config-dir", str(tmp_path), "--run-now", "--workers", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not finished_runs(tmp_path, "alpha") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)  # a reload and a shutdown at once never deadlock
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, log
+    assert "Traceback" not in log

@@ -19,10 +19,17 @@ def test_no_secret_leaves_the_keyring(tmp_path, qbo, monkeypatch, capsys, caplog
     tokens = TokenStore("Northwind Studio", "quickbooks").load()
     caplog.set_level(logging.DEBUG)
     outputs = []
-    for args in (["sync", "--as-of", "2026-11-26"], ["sync"], ["status", "--json"],
-                 ["config", "check"]):
-        monkeypatch.setattr(sys, "argv", ["connector", "--debug", *args[:1], "--config",
-                                          str(business.config_path), *args[1:]])
+    for args in (
+        ["sync", "--as-of", "2026-11-26"],
+        ["sync"],
+        ["status", "--json"],
+        ["config", "check"],
+    ):
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            ["connector", "--debug", *args[:1], "--config", str(business.config_path), *args[1:]],
+        )
         with pytest.raises(SystemExit):
             cli.main()
         captured = capsys.readouterr()
