@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -163,6 +164,25 @@ def cancel_beta_after_invoicing(business: Business) -> SyncReport:
         )
     )
     return business.sync()
+
+
+def demo_tells_the_documented_story(ledger: str, keyring_left: MemoryKeyring) -> None:
+    """`connector demo` into `ledger`, quickly, with the documented numbers for ACME-WEB, one
+    invoice in each state, and nothing left in the caller's keyring (`keyring_left`)."""
+    from connector.demo import run_demo
+
+    started = time.monotonic()
+    data: dict[str, Any] = run_demo(lambda line: None, as_of=AS_OF, ledger=ledger)
+    assert time.monotonic() - started < 30
+    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
+    assert (acme["billed"], acme["paid"], acme["outstanding"]) == (
+        "26730.00",
+        "9800.00",
+        "16930.00",
+    )
+    statuses = sorted(i["status"] for i in data["invoices"])
+    assert statuses == ["open", "open", "paid", "partially_paid"]
+    assert keyring_left.entries == {}  # the demo used its own keyring and left nothing here
 
 
 @pytest.fixture

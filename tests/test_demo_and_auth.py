@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from datetime import date
 
 import pytest
 import requests
@@ -14,27 +12,15 @@ from connector import cli
 from connector.adapters.quickbooks_session import QuickBooksSettings
 from connector.auth_flow import connect_quickbooks, listen_in_background
 from connector.credentials import TokenStore
-from connector.demo import run_demo
 from connector.errors import UserError
 from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
 from connector.sandbox.quickbooks_demo import follow_consent
 from tests import qbo_support
+from tests.conftest import demo_tells_the_documented_story
 
 
 def test_demo_bills_pays_and_reports(memory_keyring):
-    started = time.monotonic()
-    lines: list[str] = []
-    data = run_demo(lines.append, as_of=date(2026, 11, 26))
-    assert time.monotonic() - started < 30
-    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
-    assert (acme["billed"], acme["paid"], acme["outstanding"]) == (
-        "26730.00",
-        "9800.00",
-        "16930.00",
-    )
-    statuses = sorted(i["status"] for i in data["invoices"])
-    assert statuses == ["open", "open", "paid", "partially_paid"]
-    assert memory_keyring.entries == {}  # the demo used its own keyring and left nothing here
+    demo_tells_the_documented_story("quickbooks", memory_keyring)
 
 
 def test_demo_command_prints_the_story(monkeypatch, capsys):

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import requests
@@ -16,6 +15,7 @@ from connector.errors import FatalLedgerError, UserError
 from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET
 from connector.sandbox.xero_demo import follow_consent
 from connector.xero_auth import connect_xero, consent_url
+from tests.conftest import demo_tells_the_documented_story
 from tests.xero_support import BUSINESS, XeroWorld, connect, settings, xero_business
 
 
@@ -198,21 +198,4 @@ def test_sandbox_command_is_registered():
 
 def test_demo_with_xero_bills_pays_and_reports(memory_keyring, checked_demo):
     """The demo's own sandbox is spec-checked too (`checked_demo`)."""
-    from connector.demo import run_demo
-
-    started = time.monotonic()
-    data = run_demo(lambda line: None, as_of=date(2026, 11, 26), ledger="xero")
-    assert time.monotonic() - started < 30
-    acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
-    assert (acme["billed"], acme["paid"], acme["outstanding"]) == (
-        "26730.00",
-        "9800.00",
-        "16930.00",
-    )
-    assert sorted(i["status"] for i in data["invoices"]) == [
-        "open",
-        "open",
-        "paid",
-        "partially_paid",
-    ]
-    assert memory_keyring.entries == {}
+    demo_tells_the_documented_story("xero", memory_keyring)
