@@ -145,13 +145,27 @@ def make_business(
     state_url: str | None = None,
 ) -> Business:
     """A business in `root`; its state in `state.db` there, or at `state_url`."""
-    root.mkdir(parents=True, exist_ok=True)
     state = f'url = "{state_url}"' if state_url else 'path = "state.db"'
-    (root / "config.toml").write_text(
-        CONFIG.replace("{on_change}", on_change).replace("{state}", state)
-    )
-    (root / "milestones.toml").write_text(milestones)
+    write_business(root, on_change=on_change, milestones=milestones, state=state)
     return Business(root, ledger or MemoryLedger())
+
+
+def write_business(
+    root: Path,
+    *,
+    on_change: str = "flag",
+    milestones: str = MILESTONES,
+    state: str = 'path = "state.db"',
+    ledger_section: str | None = None,
+) -> None:
+    """The test business's config and milestones file in `root`; `ledger_section` (a whole
+    `[ledger]` table) puts its ledger somewhere other than the local file."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = CONFIG.replace("{on_change}", on_change).replace("{state}", state)
+    if ledger_section is not None:
+        text = text.replace('[ledger]\nkind = "local"\npath = "ledger.json"\n', ledger_section)
+    (root / "config.toml").write_text(text)
+    (root / "milestones.toml").write_text(milestones)
 
 
 def cancel_beta_after_invoicing(business: Business) -> SyncReport:

@@ -8,7 +8,7 @@ from connector.adapters.quickbooks import QuickBooksLedger
 from connector.adapters.quickbooks_session import QuickBooksSession, QuickBooksSettings
 from connector.credentials import TokenSet, TokenStore
 from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
-from tests.conftest import CONFIG, MILESTONES, Business
+from tests.conftest import MILESTONES, Business, write_business
 
 
 def connect(
@@ -44,14 +44,10 @@ def qbo_business(
     root: Path, sandbox: QuickBooksSandbox, milestones: str = MILESTONES, on_change: str = "flag"
 ) -> Business:
     """The test business of conftest, with its ledger in the QuickBooks sandbox."""
-    root.mkdir(parents=True, exist_ok=True)
     ledger_section = (
         '[ledger]\nkind = "quickbooks"\nenvironment = "sandbox"\n'
         f'api_url = "{sandbox.api_url}"\ndiscovery_url = "{sandbox.discovery_url}"\n'
         "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
     )
-    text = CONFIG.replace("{on_change}", on_change).replace("{state}", 'path = "state.db"')
-    text = text.replace('[ledger]\nkind = "local"\npath = "ledger.json"\n', ledger_section)
-    (root / "config.toml").write_text(text)
-    (root / "milestones.toml").write_text(milestones)
+    write_business(root, on_change=on_change, milestones=milestones, ledger_section=ledger_section)
     return Business(root, None)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ from connector.sandbox.server import Request, Response
 from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
 from connector.sync import run_once
 from connector.sync.report import SyncReport
-from tests.conftest import AS_OF, CONFIG, MILESTONES, Business
+from tests.conftest import AS_OF, MILESTONES, Business, write_business
 
 SPECS = Path(__file__).resolve().parent / "specs"  # Xero's published files; see SOURCES.md there
 BUSINESS = "Northwind Studio"
@@ -271,7 +271,6 @@ def xero_business(
     root: Path, world: XeroWorld, milestones: str = MILESTONES, on_change: str = "flag"
 ) -> XeroBusiness:
     """Config, milestones and state on disk; the [ledger] points at the sandbox."""
-    root.mkdir(parents=True, exist_ok=True)
     sandbox = world.sandbox
     ledger_section = (
         '[ledger]\nkind = "xero"\n'
@@ -279,10 +278,7 @@ def xero_business(
         f'api_url = "{sandbox.api_url}"\nidentity_url = "{sandbox.identity_url}"\n'
         "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
     )
-    text = CONFIG.replace("{on_change}", on_change).replace("{state}", 'path = "state.db"')
-    text = text.replace('[ledger]\nkind = "local"\npath = "ledger.json"\n', ledger_section)
-    (root / "config.toml").write_text(text)
-    (root / "milestones.toml").write_text(milestones)
+    write_business(root, on_change=on_change, milestones=milestones, ledger_section=ledger_section)
     business = XeroBusiness(root, None)  # type: ignore[arg-type]
     business.world = world
     return business
