@@ -19,14 +19,16 @@ from tests.conftest import demo_tells_the_documented_story
 from tests.xero_support import BUSINESS, XeroWorld, connect, settings, xero_business
 
 
-def sign_in(world: XeroWorld, store: TokenStore, **overrides) -> object:
+def sign_in(world: XeroWorld, store: TokenStore, consent=None, **overrides) -> object:
+    """The code flow against the sandbox; `consent` stands in for the browser (default: the
+    bookkeeper approves)."""
     return connect_xero(
         settings(world.sandbox, **overrides),
         store,
         CLIENT_ID,
         CLIENT_SECRET,
         lambda url: None,
-        world.consent,
+        consent or world.consent,
     )
 
 
@@ -63,13 +65,10 @@ def test_auth_by_listening_on_loopback(xero):
 
 def test_a_forged_redirect_is_refused(xero):
     with pytest.raises(UserError, match="state differs"):
-        connect_xero(
-            settings(xero.sandbox),
+        sign_in(
+            xero,
             TokenStore("B", "xero"),
-            CLIENT_ID,
-            CLIENT_SECRET,
-            lambda url: None,
-            lambda url: xero.consent(url).replace("state=", "state=x"),
+            consent=lambda url: xero.consent(url).replace("state=", "state=x"),
         )
 
 
@@ -84,14 +83,7 @@ def test_several_organisations_ask_for_tenant_id(xero):
     other = xero.sandbox.seed_organisation("00000000-0000-4000-8000-0000000000bb", name="Other")
     both = lambda url: follow_consent(f"{url}&tenants={xero.tenant},{other}")  # noqa: E731
     with pytest.raises(UserError, match="several organisations") as info:
-        connect_xero(
-            settings(xero.sandbox),
-            TokenStore("B", "xero"),
-            CLIENT_ID,
-            CLIENT_SECRET,
-            lambda url: None,
-            both,
-        )
+        sign_in(xero, TokenStore("B", "xero"), consent=both)
     assert xero.tenant in str(info.value) and other in str(info.value)
 
 
