@@ -123,6 +123,24 @@ def _sync(
     return report.outcome
 
 
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def _leave_signals_to_main() -> None:
+    """Block the daemon's signals in this (non-main) thread. A signal the kernel hands to a
+    worker would only be noticed when the main thread next wakes, which for a scheduler waiting
+    for tomorrow night's run is hours later; blocked here, it always reaches the main thread."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+
+
+def _thread(target: Callable[[], None]) -> None:
+    def run() -> None:
+        _leave_signals_to_main()
+        target()
+
+    threading.Thread(target=run).start()
+
+
 class Daemon:
     def __init__(
         self,
@@ -137,7 +155,8 @@ class Daemon:
         self.notify = notify
         self.run_now = run_now
         self.on_done = on_done
-        self.scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(workers)})
+        pool = ThreadPoolExecutor(workers, pool_kwargs={"initializer": _leave_signals_to_main})
+        self.scheduler = BlockingScheduler(executors={"default": pool})
         self.businesses: dict[Path, Business] = {}
         self.stopping = threading.Event()
         # A reload and the shutdown never overlap: APScheduler's shutdown holds the job store
@@ -203,7 +222,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         # Handlers only start threads: the main thread may be inside the scheduler's own locks.
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload).start())
+        signal.signal(signal.SIGHUP, lambda *_: _thread(self.reload))
         self.scheduler.start()  # blocks until _stop
 
     def _stop(self, signum: int, frame: object) -> None:
@@ -211,7 +230,7 @@ class Daemon:
             return  # a second Ctrl-C or SIGTERM: already stopping
         log.info("stopping on signal %d: runs stop after their current ledger call", signum)
         self.stopping.set()
-        threading.Thread(target=self._shutdown).start()
+        _thread(self._shutdown)
 
     def _shutdown(self) -> None:
         with self._changing:

@@ -3,6 +3,7 @@ SIGTERM ends it cleanly with exit code 0."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -207,21 +208,28 @@ def test_sighup_then_sigterm_exits_cleanly(tmp_path):
     for name in ("alpha", "beta"):
         write_business(tmp_path, name)
     exe = Path(sys.executable).with_name("connector")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--config-dir", str(tmp_path), "--run-now", "--workers", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [str(exe), "run", "--config-dir", str(tmp_path), "--run-now", "--workers", "1"],
+            stderr=log_file,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        )
     try:
         deadline = time.monotonic() + 60
         while not finished_runs(tmp_path, "alpha") and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGHUP)  # a reload and a shutdown at once never deadlock
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=30)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # every thread's stack into the log
+            proc.wait(timeout=10)
+            raise AssertionError(f"the daemon hung; log:\n{log_path.read_text()}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
-    log = proc.stderr.read() if proc.stderr else ""
+    log = log_path.read_text()
     assert code == 0, log
     assert "Traceback" not in log
