@@ -495,7 +495,12 @@ class _Run:
         updates = []
         for remote in changes.invoices:
             row = rows.get(remote.ledger_id)
-            if row is None or row["action"] != "create" or remote.is_credit:
+            if row is None or row["action"] != "create":
+                continue
+            if remote.is_credit:  # only what is left of the credit changes on a credit note
+                updates.append(
+                    (row["key"], {"balance_minor": to_minor(remote.balance, row["currency"])})
+                )
                 continue
             currency = row["currency"]
             voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)

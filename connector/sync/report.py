@@ -151,18 +151,14 @@ def status_data(
             else:
                 sums["paid"] += paid
                 sums["outstanding"] += balance
-        if row["state"] in BILLED_STATES and not credit_note:
-            if balance > 0 and due < as_of:
-                sums["overdue"] += balance
+        if row["state"] in BILLED_STATES and not credit_note and balance > 0 and due < as_of:
+            sums["overdue"] += balance
         if row["state"] in BILLED_STATES:
             for line in st.lines_from_json(row["lines"], currency):
                 if line.role in (Role.RETAINAGE, Role.RETAINAGE_RELEASE):
                     sums["retainage_held"] -= line.amount  # withheld lines are negative
-        overdue_days = (
-            (as_of - due).days
-            if (row["state"] in (st.PUSHED, st.PARTIALLY_PAID) and balance > 0 and due < as_of)
-            else 0
-        )
+        late = row["state"] in (st.PUSHED, st.PARTIALLY_PAID) and balance > 0 and due < as_of
+        overdue_days = (as_of - due).days if late and not credit_note else 0
         invoices_out.append(
             {
                 "number": row["number"] or row["reference"],
@@ -175,7 +171,9 @@ def status_data(
                 "due_date": row["due_date"],
                 "paid": fmt(paid),
                 "balance": fmt(balance),
-                "status": STATUS_WORDS.get(row["state"], row["state"]),
+                "status": "credit_note"
+                if credit_note and row["state"] in BILLED_STATES
+                else STATUS_WORDS.get(row["state"], row["state"]),
                 "days_overdue": overdue_days,
                 "error": row["error"],
             }
