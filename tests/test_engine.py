@@ -398,3 +398,28 @@ def test_every_log_line_of_a_run_names_the_business_and_the_run(business: Busine
         ("Northwind Studio", 2),
     }
     assert any("invoice" in r["message"] and "created" in r["message"] for r in records)
+
+
+def test_a_credit_note_is_listed_as_one_and_its_remaining_credit_kept_current(tmp_path):
+    business = make_business(tmp_path / "b", on_change="credit-and-reissue")
+    business.sync()
+    docs = {str(d.total): d for d in business.ledger.documents()}
+    business.ledger.record_payment(docs["13770.00"].ledger_id, Decimal("100.00"), AS_OF)
+    business.milestones(
+        MILESTONES.replace('percent = "20"', 'percent = "15"').replace(
+            'percent = "30"', 'percent = "35"'
+        )
+    )
+    business.sync()
+    (credit,) = [d for d in business.ledger.documents() if d.is_credit]
+    business.ledger.record_payment(credit.ledger_id, Decimal("770.00"), AS_OF)  # refunded
+    business.sync()
+    data = status_data("Northwind Studio", business.config().contracts, business.state(), AS_OF)
+    (note,) = [i for i in data["invoices"] if i["kind"] == "credit"]
+    assert (note["status"], note["days_overdue"]) == ("credit_note", 0)
+    row = next(
+        r
+        for r in business.state().invoice_rows()
+        if (r["kind"], r["action"]) == ("credit", "create")
+    )
+    assert row["balance_minor"] == 1300000  # 13,770.00 less the 770.00 refunded
