@@ -327,6 +327,11 @@ def main() -> None:
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "interrupted; what was sent is recorded, the next sync goes on from there\n"
+        )
+        sys.exit(130)
     except Exception as exc:  # anything unexpected: one line, traceback only on --debug
         if _debug["on"]:
             traceback.print_exc()

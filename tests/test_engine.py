@@ -347,13 +347,31 @@ def test_a_stop_request_ends_the_run_after_the_ledger_call_in_flight(business: B
     assert first.outcome == "stopped"
     assert len(first.created) == 2 == len(business.ledger.documents())
     rows = business.state().invoice_rows()
-    # the call in flight finished and its result was recorded; the rest were not sent
-    assert sorted(r["state"] for r in rows) == ["pushed", "pushed", *["pushing"] * 4]
+    # the call in flight finished and its result was recorded; the rest were never sent, so
+    # their intents are dropped rather than left for a lookup
+    assert sorted(r["state"] for r in rows) == ["pushed", "pushed"]
     assert business.state().last_run()["outcome"] == "stopped"
     assert business.state().cursor("source") is None  # a stopped run moves no cursor
 
     second = business.sync()
-    assert second.outcome == "ok"
+    assert second.outcome == "ok" and second.in_doubt_found == 0
+    assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+def test_ctrl_c_on_a_manual_sync_records_the_run_as_stopped(business: Business):
+    business.ledger.batch_size = 2
+
+    def ctrl_c(name: str) -> None:
+        if name == "after:create_invoices":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        business.sync(checkpoint=ctrl_c)
+    state = business.state()
+    assert state.last_run()["outcome"] == "stopped"
+    assert [r["state"] for r in state.invoice_rows()] == ["pushing", "pushing"]  # in flight
+    again = business.sync()
+    assert again.resolved == 2 and again.outcome == "ok"
     assert totals(business.ledger) == EXPECTED_TOTALS
 
 

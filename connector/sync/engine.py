@@ -137,6 +137,8 @@ class _Run:
         self.resend: list[dict[str, Any]] = []  # intents the ledger never received
         self._pushed = self._to_push = 0  # progress
         self.confirmed: set[str] = set()  # keys the ledger confirmed in this run
+        self.recorded: set[str] = set()  # intents committed by this run
+        self.sent: set[str] = set()  # keys handed to a ledger write in this run
 
     def checkpoint(self, name: str) -> None:
         if self.stop is not None and self.stop.is_set() and name in STOP_POINTS:
@@ -189,9 +191,16 @@ class _Run:
         except FatalLedgerError as exc:
             self.report.fatal = f"{self.ledger.name}: {exc}"
             log.error("stopped for this business: %s", self.report.fatal)
-        except StopRequested:
+            self._forget_unsent()
+        except (StopRequested, KeyboardInterrupt) as exc:
             self.report.stopped = True
             log.warning("stopping as asked, between ledger calls; the next run goes on from here")
+            self._forget_unsent()
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C on `connector sync`: record, then go
+                self.state.finish_run(
+                    self.report.run_id, "stopped", self.report.counts(), self.report.problems()
+                )
+                raise
         except Exception as exc:
             self.state.finish_run(
                 self.report.run_id,
@@ -203,6 +212,13 @@ class _Run:
         self.state.finish_run(
             self.report.run_id, self.report.outcome, self.report.counts(), self.report.problems()
         )
+
+    def _forget_unsent(self) -> None:
+        """A run that ends early drops the intents it never handed to the ledger: they were not
+        sent, so nothing needs looking up; the next run plans them afresh."""
+        unsent = self.recorded - self.sent
+        if unsent:
+            self.state.forget_intents(unsent)
 
     # -- step 1: intents left by an earlier run ---------------------------------------------
 
@@ -303,6 +319,7 @@ class _Run:
         keys = {r["key"] for r in ready}
         self.checkpoint("before:commit:intents")
         self.state.record_intents([r for r in planned_rows if r["key"] in keys])
+        self.recorded |= {r["key"] for r in planned_rows if r["key"] in keys}
         self.checkpoint("after:commit:intents")
         creates = [r for r in ready if r["action"] == "create"]
         for chunk in _chunks(creates, self.ledger.batch_size):
@@ -378,6 +395,7 @@ class _Run:
             }
         requests = [self._request(r, ledger_ids) for r in chunk]
         self.checkpoint("before:create_invoices")
+        self.sent.update(r["key"] for r in chunk)
         try:
             results = self.ledger.create_invoices(requests)
         except RetriableLedgerError as exc:
@@ -429,6 +447,7 @@ class _Run:
             self.report.failures.append(f"{_label(row)}: the invoice to void is not in the ledger")
             return
         self.checkpoint("before:void_invoice")
+        self.sent.add(row["key"])
         try:
             remote = self.ledger.void_invoice(old["ledger_id"], row["key"])
         except RetriableLedgerError as exc:

@@ -304,6 +304,18 @@ class State:
                 ],
             )
 
+    def forget_intents(self, keys: Iterable[str]) -> None:
+        """Drop intents that were never sent (a run that stopped before their ledger call).
+        Only rows still `pushing` go; anything the ledger may have seen stays."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                invoices.delete().where(
+                    invoices.c.business == self.business,
+                    invoices.c.key.in_(list(keys)),
+                    invoices.c.state == PUSHING,
+                )
+            )
+
     def update_invoices(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Several row updates in one transaction (a batch's results land together)."""
         if not changes:
