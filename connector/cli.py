@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.progress import Progress
 
 from connector import config as config_mod
@@ -116,8 +117,6 @@ def status(
             render.status(out, data)
         return
     assert config_dir is not None
-    if not config_dir.is_dir():
-        raise UserError(f"--config-dir {config_dir}: not a folder")
     entries = overview(config_files(None, config_dir), day)
     if as_json:
         _print_json(entries)
@@ -136,15 +135,17 @@ def config_check(config: ConfigOpt) -> None:
         f"ledger {cfg.ledger_kind}; state {cfg.state_path or 'database URL'})"
     )
     for bad in batch.invalid:
-        err.print(f"[red]invalid milestone:[/red] {bad.message}")
+        err.print(f"[red]invalid milestone:[/red] {esc(bad.message)}")
     unknown = sorted({m.contract for m in batch.milestones} - set(cfg.contracts))
     for cid in unknown:
-        err.print(f"[red]unknown contract:[/red] milestones name {cid!r}, not in the config")
+        err.print(
+            f"[red]unknown contract:[/red] milestones name {esc(repr(cid))}, not in the config"
+        )
     from connector.doctor import credentials_warning
 
     warning = credentials_warning(cfg)
     if warning:
-        err.print(f"[red]credentials:[/red] {warning}")
+        err.print(f"[red]credentials:[/red] {esc(warning)}")
     raise typer.Exit(1 if batch.invalid or unknown or warning else 0)
 
 
@@ -177,8 +178,6 @@ def run(
 
     if (config is None) == (config_dir is None):
         raise UserError("give exactly one of --config FILE or --config-dir DIR")
-    if config_dir is not None and not config_dir.is_dir():
-        raise UserError(f"--config-dir {config_dir}: not a folder")
     if log_format not in ("human", "json"):
         raise UserError(f"--log-format: expected human or json, got {log_format!r}")
     everyone = config_mod.load_notify(notify_config) if notify_config else None
@@ -242,11 +241,11 @@ def doctor(
         raise UserError("give exactly one of --config FILE or --config-dir DIR")
     failed = False
     for path in config_files(config, config_dir):
-        out.print(f"[bold]{path}[/bold]")
+        out.print(f"[bold]{esc(str(path))}[/bold]")
         for check in check_business(path):
             failed |= not check.ok
             mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
-            out.print(f"  {mark} {check.name:<12} {check.detail}", highlight=False)
+            out.print(f"  {mark} {check.name:<12} {esc(check.detail)}", highlight=False)
     raise typer.Exit(2 if failed else 0)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 
 from connector import config as config_mod
 from connector.errors import UserError
@@ -51,7 +52,9 @@ def connect_tracker(kind: str, config: Path, out: Console) -> None:
     except TrackerError as exc:
         if not exc.retriable:
             raise UserError(f"{kind} refused the token, so it was not saved: {exc}") from None
-        out.print(f"[yellow]Could not reach {kind} to check the token ({exc}); saved anyway.")
+        out.print(
+            f"[yellow]Could not reach {kind} to check the token ({esc(str(exc))}); saved anyway."
+        )
         who = None
     save_token(cfg.business.name, kind, token, user)
     shown = f" as {who}" if who else ""
@@ -71,7 +74,7 @@ def serve_tracker(kind: str, port: int, out: Console) -> None:
         out.print(
             f"  token for `connector auth {kind}`: {token}" + (f" (email {user})" if user else "")
         )
-        out.print("  [tracker] section:\n")
+        out.print("  \\[tracker] section:\n")
         out.print(section, markup=False, highlight=False)
         demo.sandbox.serve_forever()
 

@@ -24,7 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from connector import config as config_mod
-from connector.errors import ConnectorError, LockHeld
+from connector.errors import ConnectorError, LockHeld, UserError
 from connector.logs import run_context
 from connector.notify import DAEMON_SMTP_KEY, NotifySettings, send, should_notify
 from connector.sync import run_once
@@ -45,14 +45,24 @@ class Business:
     mtime: float
 
 
-def config_files(config: Path | None, config_dir: Path | None) -> list[Path]:
+def config_files(
+    config: Path | None, config_dir: Path | None, *, allow_none: bool = False
+) -> list[Path]:
     """The business configs: `config`, or every *.toml in `config_dir` except the ones that
     are plainly something else (a milestones file kept beside its business has no [business]
     table). A file that does not parse is kept, so that its error is reported."""
     if config is not None:
         return [config]
     assert config_dir is not None
-    return sorted(p for p in config_dir.glob("*.toml") if p.is_file() and _may_be_business(p))
+    if not config_dir.is_dir():
+        raise UserError(f"--config-dir {config_dir}: not a folder")
+    found = sorted(p for p in config_dir.glob("*.toml") if p.is_file() and _may_be_business(p))
+    if not found and not allow_none:
+        raise UserError(
+            f"--config-dir {config_dir}: no business configs in it (a *.toml file with a "
+            "[business] table, like config.example.toml)"
+        )
+    return found
 
 
 def _may_be_business(path: Path) -> bool:
@@ -188,7 +198,11 @@ class Daemon:
         with self._changing:
             if self.stopping.is_set():
                 return
-            paths = config_files(self.config, self.config_dir)
+            try:
+                paths = config_files(self.config, self.config_dir, allow_none=True)
+            except UserError as exc:  # the folder itself is gone (unmounted?): change nothing
+                log.error("keeping every business as it was: %s", exc)
+                return
             found = load_all(paths)
             for path in set(self.businesses) - set(found):
                 if path in paths:

@@ -12,7 +12,7 @@ from keyring.backends import fail
 
 from connector import config as config_mod
 from connector.credentials import TokenStore
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, UserError
 from connector.sync import state as st
 
 RECONNECT_WARNING_DAYS = 14
@@ -53,6 +53,20 @@ def credentials_warning(cfg: config_mod.Config) -> str | None:
     return None
 
 
+def _connection(cfg: config_mod.Config) -> str:
+    """How long the ledger connection lasts without a sync; a problem is an error."""
+    label = LEDGER_LABELS.get(cfg.ledger_kind)
+    if label is None:
+        return "none needed"
+    warning = credentials_warning(cfg)
+    if warning:
+        raise UserError(warning)
+    tokens = TokenStore(cfg.business.name, cfg.ledger_kind).require()
+    days = tokens.refresh_days_left()
+    lasts = f"; unused, it lapses in {days:.0f} days (each sync renews it)" if days else ""
+    return f"connected to {label} ({tokens.company_id}){lasts}"
+
+
 def check_business(path: Path) -> Iterator[Check]:
     try:
         cfg = config_mod.load(path)
@@ -77,16 +91,15 @@ def check_business(path: Path) -> Iterator[Check]:
     needs_secrets = cfg.ledger_kind != "local" or cfg.tracker_kind != "file"
     if needs_secrets or cfg.notify.smtp_username:  # only then is a keyring needed
         yield _check("keyring", backend)
-    warning = credentials_warning(cfg)
-    connected = "none needed" if cfg.ledger_kind == "local" else "connected"
-    yield Check("credentials", warning is None, warning or connected)
+    credentials = _check("credentials", lambda: _connection(cfg))
+    yield credentials
 
     def ledger() -> str:
         adapter = cfg.ledger()
         probe = getattr(adapter, "check", None)
         return probe() if probe else f"{cfg.ledger_kind} ledger ready"
 
-    if warning is None:
+    if credentials.ok:
         yield _check("ledger", ledger)
 
     def tracker() -> str:

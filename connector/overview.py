@@ -29,6 +29,11 @@ def business_status(cfg: config_mod.Config, as_of: date | None) -> dict[str, Any
     if warning:
         extra.append(warning)
     data["attention"] = extra + data["attention"]
+    if data["last_run"]:  # shown beside "as of" (a local day), so in local time too
+        for key in ("started_at", "finished_at"):
+            if data["last_run"][key]:
+                moment = datetime.fromisoformat(data["last_run"][key]).astimezone(cfg.zone)
+                data["last_run"][key] = moment.isoformat(timespec="minutes")
     return data
 
 

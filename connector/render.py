@@ -9,6 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
 
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
@@ -31,20 +32,20 @@ def plan(
     invoices: list[PlannedInvoice],
     skipped: list[Skip],
 ) -> None:
-    console.print(f"[bold]{business}[/bold]: plan as of {as_of}")
+    console.print(f"[bold]{esc(business)}[/bold]: plan as of {as_of}")
     if not invoices:
         console.print("No invoices to create.")
     for inv in invoices:
         what = f"{inv.kind}" + (f" {', '.join(inv.milestones)}" if inv.milestones else "")
         console.print(
-            f"\n[bold]{inv.contract}[/bold] {what} for {inv.customer}: "
+            f"\n[bold]{esc(inv.contract)}[/bold] {esc(what)} for {esc(inv.customer)}: "
             f"dated {inv.date}, due {inv.due_date}"
         )
         table = Table(box=box.SIMPLE_HEAD, show_header=False)
         table.add_column("Line", ratio=1)
         table.add_column("Amount", justify="right", no_wrap=True)
         for line in inv.lines:
-            table.add_row(line.description, money(line.amount, inv.currency))
+            table.add_row(esc(line.description), money(line.amount, inv.currency))
         table.add_row(
             "[bold]Total[/bold]",
             f"[bold]{money(inv.total, inv.currency)}[/bold]",
@@ -62,23 +63,24 @@ def skipped_table(console: Console, skipped: list[Skip]) -> None:
     )
     for s in skipped:
         reason = f"[red]{s.reason}[/red]" if s.reason in PROBLEM_REASONS else str(s.reason)
-        table.add_row(s.milestone, reason, s.message)
+        table.add_row(esc(s.milestone), reason, esc(s.message))
     console.print(table)
 
 
 def sync(console: Console, err: Console, report: SyncReport) -> None:
     console.print(
-        f"[bold]{report.business}[/bold]: sync as of {report.as_of} "
+        f"[bold]{esc(report.business)}[/bold]: sync as of {report.as_of} "
         f"(run {report.run_id}): {report.outcome}"
     )
     for row, number in report.created:
         what = ", ".join(json.loads(row["milestones"])) or row["kind"]
         total = from_minor(row["total_minor"], row["currency"])
         console.print(
-            f"  created {number}: {row['contract']} {what}, {money(total, row['currency'])}"
+            f"  created {esc(number)}: {esc(row['contract'])} {esc(what)}, "
+            f"{money(total, row['currency'])}"
         )
     for row, number in report.voided:
-        console.print(f"  voided {number.removeprefix('void of ')}: {row['contract']}")
+        console.print(f"  voided {esc(number.removeprefix('void of '))}: {esc(row['contract'])}")
     c = report.counts()
     waiting = sum(1 for s in report.skipped if s.reason.value != "already_invoiced")
     console.print(
@@ -87,13 +89,13 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
         f"payment(s) seen, {waiting} milestone(s) not billable yet or held"
     )
     for problem in report.problems():
-        err.print(f"  [red]needs attention:[/red] {problem}")
+        err.print(f"  [red]needs attention:[/red] {esc(problem)}")
 
 
 def status(console: Console, data: dict[str, Any]) -> None:
     last = data["last_run"]
     ran = f"{last['finished_at'] or last['started_at']} ({last['outcome']})" if last else "never"
-    console.print(f"[bold]{data['business']}[/bold] as of {data['as_of']}; last sync: {ran}")
+    console.print(f"[bold]{esc(data['business'])}[/bold] as of {data['as_of']}; last sync: {ran}")
     table = _table("Contracts")
     table.add_column("Contract")
     table.add_column("Cur", no_wrap=True)
@@ -101,7 +103,7 @@ def status(console: Console, data: dict[str, Any]) -> None:
         table.add_column(name, justify="right", no_wrap=True, min_width=9)
     for c in data["contracts"]:
         amounts = (c[k] for k in ("billed", "paid", "outstanding", "overdue", "retainage_held"))
-        table.add_row(c["contract"], c["currency"], _n(c["value"]), *(_n(a) for a in amounts))
+        table.add_row(esc(c["contract"]), c["currency"], _n(c["value"]), *(_n(a) for a in amounts))
     console.print(table)
     if data["invoices"]:
         table = _table("Invoices")
@@ -115,9 +117,9 @@ def status(console: Console, data: dict[str, Any]) -> None:
         table.add_column("Late", justify="right", no_wrap=True)
         for i in data["invoices"]:
             table.add_row(
-                i["number"],
-                i["contract"],
-                ", ".join(i["milestones"]) or i["kind"],
+                esc(i["number"]),
+                esc(i["contract"]),
+                esc(", ".join(i["milestones"]) or i["kind"]),
                 f"{_n(i['total'])} {i['currency']}",
                 i["due_date"],
                 _n(i["paid"]),
@@ -126,7 +128,7 @@ def status(console: Console, data: dict[str, Any]) -> None:
             )
         console.print(table)
     for item in data["attention"]:
-        console.print(f"[red]needs attention:[/red] {item}")
+        console.print(f"[red]needs attention:[/red] {esc(item)}")
 
 
 def overview(console: Console, entries: list[dict[str, Any]]) -> None:
@@ -139,12 +141,12 @@ def overview(console: Console, entries: list[dict[str, Any]]) -> None:
         table.add_column(name, justify="right", no_wrap=True)
     for e in entries:
         if e.get("error"):
-            table.add_row(e["config"], "", "[red]config error[/red]", "", "", "1")
+            table.add_row(esc(e["config"]), "", "[red]cannot load[/red]", "", "", "1")
             continue
         last = e["last_run"]
         invoices = e["invoices"]
         table.add_row(
-            e["business"],
+            esc(e["business"]),
             (last["finished_at"] or last["started_at"]) if last else "never",
             last["outcome"] if last else "",
             str(sum(1 for i in invoices if i["status"] in ("open", "partially_paid"))),
@@ -156,7 +158,7 @@ def overview(console: Console, entries: list[dict[str, Any]]) -> None:
         who = e.get("business") or e.get("config")
         items = [e["error"]] if e.get("error") else e["attention"]
         for item in items:
-            console.print(f"[red]needs attention:[/red] {who}: {item}", highlight=False)
+            console.print(f"[red]needs attention:[/red] {esc(who)}: {esc(item)}", highlight=False)
 
 
 def _table(title: str) -> Table:

@@ -33,6 +33,8 @@ def test_quickbooks_connected_and_not(tmp_path, qbo_server, monkeypatch, capsys,
     code, out = doctor(monkeypatch, capsys, business.config_path)
     assert code == 0, out
     assert "reachable" in out and "ok   keyring" in out
+    flat = " ".join(out.split())
+    assert "ok credentials connected to QuickBooks" in flat and "lapses in 100 days" in flat
 
 
 def test_a_broken_config_and_a_missing_tracker_fail(business, monkeypatch, capsys):
@@ -42,6 +44,9 @@ def test_a_broken_config_and_a_missing_tracker_fail(business, monkeypatch, capsy
     business.config_path.write_text("[business\n")
     code, out = doctor(monkeypatch, capsys, business.config_path)
     assert code == 2 and "FAIL config" in out
+    business.config_path.write_text('[business]\nname = "N"\n[ledger]\nkind = "local"\n')
+    code, out = doctor(monkeypatch, capsys, business.config_path)
+    assert "tracker: required section [tracker] is missing" in out  # brackets kept
 
 
 def test_a_github_tracker_is_checked_with_its_token(tmp_path, monkeypatch, capsys):
@@ -58,3 +63,14 @@ def test_a_github_tracker_is_checked_with_its_token(tmp_path, monkeypatch, capsy
         code, out = doctor(monkeypatch, capsys, path)
     assert code == 0, out
     assert "ok   tracker      GitHub as" in " ".join(out.split("\n"))
+
+
+def test_a_folder_without_business_configs_is_an_error(tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes.toml").write_text('[[milestones]]\nid = "x"\n')  # not a business
+    for command in ("doctor", "status", "run"):
+        monkeypatch.setattr(sys, "argv", ["connector", command, "--config-dir", str(tmp_path)])
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+        err = capsys.readouterr().err
+        assert stop.value.code == 2, command
+        assert "no business configs in it" in err, command

@@ -57,6 +57,7 @@ def test_status_json_lists_every_business(tmp_path, monkeypatch, capsys):
     assert [e.get("business") for e in entries] == ["alpha", "beta", None]
     alpha, beta, gamma = entries
     assert alpha["last_run"]["outcome"] == "problems"
+    assert alpha["last_run"]["finished_at"].endswith("-06:00")  # Chicago time, like "as of"
     assert len(alpha["invoices"]) == 5  # no retainage release while ALPHA-X is invalid
     assert beta["last_run"] is None
     assert any("expires in 3 day(s)" in a for a in beta["attention"])
