@@ -127,3 +127,26 @@ def test_postgres_crash_anywhere(tmp_path, pg_url):
             business.sync(checkpoint=crash_at(n))
         business.sync()
         assert totals(business.ledger) == EXPECTED_TOTALS, names[n - 1]
+
+
+def test_postgres_state_is_locked_in_the_database_across_machines(tmp_path, pg_url):
+    """Another machine sharing the state database holds the business: the file lock cannot see
+    it, the database's advisory lock does, and the refusal names who holds it."""
+    import psycopg
+
+    from connector.errors import LockHeld
+    from connector.sync.lock import ADVISORY_NAMESPACE, _advisory_key
+
+    business = make_business(tmp_path / "b", state_url=pg_url)
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(
+        plain, autocommit=True, application_name="connector run (pid 7 on books2)"
+    ) as other:
+        key = _advisory_key("Northwind Studio")
+        assert other.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (ADVISORY_NAMESPACE, key)
+        ).fetchone()[0]
+        with pytest.raises(LockHeld, match=r"connector run \(pid 7 on books2\)"):
+            business.sync()
+    assert business.sync().outcome == "ok"  # released when the other machine let go
+    assert business.sync().created == []

@@ -2,11 +2,14 @@
 `connector sync` share this lock, and the one that finds it held says who holds it.
 
 The holder is written to a small file beside the lock (the lock file itself is truncated by
-every process that tries it, so it cannot carry the name).
+every process that tries it, so it cannot carry the name). When the state lives in PostgreSQL,
+which other machines may share, an advisory lock in that database is taken as well; its holder
+is named by the connection's application_name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import sys
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import platformdirs
 from filelock import FileLock, Timeout
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from connector.config import Config, slug
 from connector.errors import LockHeld
@@ -52,6 +57,60 @@ def _holder(path: Path) -> str:
 
 @contextmanager
 def business_lock(config: Config) -> Iterator[None]:
+    with _file_lock(config), _database_lock(config):
+        yield
+
+
+# Advisory locks are (namespace, key) pairs of 32-bit integers; this namespace is ours.
+ADVISORY_NAMESPACE = 0x4D43  # "MC"
+
+
+def _advisory_key(business: str) -> int:
+    return int.from_bytes(hashlib.sha256(business.encode()).digest()[:4], "big") >> 1
+
+
+@contextmanager
+def _database_lock(config: Config) -> Iterator[None]:
+    url = make_url(config.state_url)
+    if url.get_backend_name() != "postgresql":
+        yield
+        return
+    me = _describe_self()[:63]  # application_name holds at most 63 characters
+    engine = create_engine(
+        url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"application_name": me}
+    )
+    key = _advisory_key(config.business.name)
+    try:
+        with engine.connect() as conn:
+            args = {"ns": ADVISORY_NAMESPACE, "key": key}
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), args).scalar():
+                holder = conn.execute(
+                    text(
+                        "SELECT a.application_name, a.client_addr FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                        "AND l.granted AND l.classid = :ns AND l.objid = :key AND l.objsubid = 2"
+                    ),
+                    args,
+                ).first()
+                who = (
+                    f"{holder[0] or 'a process'} from {holder[1] or 'this machine'}"
+                    if holder
+                    else "another process"
+                )
+                raise LockHeld(
+                    f"{config.business.name!r} is being synced by {who} (a lock in the state "
+                    "database); wait for it to finish"
+                )
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), args)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _file_lock(config: Config) -> Iterator[None]:
     path = lock_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=0, mode=0o600)
