@@ -168,7 +168,7 @@ def run(
     notify_config: Annotated[
         Path | None,
         typer.Option(
-            "--notify-config", help="A TOML file with a [notify] section told about every run."
+            "--notify-config", help="A TOML file with a notify section, told about every run."
         ),
     ] = None,
 ) -> None:
@@ -253,10 +253,13 @@ def doctor(
 def auth_smtp(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
     notify_config: Annotated[
-        Path | None, typer.Option("--notify-config", help="The daemon-wide [notify] file.")
+        Path | None,
+        typer.Option(
+            "--notify-config", help="The daemon-wide notify file (see run --notify-config)."
+        ),
     ] = None,
 ) -> None:
-    """Keep the SMTP password for [notify] emails in the OS keyring."""
+    """Keep the SMTP password for notification emails in the OS keyring."""
     from connector.notify import DAEMON_SMTP_KEY, save_smtp_password
 
     if (config is None) == (notify_config is None):

@@ -82,7 +82,7 @@ def serve_tracker(kind: str, port: int, out: Console) -> None:
 def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> None:
     @auth_app.command("github")
     def auth_github(config: ConfigOpt) -> None:
-        """Keep a GitHub token for the [tracker] in the OS keyring."""
+        """Keep a GitHub token for the tracker in the OS keyring."""
         connect_tracker("github", config, out)
 
     @auth_app.command("jira")
