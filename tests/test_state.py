@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from connector.errors import StateError
+from connector.sync import schema
 from connector.sync import state as st
 from tests.conftest import make_business
 from tests.test_engine import (
@@ -28,7 +29,7 @@ PG = os.environ.get("CONNECTOR_TEST_PG_URL")
 def test_new_database_is_at_the_current_schema_version(tmp_path):
     path = tmp_path / "s.db"
     state = st.State.open(f"sqlite:///{path}", "B", path=path)
-    assert state.version() == st.SCHEMA_VERSION
+    assert state.version() == schema.SCHEMA_VERSION
 
 
 def test_a_database_from_a_newer_release_is_refused_not_damaged(tmp_path):
@@ -51,7 +52,7 @@ def test_a_version_1_database_is_upgraded_and_keeps_what_was_billed(tmp_path):
     with pytest.raises(StateError, match="run `connector sync` once"):
         st.State.open(business.config().state_url, "Northwind Studio", read_only=True)
     upgraded = business.state()
-    assert upgraded.version() == st.SCHEMA_VERSION == 2
+    assert upgraded.version() == schema.SCHEMA_VERSION == 2
     assert len(upgraded.invoice_rows()) == billed > 0
     upgraded.http_cache.put("GET https://api.example/x", '"abc"', "[]")
     assert upgraded.http_cache.get("GET https://api.example/x") == ('"abc"', "[]")
@@ -114,7 +115,7 @@ def test_postgres_sync_is_exactly_once(tmp_path, pg_url):
     business.sync()
     states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
     assert states[doc.number] == "paid"
-    assert business.state().version() == st.SCHEMA_VERSION
+    assert business.state().version() == schema.SCHEMA_VERSION
 
 
 def test_postgres_crash_anywhere(tmp_path, pg_url):

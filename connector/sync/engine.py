@@ -5,25 +5,20 @@ The order is what makes it safe. Every ledger write is preceded by a committed i
 ledger (lookup by reference) before it sends anything, and re-sends only with the same key. A
 failure on one item is recorded on that item and the run goes on; only a fatal ledger error
 (credentials, configuration) stops the business's run.
+
+This module keeps that order and every checkpoint; building rows and requests (`outbox`) and
+reading payment changes (`payments`) are plain functions it calls.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from connector.adapters.base import (
-    CustomerRef,
-    InvoiceRequest,
-    LedgerAdapter,
-    RemoteInvoice,
-    RemoteStatus,
-)
+from connector.adapters.base import CustomerRef, LedgerAdapter, RemoteInvoice
 from connector.config import Config
 from connector.errors import (
     FatalLedgerError,
@@ -31,13 +26,26 @@ from connector.errors import (
     SkippableLedgerError,
 )
 from connector.logs import run_context
-from connector.models import InvalidMilestone, Kind, Milestone, PlannedInvoice
-from connector.money import to_minor
+from connector.models import PlannedInvoice
 from connector.sources.base import Source
-from connector.sync import billing
-from connector.sync import state as st
+from connector.sync import billing, schema
 from connector.sync.lock import business_lock
+from connector.sync.outbox import (
+    Change,
+    beyond_lookup,
+    chunks,
+    failed_change,
+    intent_row,
+    invoice_request,
+    pushed_changes,
+    reissuable,
+    voided_changes,
+)
+from connector.sync.payments import invoice_updates
 from connector.sync.report import SyncReport
+from connector.sync.rows import label
+from connector.sync.snapshot import merge_snapshot
+from connector.sync.state import State
 
 log = logging.getLogger("connector.sync")
 
@@ -81,7 +89,7 @@ def run_once(
     the run ends at the next point between ledger calls, with everything so far recorded."""
     as_of = as_of or datetime.now(config.zone).date()
     with business_lock(config):
-        state = st.State.open(config.state_url, config.business.name, path=config.state_path)
+        state = State.open(config.state_url, config.business.name, path=config.state_path)
         run = _Run(
             config,
             state,
@@ -95,28 +103,11 @@ def run_once(
         return run.execute()
 
 
-def merge_snapshot(
-    batch_complete: bool,
-    good: list[Milestone],
-    bad: list[InvalidMilestone],
-    known: tuple[list[Milestone], list[InvalidMilestone]],
-) -> tuple[list[Milestone], list[InvalidMilestone]]:
-    """What the tracker holds now: the batch itself, or the known set updated by the batch."""
-    if batch_complete:
-        return good, bad
-    changed = {m.id for m in good} | {b.id for b in bad if b.id}
-    known_good, known_bad = known
-    return (
-        [m for m in known_good if m.id not in changed] + good,
-        [b for b in known_bad if b.id not in changed] + bad,
-    )
-
-
 class _Run:
     def __init__(
         self,
         config: Config,
-        state: st.State,
+        state: State,
         ledger: LedgerAdapter,
         source: Source,
         as_of: date,
@@ -224,23 +215,20 @@ class _Run:
 
     def resolve_in_doubt(self) -> None:
         """Rows left in `pushing`: ask the ledger before anything is sent again."""
-        rows = self.state.invoice_rows([st.PUSHING])
+        rows = self.state.invoice_rows([schema.PUSHING])
         if not rows:
             return
         self.report.in_doubt_found = len(rows)
-        window = getattr(self.ledger, "lookup_window", None)  # how far back lookups can see
-        if window is not None:
-            limit = (datetime.now(UTC) - window).isoformat()
-            too_old = [r for r in rows if r["created_at"] < limit]
-            for row in too_old:
-                self.report.failures.append(
-                    f"{_label(row)} ({row['reference']}) has waited since {row['created_at']} "
-                    "for confirmation, longer than the ledger can be searched; check the ledger "
-                    "by hand before anything is sent again"
-                )
-            rows = [r for r in rows if r not in too_old]
+        too_old = beyond_lookup(rows, getattr(self.ledger, "lookup_window", None))
+        for row in too_old:
+            self.report.failures.append(
+                f"{label(row)} ({row['reference']}) has waited since {row['created_at']} "
+                "for confirmation, longer than the ledger can be searched; check the ledger "
+                "by hand before anything is sent again"
+            )
+        rows = [r for r in rows if r not in too_old]
         creates = [r for r in rows if r["action"] == "create"]
-        for chunk in _chunks(creates, self.ledger.batch_size):
+        for chunk in chunks(creates, self.ledger.batch_size):
             self.checkpoint("before:find_invoices")
             try:
                 found = self.ledger.find_invoices([r["reference"] for r in chunk])
@@ -260,7 +248,7 @@ class _Run:
                 else:
                     if row["replaces"] and remote.is_credit:
                         remote = self._settle(row, remote)
-                    changes += self._pushed_changes(row, remote)
+                    changes += pushed_changes(row, remote)
                     self.report.resolved += 1
             self._commit(changes)
         for row in (r for r in rows if r["action"] == "void"):
@@ -281,7 +269,7 @@ class _Run:
             )
         except (RetriableLedgerError, SkippableLedgerError) as exc:
             self.report.failures.append(
-                f"{_label(row)}: credit note {remote.number} was not set against invoice "
+                f"{label(row)}: credit note {remote.number} was not set against invoice "
                 f"{old['number']} ({exc}); allocate it in the ledger"
             )
             return remote
@@ -294,24 +282,16 @@ class _Run:
         """Retire old invoices (voids, credit notes) first; a milestone whose old invoice could
         not be retired is not reissued, so a customer never holds both."""
         self.report.planned = list(planned)
-        rows = [self._row(p) for p in planned]
+        rows = [intent_row(p) for p in planned]
         ready = [r for r in rows + self.resend if self._customer(r) is not None]
         retiring = [r for r in ready if r["action"] == "void" or r["kind"] == "credit"]
         self._pushed, self._to_push = 0, len(ready)
         self._run_phase(rows, retiring)
-        blocked = {
-            m
-            for r in retiring
-            if r["key"] not in self.confirmed
-            for m in json.loads(r["milestones"])
-        }
-        rest = [
-            r for r in ready if r not in retiring and not blocked & set(json.loads(r["milestones"]))
-        ]
+        rest = reissuable(ready, retiring, self.confirmed)
         for row in ready:
             if row not in retiring and row not in rest:
                 self.report.failures.append(
-                    f"{_label(row)}: not reissued because its old invoice was not retired"
+                    f"{label(row)}: not reissued because its old invoice was not retired"
                 )
         self._run_phase(rows, rest)
 
@@ -322,7 +302,7 @@ class _Run:
         self.recorded |= {r["key"] for r in planned_rows if r["key"] in keys}
         self.checkpoint("after:commit:intents")
         creates = [r for r in ready if r["action"] == "create"]
-        for chunk in _chunks(creates, self.ledger.batch_size):
+        for chunk in chunks(creates, self.ledger.batch_size):
             self._create(chunk)
             self._pushed += len(chunk)
             self.progress("push", self._pushed, self._to_push)
@@ -330,25 +310,6 @@ class _Run:
             self._void(row)
             self._pushed += 1
             self.progress("push", self._pushed, self._to_push)
-
-    def _row(self, p: PlannedInvoice) -> dict[str, Any]:
-        return {
-            "key": p.key,
-            "reference": p.reference,
-            "action": "void" if p.void_instead else "create",
-            "contract": p.contract,
-            "customer": p.customer,
-            "kind": str(p.kind),
-            "milestones": json.dumps(list(p.milestones)),
-            "milestone_hashes": json.dumps([list(h) for h in p.milestone_hashes]),
-            "revision": p.revision,
-            "currency": p.currency,
-            "invoice_date": p.date.isoformat(),
-            "due_date": p.due_date.isoformat(),
-            "lines": st.lines_to_json(p.lines, p.currency),
-            "total_minor": to_minor(p.total, p.currency),
-            "replaces": p.replaces,
-        }
 
     def _customer(self, row: dict[str, Any]) -> CustomerRef | None:
         if row["action"] == "void":
@@ -366,34 +327,16 @@ class _Run:
                 return None
         return self.customers[wanted]
 
-    def _request(self, row: dict[str, Any], ledger_ids: dict[str, str]) -> InvoiceRequest:
-        customer = self.customers[(row["customer"], row["currency"])]
-        milestones = json.loads(row["milestones"])
-        memo = (
-            f"{row['contract']}: {', '.join(milestones)}"
-            if milestones
-            else f"{row['contract']}: {row['kind']}"
-        )
-        return InvoiceRequest(
-            key=row["key"],
-            reference=row["reference"],
-            customer=customer,
-            currency=row["currency"],
-            kind=Kind(row["kind"]),
-            date=date.fromisoformat(row["invoice_date"]),
-            due_date=date.fromisoformat(row["due_date"]),
-            lines=st.lines_from_json(row["lines"], row["currency"]),
-            memo=memo,
-            credits_ledger_id=ledger_ids.get(row["replaces"]) if row["replaces"] else None,
-        )
-
     def _create(self, chunk: list[dict[str, Any]]) -> None:
         ledger_ids: dict[str, str] = {}
         if any(r["replaces"] for r in chunk):  # credit notes name the invoice they credit
             ledger_ids = {
                 r["key"]: r["ledger_id"] for r in self.state.invoice_rows() if r["ledger_id"]
             }
-        requests = [self._request(r, ledger_ids) for r in chunk]
+        requests = [
+            invoice_request(r, self.customers[(r["customer"], r["currency"])], ledger_ids)
+            for r in chunk
+        ]
         self.checkpoint("before:create_invoices")
         self.sent.update(r["key"] for r in chunk)
         try:
@@ -415,36 +358,34 @@ class _Run:
             )
             return
         self.checkpoint("after:create_invoices")
-        changes: list[tuple[str, dict[str, Any]]] = []
+        changes: list[Change] = []
         by_key = {r["key"]: r for r in chunk}
         for result in results:
             row = by_key[result.key]
             if result.invoice is not None:
-                changes += self._pushed_changes(row, result.invoice)
+                changes += pushed_changes(row, result.invoice)
                 self.report.created.append((row, result.invoice.number))
                 if result.error:  # created, but a follow-up (a credit's allocation) failed
-                    self.report.failures.append(f"{_label(row)}: {result.error}")
+                    self.report.failures.append(f"{label(row)}: {result.error}")
                 log.info(
                     "invoice %s created: %s, %s %s",
                     result.invoice.number,
-                    _label(row),
+                    label(row),
                     result.invoice.total,
                     row["currency"],
                 )
             elif result.retriable:
                 self.report.in_doubt += 1
-                self.report.failures.append(f"{_label(row)}: not confirmed ({result.error})")
+                self.report.failures.append(f"{label(row)}: not confirmed ({result.error})")
             else:
-                changes.append((row["key"], {"state": st.FAILED, "error": result.error}))
-                self.report.failures.append(
-                    f"{_label(row)}: rejected by the ledger: {result.error}"
-                )
+                changes.append(failed_change(row, result.error))
+                self.report.failures.append(f"{label(row)}: rejected by the ledger: {result.error}")
         self._commit(changes)
 
     def _void(self, row: dict[str, Any]) -> None:
         old = next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
         if old is None or not old["ledger_id"]:
-            self.report.failures.append(f"{_label(row)}: the invoice to void is not in the ledger")
+            self.report.failures.append(f"{label(row)}: the invoice to void is not in the ledger")
             return
         self.checkpoint("before:void_invoice")
         self.sent.add(row["key"])
@@ -452,52 +393,22 @@ class _Run:
             remote = self.ledger.void_invoice(old["ledger_id"], row["key"])
         except RetriableLedgerError as exc:
             self.report.in_doubt += 1
-            self.report.failures.append(f"{_label(row)}: void not confirmed ({exc})")
+            self.report.failures.append(f"{label(row)}: void not confirmed ({exc})")
             return
         except SkippableLedgerError as exc:
-            self._commit([(row["key"], {"state": st.FAILED, "error": str(exc)})])
-            self.report.failures.append(f"{_label(row)}: {exc}")
+            self._commit([failed_change(row, str(exc))])
+            self.report.failures.append(f"{label(row)}: {exc}")
             return
         self.checkpoint("after:void_invoice")
-        self._commit(
-            [
-                (
-                    row["key"],
-                    {
-                        "state": st.PUSHED,
-                        "ledger_id": remote.ledger_id,
-                        "number": f"void of {remote.number}",
-                        "balance_minor": 0,
-                    },
-                ),
-                (old["key"], {"state": st.VOIDED, "balance_minor": 0}),
-            ]
-        )
+        self._commit(voided_changes(row, old, remote))
         self.report.voided.append((row, remote.number))
 
-    def _pushed_changes(
-        self, row: dict[str, Any], remote: RemoteInvoice
-    ) -> list[tuple[str, dict[str, Any]]]:
-        changes: list[tuple[str, dict[str, Any]]] = [
-            (
-                row["key"],
-                {
-                    "state": st.PUSHED,
-                    "ledger_id": remote.ledger_id,
-                    "number": remote.number,
-                    "balance_minor": to_minor(remote.balance, row["currency"]),
-                    "error": None,
-                },
-            )
-        ]
-        if row["replaces"]:
-            changes.append((row["replaces"], {"state": st.CREDITED}))
-        return changes
-
-    def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    def _commit(self, changes: list[Change]) -> None:
         self.checkpoint("before:commit:results")
         self.state.update_invoices(changes)
-        self.confirmed.update(key for key, values in changes if values.get("state") == st.PUSHED)
+        self.confirmed.update(
+            key for key, values in changes if values.get("state") == schema.PUSHED
+        )
         self.checkpoint("after:commit:results")
 
     # -- step 3: payments ------------------------------------------------------------------------
@@ -510,60 +421,12 @@ class _Run:
         except (RetriableLedgerError, SkippableLedgerError) as exc:
             self.report.failures.append(f"payment status not pulled: {exc}")
             return None
-        rows = {r["ledger_id"]: r for r in self.state.invoice_rows() if r["ledger_id"]}
-        updates = []
-        for remote in changes.invoices:
-            row = rows.get(remote.ledger_id)
-            if row is None or row["action"] != "create":
-                continue
-            if remote.is_credit:  # only what is left of the credit changes on a credit note
-                updates.append(
-                    (row["key"], {"balance_minor": to_minor(remote.balance, row["currency"])})
-                )
-                continue
-            currency = row["currency"]
-            voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
-            paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
-            new_state = _state_for(row["state"], remote)
-            if new_state == st.VOIDED_IN_LEDGER and row["state"] != st.VOIDED_IN_LEDGER:
-                self.report.failures.append(
-                    f"{_label(row)} ({remote.number}) was voided or deleted in the ledger; its "
-                    "milestone is not billed again until a person decides"
-                )
-            self.state.record_payments(
-                row["key"], currency, [(p.id, p.amount, p.date, p.deleted) for p in remote.payments]
-            )
-            self.report.payments_pulled += sum(1 for p in remote.payments if not p.deleted)
-            updates.append(
-                (
-                    row["key"],
-                    {
-                        "state": new_state,
-                        "paid_minor": to_minor(paid, currency),
-                        "balance_minor": to_minor(remote.balance, currency),
-                    },
-                )
-            )
-        self._commit(updates)
+        updates = invoice_updates(self.state.invoice_rows(), changes.invoices)
+        for update in updates:
+            if update.notice:
+                self.report.failures.append(update.notice)
+            if update.payments is not None:
+                self.state.record_payments(update.key, update.currency, update.payments)
+                self.report.payments_pulled += update.received
+        self._commit([(u.key, u.values) for u in updates])
         return changes.cursor
-
-
-def _state_for(current: str, remote: RemoteInvoice) -> str:
-    if current in (st.CREDITED, st.VOIDED):
-        return current  # we retired it ourselves
-    if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
-        return st.VOIDED_IN_LEDGER
-    return {RemoteStatus.PAID: st.PAID, RemoteStatus.PARTIALLY_PAID: st.PARTIALLY_PAID}.get(
-        remote.status, st.PUSHED
-    )
-
-
-def _label(row: dict[str, Any]) -> str:
-    milestones = json.loads(row["milestones"])
-    what = f"milestone {', '.join(milestones)}" if milestones else f"{row['kind']} invoice"
-    return f"contract {row['contract']}, {what}"
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])

@@ -11,7 +11,7 @@ from connector.config import Config
 from connector.sources.base import Source
 from connector.sync import billing
 from connector.sync import state as st
-from connector.sync.engine import merge_snapshot
+from connector.sync.snapshot import merge_snapshot
 
 
 def preview(

@@ -13,7 +13,9 @@ from typing import Any
 
 from connector.models import PROBLEM_REASONS, Contract, PlannedInvoice, Role, Skip
 from connector.money import fmt, from_minor, round_money
-from connector.sync import state as st
+from connector.sync import schema
+from connector.sync.rows import lines_from_json
+from connector.sync.state import State
 
 
 @dataclass
@@ -100,23 +102,23 @@ def plan_json(
 
 # -- status: where the books stand --------------------------------------------------------------
 
-BILLED_STATES = (st.PUSHED, st.PARTIALLY_PAID, st.PAID)
+BILLED_STATES = (schema.PUSHED, schema.PARTIALLY_PAID, schema.PAID)
 
 # What a bookkeeper calls each outbox state.
 STATUS_WORDS = {
-    st.PUSHING: "sending",
-    st.PUSHED: "open",
-    st.PARTIALLY_PAID: "partially_paid",
-    st.PAID: "paid",
-    st.VOIDED: "voided",
-    st.CREDITED: "credited",
-    st.FAILED: "failed",
-    st.VOIDED_IN_LEDGER: "voided_in_ledger",
+    schema.PUSHING: "sending",
+    schema.PUSHED: "open",
+    schema.PARTIALLY_PAID: "partially_paid",
+    schema.PAID: "paid",
+    schema.VOIDED: "voided",
+    schema.CREDITED: "credited",
+    schema.FAILED: "failed",
+    schema.VOIDED_IN_LEDGER: "voided_in_ledger",
 }
 
 
 def status_data(
-    business: str, contracts: dict[str, Contract], state: st.State, as_of: date
+    business: str, contracts: dict[str, Contract], state: State, as_of: date
 ) -> dict[str, Any]:
     rows = [r for r in state.invoice_rows() if r["action"] == "create"]
     per_contract: dict[str, dict[str, Decimal]] = {}
@@ -142,7 +144,7 @@ def status_data(
             },
         )
         credit_note = row["kind"] == "credit"
-        if row["state"] in BILLED_STATES or row["state"] == st.CREDITED:
+        if row["state"] in BILLED_STATES or row["state"] == schema.CREDITED:
             # A credited invoice and its credit note both count: together they bill nothing,
             # and what is still due on the one less the credit left on the other is owed.
             sums["billed"] += total
@@ -154,10 +156,12 @@ def status_data(
         if row["state"] in BILLED_STATES and not credit_note and balance > 0 and due < as_of:
             sums["overdue"] += balance
         if row["state"] in BILLED_STATES:
-            for line in st.lines_from_json(row["lines"], currency):
+            for line in lines_from_json(row["lines"], currency):
                 if line.role in (Role.RETAINAGE, Role.RETAINAGE_RELEASE):
                     sums["retainage_held"] -= line.amount  # withheld lines are negative
-        late = row["state"] in (st.PUSHED, st.PARTIALLY_PAID) and balance > 0 and due < as_of
+        late = (
+            row["state"] in (schema.PUSHED, schema.PARTIALLY_PAID) and balance > 0 and due < as_of
+        )
         overdue_days = (as_of - due).days if late and not credit_note else 0
         invoices_out.append(
             {
@@ -201,17 +205,17 @@ def status_data(
         if r["reason"] in {str(x) for x in PROBLEM_REASONS}
     ]
     for row in rows:
-        if row["state"] == st.FAILED:
+        if row["state"] == schema.FAILED:
             attention.append(
                 f"{row['number'] or row['reference']} ({row['contract']}): push "
                 f"failed: {row['error']}"
             )
-        elif row["state"] == st.PUSHING:
+        elif row["state"] == schema.PUSHING:
             attention.append(
                 f"{row['reference']} ({row['contract']}): not yet confirmed by the "
                 "ledger; the next sync checks before sending again"
             )
-        elif row["state"] == st.VOIDED_IN_LEDGER:
+        elif row["state"] == schema.VOIDED_IN_LEDGER:
             attention.append(
                 f"{row['number']} ({row['contract']}): voided or deleted in the "
                 "ledger; its milestone will not be billed again automatically"

@@ -1,209 +1,43 @@
 """The state database: what was billed, what is in flight, what was paid, and every run.
 
-SQLAlchemy Core, SQLite by default, any SQLAlchemy URL (PostgreSQL) instead. Money is stored as
-integer minor units beside an ISO currency code, never as a float. Every write is one short
-transaction; the schema carries a version and is migrated forward on open. This module never
-calls a ledger or a tracker.
+SQLAlchemy Core, SQLite by default, any SQLAlchemy URL (PostgreSQL) instead. The tables and
+migrations are in `schema`, the row <-> record conversions in `rows`. Every write is one short
+transaction; the schema is migrated forward on open. This module never calls a ledger or a
+tracker.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    func,
-    insert,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from connector.errors import StateError
-from connector.models import BilledInvoice, InvalidMilestone, Kind, Line, Milestone, Role, Status
-from connector.money import from_minor, to_minor
-
-SCHEMA_VERSION = 2
-
-# Outbox states of an invoice row. `pushing` means the intent is committed and the ledger may or
-# may not have the document: a run that finds one asks the ledger before sending anything.
-PUSHING, PUSHED, PARTIALLY_PAID, PAID = "pushing", "pushed", "partially_paid", "paid"
-VOIDED, CREDITED, FAILED = "voided", "credited", "failed"
-# Voided or deleted by a person in the ledger: still counts as billed, so the milestone is never
-# silently billed again; reported until someone decides what to do.
-VOIDED_IN_LEDGER = "voided_in_ledger"
-ACTIVE_STATES = (PUSHING, PUSHED, PARTIALLY_PAID, PAID, VOIDED_IN_LEDGER)
-
-metadata = MetaData()
-
-meta = Table(
-    "meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
+from connector.models import BilledInvoice, InvalidMilestone, Milestone
+from connector.money import to_minor
+from connector.sync.http_cache import HttpCache
+from connector.sync.rows import milestone_from_json, milestone_to_json, to_billed
+from connector.sync.schema import (
+    MIGRATIONS,
+    PUSHING,
+    SCHEMA_VERSION,
+    cursors,
+    invoices,
+    meta,
+    milestones,
+    now,
+    payments,
+    runs,
 )
-
-invoices = Table(
-    "invoices",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("business", String(200), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("reference", String(32), nullable=False),
-    Column("action", String(16), nullable=False),  # create | void
-    Column("contract", String(200), nullable=False),
-    Column("customer", String(500), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("milestones", Text, nullable=False),  # JSON list of ids
-    Column("milestone_hashes", Text, nullable=False),  # JSON [[id, hash], ...]
-    Column("revision", Integer, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("invoice_date", String(10), nullable=False),
-    Column("due_date", String(10), nullable=False),
-    Column("lines", Text, nullable=False),  # JSON [{description, amount_minor, role, milestone}]
-    Column("total_minor", Integer, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("replaces", String(64)),
-    Column("ledger_id", String(64)),
-    Column("number", String(64)),
-    Column("paid_minor", Integer, nullable=False, default=0),
-    Column("balance_minor", Integer),
-    Column("error", Text),
-    Column("created_at", String(32), nullable=False),
-    Column("updated_at", String(32), nullable=False),
-    UniqueConstraint("business", "key", name="uq_invoices_key"),
-)
-
-payments = Table(
-    "payments",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("business", String(200), nullable=False),
-    Column("invoice_key", String(64), nullable=False),
-    Column("payment_id", String(64), nullable=False),
-    Column("amount_minor", Integer, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("paid_on", String(10), nullable=False),
-    Column("deleted", Boolean, nullable=False, default=False),
-    UniqueConstraint("business", "invoice_key", "payment_id", name="uq_payments"),
-)
-
-milestones = Table(
-    "milestones",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("business", String(200), nullable=False),
-    Column("milestone", String(200), nullable=False),
-    Column("record", Text, nullable=False),  # JSON of the milestone, or of why it is invalid
-    Column("valid", Boolean, nullable=False),
-    Column("reason", String(32)),  # last decision: None when billed
-    Column("message", Text),
-    Column("seen_at", String(32), nullable=False),
-    UniqueConstraint("business", "milestone", name="uq_milestones"),
-)
-
-runs = Table(
-    "runs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("business", String(200), nullable=False),
-    Column("started_at", String(32), nullable=False),
-    Column("finished_at", String(32)),
-    Column("outcome", String(16)),  # ok | problems | failed | running
-    Column("counts", Text),  # JSON {name: int}
-    Column("problems", Text),  # JSON [str]
-)
-
-cursors = Table(
-    "cursors",
-    metadata,
-    Column("business", String(200), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
-
-
-# Tracker responses by request, so that a night with no changes costs only 304s. Keys are
-# hashed (the request's address may be long); no request headers are ever stored.
-http_cache = Table(
-    "http_cache",
-    metadata,
-    Column("business", String(200), primary_key=True),
-    Column("key", String(64), primary_key=True),  # sha256 of the source's request key
-    Column("etag", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("stored_at", String(32), nullable=False),
-)
-
-
-def _v1(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-def _v2(conn: Connection) -> None:
-    http_cache.create(conn, checkfirst=True)
-
-
-# Migration N takes a database at version N-1 to version N. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class HttpCache:
-    """ETag and body of tracker responses, per business. Sources use it for conditional
-    requests; losing it costs one full read, never a wrong invoice."""
-
-    def __init__(self, engine: Engine, business: str):
-        self.engine = engine
-        self.business = business
-
-    @staticmethod
-    def _hash(key: str) -> str:
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    def get(self, key: str) -> tuple[str, str] | None:
-        query = select(http_cache.c.etag, http_cache.c.body).where(
-            http_cache.c.business == self.business, http_cache.c.key == self._hash(key)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return (row[0], row[1]) if row else None
-
-    def put(self, key: str, etag: str, body: str) -> None:
-        hashed = self._hash(key)
-        with self.engine.begin() as conn:
-            conn.execute(
-                http_cache.delete().where(
-                    http_cache.c.business == self.business, http_cache.c.key == hashed
-                )
-            )
-            conn.execute(
-                insert(http_cache).values(
-                    business=self.business, key=hashed, etag=etag, body=body, stored_at=now()
-                )
-            )
 
 
 class State:
@@ -510,89 +344,3 @@ class State:
                     select(func.count()).select_from(runs).where(runs.c.business == self.business)
                 ).scalar_one()
             )
-
-
-# -- row <-> record conversions ------------------------------------------------------------
-
-
-def lines_to_json(lines: Sequence[Line], currency: str) -> str:
-    return json.dumps(
-        [
-            {
-                "description": ln.description,
-                "amount_minor": to_minor(ln.amount, currency),
-                "role": str(ln.role),
-                "milestone": ln.milestone,
-            }
-            for ln in lines
-        ]
-    )
-
-
-def lines_from_json(text: str, currency: str) -> tuple[Line, ...]:
-    return tuple(
-        Line(
-            d["description"],
-            from_minor(d["amount_minor"], currency),
-            Role(d["role"]),
-            d["milestone"],
-        )
-        for d in json.loads(text)
-    )
-
-
-def to_billed(row: dict[str, Any]) -> BilledInvoice:
-    currency = row["currency"]
-    return BilledInvoice(
-        key=row["key"],
-        contract=row["contract"],
-        kind=Kind(row["kind"]),
-        milestones=tuple(json.loads(row["milestones"])),
-        lines=lines_from_json(row["lines"], currency),
-        active=row["state"] in ACTIVE_STATES,
-        revision=row["revision"],
-        milestone_hashes=tuple(tuple(p) for p in json.loads(row["milestone_hashes"])),  # type: ignore[misc]
-        paid=from_minor(row["paid_minor"] or 0, currency),
-        number=row["number"],
-        total=from_minor(row["total_minor"], currency),
-        date=date.fromisoformat(row["invoice_date"]),
-    )
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
-
-
-def milestone_to_json(m: Milestone) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "contract": m.contract,
-        "title": m.title,
-        "percent": _dec(m.percent),
-        "amount": _dec(m.amount),
-        "status": str(m.status),
-        "completed": m.completed.isoformat() if m.completed else None,
-        "accepted": m.accepted.isoformat() if m.accepted else None,
-        "terms_days": m.terms_days,
-        "where": m.where,
-        "currency": m.currency,
-    }
-
-
-def milestone_from_json(d: dict[str, Any]) -> Milestone:
-    def day(v: str | None) -> date | None:
-        return date.fromisoformat(v) if v else None
-
-    return Milestone(
-        id=d["id"],
-        contract=d["contract"],
-        title=d["title"],
-        percent=Decimal(d["percent"]) if d["percent"] is not None else None,
-        amount=Decimal(d["amount"]) if d["amount"] is not None else None,
-        status=Status(d["status"]),
-        completed=day(d["completed"]),
-        accepted=day(d["accepted"]),
-        terms_days=d["terms_days"],
-        where=d["where"],
-        currency=d.get("currency"),
-    )

@@ -1,0 +1,87 @@
+"""Payment pull-back: what the ledger says changed on our invoices, as updates to their rows.
+
+Pure: the engine fetches the changes and records the result. An invoice a person voided or
+deleted in the ledger is never treated as unbilled; it is kept and reported instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connector.adapters.base import RemoteInvoice, RemoteStatus
+from connector.money import to_minor
+from connector.sync import schema
+from connector.sync.rows import label
+
+
+@dataclass(frozen=True)
+class InvoiceUpdate:
+    """One of our invoices as the ledger now has it. `payments` is None for a credit note:
+    only its remaining credit changes, and nothing is recorded as paid."""
+
+    key: str
+    currency: str
+    values: dict[str, Any]
+    payments: list[tuple[str, Decimal, date, bool]] | None = None
+    received: int = 0  # payments that count (not deleted)
+    notice: str | None = None  # for the report: a person voided it in the ledger
+
+
+def invoice_updates(
+    rows: Iterable[dict[str, Any]], remote_invoices: Iterable[RemoteInvoice]
+) -> list[InvoiceUpdate]:
+    """Changes on invoices this connector created; anything else in the ledger is ignored."""
+    by_ledger_id = {r["ledger_id"]: r for r in rows if r["ledger_id"]}
+    updates = []
+    for remote in remote_invoices:
+        row = by_ledger_id.get(remote.ledger_id)
+        if row is None or row["action"] != "create":
+            continue
+        currency = row["currency"]
+        if remote.is_credit:  # only what is left of the credit changes on a credit note
+            updates.append(
+                InvoiceUpdate(
+                    row["key"], currency, {"balance_minor": to_minor(remote.balance, currency)}
+                )
+            )
+            continue
+        voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
+        paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
+        new_state = state_for(row["state"], remote)
+        notice = None
+        if new_state == schema.VOIDED_IN_LEDGER and row["state"] != schema.VOIDED_IN_LEDGER:
+            notice = (
+                f"{label(row)} ({remote.number}) was voided or deleted in the ledger; its "
+                "milestone is not billed again until a person decides"
+            )
+        updates.append(
+            InvoiceUpdate(
+                row["key"],
+                currency,
+                {
+                    "state": new_state,
+                    "paid_minor": to_minor(paid, currency),
+                    "balance_minor": to_minor(remote.balance, currency),
+                },
+                payments=[(p.id, p.amount, p.date, p.deleted) for p in remote.payments],
+                received=sum(1 for p in remote.payments if not p.deleted),
+                notice=notice,
+            )
+        )
+    return updates
+
+
+def state_for(current: str, remote: RemoteInvoice) -> str:
+    """The outbox state a row moves to; one we retired ourselves stays retired."""
+    if current in (schema.CREDITED, schema.VOIDED):
+        return current  # we retired it ourselves
+    if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
+        return schema.VOIDED_IN_LEDGER
+    return {
+        RemoteStatus.PAID: schema.PAID,
+        RemoteStatus.PARTIALLY_PAID: schema.PARTIALLY_PAID,
+    }.get(remote.status, schema.PUSHED)
