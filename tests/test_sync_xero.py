@@ -197,6 +197,10 @@ def test_a_changed_partly_paid_milestone_is_credited_settled_and_reissued(tmp_pa
     )
     assert settled["Status"] == "PAID"
     assert (note["Total"], note["RemainingCredit"]) == (Decimal("4000.00"), Decimal("1000.00"))
+    cfg = business.config()
+    tonight = status_data(cfg.business.name, cfg.contracts, business.state(), AS_OF)
+    beta = next(c for c in tonight["contracts"] if c["contract"] == "BETA-APP")
+    assert beta["outstanding"] == "3500.00"  # right tonight, not only after the next pull
     assert [a["Amount"] for a in note["Allocations"]] == [Decimal("3000.00")]
     business.sync()  # the next night pulls the settled invoice back; nothing is allocated again
     assert len(xero.sandbox.credit_notes(xero.tenant)[0]["Allocations"]) == 1

@@ -246,21 +246,28 @@ class _Run:
                 if remote is None:
                     self.resend.append(row)  # the ledger never got it: same key, same content
                 else:
-                    if row["replaces"] and remote.is_credit:
-                        remote = self._settle(row, remote)
-                    changes += pushed_changes(row, remote)
+                    old = self._replaced(row)
+                    if old is not None and remote.is_credit:
+                        remote = self._settle(row, remote, old)
+                    changes += pushed_changes(row, remote, old)
                     self.report.resolved += 1
             self._commit(changes)
         for row in (r for r in rows if r["action"] == "void"):
             self.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
 
-    def _settle(self, row: dict[str, Any], remote: RemoteInvoice) -> RemoteInvoice:
+    def _replaced(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        if not row["replaces"]:
+            return None
+        return next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
+
+    def _settle(
+        self, row: dict[str, Any], remote: RemoteInvoice, old: dict[str, Any]
+    ) -> RemoteInvoice:
         """A credit note found by lookup may have been created by a run that stopped before
         setting it against the invoice it replaces; ledgers that allocate credits explicitly
         (Xero) do it now, and do nothing when it is done already."""
         settle = getattr(self.ledger, "settle_credit", None)
-        old = next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
-        if settle is None or old is None or not old["ledger_id"]:
+        if settle is None or not old["ledger_id"]:
             return remote
         self.checkpoint("before:settle_credit")
         try:
@@ -328,11 +335,10 @@ class _Run:
         return self.customers[wanted]
 
     def _create(self, chunk: list[dict[str, Any]]) -> None:
-        ledger_ids: dict[str, str] = {}
+        olds: dict[str, dict[str, Any]] = {}
         if any(r["replaces"] for r in chunk):  # credit notes name the invoice they credit
-            ledger_ids = {
-                r["key"]: r["ledger_id"] for r in self.state.invoice_rows() if r["ledger_id"]
-            }
+            olds = {r["key"]: r for r in self.state.invoice_rows()}
+        ledger_ids = {key: r["ledger_id"] for key, r in olds.items() if r["ledger_id"]}
         requests = [
             invoice_request(r, self.customers[(r["customer"], r["currency"])], ledger_ids)
             for r in chunk
@@ -363,7 +369,7 @@ class _Run:
         for result in results:
             row = by_key[result.key]
             if result.invoice is not None:
-                changes += pushed_changes(row, result.invoice)
+                changes += pushed_changes(row, result.invoice, olds.get(row["replaces"] or ""))
                 self.report.created.append((row, result.invoice.number))
                 if result.error:  # created, but a follow-up (a credit's allocation) failed
                     self.report.failures.append(f"{label(row)}: {result.error}")

@@ -67,8 +67,12 @@ def invoice_request(
     )
 
 
-def pushed_changes(row: dict[str, Any], remote: RemoteInvoice) -> list[Change]:
-    """The ledger has the document: the row is pushed, and what it replaces is credited."""
+def pushed_changes(
+    row: dict[str, Any], remote: RemoteInvoice, replaced: dict[str, Any] | None = None
+) -> list[Change]:
+    """The ledger has the document: the row is pushed, and what it replaces is credited. A
+    credit note the ledger already set against that invoice (Xero) lowers its balance now,
+    so status is right tonight rather than after the next payment pull."""
     changes: list[Change] = [
         (
             row["key"],
@@ -82,7 +86,11 @@ def pushed_changes(row: dict[str, Any], remote: RemoteInvoice) -> list[Change]:
         )
     ]
     if row["replaces"]:
-        changes.append((row["replaces"], {"state": schema.CREDITED}))
+        credited: dict[str, Any] = {"state": schema.CREDITED}
+        if remote.is_credit and replaced is not None and replaced["balance_minor"] is not None:
+            applied = to_minor(remote.total - remote.balance, row["currency"])
+            credited["balance_minor"] = max(0, replaced["balance_minor"] - applied)
+        changes.append((row["replaces"], credited))
     return changes
 
 
