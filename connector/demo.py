@@ -112,7 +112,10 @@ def run_demo(
             books = stack.enter_context(ledger_stage(ledger))
             tracker_text, tracker_sandbox = tracker_section(folder, stack, tracker)
             cfg = config_mod.load(demo_config(folder, books.ledger_section(), tracker_text))
-            where = "the example milestones file" if tracker == "file" else f"a local {tracker}"
+            names = {"github": "GitHub", "jira": "Jira", "asana": "Asana"}
+            where = (
+                "the example milestones file" if tracker == "file" else f"a local {names[tracker]}"
+            )
             show(f"Local {books.label} sandbox and {where}; demo files in {folder}")
             books.connect(cfg, show)
             if tracker_sandbox is not None:
