@@ -11,9 +11,9 @@ This module schedules; the sync itself is `connector.sync.run_once`.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,10 +65,18 @@ def config_files(
     return found
 
 
+# A business config has a [business] table (or is a broken attempt at one, kept so its error is
+# reported). Found by a line scan, not a TOML parse: a milestones file beside the configs may be
+# megabytes, and this runs at start, on every SIGHUP, and for status and doctor.
+_BUSINESS_TABLE = re.compile(r"^[ \t]*(\[[ \t]*business\b|business[ \t]*[.=])", re.MULTILINE)
+
+
 def _may_be_business(path: Path) -> bool:
     try:
-        return "business" in tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return (
+            _BUSINESS_TABLE.search(path.read_text(encoding="utf-8", errors="replace")) is not None
+        )
+    except OSError:
         return True
 
 
