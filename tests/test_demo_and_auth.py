@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from datetime import timedelta
 
 import pytest
 import requests
@@ -126,11 +127,13 @@ def test_a_crash_right_after_rotation_keeps_access(sandbox, memory_keyring):
     qbo_support.connect(sandbox)
     store = TokenStore("Northwind Studio", "quickbooks")
     old = store.load()
+    sandbox.clock.advance(timedelta(hours=25))  # Intuit hands out a new value after a day
     qbo_support.ledger(sandbox).session.refresh(old)  # ...and the process dies here
     reborn = qbo_support.ledger(sandbox)  # a new run, from the keyring only
     reborn.session.refresh(store.load())  # the saved token still works: it was never used
     assert reborn.find_or_create_customer("Acme Corporation", "USD").id
-    # while the old one is spent, so keeping only that would have locked the business out
+    # while the old one lapses a day later, so keeping only that would lock the business out
+    sandbox.clock.advance(timedelta(hours=24))
     with pytest.raises(Exception, match="reconnect"):
         qbo_support.ledger(sandbox).session.refresh(old)
 

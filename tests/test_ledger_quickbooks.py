@@ -50,16 +50,23 @@ def test_invoice_lines_arrive_as_sent(fresh):
 
 
 def test_a_rotated_refresh_token_is_saved_before_use(fresh, memory_keyring):
+    from datetime import timedelta
+
     from connector.credentials import TokenStore
 
     store = TokenStore("Northwind Studio", "quickbooks")
     before = store.load()
     ledger = qbo_support.ledger(fresh)
     ledger.session.refresh(before)
+    same_day = store.load()  # Intuit changes the value about a day after issuing it
+    assert same_day.refresh_token == before.refresh_token
+    assert same_day.access_token != before.access_token
+    fresh.clock.advance(timedelta(hours=25))
+    ledger.session.refresh(same_day)
     after = store.load()
     assert after.refresh_token != before.refresh_token
-    assert after.access_token != before.access_token
-    # the old refresh token is spent: a crash now must not leave us holding only that one
+    assert after.access_token != same_day.access_token
+    # the old refresh token is on its last day: a crash now must not leave us holding only it
     assert store.load().refresh_token == after.refresh_token
     customer = ledger.find_or_create_customer("Acme Corporation", "USD")
     assert customer.id

@@ -127,7 +127,7 @@ def raw(sandbox: QuickBooksSandbox, token: str, method: str, path: str, **kw: ob
 # --- OAuth ---
 
 
-def test_code_exchange_then_refresh_rotates_and_the_old_refresh_token_is_refused(sandbox):
+def test_code_exchange_then_refresh_rotates_and_the_old_refresh_token_lasts_a_day(sandbox):
     auth = AuthClient(CLIENT_ID, CLIENT_SECRET, REDIRECT, sandbox.discovery_url)
     url = auth.get_authorization_url([Scopes.ACCOUNTING], state_token="csrf-123")
     redirect = requests.get(url, allow_redirects=False, timeout=5)
@@ -142,11 +142,19 @@ def test_code_exchange_then_refresh_rotates_and_the_old_refresh_token_is_refused
         auth.get_bearer_token(back["code"][0])
     assert used.value.status_code == 400 and b"invalid_grant" in used.value.content
 
+    auth.refresh(refresh_token=first_refresh)  # the value is kept for about a day
+    assert auth.refresh_token == first_refresh
+    sandbox.clock.advance(timedelta(hours=25))
     auth.refresh(refresh_token=first_refresh)
-    assert auth.refresh_token != first_refresh
+    second_refresh = auth.refresh_token
+    assert second_refresh != first_refresh
+    auth.refresh(refresh_token=first_refresh)  # the previous one works for 24 hours more...
+    assert auth.refresh_token == second_refresh  # ...answered with the latest
+    sandbox.clock.advance(timedelta(hours=24))
     with pytest.raises(AuthClientError) as stale:
         auth.refresh(refresh_token=first_refresh)
     assert b"invalid_grant" in stale.value.content
+    auth.refresh(refresh_token=second_refresh)
 
     client = QuickBooks(
         auth_client=auth, refresh_token=auth.refresh_token, company_id=REALM, minorversion=75

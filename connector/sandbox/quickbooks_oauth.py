@@ -2,10 +2,33 @@
 
 The discovery document points AuthClient at this sandbox. The authorize endpoint approves at
 once and redirects with code, state and realmId, so a test can follow the redirect instead of
-clicking. Access tokens expire after an hour; refresh tokens rotate on every refresh and the old
-one is then refused with invalid_grant, which is the behaviour the connector must survive (store
-the new refresh token before using the new access token). No id_token is ever returned, so
-AuthClient never tries to validate a JWT.
+clicking. No id_token is ever returned, so AuthClient never tries to validate a JWT.
+
+Token lifetimes, as Intuit documents them:
+
+- An access token lasts 3,600 s. ("What are refresh token and access token durations?",
+  developer.intuit.com/app/developer/qbo/docs/develop/authentication-and-authorization/faq)
+- A refresh token lasts 100 days, a rolling expiry extended each time it is used. (Intuit
+  developer blog, "OAuth token management done the right way", 2024-06-03,
+  blogs.intuit.com/2024/06/03/oauth-token-management-done-the-right-way/)
+- Its value changes "around a day later or the next time you make the Refresh Token API call,
+  whichever is later": a refresh with a token issued less than 24 hours ago answers with that
+  same refresh token. (Intuit help article "Validity of Refresh Token",
+  help.developer.intuit.com/s/article/Validity-of-Refresh-Token)
+- When a new one is returned, the previous one stays valid for 24 hours: "When you request a
+  fresh access token, always use the refresh token returned in the most recent token_endpoint
+  response. Your previous refresh tokens expire 24 hours after you receive a new one." (Intuit's
+  OAuth 2.0 guide, developer.intuit.com/docs/00_quickbooks_online/2_build/
+  10_authentication_and_authorization/10_oauth_2.0, and the README of Intuit's own OAuth client,
+  github.com/intuit/oauth-jsclient, "Refresh access_token".) The help article above words it
+  more strictly ("if a new Refresh Token is returned, the previous one expires");
+  `previous_valid_for=timedelta(0)` gives that reading, for tests of what cannot be recovered.
+- What a refresh with the previous token answers inside those 24 hours is not documented; this
+  sandbox answers with the latest refresh token of the connection (and a new access token), so a
+  client that lost the answer to a refresh gets the same token back when it asks again.
+
+The connector must survive all of it: store the refresh token of every answer before it uses the
+new access token, and retry a refresh whose answer was lost with the token it sent.
 """
 
 from __future__ import annotations
@@ -26,7 +49,9 @@ from connector.sandbox.oauth_common import (
 from connector.sandbox.server import Clock, Request, Response, loads
 
 ACCESS_TTL = timedelta(hours=1)
-REFRESH_TTL = timedelta(days=100)
+REFRESH_TTL = timedelta(days=100)  # rolling: extended on every use
+ROTATE_AFTER = timedelta(hours=24)  # a refresh token's value is kept this long after issue
+PREVIOUS_VALID_FOR = timedelta(hours=24)  # a replaced refresh token works this long more
 CODE_TTL = timedelta(minutes=5)
 
 DISCOVERY_PATHS = (
@@ -65,6 +90,9 @@ class _Token:
     realm_id: str
     expires: datetime
     revoked: bool = False
+    issued: datetime | None = None  # refresh tokens: when this value was first handed out
+    replaced_at: datetime | None = None  # refresh tokens: when a newer one was handed out
+    successor: str | None = None  # refresh tokens: the one that replaced it
 
 
 def discovery(base_url: str) -> dict[str, object]:
@@ -85,9 +113,15 @@ def discovery(base_url: str) -> dict[str, object]:
 class TokenAuthority:
     """Clients, authorization codes, access and refresh tokens, all in memory."""
 
-    def __init__(self, clock: Clock, default_realm: Callable[[], str | None]):
+    def __init__(
+        self,
+        clock: Clock,
+        default_realm: Callable[[], str | None],
+        previous_valid_for: timedelta = PREVIOUS_VALID_FOR,
+    ):
         self._clock = clock
         self._default_realm = default_realm
+        self.previous_valid_for = previous_valid_for
         self._lock = threading.Lock()
         self._clients: dict[str, OAuthClient] = {}
         self._codes: dict[str, _Code] = {}
@@ -160,16 +194,10 @@ class TokenAuthority:
                     return oauth_error(400, "invalid_grant")
                 return Response.json(200, self._mint(client.client_id, code.realm_id))
             if grant == "refresh_token":
-                old = self._refresh.get(form.get("refresh_token", ""))
-                if (
-                    old is None
-                    or old.revoked
-                    or old.expires <= now
-                    or old.client_id != client.client_id
-                ):
+                answer = self._refreshed(form.get("refresh_token", ""), client.client_id, now)
+                if answer is None:
                     return oauth_error(400, "invalid_grant", "Incorrect or invalid refresh token")
-                old.revoked = True  # rotation: the old refresh token is spent
-                return Response.json(200, self._mint(client.client_id, old.realm_id))
+                return Response.json(200, answer)
         return oauth_error(400, "unsupported_grant_type")
 
     def revoke(self, request: Request) -> Response:
@@ -211,17 +239,46 @@ class TokenAuthority:
             return None
         return client
 
+    def _refreshed(self, presented: str, client_id: str, now: datetime) -> dict[str, object] | None:
+        """The answer to a refresh with `presented`, by the rules in the module docstring; None
+        when Intuit would refuse it (invalid_grant)."""
+        token = self._refresh.get(presented)
+        if token is None or token.revoked or token.client_id != client_id or token.expires <= now:
+            return None
+        if token.replaced_at is not None:
+            if now >= token.replaced_at + self.previous_valid_for:
+                return None
+            while token.successor is not None:  # the latest of the connection
+                presented, token = token.successor, self._refresh[token.successor]
+            if token.revoked or token.expires <= now:
+                return None
+        elif token.issued is not None and now - token.issued >= ROTATE_AFTER:
+            fresh = "RT1" + secrets.token_urlsafe(32)
+            self._refresh[fresh] = _Token(client_id, token.realm_id, now + REFRESH_TTL, issued=now)
+            token.replaced_at, token.successor = now, fresh
+            presented, token = fresh, self._refresh[fresh]
+        token.expires = now + REFRESH_TTL  # the rolling 100 days start again
+        return self._answer(client_id, token.realm_id, presented)
+
     def _mint(self, client_id: str, realm_id: str) -> dict[str, object]:
+        """A new connection's tokens (an authorization code, or the admin shortcut)."""
         now = self._clock.now()
-        access, refresh = "eyJ" + secrets.token_urlsafe(32), "RT1" + secrets.token_urlsafe(32)
+        refresh = "RT1" + secrets.token_urlsafe(32)
+        self._refresh[refresh] = _Token(client_id, realm_id, now + REFRESH_TTL, issued=now)
+        return self._answer(client_id, realm_id, refresh)
+
+    def _answer(self, client_id: str, realm_id: str, refresh: str) -> dict[str, object]:
+        """A token response: a new access token beside the refresh token `refresh`."""
+        now = self._clock.now()
+        access = "eyJ" + secrets.token_urlsafe(32)
         self._access[access] = _Token(client_id, realm_id, now + ACCESS_TTL)
-        self._refresh[refresh] = _Token(client_id, realm_id, now + REFRESH_TTL)
+        left = self._refresh[refresh].expires - now
         return {
             "token_type": "bearer",
             "access_token": access,
             "expires_in": ACCESS_TTL // timedelta(seconds=1),
             "refresh_token": refresh,
-            "x_refresh_token_expires_in": REFRESH_TTL // timedelta(seconds=1),
+            "x_refresh_token_expires_in": left // timedelta(seconds=1),
         }
 
     def _revoke(self, token: str) -> bool:
