@@ -57,8 +57,10 @@ class Kind(StrEnum):
 
     DEPOSIT = "deposit"
     MILESTONE = "milestone"
-    RETAINAGE = "retainage"
-    CREDIT = "credit"
+    RETAINAGE = "retainage"  # the close-out: retainage release, with any deposit remainder
+    CREDIT = "credit"  # retires an earlier invoice (credit-and-reissue)
+    ADJUSTMENT = "adjustment"  # change orders approved after the contract's last milestone
+    CLOSEOUT = "closeout"  # a deposit remainder settled after the last milestone was cancelled
 
 
 class Role(StrEnum):
@@ -194,6 +196,9 @@ class PlannedInvoice(NamedTuple):
     billed_milestones: tuple[Milestone, ...] = ()  # as they were when billed
     replaces: str | None = None  # key of the invoice a credit note cancels
     void_instead: bool = False  # credit kind only: the old invoice is unpaid, void it
+    # Keys of documents planned in the same run that the ledger must confirm before this one
+    # is sent: a close-out never goes out beside a refused or unconfirmed milestone invoice.
+    after: tuple[str, ...] = ()
 
     @property
     def milestone_hashes(self) -> tuple[tuple[str, str], ...]:
@@ -203,6 +208,12 @@ class PlannedInvoice(NamedTuple):
     @property
     def total(self) -> Decimal:
         return sum((line.amount for line in self.lines), Decimal(0))
+
+    @property
+    def is_credit_note(self) -> bool:
+        """Lines that net below zero go to the ledger as a credit note, never as an invoice
+        with a negative total (which every ledger refuses)."""
+        return self.total < 0
 
     @property
     def key(self) -> str:
@@ -224,6 +235,15 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something about a whole contract that a person has to act on: money that no milestone
+    bills, or a change order held at the cap."""
+
+    contract: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class BilledInvoice:
     """What state remembers of an invoice, as billing needs it to compute the next one."""
 
@@ -239,6 +259,7 @@ class BilledInvoice:
     number: str | None = None
     total: Decimal = Decimal(0)
     date: date | None = None
+    confirmed: bool = True  # false while the ledger has not confirmed it (`pushing`)
 
 
 def idempotency_key(

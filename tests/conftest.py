@@ -108,6 +108,13 @@ amount = "4000.00"
 status = "done"
 completed = 2026-10-05
 accepted = 2026-10-06
+
+[[milestones]]
+id = "BETA-2"
+contract = "BETA-APP"
+title = "Store release"
+amount = "8000.00"
+status = "open"
 """
 
 AS_OF = date(2026, 11, 26)

@@ -30,8 +30,8 @@ def test_worked_example_bills_deposit_milestones_true_up_and_retainage_release()
         (Kind.DEPOSIT, (), "4800.00"),
         (Kind.MILESTONE, ("M1",), "8160.00"),
         (Kind.MILESTONE, ("M2",), "13770.00"),
-        (Kind.MILESTONE, ("M3",), "24630.00"),
-        (Kind.RETAINAGE, (), "2640.00"),
+        (Kind.MILESTONE, ("M3",), "24570.00"),
+        (Kind.RETAINAGE, (), "2700.00"),
     ]
     deposit, m1, m2, m3, release = out.invoices
     assert lines(deposit) == [("Deposit (10% of 48000.00 USD)", "4800.00")]
@@ -45,11 +45,11 @@ def test_worked_example_bills_deposit_milestones_true_up_and_retainage_release()
     assert lines(m2)[0] == ("M2 (30% of 54000.00 USD)", "16200.00")
     assert lines(m3) == [
         ("M3 (50% of 54000.00 USD)", "27000.00"),
-        ("Change order adjustment", "1200.00"),  # M1 was billed on the pre-CO value
+        ("Change order adjustment (CO-1)", "1200.00"),  # M1 was billed on the pre-CO value
         ("Deposit applied", "-2220.00"),  # the remainder: exactly 4,800 applied in total
-        ("Retainage withheld (5%)", "-1350.00"),
+        ("Retainage withheld (5%)", "-1410.00"),  # 5% of 27,000 + 1,200: change-order work too
     ]
-    assert lines(release) == [("Retainage release", "2640.00")]
+    assert lines(release) == [("Retainage release", "2700.00")]
     assert sum(i.total for i in out.invoices) == D("54000.00")
     assert out.skipped == []
 
@@ -221,7 +221,7 @@ def test_negative_change_order_trues_up_downward_on_the_last_invoice():
     assert str(a.total) == "5000.00"
     assert lines(b) == [
         ("B (50% of 8000.00 USD)", "4000.00"),
-        ("Change order adjustment", "-1000.00"),
+        ("Change order adjustment (CO-2)", "-1000.00"),
     ]
     assert sum(i.total for i in out.invoices) == D("8000.00")
 

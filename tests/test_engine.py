@@ -17,7 +17,7 @@ from connector.sync.report import status_data
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 
 # deposit, ACME-M1, M2, M3, retainage release, BETA-1
-EXPECTED_TOTALS = sorted(["4800.00", "8160.00", "13770.00", "24630.00", "2640.00", "4000.00"])
+EXPECTED_TOTALS = sorted(["4800.00", "8160.00", "13770.00", "24570.00", "2700.00", "4000.00"])
 
 
 class Crash(BaseException):
@@ -237,7 +237,7 @@ def test_run_history_is_recorded(business: Business):
         MILESTONES
         + MILESTONES.split("[[milestones]]")[4]
         .join(["[[milestones]]", ""])
-        .replace("BETA-1", "BETA-2")
+        .replace("BETA-1", "BETA-4")
     )
     business.sync()
     last = business.state().last_run()

@@ -24,6 +24,7 @@ from connector.models import (
     Kind,
     Line,
     Milestone,
+    Notice,
     PlannedInvoice,
     Reason,
     Role,
@@ -42,6 +43,7 @@ from connector.money import (
     round_money,
 )
 from connector.perf import paused_gc
+from connector.sync.closeout import adjustment_label, orders_between, unbilled_remainder
 
 ZERO = Decimal(0)
 
@@ -50,6 +52,7 @@ ZERO = Decimal(0)
 class Decisions:
     invoices: list[PlannedInvoice] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)  # contract-wide, for a person
 
     @property
     def problems(self) -> list[Skip]:
@@ -92,6 +95,9 @@ _TALLIES: dict[Role, tuple[tuple[str, int], ...]] = {
     Role.RETAINAGE_RELEASE: (("released", 1),),
     Role.CREDIT: (),
 }
+
+# Documents that bill the contract's end; they wait for every earlier document's confirmation.
+_CLOSING_KINDS = frozenset({Kind.ADJUSTMENT, Kind.RETAINAGE, Kind.CLOSEOUT})
 
 
 @paused_gc()
@@ -190,14 +196,26 @@ class _ContractBilling:
         self.revisions: Counter[tuple[Kind, tuple[str, ...]]] = Counter(
             (h.kind, h.milestones) for h in history
         )
+        # Documents of this contract the ledger has not confirmed yet (a lost answer, an
+        # outage): a close-out is sent only once this run has confirmed them.
+        self.unconfirmed: list[str] = []
+        self.valued_from: date | None = None  # the earliest value a percent line was billed at
+        self.trued_up_to: date | None = None  # percent lines add up to their share of this day
+        self.planned_keys: list[str] = []  # this run's documents for the contract
         for h in history:
             if h.active:
                 self.tally.add(h.lines)
                 self.tally.deposit_invoiced |= h.kind is Kind.DEPOSIT
-                if h.kind is Kind.MILESTONE:
+                if not h.confirmed:
+                    self.unconfirmed.append(h.key)
+                if h.kind is Kind.MILESTONE and h.milestones:
                     self.tally.billed_on(h.date)
                     for mid in h.milestones:
                         self.billed[mid] = h
+                    if h.date is not None and any(ln.role is Role.PERCENT for ln in h.lines):
+                        self.valued(h.date)
+                if h.kind is Kind.ADJUSTMENT and h.date is not None:
+                    self.trued_up(h.date)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -205,11 +223,22 @@ class _ContractBilling:
         mid = m if isinstance(m, str) else m.id
         self.out.skipped.append(Skip(mid, self.c.id, reason, message))
 
+    def notice(self, message: str) -> None:
+        self.out.notices.append(Notice(self.c.id, message))
+
     def money(self, value: Decimal) -> Decimal:
         return round_money(value, self.c.currency)
 
     def show(self, value: Decimal) -> str:
         return f"{fmt(value)} {self.c.currency}"
+
+    def valued(self, day: date) -> None:
+        if self.valued_from is None or day < self.valued_from:
+            self.valued_from = day
+
+    def trued_up(self, day: date) -> None:
+        if self.trued_up_to is None or day > self.trued_up_to:
+            self.trued_up_to = day
 
     @cached_property
     def retainage_label(self) -> str:
@@ -218,6 +247,13 @@ class _ContractBilling:
     def value_on(self, day: date) -> Decimal:
         """The contract value on `day`: the value after the last change order approved by then."""
         return self._steps[bisect_right(self._step_days, day)]
+
+    def cap(self) -> Decimal | None:
+        """The cap as of the sync night: a change order approved since a milestone was held
+        makes room for it (README billing rule 6)."""
+        if self.c.cap is not None:
+            return self.c.cap
+        return self.value_on(self.as_of) if self.c.value is not None else None
 
     def terms(self, m: Milestone | None = None) -> int:
         if m is not None and m.terms_days is not None:
@@ -236,6 +272,8 @@ class _ContractBilling:
         delta = self._terms.get(terms)
         if delta is None:
             delta = self._terms[terms] = timedelta(days=terms)
+        if kind in _CLOSING_KINDS:
+            extra["after"] = (*self.unconfirmed, *self.planned_keys)
         invoice = PlannedInvoice(
             self.rules.business,
             self.c.id,
@@ -250,15 +288,20 @@ class _ContractBilling:
             **extra,  # type: ignore[arg-type]
         )
         self.out.invoices.append(invoice)
+        self.planned_keys.append(invoice.key)
         self.revisions[(kind, milestones)] += 1
         self.tally.add(lines)
         return invoice
 
     def invoice_date(self, m: Milestone) -> date:
+        """Never before the work was done: a milestone accepted before its completion date is
+        dated on its completion."""
         if self.rules.invoice_date == "sync":
             return self.as_of
         if self.rules.invoice_date == "completed" or m.accepted is None:
             return m.completed or self.as_of
+        if m.completed is not None and m.completed > m.accepted:
+            return m.completed
         return m.accepted
 
     def deposit_amount(self) -> Decimal:
@@ -314,7 +357,7 @@ class _ContractBilling:
         return self.invalid_count == 0 and not self.flagged
 
     def contract_problem(self, live: list[Milestone]) -> str | None:
-        percents = [m.percent for m in live if m.percent is not None]
+        percents = [m for m in live if m.percent is not None]
         if not percents:
             return None
         if self.c.value is None:
@@ -322,11 +365,12 @@ class _ContractBilling:
                 f"contract {self.c.id} has percent milestones but no value; "
                 'add value = "..." to the contract in the config'
             )
-        total = sum(percents, ZERO)
+        total = sum((m.percent for m in percents if m.percent is not None), ZERO)
         if total > HUNDRED:
+            where = ", ".join(f"{m.id} ({m.where})" if m.where else m.id for m in percents)
             return (
                 f"the milestones of contract {self.c.id} add up to {percent_text(total)}% "
-                "of its value; they must total 100% or less"
+                f"of its value; they must total 100% or less: {where}"
             )
         return None
 
@@ -355,15 +399,17 @@ class _ContractBilling:
                     "check it, then credit the invoice in the ledger or restore the milestone",
                 )
                 continue
-            unpaid = old.paid == ZERO
-            action = "void" if unpaid else "credit note for"
+            # A credit note cannot be voided like an invoice; it is reversed by an invoice.
+            unpaid = old.paid == ZERO and old.total > 0
+            action = "void" if unpaid else ("credit note for" if old.total > 0 else "reverse")
+            document = "invoice" if old.total > 0 else "credit note"
             self.plan(
                 Kind.CREDIT,
                 (mid,),
                 self.as_of,
                 [
                     Line(
-                        f"{action.capitalize()} invoice {label}: milestone {mid} {what}",
+                        f"{action.capitalize()} {document} {label}: milestone {mid} {what}",
                         -old.total,
                         Role.CREDIT,
                         mid,
@@ -448,37 +494,34 @@ class _ContractBilling:
         is_last = remaining == {m.id} and self.settled()
         adjustment = ZERO
         if is_last:
-            # The final value: as of the latest milestone invoice, which a reissued early
-            # milestone is not.
+            # The true-up covers the change orders approved by this invoice's own date (or the
+            # latest milestone invoice's, which a reissued early milestone is not).
             last = self.tally.last_milestone_date
-            value = self.value_on(max(day, last) if last else day)
-            adjustment = self.adjustment(live, value, gross if m.percent is not None else ZERO)
-        cap = (
-            self.c.cap if self.c.cap is not None else (value if self.c.value is not None else None)
-        )
+            trued = max(day, last) if last else day
+            adjustment = self.adjustment(live, self.value_on(trued), gross if m.percent else ZERO)
+        cap = self.cap()
         if cap is not None and self.tally.gross + gross + adjustment > cap:
             self.skip(
                 m,
                 Reason.EXCEEDS_CAP,
                 f"billing {m.id} ({self.show(gross + adjustment)}) would bring contract "
                 f"{self.c.id} to {self.show(self.tally.gross + gross + adjustment)}, above "
-                f"its cap of {self.show(cap)}",
+                f"its cap of {self.show(cap)}; it is billed on the first night there is room",
             )
             return False
         if adjustment:
-            lines.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))
+            # The change orders some percent line was billed without.
+            first = self.valued_from
+            if m.percent is not None:
+                first = min(first, day) if first else day
+            covered = orders_between(self.c, first, trued)
+            lines.append(Line(adjustment_label(covered), adjustment, Role.CO_ADJUSTMENT))
         lines += self.deposit_applied(gross, is_last)
         if self.c.retainage:
-            withheld = self.money(percent_of(gross, self.c.retainage))
+            # Retainage follows completed work, change-order work included.
+            withheld = self.money(percent_of(gross + adjustment, self.c.retainage))
             if withheld:
-                lines.append(
-                    Line(
-                        self.retainage_label,
-                        -withheld,
-                        Role.RETAINAGE,
-                        m.id,
-                    )
-                )
+                lines.append(Line(self.retainage_label, -withheld, Role.RETAINAGE, m.id))
         if is_last:
             # More released than is now withheld (a reissued milestone withheld less): the
             # difference is settled on this invoice, never as a negative release invoice.
@@ -498,12 +541,15 @@ class _ContractBilling:
             billed_milestones=(m,),
         )
         self.tally.billed_on(day)
+        if m.percent is not None:
+            self.valued(day)
         if is_last:
-            self.release_retainage(day, [])
+            self.trued_up(trued)
+            self.closing_day = day
         return True
 
     def adjustment(self, live: list[Milestone], value: Decimal, this_gross: Decimal) -> Decimal:
-        """What brings the percent milestones' gross to their share of the final value."""
+        """What brings the percent milestones' gross to their share of `value`."""
         total_percent = sum((m.percent for m in live if m.percent is not None), ZERO)
         if not total_percent:
             return ZERO
@@ -520,24 +566,55 @@ class _ContractBilling:
             applied = min(self.money(div(mul(gross, self.tally.deposit), self.c.value)), left)
         return [Line("Deposit applied", -applied, Role.DEPOSIT_APPLIED)] if applied else []
 
-    def release_retainage(self, day: date, extra: list[Line]) -> None:
-        outstanding = self.tally.withheld - self.tally.released
-        lines = list(extra)
-        if outstanding:
-            lines.insert(0, Line("Retainage release", outstanding, Role.RETAINAGE_RELEASE))
-        if not lines:
-            return
-        total = sum((line.amount for line in lines), ZERO)
-        kind = Kind.RETAINAGE if outstanding else (Kind.CREDIT if total < 0 else Kind.MILESTONE)
-        self.plan(kind, (), day, lines, self.terms())
+    # -- the contract's end --------------------------------------------------------------------
+
+    closing_day: date | None = None  # the last milestone's invoice date, when billed this run
 
     def close_out(self, live: list[Milestone]) -> None:
-        """Every live milestone is billed but the last one was not billed as last (it was
-        cancelled or removed later): settle the deposit, change orders and retainage now."""
-        extra = []
-        value = self.value_on(self.tally.last_milestone_date or self.as_of)
-        adjustment = self.adjustment(live, value, ZERO)
-        if adjustment:
-            extra.append(Line("Change order adjustment", adjustment, Role.CO_ADJUSTMENT))
-        extra += self.deposit_applied(ZERO, True)
-        self.release_retainage(self.as_of, extra)
+        """Every live milestone is billed. Each night, bill what is still owed either way: a
+        change order approved since the last true-up, the deposit not yet applied, the
+        retainage still held. Each waits for the ledger to confirm every earlier document."""
+        self.bill_late_change_orders(live)
+        lines = self.deposit_applied(ZERO, True)
+        outstanding = self.tally.withheld - self.tally.released
+        if outstanding:
+            lines.insert(0, Line("Retainage release", outstanding, Role.RETAINAGE_RELEASE))
+        if lines:
+            kind = Kind.RETAINAGE if outstanding else Kind.CLOSEOUT
+            self.plan(kind, (), self.closing_day or self.as_of, lines, self.terms())
+        self.report_unbilled(live)
+
+    def bill_late_change_orders(self, live: list[Milestone]) -> None:
+        """Change orders approved after the contract's last true-up get their own document,
+        dated on the (latest) approval: an invoice when positive, a credit note when negative.
+        No retainage or deposit: the work is done and the retainage released."""
+        needed = self.adjustment(live, self.value_on(self.as_of), ZERO)
+        if not needed:
+            return
+        covered = orders_between(self.c, self.trued_up_to, self.as_of)
+        if self.rules.invoice_date == "sync" or not covered:
+            day = self.as_of
+        else:
+            day = max(covered[-1].approved, self.trued_up_to or covered[-1].approved)
+        if not covered:  # a change order dated before the last true-up (entered late)
+            covered = orders_between(self.c, self.valued_from, self.as_of)
+        cap = self.cap()
+        if needed > 0 and cap is not None and self.tally.gross + needed > cap:
+            self.notice(
+                f"contract {self.c.id}: the change order adjustment of {self.show(needed)} "
+                f"would bring it to {self.show(self.tally.gross + needed)}, above its cap of "
+                f"{self.show(cap)}; raise the cap or correct the milestones"
+            )
+            return
+        line = Line(adjustment_label(covered), needed, Role.CO_ADJUSTMENT)
+        self.plan(Kind.ADJUSTMENT, (), day, [line], self.terms())
+        self.trued_up(day)
+
+    def report_unbilled(self, live: list[Milestone]) -> None:
+        left = unbilled_remainder(self.c, live, self.as_of)
+        if left:
+            self.notice(
+                f"contract {self.c.id}: every milestone is billed, but {self.show(left)} of its "
+                f"value of {self.show(self.value_on(self.as_of))} is on no milestone; add a "
+                "milestone for it, or a change order if the contract is worth less"
+            )

@@ -34,9 +34,11 @@ from connector.sync.outbox import (
     Change,
     beyond_lookup,
     chunks,
+    credit_targets,
     failed_change,
     intent_row,
     invoice_request,
+    not_sent_changes,
     pushed_changes,
     reissuable,
     voided_changes,
@@ -172,6 +174,7 @@ class _Run:
                 self.as_of,
             )
             self.report.skipped = decisions.skipped
+            self.report.notices = decisions.notices
             self.push(decisions.invoices)
             reasons = {s.milestone: (str(s.reason), s.message) for s in decisions.skipped}
             self.checkpoint("before:commit:snapshot")
@@ -295,12 +298,29 @@ class _Run:
         self._pushed, self._to_push = 0, len(ready)
         self._run_phase(rows, retiring)
         rest = reissuable(ready, retiring, self.confirmed)
+        retiring_keys = {r["key"] for r in retiring}
+        rest_keys = {r["key"] for r in rest}
         for row in ready:
-            if row not in retiring and row not in rest:
+            if row["key"] not in retiring_keys and row["key"] not in rest_keys:
                 self.report.failures.append(
                     f"{label(row)}: not reissued because its old invoice was not retired"
                 )
-        self._run_phase(rows, rest)
+        # A close-out follows the documents billed before it: it is sent only once the ledger
+        # has confirmed each of them, in waves; one left waiting is planned afresh next run.
+        after = {p.key: set(p.after) for p in planned if p.after}
+        pending = rest
+        while pending:
+            wave = [r for r in pending if after.get(r["key"], set()) <= self.confirmed]
+            if not wave:
+                break
+            self._run_phase(rows, wave)
+            sent = {r["key"] for r in wave}
+            pending = [r for r in pending if r["key"] not in sent]
+        for row in pending:
+            self.report.failures.append(
+                f"{label(row)}: waits until the ledger has confirmed the contract's other "
+                "invoices of this run; it is planned again next run"
+            )
 
     def _run_phase(self, planned_rows: list[dict[str, Any]], ready: list[dict[str, Any]]) -> None:
         keys = {r["key"] for r in ready}
@@ -308,7 +328,10 @@ class _Run:
         self.state.record_intents([r for r in planned_rows if r["key"] in keys])
         self.recorded |= {r["key"] for r in planned_rows if r["key"] in keys}
         self.checkpoint("after:commit:intents")
-        creates = [r for r in ready if r["action"] == "create"]
+        # A document whose lines net to zero is recorded as billed and never sent.
+        nothing = [r for r in ready if r["action"] == "create" and not r["total_minor"]]
+        self._commit([c for r in nothing for c in not_sent_changes(r)])
+        creates = [r for r in ready if r["action"] == "create" and r["total_minor"]]
         for chunk in chunks(creates, self.ledger.batch_size):
             self._create(chunk)
             self._pushed += len(chunk)
@@ -336,11 +359,18 @@ class _Run:
 
     def _create(self, chunk: list[dict[str, Any]]) -> None:
         olds: dict[str, dict[str, Any]] = {}
-        if any(r["replaces"] for r in chunk):  # credit notes name the invoice they credit
-            olds = {r["key"]: r for r in self.state.invoice_rows()}
-        ledger_ids = {key: r["ledger_id"] for key, r in olds.items() if r["ledger_id"]}
+        targets: dict[str, dict[str, Any]] = {}
+        if any(r["replaces"] or r["total_minor"] < 0 for r in chunk):
+            # a credit note names the invoice it credits, or the open invoice it is set against
+            known = self.state.invoice_rows()
+            olds = {r["key"]: r for r in known}
+            targets = credit_targets(chunk, known)
         requests = [
-            invoice_request(r, self.customers[(r["customer"], r["currency"])], ledger_ids)
+            invoice_request(
+                r,
+                self.customers[(r["customer"], r["currency"])],
+                (olds.get(r["replaces"]) if r["replaces"] else targets.get(r["key"])),
+            )
             for r in chunk
         ]
         self.checkpoint("before:create_invoices")
@@ -369,7 +399,12 @@ class _Run:
         for result in results:
             row = by_key[result.key]
             if result.invoice is not None:
-                changes += pushed_changes(row, result.invoice, olds.get(row["replaces"] or ""))
+                changes += pushed_changes(
+                    row,
+                    result.invoice,
+                    olds.get(row["replaces"] or ""),
+                    applied_to=targets.get(row["key"]),
+                )
                 self.report.created.append((row, result.invoice.number))
                 if result.error:  # created, but a follow-up (a credit's allocation) failed
                     self.report.failures.append(f"{label(row)}: {result.error}")
@@ -413,7 +448,9 @@ class _Run:
         self.checkpoint("before:commit:results")
         self.state.update_invoices(changes)
         self.confirmed.update(
-            key for key, values in changes if values.get("state") == schema.PUSHED
+            key
+            for key, values in changes
+            if values.get("state") in (schema.PUSHED, schema.NOT_SENT)
         )
         self.checkpoint("after:commit:results")
 

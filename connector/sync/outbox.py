@@ -43,36 +43,90 @@ def intent_row(p: PlannedInvoice) -> dict[str, Any]:
     }
 
 
+def document_kind(row: dict[str, Any]) -> Kind:
+    """What the ledger is asked to create: lines that net below zero go as a credit note, so
+    no document with a negative total ever reaches a ledger; a credit-and-reissue reversal of
+    a credit note (a positive total) goes as an invoice."""
+    kind = Kind(row["kind"])
+    if row["total_minor"] < 0:
+        return Kind.CREDIT
+    return Kind.ADJUSTMENT if kind is Kind.CREDIT else kind
+
+
 def invoice_request(
-    row: dict[str, Any], customer: CustomerRef, ledger_ids: dict[str, str]
+    row: dict[str, Any], customer: CustomerRef, credited: dict[str, Any] | None = None
 ) -> InvoiceRequest:
-    """`ledger_ids` maps invoice keys to ledger ids, so a credit note names what it credits."""
+    """`credited` is the row of the invoice a credit note credits (or is set against), so the
+    ledger can settle that invoice with it."""
     milestones = json.loads(row["milestones"])
     memo = (
         f"{row['contract']}: {', '.join(milestones)}"
         if milestones
         else f"{row['contract']}: {row['kind']}"
     )
+    kind = document_kind(row)
     return InvoiceRequest(
         key=row["key"],
         reference=row["reference"],
         customer=customer,
         currency=row["currency"],
-        kind=Kind(row["kind"]),
+        kind=kind,
         date=date.fromisoformat(row["invoice_date"]),
         due_date=date.fromisoformat(row["due_date"]),
         lines=lines_from_json(row["lines"], row["currency"]),
         memo=memo,
-        credits_ledger_id=ledger_ids.get(row["replaces"]) if row["replaces"] else None,
+        credits_ledger_id=(
+            credited["ledger_id"] if credited is not None and kind is Kind.CREDIT else None
+        ),
     )
 
 
+def credit_targets(
+    chunk: Sequence[dict[str, Any]], known: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """For each credit note in `chunk` that retires nothing (lines that netted below zero),
+    the contract's oldest invoice still owing at least as much, to set it against; a ledger
+    that allocates credits explicitly (Xero) does so. With none, the credit stays with the
+    customer, and status shows it as a credit."""
+    open_rows = sorted(
+        (
+            r
+            for r in known
+            if r["action"] == "create"
+            and r["state"] in (schema.PUSHED, schema.PARTIALLY_PAID)
+            and r["ledger_id"]
+            and r["total_minor"] > 0
+        ),
+        key=lambda r: (r["invoice_date"], r["id"]),
+    )
+    targets = {}
+    for row in chunk:
+        if row["replaces"] or row["total_minor"] >= 0:
+            continue
+        owed = -row["total_minor"]
+        for candidate in open_rows:
+            balance = candidate["balance_minor"]
+            if (
+                candidate["contract"] == row["contract"]
+                and candidate["currency"] == row["currency"]
+                and (balance if balance is not None else candidate["total_minor"]) >= owed
+            ):
+                targets[row["key"]] = candidate
+                break
+    return targets
+
+
 def pushed_changes(
-    row: dict[str, Any], remote: RemoteInvoice, replaced: dict[str, Any] | None = None
+    row: dict[str, Any],
+    remote: RemoteInvoice,
+    replaced: dict[str, Any] | None = None,
+    *,
+    applied_to: dict[str, Any] | None = None,
 ) -> list[Change]:
     """The ledger has the document: the row is pushed, and what it replaces is credited. A
-    credit note the ledger already set against that invoice (Xero) lowers its balance now,
-    so status is right tonight rather than after the next payment pull."""
+    credit note the ledger already set against that invoice, or against the open invoice it
+    was `applied_to` (Xero), lowers that invoice's balance now, so status is right tonight
+    rather than after the next payment pull."""
     changes: list[Change] = [
         (
             row["key"],
@@ -91,6 +145,21 @@ def pushed_changes(
             applied = to_minor(remote.total - remote.balance, row["currency"])
             credited["balance_minor"] = max(0, replaced["balance_minor"] - applied)
         changes.append((row["replaces"], credited))
+    elif applied_to is not None and remote.is_credit:
+        applied = to_minor(remote.total - remote.balance, row["currency"])
+        balance = applied_to["balance_minor"]
+        if applied and balance is not None:
+            changes.append((applied_to["key"], {"balance_minor": max(0, balance - applied)}))
+    return changes
+
+
+def not_sent_changes(row: dict[str, Any]) -> list[Change]:
+    """Lines that net to zero: recorded as billed, nothing sent; what it replaces is retired."""
+    changes: list[Change] = [
+        (row["key"], {"state": schema.NOT_SENT, "balance_minor": 0, "error": None})
+    ]
+    if row["replaces"]:
+        changes.append((row["replaces"], {"state": schema.CREDITED}))
     return changes
 
 

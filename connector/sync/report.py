@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connector.models import PROBLEM_REASONS, Contract, PlannedInvoice, Role, Skip
+from connector.models import PROBLEM_REASONS, Contract, Notice, PlannedInvoice, Role, Skip
 from connector.money import fmt, from_minor, round_money
 from connector.sync import schema
 from connector.sync.rows import lines_from_json
@@ -27,6 +27,7 @@ class SyncReport:
     created: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     voided: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     in_doubt: int = 0
     in_doubt_found: int = 0
@@ -37,6 +38,7 @@ class SyncReport:
 
     def problems(self) -> list[str]:
         out = [s.message for s in self.skipped if s.reason in PROBLEM_REASONS]
+        out += [n.message for n in self.notices]
         out += self.failures
         if self.fatal:
             out.append(self.fatal)

@@ -15,7 +15,7 @@ from typing import Any
 
 from connector.models import BilledInvoice, Kind, Line, Milestone, Role, Status
 from connector.money import from_minor, to_minor
-from connector.sync.schema import ACTIVE_STATES
+from connector.sync.schema import ACTIVE_STATES, PUSHING
 
 
 def lines_to_json(lines: Sequence[Line], currency: str) -> str:
@@ -59,6 +59,7 @@ def to_billed(row: dict[str, Any]) -> BilledInvoice:
         number=row["number"],
         total=from_minor(row["total_minor"], currency),
         date=date.fromisoformat(row["invoice_date"]),
+        confirmed=row["state"] != PUSHING,
     )
 
 

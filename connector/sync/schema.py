@@ -32,7 +32,9 @@ VOIDED, CREDITED, FAILED = "voided", "credited", "failed"
 # Voided or deleted by a person in the ledger: still counts as billed, so the milestone is never
 # silently billed again; reported until someone decides what to do.
 VOIDED_IN_LEDGER = "voided_in_ledger"
-ACTIVE_STATES = (PUSHING, PUSHED, PARTIALLY_PAID, PAID, VOIDED_IN_LEDGER)
+# Lines that net to zero: billed (it counts), but no document is sent to the ledger.
+NOT_SENT = "not_sent"
+ACTIVE_STATES = (PUSHING, PUSHED, PARTIALLY_PAID, PAID, VOIDED_IN_LEDGER, NOT_SENT)
 
 metadata = MetaData()
 
