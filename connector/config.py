@@ -16,15 +16,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connector import plugins
 from connector.errors import ConfigError, PluginNotFound
 from connector.models import BillingRules, ChangeOrder, Contract, Deposit
 from connector.money import MoneyError, exponent, parse_amount, parse_percent
 from connector.notify import NotifySettings
-from connector.validation import IsoDate, problems_from, secret_keys
+from connector.validation import (
+    SECRET_KEY,
+    IsoDate,
+    problems_from,
+    safe_text,
+    secret_keys,
+    unsafe_character,
+)
 
 # Numbers are read by connector.money, which refuses floats and booleans; pydantic must not
 # coerce them first (it would turn true into 1).
@@ -40,6 +47,8 @@ class BusinessSection(_Section):
     name: str = Field(min_length=1)
     timezone: str = "UTC"
     currency: str = "USD"
+
+    _name = field_validator("name")(safe_text)
 
     @field_validator("timezone")
     @classmethod
@@ -77,11 +86,15 @@ class BillingSection(_Section):
     on_change: Literal["flag", "credit-and-reissue"] = "flag"
     item: str = Field(default="Services", min_length=1)
 
+    _item = field_validator("item")(safe_text)
+
 
 class ChangeOrderSection(_Section):
     id: str = Field(min_length=1)
     amount: Money
     approved: IsoDate
+
+    _id = field_validator("id")(safe_text)
 
 
 class ContractSection(_Section):
@@ -95,6 +108,10 @@ class ContractSection(_Section):
     cap: Money | None = None
     terms_days: int | None = Field(default=None, ge=0, le=3650)
     change_orders: list[ChangeOrderSection] = []
+
+    # The customer's name is what the ledger files the invoice under; the id is what
+    # milestones name. A control or text-direction character in either is refused.
+    _names = field_validator("id", "customer")(safe_text)
 
     @field_validator("currency")
     @classmethod
@@ -187,11 +204,32 @@ class Config:
         )
 
 
-def _url_password(url: str) -> bool:
+def _state_url_problems(raw: str) -> list[str]:
+    """What is wrong with `[state] url`: it must parse as a database URL whose driver is
+    installed, and carry no password (neither in the user part nor as a query parameter)."""
+    example = "expected a database URL like postgresql://bookkeeper@db.example.com/connector"
     try:
-        return bool(make_url(url).password)
+        url: URL = make_url(raw)
+        url.port  # noqa: B018 - a port that is not a number fails only when it is read
     except ArgumentError:
-        return False
+        return [f"state.url: {example}, got text that is not one"]
+    except ValueError:
+        return [f"state.url: the port after the host is not a number; {example}"]
+    problems = []
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        problems.append(
+            f"state.url: unknown database kind {url.drivername!r}; {example} or sqlite:///PATH"
+        )
+    secret = [key for key in url.query if SECRET_KEY.search(key)]
+    if url.password or secret:
+        where = f"its query string ({', '.join(secret)})" if secret else "its user part"
+        problems.append(
+            f"state.url: holds a password in {where}; credentials live in the OS keyring or the "
+            "database server's own files (~/.pgpass), never in the config file"
+        )
+    return problems
 
 
 def slug(name: str) -> str:
@@ -200,7 +238,8 @@ def slug(name: str) -> str:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Notepad and some editors start a UTF-8 file with a byte order mark
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(path, ["config file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -267,11 +306,8 @@ def load(path: str | Path) -> Config:
     contracts = _contracts(sections, business.currency if business else "USD", problems)
     if state.path and state.url:
         problems.append("state: give path or url, not both")
-    if state.url and _url_password(state.url):
-        problems.append(
-            "state.url: holds a password; credentials live in the OS keyring or the "
-            "database server's own files (~/.pgpass), never in the config file"
-        )
+    if state.url:
+        problems += _state_url_problems(state.url)
     if problems or business is None or tracker is None or ledger is None:
         raise ConfigError(path, _with_contract_ids(problems, raw))
     parsed = ConfigFile(
@@ -393,6 +429,11 @@ def _contract(
             problems.append(
                 f'{where}.deposit: a deposit needs the contract value; add value = "..."'
             )
+        elif deposit.amount is not None and value is not None and deposit.amount > value:
+            problems.append(
+                f"{where}.deposit: {deposit.amount} is more than the contract value {value}; "
+                "a deposit is billed out of the value, so it can be at most the value"
+            )
     orders = []
     seen: set[str] = set()
     for j, co in enumerate(s.change_orders):
@@ -425,6 +466,8 @@ def _with_contract_ids(problems: list[str], raw: dict[str, Any]) -> list[str]:
     def label(match: re.Match[str]) -> str:
         i = int(match.group(1))
         cid = items[i].get("id") if i < len(items) and isinstance(items[i], dict) else None
-        return f"contracts[{i}] ({cid})" if isinstance(cid, str) else match.group(0)
+        if not isinstance(cid, str):
+            return match.group(0)
+        return f"contracts[{i}] ({cid if unsafe_character(cid) is None else ascii(cid)})"
 
     return [re.sub(r"^contracts\[(\d+)\]", label, p) for p in problems]

@@ -98,3 +98,45 @@ def _date_not_number(value: Any) -> Any:
 
 
 IsoDate = typing.Annotated[date, BeforeValidator(_date_not_number)]
+
+
+# Characters refused in names and ids that reach a ledger: C0 and C1 controls (NUL, BEL, ESC,
+# line breaks, DEL) and the bidirectional embeddings, overrides and isolates, which make text
+# read differently from what it holds (U+202E turns "Acme" into a name that displays as "emcA").
+_BIDI = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_CONTROL_NAMES = {
+    0x00: "NUL",
+    0x07: "BEL",
+    0x08: "backspace",
+    0x09: "tab",
+    0x0A: "line break",
+    0x0D: "carriage return",
+    0x1B: "ESC",
+    0x7F: "DEL",
+}
+
+
+def unsafe_character(text: str, *, allow_tab: bool = False) -> str | None:
+    """Why `text` cannot be sent to a ledger as it is, or None. The reason names the character
+    by its code point and position, never by printing it (an ESC would reach the terminal)."""
+    for position, char in enumerate(text, 1):
+        code = ord(char)
+        if char == "\t" and allow_tab:
+            continue
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            name = _CONTROL_NAMES.get(code, "a control character")
+            return f"holds U+{code:04X} ({name}) at character {position}; remove it"
+        if code in _BIDI:
+            return (
+                f"holds U+{code:04X} (an invisible text-direction control) at character "
+                f"{position}, which makes the text display differently from what it is; remove it"
+            )
+    return None
+
+
+def safe_text(value: str) -> str:
+    """A pydantic validator: refuse the characters `unsafe_character` names."""
+    reason = unsafe_character(value)
+    if reason:
+        raise ValueError(reason)
+    return value

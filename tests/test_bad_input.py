@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -690,3 +691,285 @@ def test_an_endpoint_address_is_not_taken_for_a_credential(tmp_path: Path) -> No
     assert not any(p.startswith("ledger.token_url") for p in refused.value.problems)
     path.write_text(path.read_text().replace('client_secret_hint = "x"\n', ""))
     assert config_mod.load(path).ledger_settings.token_url == "http://127.0.0.1:9/connect/token"
+
+
+# -- bad input that used to get a wrong answer or an "unexpected" error (issue 11) --------------
+
+
+def invoices_in_state(tmp_path: Path) -> int:
+    """Invoice rows the state database holds (0 when there is none), read with sqlite3 itself."""
+    db = tmp_path / "data" / "state.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM invoices").fetchone()[0]
+
+
+def assert_nothing_billed(tmp_path: Path) -> None:
+    assert not (tmp_path / "ledger.json").exists()
+    assert invoices_in_state(tmp_path) == 0
+
+
+def sync(run: Run, config: Path) -> Result:
+    return run("sync", "--config", config, "--as-of", AS_OF)
+
+
+def test_a_csv_column_given_twice_is_refused_naming_it(tmp_path: Path, run: Run) -> None:
+    """`percent,percent` with 10 and 90 used to bill the last one, silently."""
+    (tmp_path / "milestones.csv").write_text(
+        "id,contract,percent,percent,status,completed,accepted\n"
+        "M1,ACME,10,90,done,2026-10-01,2026-10-02\n",
+        encoding="utf-8",
+    )
+
+    result = sync(run, write_config(tmp_path, milestones="milestones.csv"))
+
+    assert result.code == 2
+    assert "milestones.csv, line 1: column 'percent' appears twice (columns 3 and 4)" in result.err
+    assert "unexpected" not in result.err
+    assert_nothing_billed(tmp_path)
+
+
+def test_an_empty_completed_on_a_done_milestone_is_invalid(tmp_path: Path, plan) -> None:
+    """`completed = ""` used to read as "not done yet" (exit 0); an empty CSV cell is invalid."""
+    path = write_milestones(
+        tmp_path,
+        milestone("M1", "ACME", amount="100.00", completed=""),  # type: ignore[arg-type]
+        milestone("M2", "ACME", amount="10.00"),
+    )
+    config = write_config(tmp_path)
+    before = listing(tmp_path)
+
+    result = plan(config)
+
+    assert result.code == 1
+    [skip] = result.skipped("M1")
+    assert skip["reason"] == "invalid_milestone"
+    assert skip["message"].startswith(f"milestones.toml, line {header_lines(path)[0]}:")
+    assert "status is done but completed is empty" in skip["message"]
+    assert result.billed() == {"M2"}
+    assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://books:{SECRET_VALUE}@db/connector",
+        f"postgresql://books@db/connector?password={SECRET_VALUE}",
+        f"postgresql://books@db/connector?sslmode=require&sslpassword={SECRET_VALUE}",
+    ],
+    ids=["user-part", "query-string", "ssl-key-password"],
+)
+def test_a_password_anywhere_in_the_state_url_is_refused(
+    tmp_path: Path, run: Run, good_milestones, url: str
+) -> None:
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace('path = "data/state.db"', f'url = "{url}"'))
+
+    result = sync(run, path)
+
+    assert result.code == 2
+    assert str(path) in result.err
+    assert "state.url: holds a password" in result.err
+    assert SECRET_VALUE not in result.err + result.out
+    assert not (tmp_path / "ledger.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a database url", "state.url: expected a database URL like postgresql://"),
+        ("postgresql://books@db:fivefour/connector", "state.url: the port after the host"),
+        ("mysqlx://books@db/connector", "state.url: unknown database kind 'mysqlx'"),
+    ],
+    ids=["not-a-url", "bad-port", "unknown-kind"],
+)
+def test_an_unparseable_state_url_is_a_config_error(
+    tmp_path: Path, run: Run, good_milestones, url: str, says: str
+) -> None:
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace('path = "data/state.db"', f'url = "{url}"'))
+
+    for command in ("sync", "plan", "status"):
+        result = run(command, "--config", path)
+        assert result.code == 2, command
+        assert f"{path}: 1 problem" in result.err and says in result.err, result.err
+        assert "unexpected" not in result.err
+    assert not (tmp_path / "ledger.json").exists()
+
+
+def test_a_csv_cell_over_the_csv_field_limit_names_the_line(tmp_path: Path, run: Run) -> None:
+    """A quote opened and never closed swallows the rest of the file into one cell."""
+    (tmp_path / "milestones.csv").write_text(
+        "id,contract,amount,status,completed,accepted,title\n"
+        "M1,ACME,10.00,done,2026-10-01,2026-10-02,Design\n"
+        'M2,ACME,20.00,done,2026-10-01,2026-10-02,"Build\n' + "x" * 140_000 + "\n"
+        "M3,ACME,30.00,done,2026-10-01,2026-10-02,Launch\n",
+        encoding="utf-8",
+    )
+
+    result = sync(run, write_config(tmp_path, milestones="milestones.csv"))
+
+    assert result.code == 2
+    assert "milestones.csv, line 3: a cell is longer than 131,072 characters" in result.err
+    assert "unexpected" not in result.err
+    assert_nothing_billed(tmp_path)
+
+
+def test_a_csv_record_over_two_lines_is_reported_at_its_first_line(tmp_path: Path, plan) -> None:
+    (tmp_path / "milestones.csv").write_text(
+        "id,contract,amount,percent,status,completed,accepted,title\n"
+        'M1,ACME,-5.00,,done,2026-10-01,2026-10-02,"Design,\n'
+        'phase 1"\n'
+        "M2,ACME,,150,done,2026-10-01,2026-10-02,Build\n"
+        "M3,ACME,10.00,,done,2026-10-01,2026-10-02,Launch\n",
+        encoding="utf-8",
+    )
+
+    result = plan(write_config(tmp_path, milestones="milestones.csv"))
+
+    assert result.code == 1
+    [m1] = result.skipped("M1")
+    [m2] = result.skipped("M2")
+    assert m1["message"].startswith("milestones.csv, line 2: milestone M1:"), m1["message"]
+    assert "amount: expected zero or more" in m1["message"]
+    assert m2["message"].startswith("milestones.csv, line 4: milestone M2:"), m2["message"]
+    assert result.billed() == {"M3"}
+
+
+def test_a_config_with_a_byte_order_mark_is_read(tmp_path: Path, plan, good_milestones) -> None:
+    """Notepad saves UTF-8 with a BOM; the config used to fail at "line 1, column 1"."""
+    path = write_config(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+    result = plan(path)
+
+    assert result.code == 0, result.err
+    assert result.billed() == {"M1"}
+
+
+# Characters that must never reach a ledger: how each is written in TOML, and its code point.
+UNSAFE = [
+    ("\\u0000", "U+0000 (NUL)"),
+    ("\\u0007", "U+0007 (BEL)"),
+    ("\\u001b[31m", "U+001B (ESC)"),
+    ("\\n", "U+000A (line break)"),
+    ("\\u0085", "U+0085 (a control character)"),
+    ("\\u202e", "U+202E (an invisible text-direction control)"),
+    ("\\u2066", "U+2066 (an invisible text-direction control)"),
+]
+UNSAFE_IDS = ["NUL", "BEL", "ESC", "line-break", "C1-NEL", "RLO", "LRI"]
+
+
+@pytest.mark.parametrize(("escape", "named"), UNSAFE, ids=UNSAFE_IDS)
+@pytest.mark.parametrize("key", ["title", "id"])
+def test_a_control_or_direction_character_in_a_milestone_makes_it_invalid(
+    tmp_path: Path, plan, key: str, escape: str, named: str
+) -> None:
+    fields = {"title": "Design"}
+    mid = "M1"
+    if key == "title":
+        fields["title"] = Raw(f'"Des{escape}ign"')
+    else:
+        mid = Raw(f'"M{escape}1"')  # type: ignore[assignment]
+    path = write_milestones(
+        tmp_path,
+        milestone(mid, "ACME", amount="100.00", **fields),
+        milestone("M2", "ACME", amount="10.00", title="Build"),
+    )
+
+    result = plan(write_config(tmp_path))
+
+    assert result.code == 1
+    [bad] = [s for s in result.json()["skipped"] if s["milestone"] != "M2"]
+    assert bad["reason"] == "invalid_milestone"
+    assert bad["message"].startswith(f"milestones.toml, line {header_lines(path)[0]}: milestone ")
+    position = 4 if key == "title" else 2
+    assert f"{key}: holds {named} at character {position}" in bad["message"]
+    assert bad["message"].endswith("; remove it")
+    assert result.billed() == {"M2"}
+    raw = json.loads(f'"{escape}"')
+    assert raw not in bad["message"]  # the message shows the code point, never the character
+
+
+def test_a_tab_in_a_title_is_kept(tmp_path: Path, plan) -> None:
+    write_milestones(tmp_path, milestone("M1", "ACME", amount="100.00", title="Design\tphase 1"))
+
+    result = plan(write_config(tmp_path))
+
+    assert result.code == 0, result.err
+    [invoice] = result.json()["invoices"]
+    assert invoice["lines"][0]["description"].startswith("Design\tphase 1")
+
+
+def test_a_control_character_in_a_csv_cell_names_the_line(tmp_path: Path, plan) -> None:
+    (tmp_path / "milestones.csv").write_text(
+        "id,contract,amount,status,completed,accepted,title\n"
+        "M1,ACME,10.00,done,2026-10-01,2026-10-02,Design\x00\n"
+        "M2,ACME,20.00,done,2026-10-01,2026-10-02,Build\n",
+        encoding="utf-8",
+    )
+
+    result = plan(write_config(tmp_path, milestones="milestones.csv"))
+
+    assert result.code == 1
+    [skip] = result.skipped("M1")
+    assert skip["message"] == (
+        "milestones.csv, line 2: milestone M1: title: holds U+0000 (NUL) at character 7; remove it"
+    )
+    assert result.billed() == {"M2"}
+
+
+@pytest.mark.parametrize(("escape", "named"), UNSAFE, ids=UNSAFE_IDS)
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("customer", "contracts[0] (ACME).customer"),
+        ("id", "contracts[0] ('AC"),
+        ("business", "business.name"),
+    ],
+    ids=["customer", "contract-id", "business-name"],
+)
+def test_a_control_or_direction_character_in_a_config_name_is_a_config_error(
+    tmp_path: Path, run: Run, good_milestones, key: str, where: str, escape: str, named: str
+) -> None:
+    written = {"business": f"Test{escape}Co", "customer": f"Acme{escape}", "id": f"AC{escape}ME"}
+    if key == "business":
+        config = write_config(tmp_path, business=f'name = "{written[key]}"')
+    else:
+        config = write_config(tmp_path, contracts=contract_with(**{key: Raw(f'"{written[key]}"')}))
+
+    result = sync(run, config)
+
+    assert result.code == 2
+    assert f"{config}: 1 problem" in result.err
+    line = next(ln for ln in result.err.splitlines() if ln.strip().startswith(where))
+    assert f"holds {named} at character" in line
+    assert json.loads(f'"{written[key]}"') not in result.err  # never printed as it is
+    assert_nothing_billed(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("deposit", "says"),
+    [
+        ("1500.00", "contracts[0] (ACME).deposit: 1500.00 is more than the contract value 1000.00"),
+        ("150%", "contracts[0] (ACME).deposit: expected a percent from 0 to 100, got '150%'"),
+    ],
+    ids=["fixed-over-value", "percent-over-100"],
+)
+def test_a_deposit_larger_than_the_contract_is_a_config_error(
+    tmp_path: Path, run: Run, good_milestones, deposit: str, says: str
+) -> None:
+    """Issue 10: a 90,000.00 deposit on a 48,000.00 contract used to be billed."""
+    config = write_config(tmp_path, contracts=contract_with(deposit=deposit))
+
+    result = sync(run, config)
+
+    assert result.code == 2
+    assert f"{config}: 1 problem" in result.err and says in result.err
+    assert_nothing_billed(tmp_path)
+
+
+def test_a_deposit_of_the_whole_value_is_accepted(tmp_path: Path, plan, good_milestones) -> None:
+    result = plan(write_config(tmp_path, contracts=contract_with(deposit="1000.00")))
+    assert result.code == 0, result.err

@@ -97,3 +97,35 @@ def test_toml_line_numbers_point_at_the_milestone(tmp_path):
     )
     (bad,) = tracker.source.read(None).invalid
     assert bad.where == "milestones.toml, line 6"  # its [[milestones]] header
+
+
+def test_toml_line_numbers_count_only_line_feeds(tmp_path):
+    """A title holding U+2028 (a line separator to Python, plain text to TOML and editors)
+    must not move the line numbers of the milestones after it."""
+    path = tmp_path / "milestones.toml"
+    path.write_text(
+        '[[milestones]]\nid = "M1"\ncontract = "C"\ntitle = "Design\u2028phase"\namount = "1.00"\n'
+        '\n[[milestones]]\nid = "M2"\ncontract = "C"\namount = "x"\n',
+        encoding="utf-8",
+    )
+    (bad,) = FileSource(path).read(None).invalid
+    assert bad.where == "milestones.toml, line 7"
+
+
+def test_csv_line_numbers_count_only_line_breaks(tmp_path):
+    path = tmp_path / "milestones.csv"
+    path.write_text(
+        "id,contract,title,amount\nM1,C,Design\u2028phase,1.00\nM2,C,Build\x0cpage,x\n",
+        encoding="utf-8",
+    )
+    bad = FileSource(path).read(None).invalid
+    assert [b.where for b in bad] == ["milestones.csv, line 3"]
+    assert "U+000C" in bad[0].message and "amount" in bad[0].message
+
+
+def test_csv_blank_lines_and_a_byte_order_mark_keep_the_line_numbers(tmp_path):
+    path = tmp_path / "milestones.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,contract,amount\r\n\r\nM1,C,1.00\r\n\r\nM2,C,x\r\n")
+    batch = FileSource(path).read(None)
+    assert [m.id for m in batch.milestones] == ["M1"]
+    assert [b.where for b in batch.invalid] == ["milestones.csv, line 5"]

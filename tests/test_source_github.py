@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,7 +13,7 @@ from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.models import Status
 from connector.sandbox.github import APP_TOKEN, TOKEN, GitHubPerson, GitHubSandbox
-from connector.sandbox.server import Clock
+from connector.sandbox.server import Clock, Response
 from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.github import GitHubSettings, GitHubSource
 from connector.sources.http import TrackerError
@@ -312,3 +313,83 @@ def test_auth_for_another_tracker_kind_is_refused(tmp_path):
     path = business_config(tmp_path, '[tracker]\nkind = "file"\npath = "milestones.toml"\n')
     result = CliRunner().invoke(app, ["auth", "github", "--config", str(path)], input="x\n")
     assert result.exit_code != 0 and "kind is 'file', not \"github\"" in str(result.exception)
+
+
+# -- answers of the wrong shape, through the real command ---------------------------------------
+
+
+class OddGitHub(GitHubSandbox):
+    """GitHub answering the milestones listing with `answer`, a shape it should never send."""
+
+    answer: object = None
+
+    def _milestones(self, request, repo):
+        if self.answer is None:
+            return super()._milestones(request, repo)
+        return self._metered(request, Response.json(200, self.answer))
+
+
+def _github_business(tmp_path, sandbox):
+    from tests.tracker_support import business_config
+
+    connect("github", TOKEN)
+    section = f'[tracker]\nkind = "github"\nrepos = ["{REPO}"]\napi_url = "{sandbox.url}"\n'
+    return business_config(tmp_path, section)
+
+
+@pytest.mark.parametrize(
+    ("answer", "holds"),
+    [(["not a milestone"], "text"), ([{"number": 1}, 7], "a number"), ([[]], "a list")],
+    ids=["text", "number", "list"],
+)
+def test_a_listing_whose_milestones_are_not_objects_is_one_sentence(
+    tmp_path, monkeypatch, capsys, answer, holds
+):
+    from tests.test_cli import connector
+
+    with OddGitHub() as sandbox:
+        sandbox.add_repo(REPO)
+        sandbox.answer = answer
+        path = _github_business(tmp_path, sandbox)
+        code, _, err = connector(monkeypatch, capsys, "sync", "--config", str(path))
+    assert code == 2
+    assert err.strip() == (
+        f"error: GitHub: {REPO}: the list of milestones holds {holds} where each entry should "
+        "be a milestone object; nothing was read from it"
+    )
+    assert not (tmp_path / "ledger.json").exists()  # not even the deposit was billed
+
+
+@pytest.mark.parametrize("description", [5, ["contract: ACME-WEB"], {"text": "x"}, True])
+def test_a_description_that_is_not_text_makes_only_that_milestone_invalid(
+    tmp_path, monkeypatch, capsys, description
+):
+    from tests.test_cli import connector
+
+    with GitHubSandbox() as sandbox:
+        person = GitHubPerson(sandbox, REPO)
+        person.seed(RECORDS)
+        sandbox.update_milestone(REPO, person.numbers["M2"], description=description)
+        path = _github_business(tmp_path, sandbox)
+        code, out, err = connector(
+            monkeypatch, capsys, "plan", "--config", str(path), "--as-of", "2026-11-26", "--json"
+        )
+    assert code == 1, err
+    link = f"https://github.com/{REPO}/milestone/{person.numbers['M2']}"
+    [bad] = [s for s in json.loads(out)["skipped"] if s["reason"] == "invalid_milestone"]
+    assert bad["milestone"] == f"{REPO}#{person.numbers['M2']}"
+    assert bad["message"].startswith(f"{link}: milestone {REPO}#{person.numbers['M2']}: ")
+    assert "description: expected the milestone's text, got " in bad["message"]
+
+
+def test_a_direction_control_in_a_title_makes_the_milestone_invalid(github, tracker):
+    tracker.seed(RECORDS)
+    github.update_milestone(REPO, tracker.person.numbers["M2"], title="Design \u202egnp.exe")
+    batch = tracker.source.read(None)
+    (bad,) = batch.invalid
+    assert bad.id == "M2"
+    assert bad.message.startswith(f"https://github.com/{REPO}/milestone/")
+    assert "title: holds U+202E (an invisible text-direction control) at character 8" in (
+        bad.message
+    )
+    assert sorted(m.id for m in batch.milestones) == ["M1", "M3"]

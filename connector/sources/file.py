@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 import tomllib
 from collections import defaultdict
@@ -24,6 +25,7 @@ from connector.money import MoneyError, parse_decimal, parse_percent
 from connector.perf import paused_gc
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
+from connector.validation import unsafe_character
 
 _HEADER = re.compile(r"^\s*\[\[\s*milestones\s*\]\]")
 
@@ -53,7 +55,17 @@ def _text(record: dict[str, Any], key: str, problems: list[str], *, required: bo
     if not isinstance(value, str):
         problems.append(f"{key}: expected text in quotes, got {value!r}")
         return ""
+    # ids and titles reach the ledger and the bookkeeper's screen; a title may hold a tab
+    unsafe = unsafe_character(value.strip(), allow_tab=key == "title")
+    if unsafe:
+        problems.append(f"{key}: {unsafe}")
+        return ""
     return value.strip()
+
+
+def shown_id(mid: str) -> str:
+    """An id as it may be printed: escaped when it holds a character refused above."""
+    return mid if unsafe_character(mid) is None else ascii(mid)
 
 
 def _date(record: dict[str, Any], key: str, problems: list[str]) -> date | None:
@@ -119,11 +131,15 @@ def read_record(record: dict[str, Any], where: str, problems: list[str]) -> Mile
     status = _STATUSES.get(raw_status.strip() if isinstance(raw_status, str) else raw_status)
     if status is None:
         problems.append(f"status: expected open, done or cancelled, got {raw_status!r}")
+    before = len(problems)
     completed = _date(record, "completed", problems)
+    completed_refused = len(problems) > before
     accepted = _date(record, "accepted", problems)
     terms = _terms(record, problems)
-    if status is Status.DONE and completed is None and "completed" not in record:
-        problems.append("status is done but completed is missing; add completed = YYYY-MM-DD")
+    if status is Status.DONE and completed is None and not completed_refused:
+        # `completed = ""` is no date either: the same as an empty cell in a CSV
+        said = "missing" if "completed" not in record else "empty"
+        problems.append(f"status is done but completed is {said}; add completed = YYYY-MM-DD")
     if problems:
         return None
     return Milestone(
@@ -192,29 +208,67 @@ class FileSource:
         items = data.get("milestones", [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise SourceError(f"{self.path}: 'milestones' must be [[milestones]] tables")
-        lines = [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
+        # TOML lines end at a line feed only; str.splitlines() would also split at U+2028 etc.
+        lines = [n for n, line in enumerate(text.split("\n"), 1) if _HEADER.match(line)]
         if len(lines) != len(items):  # inline arrays of tables: fall back to the index
             lines = [0] * len(items)
         return list(zip(lines, items, strict=True))
 
     def _records_csv(self, text: str) -> list[tuple[int, dict[str, Any]]]:
-        reader = csv.DictReader(text.splitlines())
-        columns = reader.fieldnames or []
+        """(first line, cells) of each record. A record whose quoted cell holds a line break
+        spans several lines; it is reported at the line it starts on."""
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = self._csv_rows(reader)
+        if not rows:
+            return []
+        header_line, columns = rows[0]
         known = set(FIELDS)
         unknown = [c for c in columns if c not in known]
         if unknown:
             raise SourceError(
-                f"{self.path}, line 1: unknown column {unknown[0]!r}; "
+                f"{self.path}, line {header_line}: unknown column {unknown[0]!r}; "
                 f"expected columns among: {', '.join(FIELDS)}"
             )
+        seen: dict[str, int] = {}
+        for number, column in enumerate(columns, 1):
+            if column in seen:
+                raise SourceError(
+                    f"{self.path}, line {header_line}: column {column!r} appears twice "
+                    f"(columns {seen[column]} and {number}); keep one, so no value is ignored"
+                )
+            seen[column] = number
         out = []
-        for row in reader:
-            if None in row:
-                raise SourceError(f"{self.path}, line {reader.line_num}: more cells than columns")
-            cleaned = {k: v.strip() for k, v in row.items() if v is not None and v.strip() != ""}
+        for line, cells in rows[1:]:
+            if len(cells) > len(columns):
+                raise SourceError(f"{self.path}, line {line}: more cells than columns")
+            cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
             if cleaned:
-                out.append((reader.line_num, cleaned))
+                out.append((line, cleaned))
         return out
+
+    def _csv_rows(self, reader: Any) -> list[tuple[int, list[str]]]:
+        """Every non-blank row with the line it starts on; a row the csv module cannot read
+        (a cell over its size limit, usually a quote never closed) stops the read there."""
+        rows: list[tuple[int, list[str]]] = []
+        end = 0  # the last line of the previous row
+        while True:
+            start = end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return rows
+            except csv.Error as exc:
+                limit = csv.field_size_limit()
+                why = (
+                    f"a cell is longer than {limit:,} characters, the most a CSV cell may "
+                    'hold; is a quote (") opened on this line and never closed?'
+                    if "field limit" in str(exc)
+                    else f"not valid CSV ({exc})"
+                )
+                raise SourceError(f"{self.path}, line {start}: {why}") from None
+            end = reader.line_num
+            if cells:
+                rows.append((start, cells))
 
     def _where(self, line: int, index: int) -> str:
         return f"{self.path.name}, line {line}" if line else f"{self.path.name}, milestone #{index}"
@@ -241,7 +295,7 @@ class FileSource:
             if milestone is not None and not problems:
                 milestones.append(milestone)
                 continue
-            label = f"milestone {mid}" if mid else "a milestone without an id"
+            label = f"milestone {shown_id(mid)}" if mid else "a milestone without an id"
             contract = str(record.get("contract", "")).strip() or None
             invalid.append(
                 InvalidMilestone(mid, contract, f"{where}: {label}: {'; '.join(problems)}", where)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -143,6 +144,13 @@ class GitHubSource:
             for page in self.http.link_pages(f"/repos/{repo}/milestones", params):
                 if not isinstance(page.data, list):
                     raise TrackerError("GitHub", f"{repo}: expected a list of milestones")
+                for item in page.data:
+                    if not isinstance(item, dict):
+                        raise TrackerError(
+                            "GitHub",
+                            f"{repo}: the list of milestones holds {_kind(item)} where each "
+                            "entry should be a milestone object; nothing was read from it",
+                        )
                 out += page.data
         except TrackerError as exc:
             if exc.status == 404:
@@ -156,8 +164,24 @@ class GitHubSource:
         return out
 
     def _parse(self, repo: str, item: dict[str, Any]) -> Milestone | InvalidMilestone:
-        where = item.get("html_url") or f"https://github.com/{repo}/milestone/{item.get('number')}"
-        values, lines, problems = block.parse(item.get("description"))
+        link = item.get("html_url")
+        number = item.get("number")
+        where = (
+            link
+            if isinstance(link, str) and link
+            else f"https://github.com/{repo}/milestone/{number}"
+        )
+        description = item.get("description")
+        if description is not None and not isinstance(description, str):
+            mid = f"{repo}#{number}"
+            return InvalidMilestone(
+                mid,
+                None,
+                f"{where}: milestone {mid}: description: expected the milestone's text, got "
+                f"{_kind(description)}; its billing block cannot be read",
+                where,
+            )
+        values, lines, problems = block.parse(description)
         closed = item.get("state") == "closed"
         status = "done" if closed else "open"
         if values.get("status", "").strip().lower() == "cancelled":
@@ -179,6 +203,17 @@ class GitHubSource:
             "terms_days": values.get("terms_days"),
         }
         return to_milestone(record, where, problems, lambda found: block.locate(found, lines))
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in words, for a message about an answer of the wrong shape."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    return {list: "a list", dict: "an object", str: "text"}.get(type(value), "something else")
 
 
 class GitHubSourcePlugin:

@@ -17,9 +17,20 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from connector.errors import SourceError
 from connector.models import InvalidMilestone, Milestone
-from connector.sources.file import read_record
+from connector.sources.file import read_record, shown_id
 from connector.sources.http import TrackerSettings
+
+
+class SettingRefused(SourceError):
+    """A `[tracker]` setting the tracker shows to be wrong (a field name the project does not
+    have): the config must change, so the command names the config file and `key`."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
 
 
 def to_milestone(
@@ -41,7 +52,7 @@ def to_milestone(
             return replace(milestone, currency=currency.strip().upper())
         return milestone
     mid = str(record.get("id") or "").strip() or None
-    label = f"milestone {mid}" if mid else "a milestone without an id"
+    label = f"milestone {shown_id(mid)}" if mid else "a milestone without an id"
     contract = str(record.get("contract") or "").strip() or None
     return InvalidMilestone(mid, contract, f"{where}: {label}: {'; '.join(problems)}", where)
 
