@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +20,8 @@ from rich.progress import Progress
 
 from connector import config as config_mod
 from connector import render
-from connector.errors import UserError
+from connector.errors import ConfigError, UserError
+from connector.sources.records import SettingRefused
 from connector.sync import preview, run_once
 from connector.sync.report import plan_json
 
@@ -65,11 +68,21 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+@contextmanager
+def _tracker_settings(cfg: config_mod.Config) -> Iterator[None]:
+    """A [tracker] setting the tracker shows to be wrong is a problem of the config file."""
+    try:
+        yield
+    except SettingRefused as exc:
+        raise ConfigError(cfg.path, [str(exc)]) from None
+
+
 @app.command()
 def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the next sync would do. Writes nothing anywhere and calls no ledger."""
     cfg = config_mod.load(config)
-    day, decisions = preview(cfg, _as_of(as_of))
+    with _tracker_settings(cfg):
+        day, decisions = preview(cfg, _as_of(as_of))
     if as_json:
         _print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped))
     else:
@@ -81,7 +94,7 @@ def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> 
 def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Run one sync: push new invoices exactly once, pull payment status back."""
     cfg = config_mod.load(config)
-    with Progress(console=err, transient=True) as progress:
+    with _tracker_settings(cfg), Progress(console=err, transient=True) as progress:
         task = progress.add_task("Pushing invoices", total=None)
 
         def show(step: str, done: int, total: int) -> None:
@@ -102,7 +115,8 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """What is billed, paid, outstanding and overdue, and what needs a person: per contract and
-    invoice for one business, or one line per business for a folder of them."""
+    invoice for one business, or one line per business for a folder of them. Exits 1 when
+    something needs a person or a business cannot load, as plan and sync do."""
     from connector.daemon import config_files
     from connector.overview import business_status, overview
 
@@ -115,20 +129,22 @@ def status(
             _print_json(data)
         else:
             render.status(out, data)
-        return
+        raise typer.Exit(1 if data["attention"] else 0)
     assert config_dir is not None
     entries = overview(config_files(None, config_dir), day)
     if as_json:
         _print_json(entries)
     else:
         render.overview(out, entries)
+    raise typer.Exit(1 if any(e.get("error") or e.get("attention") for e in entries) else 0)
 
 
 @config_app.command("check")
 def config_check(config: ConfigOpt) -> None:
     """Validate the config and read the tracker; report every problem at once."""
     cfg = config_mod.load(config)
-    batch = cfg.source().read(None)
+    with _tracker_settings(cfg):
+        batch = cfg.source().read(None)
     out.print(
         f"{cfg.path}: ok ({cfg.business.name}; {len(cfg.contracts)} contract(s); "
         f"tracker {cfg.tracker_kind}: {len(batch.milestones)} milestone(s); "

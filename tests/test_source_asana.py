@@ -16,7 +16,7 @@ from connector.sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
 from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.asana import AsanaFields, AsanaSettings, AsanaSource
 from connector.sources.http import TrackerError
-from connector.sources.records import iso, now_utc
+from connector.sources.records import SettingRefused, iso, now_utc
 from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,
@@ -272,3 +272,64 @@ def test_auth_saves_the_token_when_the_tracker_cannot_be_reached(tmp_path, memor
     result = CliRunner().invoke(app, ["auth", "asana", "--config", str(path)], input="tok\n")
     assert result.exit_code == 0, result.output
     assert "Could not reach asana" in result.output and "saved anyway" in result.output
+
+
+# -- a [tracker.fields] name the project does not have ------------------------------------------
+
+
+def rename_field(sandbox, name: str, new: str) -> None:
+    """What a person does in the project's field settings."""
+    with sandbox.lock:
+        sandbox.fields[sandbox.field_gid(name)]["name"] = new
+
+
+def _asana_business(tmp_path, demo, fields: str = ""):
+    section = demo.tracker_section(EXAMPLE / "milestones.toml")
+    section = section.replace("[tracker.fields]\n", "[tracker.fields]\n" + fields)
+    path = business_config(tmp_path, section)
+    demo.connect(BUSINESS)
+    return path
+
+
+def test_a_field_name_the_project_does_not_have_is_a_config_error(tmp_path, monkeypatch, capsys):
+    """It used to read as if every task left the field blank: exit 1, the deposit still billed."""
+    from tests.test_cli import connector
+
+    with TrackerDemo("asana") as demo:
+        path = _asana_business(tmp_path, demo, 'amount = "Amont"\n')
+        code, _, err = connector(monkeypatch, capsys, "sync", "--config", str(path))
+    assert code == 2
+    assert err.strip().startswith(f"error: {path}: 1 problem\n")
+    assert (
+        f"  tracker.fields.amount: Asana project {demo.person.project} has no custom field named "
+        "'Amont'; its custom fields are: Amount, Contract, Milestone ID, Milestone status, "
+        "Payment terms (days), Percent of contract"
+    ) in err
+    assert "unexpected" not in err
+    assert not (tmp_path / "ledger.json").exists()  # nothing billed, not even the deposit
+
+
+def test_plan_and_config_check_name_the_missing_field_too(tmp_path, monkeypatch, capsys):
+    from tests.test_cli import connector
+
+    with TrackerDemo("asana") as demo:
+        path = _asana_business(tmp_path, demo)
+        rename_field(demo.sandbox, "Contract", "Client contract")
+        for command in (["plan"], ["config", "check"]):
+            code, _, err = connector(monkeypatch, capsys, *command, "--config", str(path))
+            assert code == 2, command
+            assert f"{path}: 1 problem" in err
+            assert "tracker.fields.contract: Asana project" in err
+            assert "has no custom field named 'Contract'" in err
+
+
+def test_an_optional_field_left_at_its_default_may_be_missing(tracker, asana):
+    """`status` defaults to "Milestone status"; a project without it simply cancels nothing."""
+    tracker.seed(RECORDS)
+    rename_field(asana, "Milestone status", "Stage")
+    batch = tracker.source.read(None)
+    assert not batch.invalid
+    assert {m.id: m.status for m in batch.milestones}["M3"] is not Status.CANCELLED
+    named = source_for(asana, tracker.person, fields=AsanaFields(status="Milestone status"))
+    with pytest.raises(SettingRefused, match=r"tracker\.fields\.status: Asana project"):
+        named.read(None)

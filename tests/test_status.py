@@ -40,7 +40,7 @@ def test_one_screen_for_every_business_with_what_needs_a_person(tmp_path, monkey
     code, out, err = connector(
         monkeypatch, capsys, "status", "--config-dir", str(tmp_path), "--as-of", "2026-11-26"
     )
-    assert code == 0, err
+    assert code == 1, err  # something needs a person, and gamma cannot load
     flat = " ".join(out.split())
     assert "Businesses" in out and "alpha" in out and "beta" in out and "never" in out
     assert "needs attention: alpha: ALPHA-X" in flat
@@ -53,7 +53,7 @@ def test_status_json_lists_every_business(tmp_path, monkeypatch, capsys):
     folder_of_businesses(tmp_path)
     code, out, _ = connector(monkeypatch, capsys, "status", "--config-dir", str(tmp_path), "--json")
     entries = json.loads(out)
-    assert code == 0
+    assert code == 1
     assert [e.get("business") for e in entries] == ["alpha", "beta", None]
     alpha, beta, gamma = entries
     assert alpha["last_run"]["outcome"] == "problems"
@@ -79,3 +79,31 @@ def test_a_failed_last_sync_is_shown_with_its_reason(tmp_path, monkeypatch, caps
 def test_status_needs_exactly_one_of_config_or_folder(tmp_path, monkeypatch, capsys):
     code, _, err = connector(monkeypatch, capsys, "status")
     assert code == 2 and "exactly one of --config FILE or --config-dir DIR" in err
+
+
+def test_status_of_one_business_exits_1_when_something_needs_a_person(
+    tmp_path, monkeypatch, capsys
+):
+    alpha = write_business(tmp_path, "alpha")
+    run_once(config_mod.load(alpha), as_of=datetime(2026, 11, 26).date())
+    args = ("status", "--config", str(alpha), "--as-of", "2026-11-26")
+    code, out, err = connector(monkeypatch, capsys, *args)
+    assert code == 0, out + err
+    assert "needs attention" not in out
+    (tmp_path / "alpha-milestones.toml").write_text(MILESTONES + BROKEN_MILESTONE)
+    run_once(config_mod.load(alpha), as_of=datetime(2026, 11, 26).date())
+    code, out, _ = connector(monkeypatch, capsys, *args)
+    assert code == 1
+    assert "needs attention: ALPHA-X: alpha-milestones.toml, line" in " ".join(out.split())
+    code, out, _ = connector(monkeypatch, capsys, *args, "--json")
+    assert code == 1 and json.loads(out)["attention"]
+
+
+def test_status_of_a_folder_exits_1_for_a_business_that_cannot_load(tmp_path, monkeypatch, capsys):
+    alpha = write_business(tmp_path, "alpha")
+    run_once(config_mod.load(alpha), as_of=datetime(2026, 11, 26).date())
+    args = ("status", "--config-dir", str(tmp_path), "--as-of", "2026-11-26")
+    assert connector(monkeypatch, capsys, *args)[0] == 0
+    (tmp_path / "gamma.toml").write_text('[business]\nname = "gamma"\ncolour = "red"\n')
+    code, out, _ = connector(monkeypatch, capsys, *args)
+    assert code == 1 and "cannot load" in out

@@ -27,6 +27,7 @@ from connector.sources.http import Page, PageTokenExpired, TrackerError, Tracker
 from connector.sources.incremental import IncrementalRead, IncrementalSource
 from connector.sources.records import (
     IncrementalSettings,
+    SettingRefused,
     field_names,
     iso,
     local_date,
@@ -105,9 +106,11 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
         run = IncrementalRead.begin(self.clock(), cursor, self.settings.full_read_days)
         tasks: dict[str, dict[str, Any]] = {}
         for project in self.settings.projects:
-            for task in self._tasks(project, run.since):
-                if task.get("resource_subtype") == "milestone":
-                    tasks.setdefault(str(task["gid"]), task)
+            listed = self._tasks(project, run.since)
+            milestones = [t for t in listed if t.get("resource_subtype") == "milestone"]
+            self._check_fields(project, milestones)
+            for task in milestones:
+                tasks.setdefault(str(task["gid"]), task)
         if not run.complete:  # a complete listing already has every milestone that still is one
             for gid in run.last.awaiting - set(tasks):  # done, not yet accepted: approval may come
                 task = self._task(gid)
@@ -161,6 +164,31 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
             if exc.status == 404:  # deleted since: nothing to re-check
                 return None
             raise
+
+    def _check_fields(self, project: str, milestones: list[dict[str, Any]]) -> None:
+        """A `[tracker.fields]` name the project does not have would read as if every milestone
+        left that field blank. Asana gives each task every custom field of its projects (null
+        when blank), so a name on none of the project's milestones is not one of its fields.
+        Checked: the names the config gives, and Contract, which every milestone needs."""
+        if not milestones:
+            return
+        present = {
+            str(f.get("name"))
+            for task in milestones
+            for f in task.get("custom_fields") or []
+            if isinstance(f, dict)
+        }
+        fields = self.settings.fields
+        for term in AsanaFields.model_fields:
+            name = getattr(fields, term)
+            if name is None or name in present:
+                continue
+            if term == "contract" or term in fields.model_fields_set:
+                raise SettingRefused(
+                    f"tracker.fields.{term}",
+                    f"Asana project {project} has no custom field named {name!r}; its custom "
+                    f"fields are: {', '.join(sorted(present)) or 'none'}",
+                )
 
     def _awaits_approval(self, task: dict[str, Any], result: object) -> bool:
         return (
