@@ -61,9 +61,9 @@ def sign_in(
     if not isinstance(settings, settings_type):
         raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "{kind}"')
     store = TokenStore(cfg.business.name, kind)
-    known = store.load()
-    client_id = known.client_id if known else typer.prompt(f"{app_name} app client ID")
-    secret = known.client_secret if known else typer.prompt("Client secret", hide_input=True)
+    known = store.reusable_keys()
+    client_id = known[0] if known else typer.prompt(f"{app_name} app client ID")
+    secret = known[1] if known else typer.prompt("Client secret", hide_input=True)
     redirect = redirect_source(settings.redirect_uri, paste)
     tokens = connect(
         settings,

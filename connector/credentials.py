@@ -39,6 +39,12 @@ class CredentialsMissing(UserError):
     """No credentials for this business yet: the message says which `connector auth` to run."""
 
 
+class CredentialsUnreadable(UserError):
+    """The keyring entry is not the JSON document the connector writes (edited by hand, or
+    written by something else): the message names the entry and the `connector auth` that
+    replaces it."""
+
+
 @dataclass(frozen=True)
 class TokenSet:
     client_id: str
@@ -48,6 +54,7 @@ class TokenSet:
     access_expires_at: str = ""  # ISO UTC
     refresh_expires_at: str = ""  # ISO UTC
     company_id: str = ""  # QuickBooks realm id / Xero tenant id
+    keys_refused: bool = False  # the vendor refused client_id/secret: `connector auth` asks anew
 
     def __repr__(self) -> str:  # never print a secret, even by accident
         return (
@@ -109,8 +116,32 @@ class TokenStore:
             raise UserError(f"the OS keyring could not be read: {exc}") from None
         if raw is None:
             return None
-        data: dict[str, Any] = json.loads(raw)
-        return TokenSet(**data)
+        try:
+            data: Any = json.loads(raw)
+            tokens = TokenSet(**data) if isinstance(data, dict) else None
+        except (ValueError, TypeError):
+            tokens = None
+        if tokens is None or not all(
+            isinstance(v, bool if k == "keys_refused" else str) for k, v in asdict(tokens).items()
+        ):
+            raise CredentialsUnreadable(
+                f"the keyring entry {self.username!r} (service {SERVICE!r}) is not the JSON "
+                "document the connector stores (edited by hand, or written by another program); "
+                f"run `connector auth {self.service} --config FILE` to store it again"
+            )
+        return tokens
+
+    def reusable_keys(self) -> tuple[str, str] | None:
+        """The app's client id and secret stored with this connection, for `connector auth` to
+        connect again without asking; None when there are none, the entry is unreadable (it is
+        replaced), or the vendor refused them last time (they are asked for anew)."""
+        try:
+            tokens = self.load()
+        except CredentialsUnreadable:
+            return None
+        if tokens is None or tokens.keys_refused or not tokens.client_id:
+            return None
+        return tokens.client_id, tokens.client_secret
 
     def require(self) -> TokenSet:
         tokens = self.load()
