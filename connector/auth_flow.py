@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import parse_qs, urlparse
 
 import requests
@@ -17,7 +18,7 @@ from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
-from connector.adapters.quickbooks_session import QuickBooksSettings
+from connector.adapters.quickbooks_session import QuickBooksSettings, oauth_error
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
 
@@ -96,6 +97,14 @@ def connect_quickbooks(
     try:
         auth.get_bearer_token(code, realm_id=realm)
     except AuthClientError as exc:
+        if oauth_error(exc) == "invalid_client":
+            forget_refused_keys(store, client_id, client_secret)
+            raise UserError(
+                "QuickBooks refused the app's client ID or secret (invalid_client); copy both "
+                "from the Intuit developer portal (your app, Keys and credentials: Development "
+                "keys for sandbox companies, Production keys for real ones) and run "
+                "`connector auth quickbooks` again, which asks for them"
+            ) from None
         raise UserError(
             f"QuickBooks refused the sign-in code ({exc.status_code}); start again"
         ) from None
@@ -105,6 +114,16 @@ def connect_quickbooks(
     )
     store.save(tokens)
     return tokens
+
+
+def forget_refused_keys(store: TokenStore, client_id: str, client_secret: str) -> None:
+    """The vendor refused these keys: if they are the stored ones, mark them so that the next
+    `connector auth` asks for new ones instead of reusing them."""
+    known = store.reusable_keys()
+    if known == (client_id, client_secret):
+        tokens = store.load()
+        if tokens is not None:
+            store.save(replace(tokens, keys_refused=True))
 
 
 def listen_in_background(redirect_uri: str) -> tuple[threading.Thread, dict[str, str]]:

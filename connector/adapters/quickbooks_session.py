@@ -3,15 +3,24 @@ by what the engine should do next.
 
 python-quickbooks raises by exception class in ways that mislead (throttling 3001 arrives as a
 ValidationException, 5010 and 6140 as the base class, gateway 429/5xx as code 10000), so errors
-are classified here by code and HTTP status text, never by class. Tokens: a refreshed token set
-is saved to the keyring before the new access token is used.
+are classified here by code and HTTP status text, never by class.
+
+Tokens: the answer to every refresh is saved to the keyring before the new access token is
+used. A refresh whose answer never arrives is sent again with the same refresh token: Intuit
+keeps a replaced refresh token valid for 24 hours after it hands out the new one, and answers it
+with the connection's tokens (see connector/sandbox/quickbooks_oauth.py for the sources), so
+neither a lost answer nor a run killed anywhere in the refresh needs a new sign-in, as long as
+the next attempt comes within those 24 hours. After that Intuit refuses the old token and only
+`connector auth quickbooks` helps; the message says so.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
@@ -77,6 +86,37 @@ class AuthExpired(FatalLedgerError):
     """401 from the API: refresh the access token once and try again."""
 
 
+RECONNECT = "reconnect with `connector auth quickbooks --config FILE`"
+KEYS_REFUSED = (
+    "QuickBooks refused this app's client ID or secret (invalid_client): the ones stored for "
+    "this business are wrong, or were changed in the Intuit developer portal (your app, Keys "
+    "and credentials); run `connector auth quickbooks --config FILE`, which asks for them again"
+)
+GRANT_REFUSED = (
+    "QuickBooks no longer accepts the stored refresh token (invalid_grant): the app was "
+    "disconnected in QuickBooks, the token went unused for 100 days or reached Intuit's "
+    "five-year limit, or the answer to a refresh more than 24 hours ago never reached the "
+    "keyring (lost on the way, or the run was killed before saving it) and Intuit retires a "
+    "replaced token 24 hours after issuing the new one; none of these can be undone without "
+    "signing in again: " + RECONNECT
+)
+ANSWER_LOST = (
+    "QuickBooks' answer to a token refresh did not arrive, and asked again, Intuit no longer "
+    "accepts the refresh token that was sent (invalid_grant): the new token was only in the lost "
+    "answer, and Intuit keeps a replaced refresh token for 24 hours at most; this cannot be "
+    "undone without signing in again: " + RECONNECT
+)
+
+
+def oauth_error(exc: AuthClientError) -> str:
+    """The OAuth error code of a token-endpoint refusal (invalid_grant, invalid_client...)."""
+    try:
+        body = json.loads(exc.content or b"{}")
+    except ValueError:
+        return ""
+    return str(body.get("error") or "") if isinstance(body, dict) else ""
+
+
 def classify(exc: BaseException) -> Exception:
     """Translate an SDK or transport error into the connector's error tree."""
     if isinstance(exc, requests.exceptions.RequestException):
@@ -84,9 +124,15 @@ def classify(exc: BaseException) -> Exception:
     if isinstance(exc, AuthClientError):
         if exc.status_code >= 500 or exc.status_code == 429:
             return RetriableLedgerError(f"QuickBooks sign-in service error {exc.status_code}")
+        error = oauth_error(exc)
+        if error == "invalid_client":
+            return FatalLedgerError(KEYS_REFUSED, code=error)
+        if error == "invalid_grant":
+            return FatalLedgerError(GRANT_REFUSED, code=error)
         return FatalLedgerError(
-            "QuickBooks refused the stored connection (the refresh token is expired or was "
-            "revoked); reconnect with `connector auth quickbooks --config FILE`"
+            f"QuickBooks' sign-in service refused the token refresh ({exc.status_code} "
+            f"{error or 'without a reason'}); {RECONNECT}",
+            code=error or str(exc.status_code),
         )
     if not isinstance(exc, QuickbooksException):
         return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
@@ -166,15 +212,49 @@ class QuickBooksSession:
         return tokens
 
     def refresh(self, tokens: TokenSet) -> TokenSet:
-        """Rotate the tokens; the new set is in the keyring before anything uses it."""
+        """New tokens for `tokens`; the answer is in the keyring before anything uses it.
+
+        An attempt whose answer is lost is made again with the same refresh token, which Intuit
+        accepts for 24 hours after it replaced it (module docstring); so is the next run's, if
+        this one is killed before the answer is saved."""
         auth = self.auth_client(tokens)
-        self._retrying(lambda: auth.refresh(refresh_token=tokens.refresh_token))
+        unanswered = 0
+
+        def attempt() -> None:
+            nonlocal unanswered
+            self.checkpoint("before:token-refresh")
+            try:
+                auth.refresh(refresh_token=tokens.refresh_token)
+            except requests.exceptions.RequestException:
+                unanswered += 1
+                raise
+
+        try:
+            self._retrying(attempt)
+        except FatalLedgerError as exc:
+            if exc.code == "invalid_client":
+                self._keys_refused(tokens)
+            if exc.code == "invalid_grant" and unanswered:
+                raise FatalLedgerError(ANSWER_LOST, code=exc.code) from None
+            raise
+        self.checkpoint("after:token-refresh")
         fresh = tokens.rotated(
             auth.access_token, auth.expires_in, auth.refresh_token, auth.x_refresh_token_expires_in
         )
         self.store.save(fresh)
+        self.checkpoint("after:token-save")
         self._client = None
         return fresh
+
+    def checkpoint(self, step: str) -> None:
+        """Between the steps of a token refresh. Tests replace it to kill the process there
+        and prove that the next run needs no new sign-in."""
+
+    def _keys_refused(self, tokens: TokenSet) -> None:
+        """Remember that Intuit refused these keys, so `connector auth` asks for new ones
+        instead of reusing them; the refresh token is kept (it is not what was refused)."""
+        if not tokens.keys_refused:
+            self.store.save(replace(tokens, keys_refused=True))
 
     def client(self) -> QuickBooks:
         if self._client is None:
