@@ -9,11 +9,14 @@ code and on the text or JSON a person would read. Exit codes: 0 ok, 1 some items
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import sqlite3
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -798,6 +801,135 @@ def test_an_unparseable_state_url_is_a_config_error(
     assert not (tmp_path / "ledger.json").exists()
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_postgresql_is_named(tmp_path: Path, run: Run, good_milestones) -> None:
+    url = f"postgresql://books@127.0.0.1:{_closed_port()}/connector"
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace('path = "data/state.db"', f'url = "{url}"'))
+
+    for command in ("sync", "plan", "status"):
+        result = run(command, "--config", path, "--as-of", AS_OF)
+        assert result.code == 2, command
+        assert f"cannot reach the state database {url} (state.url)" in result.err, result.err
+        assert "unexpected" not in result.err and "run with --debug" not in result.err
+    assert not (tmp_path / "ledger.json").exists()
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Make a file or folder read-only even for root (who ignores mode bits): `chattr +i`
+    where the file system has it, mode bits otherwise; undone afterwards."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        if os.geteuid() != 0:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a file read-only for root here (no chattr +i)")
+        made.append(path)
+
+    yield make
+    for path in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _synced_once(tmp_path: Path, run: Run) -> Path:
+    """A business synced once (M1 in the ledger), with M2 added since."""
+    write_milestones(tmp_path, milestone("M1", "ACME", amount="100.00"))
+    config = write_config(tmp_path)
+    first = sync(run, config)
+    assert first.code in (0, 1) and "created INV-1001: ACME M1" in first.out, first.err
+    write_milestones(
+        tmp_path,
+        milestone("M1", "ACME", amount="100.00"),
+        milestone("M2", "ACME", amount="20.00"),
+    )
+    return config
+
+
+def test_a_read_only_state_database_is_named_before_anything_is_sent(
+    tmp_path: Path, run: Run, read_only
+) -> None:
+    config = _synced_once(tmp_path, run)
+    ledger = (tmp_path / "ledger.json").read_bytes()
+    db = tmp_path / "data" / "state.db"
+    read_only(db)
+
+    result = sync(run, config)
+
+    assert result.code == 2
+    assert f"the state database {db} is read-only" in result.err
+    assert "unexpected" not in result.err
+    assert (tmp_path / "ledger.json").read_bytes() == ledger  # M2 was not sent
+    assert invoices_in_state(tmp_path) == 1
+
+
+def test_a_read_only_state_folder_is_named(tmp_path: Path, run: Run, read_only) -> None:
+    config = _synced_once(tmp_path, run)
+    ledger = (tmp_path / "ledger.json").read_bytes()
+    read_only(tmp_path / "data")
+
+    result = sync(run, config)
+
+    assert result.code == 2
+    assert f"cannot write the lock file {tmp_path / 'data' / 'state.db.lock'}" in result.err
+    assert f"must be able to write in {tmp_path / 'data'}" in result.err
+    assert "unexpected" not in result.err
+    assert (tmp_path / "ledger.json").read_bytes() == ledger
+    assert invoices_in_state(tmp_path) == 1
+
+
+def test_a_state_folder_that_cannot_be_created_is_named(
+    tmp_path: Path, run: Run, read_only, good_milestones
+) -> None:
+    config = write_config(tmp_path)
+    read_only(tmp_path)
+
+    result = sync(run, config)
+
+    assert result.code == 2
+    assert f"cannot write the lock file {tmp_path / 'data' / 'state.db.lock'}" in result.err
+    assert "unexpected" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "ledger.json (ledger.path) is a folder; ledger.path must name"),
+        ('{"seq": 3, "customers": [', "(ledger.path) is not valid JSON (line 1, column 26"),
+        ("[]", "(ledger.path) is JSON but not a ledger this connector wrote"),
+        ('{"seq": 1}', "(ledger.path) is JSON but not a ledger this connector wrote"),
+    ],
+    ids=["folder", "corrupt", "a-list", "keys-missing"],
+)
+def test_a_local_ledger_file_that_cannot_be_read_is_named_and_left_alone(
+    tmp_path: Path, run: Run, good_milestones, content: str | None, says: str
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    if content is None:
+        ledger.mkdir()
+    else:
+        ledger.write_text(content, encoding="utf-8")
+
+    result = sync(run, write_config(tmp_path))
+
+    assert result.code == 2
+    assert str(ledger) in result.err and says in result.err, result.err
+    assert "unexpected" not in result.err
+    if content is None:
+        assert ledger.is_dir() and not any(ledger.iterdir())
+    else:
+        assert ledger.read_text(encoding="utf-8") == content  # never replaced by an empty one
+    assert invoices_in_state(tmp_path) == 0
+
+
 def test_a_csv_cell_over_the_csv_field_limit_names_the_line(tmp_path: Path, run: Run) -> None:
     """A quote opened and never closed swallows the rest of the file into one cell."""
     (tmp_path / "milestones.csv").write_text(
@@ -973,3 +1105,21 @@ def test_a_deposit_larger_than_the_contract_is_a_config_error(
 def test_a_deposit_of_the_whole_value_is_accepted(tmp_path: Path, plan, good_milestones) -> None:
     result = plan(write_config(tmp_path, contracts=contract_with(deposit="1000.00")))
     assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize(
+    "command", [["sandbox", "quickbooks"], ["sandbox", "tracker", "--kind", "github"]]
+)
+def test_a_sandbox_port_in_use_is_one_sentence(run: Run, command: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run(*command, "--port", port)
+
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use (another sandbox, or another "
+        "program, is listening there); stop it or choose another with --port"
+    )

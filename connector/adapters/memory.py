@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +29,7 @@ from connector.adapters.base import (
     RemotePayment,
     RemoteStatus,
 )
-from connector.errors import RetriableLedgerError, SkippableLedgerError
+from connector.errors import RetriableLedgerError, SkippableLedgerError, UserError
 from connector.models import Kind
 from connector.plugins import PluginContext
 
@@ -277,9 +278,33 @@ class MemoryLedger:
         os.replace(tmp, self.path)
 
     def _load(self) -> None:
+        """Read the ledger file, or refuse in one sentence: a file that cannot be read is never
+        replaced by an empty ledger (that would lose every invoice in it)."""
         assert self.path is not None
-        data = json.loads(self.path.read_text(), parse_float=Decimal)
-        self.seq = data["seq"]
+        where = f"{self.path} (ledger.path)"
+        if self.path.is_dir():
+            raise UserError(f"{where} is a folder; ledger.path must name the ledger's JSON file")
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise UserError(f"cannot read the local ledger {where}: {reason}") from None
+        try:
+            self._read(json.loads(text, parse_float=Decimal))
+        except json.JSONDecodeError as exc:
+            raise UserError(
+                f"the local ledger {where} is not valid JSON (line {exc.lineno}, column "
+                f"{exc.colno}: {exc.msg}); restore it from a backup, it was left as it is"
+            ) from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise UserError(
+                f"the local ledger {where} is JSON but not a ledger this connector wrote (a "
+                "key is missing or of the wrong kind); restore it from a backup, it was left as "
+                "it is"
+            ) from None
+
+    def _read(self, data: Any) -> None:
+        self.seq = int(data["seq"])
         for cid, name, currency in data["customers"]:
             self.customers[name.casefold()] = CustomerRef(cid, name, currency)
         self.keys = {k: (v[0], v[1]) for k, v in data["keys"].items()}

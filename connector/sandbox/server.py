@@ -10,6 +10,7 @@ loopback address and never turn a money amount into a float.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import struct
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from connector.errors import UserError
 from connector.jsonwire import dumps, loads
 from connector.sandbox.faults import FaultInjector
 from connector.sandbox.limits import RateLimiter, Verdict, Window
@@ -195,7 +197,10 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
-        self._httpd = _HTTPServer((HOST, self._port), _Handler)
+        try:
+            self._httpd = _HTTPServer((HOST, self._port), _Handler)
+        except (OSError, OverflowError) as exc:
+            raise UserError(_cannot_listen(self._port, exc)) from None
         self._httpd.sandbox = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -252,6 +257,17 @@ class SandboxServer:
         if self.faults.take_drop(request):
             return None
         return response
+
+
+def _cannot_listen(port: int, exc: OSError | OverflowError) -> str:
+    if isinstance(exc, OverflowError):
+        return f"--port {port}: expected a port number from 1 to 65535 (0: any free port)"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {HOST} is already in use (another sandbox, or another program, is "
+            "listening there); stop it or choose another with --port"
+        )
+    return f"cannot listen on {HOST}:{port}: {exc.strerror or exc}; choose another with --port"
 
 
 class _HTTPServer(ThreadingHTTPServer):

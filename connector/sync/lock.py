@@ -17,14 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from filelock import FileLock, Timeout
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from connector.config import Config, slug
-from connector.errors import LockHeld
+from connector.errors import LockHeld, StateError
 
 
 def lock_path(config: Config) -> Path:
@@ -81,7 +83,7 @@ def _database_lock(config: Config) -> Iterator[None]:
     )
     key = _advisory_key(config.business.name)
     try:
-        with engine.connect() as conn:
+        with _connected(engine, url.render_as_string(hide_password=True)) as conn:
             args = {"ns": ADVISORY_NAMESPACE, "key": key}
             if not conn.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), args).scalar():
                 holder = conn.execute(
@@ -110,9 +112,32 @@ def _database_lock(config: Config) -> Iterator[None]:
 
 
 @contextmanager
+def _connected(engine: Any, shown: str) -> Iterator[Any]:
+    """A connection, or one sentence naming the database that cannot be reached."""
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StateError(f"cannot reach the state database {shown} (state.url): {why}") from None
+    with conn:
+        yield conn
+
+
+def _unwritable(path: Path, exc: OSError, config: Config) -> StateError:
+    folder = "the state database's folder" if config.state_path else "the connector's lock folder"
+    return StateError(
+        f"cannot write the lock file {path}: {exc.strerror}; the user running the connector "
+        f"must be able to write in {path.parent}, {folder}"
+    )
+
+
+@contextmanager
 def _file_lock(config: Config) -> Iterator[None]:
     path = lock_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(path, exc, config) from None
     lock = FileLock(str(path), timeout=0, mode=0o600)
     try:
         lock.acquire()
@@ -121,9 +146,14 @@ def _file_lock(config: Config) -> Iterator[None]:
             f"{config.business.name!r} is being synced by {_holder(path)}; wait for it to "
             f"finish (lock {path})"
         ) from None
+    except OSError as exc:
+        raise _unwritable(path, exc, config) from None
     holder = _holder_path(path)
     try:
-        fd = os.open(holder, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(holder, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise _unwritable(holder, exc, config) from None
         with os.fdopen(fd, "w") as f:
             f.write(_describe_self() + "\n")
         yield

@@ -16,9 +16,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, inspect, select, update
+from sqlalchemy import create_engine, func, insert, inspect, make_url, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from connector.errors import StateError
@@ -40,6 +40,44 @@ from connector.sync.schema import (
 )
 
 
+def _shown_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "named by state.url (not a database URL)"
+
+
+def _first_line(exc: Exception) -> str:
+    """The driver's own words (not SQLAlchemy's wrapping of them), first line only."""
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _open_problem(exc: SQLAlchemyError, where: str, path: Path | None) -> str:
+    """One sentence for a database that cannot be opened or written."""
+    first = _first_line(exc)
+    if path is not None:
+        folder = path.parent
+        if "readonly" in first or "read-only" in first:
+            return (
+                f"the state database {path} is read-only ({first}); the user running the "
+                f"connector must be able to write it and its folder {folder}"
+            )
+        if "unable to open database file" in first:
+            return (
+                f"cannot write beside the state database {path} (SQLite keeps its journal in "
+                f"the same folder): the user running the connector must be able to write in "
+                f"{folder}"
+            )
+        if "not a database" in first:
+            return (
+                f"{path} is not a state database ({first}); restore it from a backup, or point "
+                "state.path at another file"
+            )
+    elif isinstance(exc, OperationalError):
+        return f"cannot reach the state database {where} (state.url): {first}"
+    return f"cannot open the state database {where}: {type(exc).__name__}: {first}"
+
+
 class State:
     """One business's view of the state database."""
 
@@ -54,27 +92,54 @@ class State:
         cls, url: str, business: str, *, path: Path | None = None, read_only: bool = False
     ) -> State:
         """Open (and migrate) the database. Read-only callers on a missing SQLite file get an
-        empty in-memory state instead, so `plan` writes nothing anywhere."""
+        empty in-memory state instead, so `plan` writes nothing anywhere. A database that cannot
+        be used is one `StateError` naming it (the file, or the URL without any password); a
+        writer finds out here, before anything is sent, that it could not record what it sends."""
+        where = str(path) if path is not None else _shown_url(url)
+        if path is not None and path.is_dir():
+            raise StateError(f"{path} (state.path) is a folder; it must name the database file")
         if path is not None and not path.exists():
             if read_only:
                 url = "sqlite://"
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                except OSError as exc:
+                    raise StateError(
+                        f"cannot create the state database {path}: {exc.strerror}; the user "
+                        f"running the connector must be able to write in {path.parent}"
+                    ) from None
         try:
             engine = (
                 create_engine(url, poolclass=StaticPool)
                 if url == "sqlite://"
                 else create_engine(url)
             )
+        except (ArgumentError, ValueError, ImportError) as exc:
+            raise StateError(
+                f"cannot use the state database {where} (state.url): {_first_line(exc)}"
+            ) from None
+        try:
             state = cls(engine, business)
             state._migrate(allow_write=not read_only or url == "sqlite://")
+            if path is not None and not read_only:
+                state._check_writable()
         except SQLAlchemyError as exc:
-            raise StateError(
-                f"cannot open the state database: {exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0]}"
-            ) from None
+            raise StateError(_open_problem(exc, where, path)) from None
         return state
+
+    def _check_writable(self) -> None:
+        """Touch the schema version row and roll back: SQLite refuses this when the file is
+        read-only, or when its folder is (the journal is written beside the file)."""
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                conn.execute(
+                    update(meta).where(meta.c.key == "schema_version").values(value=meta.c.value)
+                )
+            finally:
+                transaction.rollback()
 
     def version(self) -> int:
         with self.engine.connect() as conn:
