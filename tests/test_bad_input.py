@@ -845,7 +845,7 @@ def _synced_once(tmp_path: Path, run: Run) -> Path:
     write_milestones(tmp_path, milestone("M1", "ACME", amount="100.00"))
     config = write_config(tmp_path)
     first = sync(run, config)
-    assert first.code in (0, 1) and "created INV-1001: ACME M1" in first.out, first.err
+    assert first.code in (0, 1) and invoices_in_state(tmp_path) == 1, first.err
     write_milestones(
         tmp_path,
         milestone("M1", "ACME", amount="100.00"),
