@@ -131,13 +131,17 @@ class State:
 
     def _check_writable(self) -> None:
         """Touch the schema version row and roll back: SQLite refuses this when the file is
-        read-only, or when its folder is (the journal is written beside the file)."""
+        read-only, or when its folder is (the journal is written beside the file). A database
+        another process is writing to right now is writable, whatever it answers."""
         with self.engine.connect() as conn:
             transaction = conn.begin()
             try:
                 conn.execute(
                     update(meta).where(meta.c.key == "schema_version").values(value=meta.c.value)
                 )
+            except OperationalError as exc:
+                if "locked" not in _first_line(exc):
+                    raise
             finally:
                 transaction.rollback()
 
