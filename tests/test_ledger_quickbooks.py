@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -86,3 +86,103 @@ def test_an_old_cursor_falls_back_from_cdc_to_a_query(fresh):
     assert seen.balance == Decimal("850.00") and [p.amount for p in seen.payments] == [
         Decimal("100.00")
     ]
+
+
+# -- a retriable error while the lookup window is read (issue 11) ------------------------------
+
+
+def test_a_429_storm_on_preferences_leaves_unconfirmed_invoices_in_doubt(
+    tmp_path, fresh, monkeypatch, capsys
+):
+    """The engine reads `lookup_window` before its lookups; a throttled /preferences there is
+    reported and the intents wait for the next run, never 'unexpected RetriableLedgerError'."""
+    from collections import Counter
+
+    from tests.cli_support import sync
+
+    business = qbo_support.qbo_business(tmp_path / "b", fresh)
+    fresh.faults.fail(100, status=503, match="batch")  # the invoices go out unconfirmed
+    code, _ = sync(business.config_path, monkeypatch, capsys)
+    pushing = [r for r in business.state().invoice_rows() if r["state"] == "pushing"]
+    assert code == 1 and pushing
+    fresh.faults.clear()
+    fresh.faults.throttle(100, match="preferences")
+    code, printed = sync(business.config_path, monkeypatch, capsys)
+    assert code == 1, printed
+    assert "unexpected" not in printed
+    assert "could not be checked in the ledger" in printed and "checked again next run" in printed
+    still = [r for r in business.state().invoice_rows() if r["state"] == "pushing"]
+    assert {r["key"] for r in still} == {r["key"] for r in pushing}
+    fresh.faults.clear()
+    code, printed = sync(business.config_path, monkeypatch, capsys)
+    assert code == 0, printed
+    numbers = Counter(i["DocNumber"] for i in fresh.invoices())
+    assert max(numbers.values()) == 1
+    assert set(numbers) == {r["reference"] for r in business.state().invoice_rows()}
+
+
+def test_an_unknown_numbering_is_looked_up_without_a_time_limit(fresh):
+    """`lookup_window` answered "no limit" because the numbering could not be read; when the
+    lookup then finds QuickBooks numbering itself (the reference only in notes), it searches
+    every document, not the last 60 days, so an older unconfirmed invoice is not sent twice."""
+    fresh.seed_company(DEFAULT_REALM, currencies=["EUR"], custom_txn_numbers=False)
+    fresh.clock.advance(timedelta(days=-90))
+    old = qbo_support.ledger(fresh)
+    customer = old.find_or_create_customer("Acme Corporation", "USD")
+    (made,) = old.create_invoices([request(customer, 1)])
+    fresh.clock.advance(timedelta(days=90))
+    assert qbo_support.ledger(fresh).lookup_window == timedelta(days=60)  # the usual answer
+    ledger = qbo_support.ledger(fresh)
+    fresh.faults.throttle(ledger.session.attempts, match="preferences")  # ends just in time
+    assert ledger.lookup_window is None
+    found = ledger.find_invoices([made.invoice.reference])
+    assert found[made.invoice.reference].ledger_id == made.invoice.ledger_id
+
+
+# -- a wrong client secret (issue 11) -------------------------------------------------------------
+
+
+def test_a_wrong_client_secret_is_named_and_connector_auth_asks_for_the_keys_again(
+    tmp_path, fresh, monkeypatch, capsys
+):
+    from dataclasses import replace
+
+    from connector.credentials import TokenStore
+    from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
+    from tests.cli_support import auth_quickbooks, sync
+
+    business = qbo_support.qbo_business(tmp_path / "b", fresh)
+    store = TokenStore("Northwind Studio", "quickbooks")
+    store.save(replace(store.load(), client_secret="a-mistyped-secret"))
+    fresh.clock.advance(timedelta(hours=2))  # the access token has expired: refresh needed
+    code, printed = sync(business.config_path, monkeypatch, capsys)
+    assert code == 2
+    assert "invalid_client" in printed and "client ID or secret" in printed
+    assert "refresh token" not in printed and "a-mistyped-secret" not in printed
+    assert store.load().keys_refused and store.load().refresh_token  # the connection is kept
+    answer = auth_quickbooks(business, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
+    assert answer.exit_code == 0, answer.output
+    assert "client ID" in answer.output  # asked, not reused
+    assert not store.load().keys_refused
+    assert sync(business.config_path, monkeypatch, capsys)[0] == 0
+
+
+def test_signing_in_with_stored_keys_that_quickbooks_refuses_says_so_then_asks(
+    tmp_path, fresh, monkeypatch
+):
+    from dataclasses import replace
+
+    from connector.credentials import TokenStore
+    from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
+    from tests.cli_support import auth_quickbooks
+
+    business = qbo_support.qbo_business(tmp_path / "b", fresh)
+    store = TokenStore("Northwind Studio", "quickbooks")
+    store.save(replace(store.load(), client_secret="rotated-in-the-portal"))
+    refused = auth_quickbooks(business, monkeypatch)  # reuses the stored keys
+    assert refused.exit_code != 0
+    assert "invalid_client" in str(refused.exception)
+    assert "client ID or secret" in str(refused.exception)
+    again = auth_quickbooks(business, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
+    assert again.exit_code == 0, again.output
+    assert store.load().client_secret == CLIENT_SECRET

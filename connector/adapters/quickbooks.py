@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -39,9 +40,11 @@ from connector.adapters.quickbooks_session import (
     escape,
 )
 from connector.credentials import TokenStore
-from connector.errors import FatalLedgerError, SkippableLedgerError
+from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
 from connector.plugins import PluginContext
+
+log = logging.getLogger("connector.ledger.quickbooks")
 
 CDC_OVERLAP = timedelta(minutes=5)  # re-read the boundary: two changes in one second are not lost
 CDC_LIMIT = timedelta(days=29)  # QuickBooks answers CDC for the last 30 days only
@@ -58,6 +61,7 @@ class QuickBooksLedger:
         self.item = item
         self._item_ref: Ref | None = None
         self._custom_numbers: bool | None = None
+        self._unbounded_lookup = False  # lookup_window promised "no limit" without knowing
 
     def check(self) -> str:
         """For `connector doctor`: the stored token works and the company answers."""
@@ -66,8 +70,23 @@ class QuickBooksLedger:
 
     @property
     def lookup_window(self) -> timedelta | None:
-        """How old an unconfirmed invoice may be and still be found by `find_invoices`."""
-        return None if self.custom_numbers() else NOTE_LOOKBACK
+        """How old an unconfirmed invoice may be and still be found by `find_invoices`.
+
+        The engine reads this outside its per-call error handling, so it never raises a ledger
+        error that a lookup would survive: when the company's numbering cannot be read now
+        (429, 5xx, a refused request), the answer is "no limit", and `find_invoices` keeps
+        that promise by searching every document if the numbering turns out to be
+        QuickBooks' own. Most often it still cannot read it then, and its error leaves the
+        intents in doubt for the next run, reported. A fatal error (the connection refused)
+        still stops the run."""
+        try:
+            return None if self.custom_numbers() else NOTE_LOOKBACK
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
+            log.warning(
+                "QuickBooks invoice numbering not known yet (%s); looking up unbounded", exc
+            )
+            self._unbounded_lookup = True
+            return None
 
     def custom_numbers(self) -> bool:
         """Whether the company lets us set invoice numbers (DocNumber). When it does not, the
@@ -201,7 +220,8 @@ class QuickBooksLedger:
 
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
         if not self.custom_numbers():
-            return self._find_by_note(set(references))
+            lookback = None if self._unbounded_lookup else NOTE_LOOKBACK
+            return self._find_by_note(set(references), lookback)
         found: dict[str, RemoteInvoice] = {}
         wanted = list(dict.fromkeys(references))
         for start in range(0, len(wanted), self.batch_size // 2):
@@ -224,25 +244,32 @@ class QuickBooksLedger:
                     found[remote.reference] = remote
         return found
 
-    def _find_by_note(self, references: set[str]) -> dict[str, RemoteInvoice]:
-        """Private notes cannot be queried: read the documents created lately and match them.
-        An intent left in `pushing` is resolved on the next night, well inside this window."""
-        since = (datetime.now(UTC) - NOTE_LOOKBACK).isoformat()
+    def _find_by_note(
+        self, references: set[str], lookback: timedelta | None = NOTE_LOOKBACK
+    ) -> dict[str, RemoteInvoice]:
+        """Private notes cannot be queried: read the documents created lately (within
+        `lookback`; None: all of them) and match them. An intent left in `pushing` is resolved
+        on the next night, well inside the window."""
+        where = ""
+        if lookback is not None:
+            where = f"MetaData.CreateTime >= '{(datetime.now(UTC) - lookback).isoformat()}'"
         found: dict[str, RemoteInvoice] = {}
         for entity in ("Invoice", "CreditMemo"):
-            for data in self._all(entity, f"MetaData.CreateTime >= '{since}'"):
+            for data in self._all(entity, where):
                 remote = self._remote(data, entity == "CreditMemo")
                 if remote.reference in references:
                     found[remote.reference] = remote
         return found
 
     def _all(self, entity: str, where: str) -> list[Any]:
-        """Every `entity` matching `where`, page by page (QuickBooks answers 1,000 at most)."""
+        """Every `entity` matching `where` (all of them when it is ""), page by page (QuickBooks
+        answers 1,000 at most)."""
         rows: list[Any] = []
         start = 1
+        condition = f" where {where}" if where else ""
         while True:
             page = self.session.query(
-                f"select * from {entity} where {where} STARTPOSITION {start} MAXRESULTS {PAGE}"
+                f"select * from {entity}{condition} STARTPOSITION {start} MAXRESULTS {PAGE}"
             ).get(entity, [])
             rows += page
             if len(page) < PAGE:
