@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import requests
 
 from connector.adapters.xero_session import REFRESH_TTL, XeroSettings
-from connector.auth_flow import redirect_query
+from connector.auth_flow import forget_refused_keys, redirect_query
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
 
@@ -67,6 +67,15 @@ def choose_tenant(settings: XeroSettings, connections: list[dict[str, Any]]) -> 
     )
 
 
+def _error(answer: requests.Response) -> str:
+    """The OAuth error code of a token-endpoint refusal; "" when it gives none."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return ""
+    return str(body.get("error") or "") if isinstance(body, dict) else ""
+
+
 def connect_xero(
     settings: XeroSettings,
     store: TokenStore,
@@ -94,6 +103,13 @@ def connect_xero(
     except requests.RequestException as exc:
         raise UserError(f"cannot reach Xero's sign-in service: {type(exc).__name__}") from None
     if answer.status_code != 200:
+        if _error(answer) == "invalid_client":
+            forget_refused_keys(store, client_id, client_secret)
+            raise UserError(
+                "Xero refused the app's client ID or secret (invalid_client); copy both from "
+                "developer.xero.com (My Apps, your app, Configuration; generate a new secret if "
+                "it is lost) and run `connector auth xero` again, which asks for them"
+            )
         raise UserError(f"Xero refused the sign-in code ({answer.status_code}); start again")
     issued = answer.json()
     try:

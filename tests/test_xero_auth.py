@@ -191,3 +191,75 @@ def test_sandbox_command_is_registered():
 def test_demo_with_xero_bills_pays_and_reports(memory_keyring, checked_demo):
     """The demo's own sandbox is spec-checked too (`checked_demo`)."""
     demo_tells_the_documented_story("xero", memory_keyring)
+
+
+# -- bad input (issue 11): a wrong client secret, an unreadable keyring entry -------------------
+
+
+def auth_through_the_cli(business, xero, monkeypatch, keys: str = ""):
+    """`connector auth xero --paste`, the bookkeeper typing `keys` (client id and secret lines,
+    when asked) and pasting the consent redirect."""
+    from connector import xero_auth
+    from connector.cli import app
+
+    monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
+    chosen = business.config().ledger_settings
+    landed = xero.consent(consent_url(chosen, CLIENT_ID, "fixed-state"))
+    return CliRunner().invoke(
+        app,
+        ["auth", "xero", "--config", str(business.config_path), "--paste"],
+        input=f"{keys}{landed}\n",
+    )
+
+
+def test_a_wrong_client_secret_is_named_and_connector_auth_asks_for_the_keys_again(
+    tmp_path, xero, monkeypatch, capsys
+):
+    """Xero's token endpoint answers invalid_client: the run stops with that, not with a
+    per-invoice 'Xero rejected the request' and not as a spent refresh token."""
+    from dataclasses import replace
+
+    from tests.cli_support import sync
+
+    business = xero_business(tmp_path / "b", xero)
+    store = TokenStore(BUSINESS, "xero")
+    store.save(replace(store.load(), client_secret="a-mistyped-secret"))
+    xero.sandbox.clock.advance(timedelta(minutes=31))  # the access token has lapsed at Xero
+    code, printed = sync(business.config_path, monkeypatch, capsys)
+    assert code == 2
+    assert "invalid_client" in printed and "client ID or secret" in printed
+    assert "refresh token" not in printed and "a-mistyped-secret" not in printed
+    assert store.load().keys_refused and store.load().refresh_token
+    answer = auth_through_the_cli(business, xero, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
+    assert answer.exit_code == 0, answer.output
+    assert "client ID" in answer.output  # asked, not reused
+    assert sync(business.config_path, monkeypatch, capsys)[0] == 0
+
+
+def test_signing_in_with_a_secret_xero_refuses_says_so(xero):
+    store = TokenStore("B", "xero")
+    with pytest.raises(UserError, match="invalid_client") as refused:
+        connect_xero(
+            settings(xero.sandbox), store, CLIENT_ID, "wrong", lambda url: None, xero.consent
+        )
+    assert "client ID or secret" in str(refused.value)
+    assert store.load() is None
+
+
+def test_an_unreadable_keyring_entry_names_itself_and_the_command(
+    tmp_path, xero, monkeypatch, capsys
+):
+    import keyring
+
+    from connector.credentials import SERVICE
+    from tests.cli_support import sync
+
+    business = xero_business(tmp_path / "b", xero)
+    keyring.set_password(SERVICE, f"{BUSINESS}/xero", "{not json")
+    code, printed = sync(business.config_path, monkeypatch, capsys)
+    assert code == 2
+    assert f"keyring entry '{BUSINESS}/xero'" in printed
+    assert "connector auth xero --config FILE" in printed and "unexpected" not in printed
+    answer = auth_through_the_cli(business, xero, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
+    assert answer.exit_code == 0, answer.output
+    assert sync(business.config_path, monkeypatch, capsys)[0] == 0

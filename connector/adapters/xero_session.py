@@ -3,7 +3,9 @@ errors are sorted by what the engine should do next in `xero_errors`.
 
 Tokens: the SDK refreshes an access token 60 s before it expires and hands the rotated set to
 our token saver, which writes it to the keyring before the SDK uses the new access token, so a
-crash between the two never leaves only a spent refresh token behind. The tenant is pinned:
+crash between the two never leaves only a spent refresh token behind. Xero's refusal of the
+app's keys (invalid_client, a 400 that `xero_errors` would file as a rejected request) stops
+the run and marks the keys, so that `connector auth xero` asks for them again. The tenant is pinned:
 the config's `tenant_id` and the tenant the connection was made for must agree.
 
 Limits: Xero allows 60 calls a minute and 5,000 a day per organisation. A minute refusal (429,
@@ -37,7 +39,7 @@ from tenacity import (
 from xero_python.accounting import AccountingApi
 from xero_python.api_client import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
-from xero_python.exceptions import ApiException, OAuth2Error
+from xero_python.exceptions import ApiException, HTTPStatusException, OAuth2Error
 from xero_python.identity import IdentityApi
 
 from connector.adapters.oauth_retry import refresh_once
@@ -52,6 +54,7 @@ from connector.adapters.xero_errors import (
 from connector.adapters.xero_wire import DecimalApiClient
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError
+from connector.jsonwire import loads
 
 T = TypeVar("T")
 
@@ -67,6 +70,26 @@ SCOPES = [
     "accounting.settings.read",
 ]
 XERO_API = "https://api.xero.com"
+KEYS_REFUSED = (
+    "Xero refused this app's client ID or secret (invalid_client): the ones stored for this "
+    "business are wrong, or the secret was regenerated at developer.xero.com (My Apps, "
+    "Configuration); run `connector auth xero --config FILE`, which asks for them again"
+)
+
+
+def oauth_error(exc: BaseException) -> str:
+    """The OAuth error code (invalid_client, invalid_grant...) of a refusal by Xero's token
+    endpoint; "" for anything else."""
+    if not isinstance(exc, HTTPStatusException):
+        return ""
+    status = exc.status if isinstance(exc.status, int) else getattr(exc.http_resp, "status", 0)
+    if status not in (400, 401):
+        return ""
+    try:
+        body = loads(exc.body or b"{}")
+    except ValueError:
+        return ""
+    return str(body.get("error") or "") if isinstance(body, dict) else ""
 
 
 class XeroSettings(BaseModel):
@@ -201,6 +224,14 @@ class XeroSession:
         self._tokens = fresh
         self.calls += 1  # the token endpoint
 
+    def _keys_refused(self) -> None:
+        """Xero refused the app's keys: remember it, so that `connector auth xero` asks for
+        new ones instead of reusing these (the refresh token is kept; it was not refused)."""
+        tokens = self.tokens()
+        if not tokens.keys_refused:
+            self._tokens = replace(tokens, keys_refused=True)
+            self.store.save(self._tokens)
+
     def expire_access_token(self) -> None:
         """After a 401: make the next call refresh first."""
         tokens = self.tokens()
@@ -294,6 +325,9 @@ class XeroSession:
                     result = fn()
                 except (ApiException, OAuth2Error, urllib3.exceptions.HTTPError, OSError) as exc:
                     self._note_limits(getattr(exc, "headers", None))
+                    if oauth_error(exc) == "invalid_client":
+                        self._keys_refused()
+                        raise FatalLedgerError(KEYS_REFUSED, code="invalid_client") from None
                     raise classify(exc) from None
                 last = getattr(self.client(), "last_response", None)
                 self._note_limits(last.getheaders() if last is not None else None)

@@ -178,6 +178,8 @@ class TokenAuthority:
     def token(self, request: Request) -> Response:
         client = self._client_from_basic(request.header("Authorization"))
         if client is None:
+            # a wrong client id or secret: Intuit answers 401 {"error": "invalid_client"}, as
+            # reported from oauth.platform.intuit.com in github.com/intuit/oauth-rubyclient#14
             return oauth_error(401, "invalid_client")
         form = form_fields(request)
         grant = form.get("grant_type")

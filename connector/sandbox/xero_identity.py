@@ -129,6 +129,9 @@ class Identity:
         form = form_fields(request)
         client_id = self._client(request.header("Authorization"), form)
         if client_id is None:
+            # a wrong client id or secret: Xero's identity server answers 400
+            # {"error": "invalid_client"} (IdentityServer's token endpoint; Xero's own SDK
+            # threads show it: github.com/XeroAPI/xero-python#69, xero-ruby-oauth2-app#3)
             return oauth_error(400, "invalid_client")
         now = self._clock.now()
         grant_type = form.get("grant_type")
