@@ -75,9 +75,10 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
     for row, number in report.created:
         what = ", ".join(json.loads(row["milestones"])) or row["kind"]
         total = from_minor(row["total_minor"], row["currency"])
+        document = "credit note" if total < 0 else "invoice"  # a credit note is for -total
         console.print(
-            f"  created {esc(number)}: {esc(row['contract'])} {esc(what)}, "
-            f"{money(total, row['currency'])}"
+            f"  created {document} {esc(number)}: {esc(row['contract'])} {esc(what)}, "
+            f"{money(abs(total), row['currency'])}"
         )
     for row, number in report.voided:
         console.print(f"  voided {esc(number.removeprefix('void of '))}: {esc(row['contract'])}")
@@ -102,8 +103,19 @@ def status(console: Console, data: dict[str, Any]) -> None:
     for name in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage"):
         table.add_column(name, justify="right", no_wrap=True, min_width=9)
     for c in data["contracts"]:
-        amounts = (c[k] for k in ("billed", "paid", "outstanding", "overdue", "retainage_held"))
-        table.add_row(esc(c["contract"]), c["currency"], _n(c["value"]), *(_n(a) for a in amounts))
+        owed = _n(c["outstanding"])
+        if Decimal(c.get("credit", "0")):  # the customer's money, never a negative balance
+            owed = f"credit {_n(c['credit'])}"
+        table.add_row(
+            esc(c["contract"]),
+            c["currency"],
+            _n(c["value"]),
+            _n(c["billed"]),
+            _n(c["paid"]),
+            owed,
+            _n(c["overdue"]),
+            _n(c["retainage_held"]),
+        )
     console.print(table)
     if data["invoices"]:
         table = _table("Invoices")
@@ -120,7 +132,8 @@ def status(console: Console, data: dict[str, Any]) -> None:
                 esc(i["number"]),
                 esc(i["contract"]),
                 esc(", ".join(i["milestones"]) or i["kind"]),
-                f"{_n(i['total'])} {i['currency']}",
+                # a credit note is for a positive amount, shown as such beside its status
+                f"{_n(str(abs(Decimal(i['total']))))} {i['currency']}",
                 i["due_date"],
                 _n(i["paid"]),
                 i["status"],

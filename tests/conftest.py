@@ -263,3 +263,14 @@ def webhook() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def add_change_order(business: Business, cid: str, amount: str, approved: str) -> None:
+    """Approve one more change order on ACME-WEB in the business's config."""
+    text = business.config_path.read_text()
+    block = (
+        f'\n[[contracts.change_orders]]\nid = "{cid}"\namount = "{amount}"\napproved = {approved}\n'
+    )
+    business.config_path.write_text(
+        text.replace("approved = 2026-10-20\n", "approved = 2026-10-20\n" + block, 1)
+    )

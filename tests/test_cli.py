@@ -92,7 +92,7 @@ def test_sync_twice_then_status(example, monkeypatch, capsys):
         monkeypatch, capsys, "sync", "--config", str(example), "--as-of", "2026-11-26"
     )
     assert code == 0
-    assert out.count("created INV-") == 4
+    assert out.count("created invoice INV-") == 4
     code, out, _ = connector(
         monkeypatch, capsys, "sync", "--config", str(example), "--as-of", "2026-11-26"
     )
@@ -134,7 +134,7 @@ def test_problems_make_sync_exit_1_and_are_listed(example, monkeypatch, capsys):
     assert code == 1
     assert "problems" in out
     assert "milestone X" in err and "zero or more" in err
-    assert out.count("created INV-") == 4  # the others are billed all the same
+    assert out.count("created invoice INV-") == 4  # the others are billed all the same
 
 
 def test_a_bad_as_of_date_is_one_clear_message(example, monkeypatch, capsys):

@@ -74,6 +74,7 @@ def test_payments_flow_back_into_status(business: Business):
         "outstanding": "46200.00",
         "overdue": "18930.00",
         "retainage_held": "0.00",
+        "credit": "0.00",
     }
     by_number = {i["number"]: i for i in data["invoices"]}
     assert by_number[deposit.number]["status"] == "paid"

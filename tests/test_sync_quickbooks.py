@@ -10,7 +10,7 @@ import pytest
 
 from connector.sandbox.quickbooks import DEFAULT_REALM
 from tests import qbo_support
-from tests.conftest import cancel_beta_after_invoicing
+from tests.conftest import add_change_order, cancel_beta_after_invoicing
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24570.00", "2700.00", "4000.00"])
 
@@ -137,3 +137,36 @@ def test_a_server_error_after_the_write_never_leads_to_a_second_invoice(tmp_path
     qbo.forget_request_ids(DEFAULT_REALM)
     business.sync()
     assert totals(qbo) == EXPECTED
+
+
+@pytest.mark.parametrize(("amount", "entity"), [("2000.00", "invoice"), ("-1000.00", "credit")])
+def test_a_late_change_order_is_its_own_invoice_or_credit_memo(tmp_path, qbo, amount, entity):
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    assert business.sync().outcome == "ok"
+    add_change_order(business, "CO-2", amount, "2026-11-27")
+    report = business.sync(as_of=date(2026, 11, 28))
+    assert report.outcome == "ok", report.problems()
+    if entity == "invoice":
+        assert totals(qbo) == sorted([*EXPECTED, "2000.00"])
+        assert qbo.credit_memos() == []
+    else:
+        assert totals(qbo) == EXPECTED
+        (memo,) = qbo.credit_memos()
+        assert Decimal(str(memo["TotalAmt"])) == Decimal("1000.00")
+        assert memo["Line"][0]["Description"] == "Change order adjustment (CO-2)"
+        assert memo["TxnDate"] == "2026-11-27"
+
+
+def test_a_last_invoice_that_nets_below_zero_goes_as_a_credit_memo(tmp_path, qbo):
+    """The contract cut to 14,000 after two milestones billed 21,930: the last milestone's
+    lines net to -13,430.00, which QuickBooks takes only as a credit memo."""
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    assert business.sync(as_of=date(2026, 11, 3)).outcome == "ok"
+    add_change_order(business, "CO-2", "-40000.00", "2026-11-10")
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    (memo,) = qbo.credit_memos()
+    assert Decimal(str(memo["TotalAmt"])) == Decimal("13430.00")
+    assert totals(qbo) == sorted(["4800.00", "8160.00", "13770.00", "700.00", "4000.00"])
+    invoices = sum(Decimal(t) for t in totals(qbo)) - Decimal("4000.00")  # BETA is EUR
+    assert invoices - Decimal("13430.00") == Decimal("14000.00")

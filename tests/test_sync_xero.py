@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from connector.sync.report import status_data
-from tests.conftest import AS_OF, MILESTONES, cancel_beta_after_invoicing
+from tests.conftest import AS_OF, MILESTONES, add_change_order, cancel_beta_after_invoicing
 from tests.xero_support import XeroWorld, connect, xero_business
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24570.00", "2700.00", "4000.00"])
@@ -290,3 +290,42 @@ def test_a_500_xero_caches_under_the_key_still_ends_in_one_invoice_each(tmp_path
     assert report.outcome == "ok", report.problems()
     assert totals(xero) == EXPECTED
     assert max(Counter(i["Reference"] for i in xero.invoices()).values()) == 1
+
+
+@pytest.mark.parametrize("amount", ["2000.00", "-1000.00"])
+def test_a_late_change_order_is_its_own_invoice_or_an_allocated_credit_note(tmp_path, xero, amount):
+    business = xero_business(tmp_path / "b", xero)
+    assert business.sync().outcome == "ok"
+    add_change_order(business, "CO-2", amount, "2026-11-27")
+    report = business.sync(as_of=date(2026, 11, 28))
+    assert report.outcome == "ok", report.problems()
+    credits = xero.sandbox.credit_notes(xero.tenant)
+    if amount.startswith("-"):
+        assert totals(xero) == EXPECTED
+        (note,) = credits
+        assert note["Total"] == Decimal("1000.00") and note["DateString"].startswith("2026-11-27")
+        assert note["LineItems"][0]["Description"] == "Change order adjustment (CO-2)"
+        # set against the contract's oldest open invoice, the deposit
+        assert note["RemainingCredit"] == 0
+        assert by_total(xero)["4800.00"]["AmountDue"] == Decimal("3800.00")
+        data = status_data("Northwind Studio", business.config().contracts, business.state(), AS_OF)
+        acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
+        assert (acme["billed"], acme["outstanding"], acme["credit"]) == (
+            "53000.00",
+            "53000.00",
+            "0.00",
+        )
+    else:
+        assert credits == []
+        assert totals(xero) == sorted([*EXPECTED, "2000.00"])
+
+
+def test_a_last_invoice_that_nets_below_zero_goes_as_a_credit_note(tmp_path, xero):
+    business = xero_business(tmp_path / "b", xero)
+    assert business.sync(as_of=date(2026, 11, 3)).outcome == "ok"
+    add_change_order(business, "CO-2", "-40000.00", "2026-11-10")
+    report = business.sync()
+    assert report.outcome == "ok", report.problems()
+    (note,) = xero.sandbox.credit_notes(xero.tenant)
+    assert note["Total"] == Decimal("13430.00")
+    assert totals(xero) == sorted(["4800.00", "8160.00", "13770.00", "700.00", "4000.00"])

@@ -214,7 +214,8 @@ class _ContractBilling:
                         self.billed[mid] = h
                     if h.date is not None and any(ln.role is Role.PERCENT for ln in h.lines):
                         self.valued(h.date)
-                if h.kind is Kind.ADJUSTMENT and h.date is not None:
+                # the last milestone invoice trued up to its date; a later adjustment to its own
+                if h.kind in (Kind.MILESTONE, Kind.ADJUSTMENT) and h.date is not None:
                     self.trued_up(h.date)
 
     # -- helpers -------------------------------------------------------------------------------

@@ -11,10 +11,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connector.models import PROBLEM_REASONS, Contract, Notice, PlannedInvoice, Role, Skip
+from connector.models import (
+    PROBLEM_REASONS,
+    Contract,
+    Milestone,
+    Notice,
+    PlannedInvoice,
+    Role,
+    Skip,
+    Status,
+)
 from connector.money import fmt, from_minor, round_money
 from connector.sync import schema
-from connector.sync.rows import lines_from_json
+from connector.sync.closeout import unbilled_remainder
+from connector.sync.rows import lines_from_json, milestone_from_json
 from connector.sync.state import State
 
 
@@ -104,7 +114,7 @@ def plan_json(
 
 # -- status: where the books stand --------------------------------------------------------------
 
-BILLED_STATES = (schema.PUSHED, schema.PARTIALLY_PAID, schema.PAID)
+BILLED_STATES = (schema.PUSHED, schema.PARTIALLY_PAID, schema.PAID, schema.NOT_SENT)
 
 # What a bookkeeper calls each outbox state.
 STATUS_WORDS = {
@@ -116,6 +126,7 @@ STATUS_WORDS = {
     schema.CREDITED: "credited",
     schema.FAILED: "failed",
     schema.VOIDED_IN_LEDGER: "voided_in_ledger",
+    schema.NOT_SENT: "nothing_to_send",  # its lines net to zero
 }
 
 
@@ -145,7 +156,7 @@ def status_data(
                 "overdue": Decimal(0),
             },
         )
-        credit_note = row["kind"] == "credit"
+        credit_note = total < 0  # lines that net below zero went as a credit note
         if row["state"] in BILLED_STATES or row["state"] == schema.CREDITED:
             # A credited invoice and its credit note both count: together they bill nothing,
             # and what is still due on the one less the credit left on the other is owed.
@@ -185,27 +196,38 @@ def status_data(
             }
         )
     contracts_out = []
+    attention = [
+        f"{r['milestone']}: {r['message']}"
+        for r in state.milestone_rows()
+        if r["reason"] in {str(x) for x in PROBLEM_REASONS}
+    ]
     for cid in sorted(set(contracts) | set(per_contract)):
         c = contracts.get(cid)
         sums = per_contract.get(cid, {})
         currency = c.currency if c else next(r["currency"] for r in rows if r["contract"] == cid)
+        shown = {
+            k: round_money(sums.get(k, Decimal(0)), currency)
+            for k in ("billed", "paid", "outstanding", "overdue", "retainage_held")
+        }
+        # Credit the customer has not used is theirs, not a negative balance they owe.
+        credit = round_money(max(-shown["outstanding"], Decimal(0)), currency)
+        shown["outstanding"] = round_money(max(shown["outstanding"], Decimal(0)), currency)
         contracts_out.append(
             {
                 "contract": cid,
                 "customer": c.customer if c else None,
                 "currency": currency,
                 "value": fmt(c.value_on(as_of)) if c and c.value is not None else None,
-                **{
-                    k: fmt(round_money(sums.get(k, Decimal(0)), currency))
-                    for k in ("billed", "paid", "outstanding", "overdue", "retainage_held")
-                },
+                **{k: fmt(v) for k, v in shown.items()},
+                "credit": fmt(credit),
             }
         )
-    attention = [
-        f"{r['milestone']}: {r['message']}"
-        for r in state.milestone_rows()
-        if r["reason"] in {str(x) for x in PROBLEM_REASONS}
-    ]
+        if credit and c is not None:
+            attention.append(
+                f"contract {cid}: {c.customer} holds a credit of {fmt(credit)} {currency}; "
+                "refund it or set it against their next invoice in the ledger"
+            )
+    attention += unbilled_notices(contracts, state, rows, as_of)
     for row in rows:
         if row["state"] == schema.FAILED:
             attention.append(
@@ -238,3 +260,32 @@ def status_data(
         "invoices": invoices_out,
         "attention": attention,
     }
+
+
+def unbilled_notices(
+    contracts: dict[str, Contract], state: State, rows: list[dict[str, Any]], as_of: date
+) -> list[str]:
+    """Contracts whose every milestone is billed while part of their value is on none."""
+    billed: set[str] = set()
+    for row in rows:
+        if row["kind"] == "milestone" and row["state"] in schema.ACTIVE_STATES:
+            billed.update(json.loads(row["milestones"]))
+    by_contract: dict[str, list[Milestone]] = {}
+    for r in state.milestone_rows():
+        if r["valid"]:
+            m = milestone_from_json(json.loads(r["record"]))
+            by_contract.setdefault(m.contract, []).append(m)
+    out = []
+    for cid, milestones in sorted(by_contract.items()):
+        c = contracts.get(cid)
+        live = [m for m in milestones if m.status is not Status.CANCELLED]
+        if c is None or not live or any(m.id not in billed for m in live):
+            continue
+        left = unbilled_remainder(c, live, as_of)
+        if left:
+            out.append(
+                f"contract {cid}: every milestone is billed, but {fmt(left)} {c.currency} of "
+                f"its value of {fmt(c.value_on(as_of))} {c.currency} is on no milestone; add a "
+                "milestone for it, or a change order if the contract is worth less"
+            )
+    return out
