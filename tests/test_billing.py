@@ -153,6 +153,8 @@ def test_percents_over_100_make_the_contract_invalid_but_not_the_others():
         "B2": Reason.INVALID_CONTRACT,
     }
     assert "110%" in out.skipped[0].message
+    # the message names the milestones and where they are, so they can be found and fixed
+    assert "B1 (test:B1)" in out.skipped[0].message and "B2 (test:B2)" in out.skipped[0].message
     assert [(i.contract, str(i.total)) for i in out.invoices] == [("GOOD", "1000.00")]
 
 
@@ -347,3 +349,19 @@ def test_keys_are_deterministic_and_distinct():
         {acme().id: acme()}, acme_milestones(), [], [], BillingRules(business="Other"), AS_OF
     )
     assert not {i.key for i in a.invoices} & {i.key for i in other_business.invoices}
+
+
+def test_a_true_up_with_no_change_order_behind_it_is_a_rounding_adjustment():
+    c = contract(value=D("100.01"))
+    out = run(
+        [c],
+        [
+            ms("A", percent="33.33", accepted=date(2026, 10, 1)),
+            ms("B", percent="33.33", accepted=date(2026, 10, 2)),
+            ms("C", percent="33.34", accepted=date(2026, 10, 3)),
+        ],
+        AS_OF,
+    )
+    *_, last = out.invoices
+    assert lines(last) == [("C (33.34% of 100.01 USD)", "33.34"), ("Rounding adjustment", "0.01")]
+    assert sum(i.total for i in out.invoices) == D("100.01")
