@@ -99,14 +99,17 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def _invoice(row: dict[str, Any], number: str | None) -> dict[str, Any]:
     currency = row["currency"]
+    total = from_minor(row["total_minor"], currency)
     return {
         "number": number or row.get("number") or row.get("reference"),
+        # lines that net below zero went to the ledger as a credit note, for -total
+        "document": "credit_note" if total < 0 else "invoice",
         "contract": row["contract"],
         "customer": row.get("customer"),
         "kind": row["kind"],
         "milestones": json.loads(row["milestones"]),
         "currency": currency,
-        "total": fmt(from_minor(row["total_minor"], currency)),
+        "total": fmt(total),
         "date": row.get("invoice_date"),
         "due_date": row.get("due_date"),
     }
@@ -141,10 +144,10 @@ def render_body(report: SyncReport) -> str:
             what = " ".join([inv["kind"], ", ".join(inv["milestones"])]).strip()
             who = f" ({inv['customer']})" if inv["customer"] else ""
             due = f"  due {inv['due_date']}" if inv["due_date"] else ""
-            lines.append(
-                f"  {inv['number']}  {inv['contract']}{who}  {what}  "
-                f"{inv['total']} {inv['currency']}{due}"
-            )
+            amount = f"{inv['total']} {inv['currency']}"
+            if inv["document"] == "credit_note":
+                amount, due = f"credit note for {inv['total'].lstrip('-')} {inv['currency']}", ""
+            lines.append(f"  {inv['number']}  {inv['contract']}{who}  {what}  {amount}{due}")
     if report.voided:
         lines += ["", "Invoices voided:"]
         for row, number in report.voided:

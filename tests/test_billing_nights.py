@@ -16,6 +16,7 @@ import pytest
 from connector import cli
 from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
+from connector.notify import render_body
 from connector.sync import run_once
 
 CONFIG = """
@@ -295,3 +296,16 @@ def test_a_customer_left_holding_a_credit_is_shown_a_credit_not_a_negative_balan
         "status", "--config", str(books.dir / "config.toml"), "--as-of", "2026-10-12"
     )
     assert "credit 1,000.00" in table and "-1,000.00" not in table
+
+
+def test_the_morning_email_names_the_credit_note_and_the_unbilled_value(books):
+    terms = 'deposit = "10%"\nretainage = "5%"\n'
+    books.write(terms, (milestone("M1", "50%", "2026-09-15"), milestone("M2", "50%")))
+    books.sync("2026-09-20")
+    books.write(
+        terms, (milestone("M1", "50%", "2026-09-15"), milestone("M2", "50%", status="cancelled"))
+    )
+    report = run_once(config_mod.load(books.dir / "config.toml"), as_of=date(2026, 10, 1))
+    text = render_body(report)
+    assert "retainage  credit note for 250.00 USD" in text
+    assert "Needs attention:" in text and "5000.00 USD of its value" in text
