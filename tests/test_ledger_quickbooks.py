@@ -109,7 +109,7 @@ def test_a_429_storm_on_preferences_leaves_unconfirmed_invoices_in_doubt(
     fresh.faults.throttle(100, match="preferences")
     code, printed = sync(business.config_path, monkeypatch, capsys)
     assert code == 1, printed
-    assert "unexpected" not in printed
+    assert "error: unexpected" not in printed
     assert "could not be checked in the ledger" in printed and "checked again next run" in printed
     still = [r for r in business.state().invoice_rows() if r["state"] == "pushing"]
     assert {r["key"] for r in still} == {r["key"] for r in pushing}

@@ -161,7 +161,7 @@ def test_after_intuits_24_hours_the_message_says_why_and_what_to_do(
     assert code == 2
     assert "invalid_grant" in flat and "24 hours" in flat
     assert "connector auth quickbooks --config FILE" in flat
-    assert "unexpected" not in flat
+    assert "error: unexpected" not in flat
 
 
 def test_where_the_old_token_dies_at_once_a_lost_answer_is_named(

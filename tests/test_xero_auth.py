@@ -259,7 +259,7 @@ def test_an_unreadable_keyring_entry_names_itself_and_the_command(
     code, printed = sync(business.config_path, monkeypatch, capsys)
     assert code == 2
     assert f"keyring entry '{BUSINESS}/xero'" in printed
-    assert "connector auth xero --config FILE" in printed and "unexpected" not in printed
+    assert "connector auth xero --config FILE" in printed and "error: unexpected" not in printed
     answer = auth_through_the_cli(business, xero, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
     assert answer.exit_code == 0, answer.output
     assert sync(business.config_path, monkeypatch, capsys)[0] == 0
