@@ -37,8 +37,14 @@ def plan(
         console.print("No invoices to create.")
     for inv in invoices:
         what = f"{inv.kind}" + (f" {', '.join(inv.milestones)}" if inv.milestones else "")
+        if not inv.total:
+            document = ": nets to zero, nothing is sent, recorded as billed"
+        elif inv.is_credit_note:
+            document = f" as a credit note for {money(-inv.total, inv.currency)}"
+        else:
+            document = ""
         console.print(
-            f"\n[bold]{esc(inv.contract)}[/bold] {esc(what)} for {esc(inv.customer)}: "
+            f"\n[bold]{esc(inv.contract)}[/bold] {esc(what)} for {esc(inv.customer)}{document}: "
             f"dated {inv.date}, due {inv.due_date}"
         )
         table = Table(box=box.SIMPLE_HEAD, show_header=False)

@@ -309,3 +309,18 @@ def test_the_morning_email_names_the_credit_note_and_the_unbilled_value(books):
     text = render_body(report)
     assert "retainage  credit note for 250.00 USD" in text
     assert "Needs attention:" in text and "5000.00 USD of its value" in text
+
+
+def test_plan_says_which_document_each_one_is(books):
+    orders = change_order("CO-1", "-5000.00", "2026-10-01")
+    books.write(orders, (milestone("M1", "60%", "2026-09-15"), milestone("M2", "40%")))
+    books.sync("2026-09-20")
+    books.write(
+        orders, (milestone("M1", "60%", "2026-09-15"), milestone("M2", "40%", "2026-10-10"))
+    )
+    config = str(books.dir / "config.toml")
+    code, out, _ = books.connector("plan", "--config", config, "--as-of", "2026-10-12", "--json")
+    (m2,) = json.loads(out)["invoices"]
+    assert (m2["document"], m2["total"]) == ("credit_note", "-1000.00")
+    _, out, _ = books.connector("plan", "--config", config, "--as-of", "2026-10-12")
+    assert "as a credit note for 1,000.00 USD" in " ".join(out.split())

@@ -72,6 +72,7 @@ def test_plan_json_is_the_documented_shape(example, monkeypatch, capsys):
             {"description": "Retainage withheld (5%)", "amount": "-480.00"},
         ],
         "total": "8160.00",
+        "document": "invoice",
     }
     assert [i["kind"] for i in data["invoices"]] == [
         "deposit",

@@ -89,6 +89,7 @@ def invoice_json(p: PlannedInvoice) -> dict[str, Any]:
         "due_date": p.due_date.isoformat(),
         "lines": [{"description": ln.description, "amount": fmt(ln.amount)} for ln in p.lines],
         "total": fmt(p.total),
+        "document": "credit_note" if p.is_credit_note else ("invoice" if p.total else "none"),
     }
 
 
