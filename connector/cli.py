@@ -189,7 +189,7 @@ def run(
     ] = None,
 ) -> None:
     """Run as a daemon: sync every business on its own cron schedule until SIGTERM (exits 0)."""
-    from connector.daemon import Daemon
+    from connector.daemon import Daemon, config_files
     from connector.logs import setup_logging
 
     if (config is None) == (config_dir is None):
@@ -197,6 +197,8 @@ def run(
     if log_format not in ("human", "json"):
         raise UserError(f"--log-format: expected human or json, got {log_format!r}")
     everyone = config_mod.load_notify(notify_config) if notify_config else None
+    # A folder with no business configs is refused before logging is pointed at stderr
+    config_files(config, config_dir)
     setup_logging(log_format)
     Daemon(config, config_dir, workers=workers, run_now=run_now, notify=everyone).start()
 
