@@ -68,7 +68,9 @@ def config_files(
 # A business config has a [business] table (or is a broken attempt at one, kept so its error is
 # reported). Found by a line scan, not a TOML parse: a milestones file beside the configs may be
 # megabytes, and this runs at start, on every SIGHUP, and for status and doctor.
-_BUSINESS_TABLE = re.compile(r"^[ \t]*(\[[ \t]*business\b|business[ \t]*[.=])", re.MULTILINE)
+_BUSINESS_TABLE = re.compile(
+    r"^\ufeff?[ \t]*(\[[ \t]*business\b|business[ \t]*[.=])", re.MULTILINE
+)  # a config may start with a UTF-8 byte order mark, as `config.load` accepts
 
 
 def _may_be_business(path: Path) -> bool:

@@ -12,13 +12,12 @@ from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
-from connector.errors import SourceError
 from connector.models import Status
 from connector.sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
 from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.http import TrackerError
 from connector.sources.jira import JiraFields, JiraSettings, JiraSource
-from connector.sources.records import iso, now_utc
+from connector.sources.records import SettingRefused, iso, now_utc
 from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,
@@ -222,7 +221,7 @@ def test_ids_default_to_the_issue_key_and_done_dates_to_the_resolution(tracker, 
 
 def test_an_unknown_field_name_lists_the_fields_jira_has(tracker, jira):
     source = source_for(jira, fields=JiraFields(amount="Invoice amount"))
-    with pytest.raises(SourceError, match=r"tracker.fields.amount: Jira has no field named "):
+    with pytest.raises(SettingRefused, match=r"tracker.fields.amount: Jira has no field named "):
         source.read(None)
 
 

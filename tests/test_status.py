@@ -107,3 +107,13 @@ def test_status_of_a_folder_exits_1_for_a_business_that_cannot_load(tmp_path, mo
     (tmp_path / "gamma.toml").write_text('[business]\nname = "gamma"\ncolour = "red"\n')
     code, out, _ = connector(monkeypatch, capsys, *args)
     assert code == 1 and "cannot load" in out
+
+
+def test_a_config_with_a_byte_order_mark_is_found_in_a_folder(tmp_path, monkeypatch, capsys):
+    """Notepad saves UTF-8 with a BOM; `--config-dir` must not take such a file for a stray."""
+    folder_of_businesses(tmp_path)
+    (tmp_path / "gamma.toml").unlink()
+    alpha = tmp_path / "alpha.toml"
+    alpha.write_bytes(b"\xef\xbb\xbf" + alpha.read_bytes().lstrip())  # BOM, then [business]
+    _, out, _ = connector(monkeypatch, capsys, "status", "--config-dir", str(tmp_path), "--json")
+    assert [e.get("business") for e in json.loads(out)] == ["alpha", "beta"]

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connector.errors import SourceError
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
@@ -28,6 +27,7 @@ from connector.sources.http import Page, PageTokenExpired, TrackerError, Tracker
 from connector.sources.incremental import IncrementalRead, IncrementalSource
 from connector.sources.records import (
     IncrementalSettings,
+    SettingRefused,
     field_names,
     local_date,
     overlap_start,
@@ -177,15 +177,17 @@ class JiraSource(IncrementalSource[JiraSettings]):
                 continue
             found = by_name.get(name, [])
             if len(found) > 1:
-                raise SourceError(
-                    f"tracker.fields.{term}: Jira has {len(found)} fields named {name!r} "
-                    f"({', '.join(found)}); give the id instead, e.g. {found[0]!r}"
+                raise SettingRefused(
+                    f"tracker.fields.{term}",
+                    f"Jira has {len(found)} fields named {name!r} "
+                    f"({', '.join(found)}); give the id instead, e.g. {found[0]!r}",
                 )
             if not found:
                 custom = sorted(str(f.get("name")) for f in listing if f.get("custom"))
-                raise SourceError(
-                    f"tracker.fields.{term}: Jira has no field named {name!r}; its custom "
-                    f"fields are: {', '.join(custom) or 'none'}"
+                raise SettingRefused(
+                    f"tracker.fields.{term}",
+                    f"Jira has no field named {name!r}; its custom "
+                    f"fields are: {', '.join(custom) or 'none'}",
                 )
             out[term] = found[0]
         return out
