@@ -15,6 +15,7 @@ from rich.table import Table
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import from_minor
 from connector.sync.report import SyncReport
+from connector.validation import printable
 
 
 def _n(amount: Decimal | str | None) -> str:
@@ -69,7 +70,7 @@ def skipped_table(console: Console, skipped: list[Skip]) -> None:
     )
     for s in skipped:
         reason = f"[red]{s.reason}[/red]" if s.reason in PROBLEM_REASONS else str(s.reason)
-        table.add_row(esc(s.milestone), reason, esc(s.message))
+        table.add_row(esc(printable(s.milestone)), reason, esc(s.message))
     console.print(table)
 
 

@@ -140,3 +140,11 @@ def safe_text(value: str) -> str:
     if reason:
         raise ValueError(reason)
     return value
+
+
+def printable(text: str) -> str:
+    """`text` with every character `unsafe_character` refuses written as its code point
+    (U+001B), so an id that holds one can be shown on a terminal or a page without acting."""
+    if unsafe_character(text) is None:
+        return text
+    return "".join(f"<U+{ord(c):04X}>" if unsafe_character(c) is not None else c for c in text)

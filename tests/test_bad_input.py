@@ -1124,3 +1124,19 @@ def test_a_sandbox_port_in_use_is_one_sentence(run: Run, command: list[str]) -> 
         "program, is listening there); stop it or choose another with --port\n"
     ) in result.err
     assert "unexpected" not in result.err
+
+
+def test_a_milestone_id_with_an_escape_is_shown_by_code_point_on_the_terminal(
+    tmp_path: Path, run
+) -> None:
+    """The "Not billed" table and status print the id; an ESC in it must not reach the
+    terminal, where it could recolour or rewrite what a bookkeeper reads."""
+    write_milestones(
+        tmp_path,
+        milestone(Raw('"M\\u001b[2J1"'), "ACME", amount="100.00"),  # type: ignore[arg-type]
+        milestone("M2", "ACME", amount="900.00"),
+    )
+    result = run("plan", "--config", write_config(tmp_path), "--as-of", AS_OF)
+    assert result.code == 1
+    assert "\x1b" not in result.out + result.err
+    assert "M<U+001B>[2J1" in result.out

@@ -26,6 +26,7 @@ from connector.sync import schema
 from connector.sync.closeout import unbilled_remainder
 from connector.sync.rows import lines_from_json, milestone_from_json
 from connector.sync.state import State
+from connector.validation import printable
 
 
 @dataclass
@@ -198,7 +199,7 @@ def status_data(
         )
     contracts_out = []
     attention = [
-        f"{r['milestone']}: {r['message']}"
+        f"{printable(r['milestone'])}: {r['message']}"
         for r in state.milestone_rows()
         if r["reason"] in {str(x) for x in PROBLEM_REASONS}
     ]
