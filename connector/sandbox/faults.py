@@ -5,6 +5,11 @@ Latency, N errors with a given status, 429 storms, a pause that holds requests i
 answered, so the client cannot know whether its write happened. Rules match `METHOD /path` by
 regex and disarm themselves after `count` requests. Vendor-neutral: the app decides what the
 error bodies look like.
+
+`crash_client` is for kill -9 tests: at the N-th matching request the sandbox calls back (the
+test kills the client process there) before the request reaches the service or after it was
+applied, and never answers it. The point of death is then a place in the conversation, the
+same on every replay, rather than a moment in time.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +39,14 @@ class _Rule:
         return self.remaining > 0 and (self.match is None or bool(self.match.search(request.line)))
 
 
+@dataclass
+class _Crash:
+    countdown: int  # matching requests left until the one the client dies on
+    applied: bool  # the request is applied first (its answer is what is lost)
+    then: Callable[[], None]
+    match: re.Pattern[str] | None
+
+
 class FaultInjector:
     """Per-test switchable failures. Each rule fires on the next `count` requests whose
     `METHOD /path` matches the regex `match` (all requests when None), then disarms itself."""
@@ -43,6 +56,8 @@ class FaultInjector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
+        self._crashes: list[_Crash] = []
+        self._dying: list[tuple[Request, _Crash]] = []  # applied first, then the crash
         self._running = threading.Event()
         self._running.set()
         self.latency = timedelta(0)
@@ -64,6 +79,23 @@ class FaultInjector:
         of answered: the client sees an error although the write happened."""
         self._add(DROP, count, 0, match)
 
+    def crash_client(
+        self,
+        at: int,
+        then: Callable[[], None],
+        *,
+        applied: bool = False,
+        match: str | None = None,
+    ) -> None:
+        """At the `at`-th matching request from now, call `then` (which kills the client) and
+        never answer: before the request reaches the service, or once it has been applied when
+        `applied`. A request refused on the way (an injected 429 or 5xx) crashes unapplied."""
+        if at < 1:
+            raise ValueError("at must be at least 1")
+        pattern = re.compile(match) if match else None
+        with self._lock:
+            self._crashes.append(_Crash(at, applied, then, pattern))
+
     def pause(self) -> None:
         """Admitted requests wait (holding their concurrency slot) until `resume`: a
         deterministic way to have N requests in flight at once."""
@@ -75,6 +107,8 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+            self._crashes.clear()
+            self._dying.clear()
         self.latency = timedelta(0)
         self.resume()
 
@@ -116,11 +150,34 @@ class FaultInjector:
 
     def take_before(self, request: Request) -> int | None:
         """The status to answer with instead of handling the request, if a rule fires."""
+        crash = self._due_crash(request)
         rule = self._take(request, (ERROR, THROTTLE))
+        if crash is not None:
+            if not crash.applied or rule is not None:
+                crash.then()
+                return rule.status if rule else 503  # to a client that is gone
+            with self._lock:
+                self._dying.append((request, crash))
         return rule.status if rule else None
 
     def take_drop(self, request: Request) -> bool:
+        with self._lock:
+            dying = next((c for r, c in self._dying if r is request), None)
+            self._dying = [(r, c) for r, c in self._dying if r is not request]
+        if dying is not None:
+            dying.then()
+            return True
         return self._take(request, (DROP,)) is not None
+
+    def _due_crash(self, request: Request) -> _Crash | None:
+        with self._lock:
+            matching = [c for c in self._crashes if c.match is None or c.match.search(request.line)]
+            for crash in matching:
+                crash.countdown -= 1
+            due = next((c for c in matching if c.countdown <= 0), None)
+            if due is not None:
+                self._crashes.remove(due)
+            return due
 
     def _add(self, kind: str, count: int, status: int, match: str | None) -> None:
         if count < 1:
