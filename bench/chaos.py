@@ -50,13 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connector.credentials import TokenSet, TokenStore
 from connector.models import Kind, idempotency_key, reference_for
-from connector.sandbox.faults import FaultInjector
-from connector.sandbox.quickbooks import CLIENT_ID as QBO_CLIENT_ID
-from connector.sandbox.quickbooks import CLIENT_SECRET as QBO_CLIENT_SECRET
-from connector.sandbox.quickbooks import QuickBooksSandbox
-from connector.sandbox.xero import CLIENT_ID as XERO_CLIENT_ID
-from connector.sandbox.xero import CLIENT_SECRET as XERO_CLIENT_SECRET
-from connector.sandbox.xero import XeroSandbox
+from connector_sandbox.faults import FaultInjector
+from connector_sandbox.quickbooks import CLIENT_ID as QBO_CLIENT_ID
+from connector_sandbox.quickbooks import CLIENT_SECRET as QBO_CLIENT_SECRET
+from connector_sandbox.quickbooks import QuickBooksSandbox
+from connector_sandbox.xero import CLIENT_ID as XERO_CLIENT_ID
+from connector_sandbox.xero import CLIENT_SECRET as XERO_CLIENT_SECRET
+from connector_sandbox.xero import XeroSandbox
 
 AS_OF = date(2026, 11, 26)
 BUSINESS = "Chaos Works"

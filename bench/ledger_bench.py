@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from connector import config as config_mod
 from connector.adapters.base import InvoiceRequest
 from connector.credentials import MemoryKeyring, TokenSet, TokenStore
-from connector.sandbox.quickbooks import (
+from connector.sync import run_once
+from connector_sandbox.quickbooks import (
     CLIENT_ID,
     CLIENT_SECRET,
     DEFAULT_REALM,
     QuickBooksSandbox,
 )
-from connector.sync import run_once
 
 AS_OF = date(2026, 11, 26)
 CONTRACTS = 20
@@ -200,9 +200,9 @@ def main() -> int:
 def run_xero(invoices: int, latency_ms: int) -> int:
     from connector.adapters.xero import XeroLedger
     from connector.adapters.xero_session import XeroSession
-    from connector.sandbox.xero import CLIENT_ID as XERO_ID
-    from connector.sandbox.xero import CLIENT_SECRET as XERO_SECRET
-    from connector.sandbox.xero import XeroSandbox
+    from connector_sandbox.xero import CLIENT_ID as XERO_ID
+    from connector_sandbox.xero import CLIENT_SECRET as XERO_SECRET
+    from connector_sandbox.xero import XeroSandbox
 
     folder = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
     with XeroSandbox() as sandbox:  # Xero's own limits: 60 a minute, 5 in flight, 5,000 a day

@@ -239,7 +239,7 @@ def sandbox_quickbooks(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
 ) -> None:
     """Serve a local QuickBooks Online sandbox until Ctrl-C."""
-    from connector.sandbox.quickbooks import main as serve
+    from connector_sandbox.quickbooks import main as serve
 
     serve(port)
 

@@ -63,7 +63,7 @@ def connect_tracker(kind: str, config: Path, out: Console) -> None:
 
 def serve_tracker(kind: str, port: int, out: Console) -> None:
     from connector.demo import EXAMPLE
-    from connector.sandbox.trackers_demo import TrackerDemo
+    from connector_sandbox.trackers_demo import TrackerDemo
 
     demo = TrackerDemo(kind, port=port)
     with demo:

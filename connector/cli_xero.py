@@ -51,6 +51,6 @@ def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> N
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
     ) -> None:
         """Serve a local Xero (identity and Accounting API) until Ctrl-C."""
-        from connector.sandbox.xero import main as serve
+        from connector_sandbox.xero import main as serve
 
         serve(port)

@@ -34,8 +34,8 @@ from connector.sync.state import State
 EXAMPLE = Path(__file__).resolve().parent / "examples"
 
 LEDGERS = {
-    "quickbooks": "connector.sandbox.quickbooks_demo:QuickBooksDemoLedger",
-    "xero": "connector.sandbox.xero_demo:XeroDemoLedger",
+    "quickbooks": "connector_sandbox.quickbooks_demo:QuickBooksDemoLedger",
+    "xero": "connector_sandbox.xero_demo:XeroDemoLedger",
 }
 TRACKERS = ("file", "github", "jira", "asana")
 
@@ -80,7 +80,7 @@ def tracker_section(folder: Path, stack: ExitStack, kind: str) -> tuple[str, Dem
     if kind == "file":
         shutil.copy(EXAMPLE / "milestones.toml", folder / "milestones.toml")
         return '[tracker]\nkind = "file"\npath = "milestones.toml"', None
-    tracker = stack.enter_context(_make("connector.sandbox.trackers_demo:TrackerDemo", kind))
+    tracker = stack.enter_context(_make("connector_sandbox.trackers_demo:TrackerDemo", kind))
     return tracker.tracker_section(EXAMPLE / "milestones.toml"), tracker
 
 

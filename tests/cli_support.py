@@ -35,8 +35,8 @@ def auth_quickbooks(business, monkeypatch, keys: str = ""):
     from intuitlib.client import AuthClient
     from intuitlib.enums import Scopes
 
-    from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
-    from connector.sandbox.quickbooks_demo import follow_consent
+    from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
+    from connector_sandbox.quickbooks_demo import follow_consent
 
     monkeypatch.setattr(intuit_client, "generate_token", lambda *args, **kwargs: "fixed-state")
     chosen = business.config().ledger_settings

@@ -18,10 +18,10 @@ import pytest
 from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
 from connector.credentials import MemoryKeyring
-from connector.sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
+from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 
 # Vendor fixtures live beside their tests; only the ones that exist yet are loaded.
 pytest_plugins = [

@@ -25,8 +25,8 @@ from keyrings.alt.file import PlaintextKeyring
 
 from connector.credentials import TokenStore
 from connector.notify import save_smtp_password
-from connector.sandbox.quickbooks import CLIENT_SECRET, QuickBooksSandbox
 from connector.sync.state import State
+from connector_sandbox.quickbooks import CLIENT_SECRET, QuickBooksSandbox
 from tests import qbo_support
 from tests.conftest import CONFIG, MILESTONES, Hook
 from tests.test_notify import PASSWORD, Authenticator, Collector, free_port

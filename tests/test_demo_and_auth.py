@@ -14,8 +14,8 @@ from connector.adapters.quickbooks_session import QuickBooksSettings
 from connector.auth_flow import connect_quickbooks, listen_in_background
 from connector.credentials import TokenStore
 from connector.errors import UserError
-from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
-from connector.sandbox.quickbooks_demo import follow_consent
+from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
+from connector_sandbox.quickbooks_demo import follow_consent
 from tests import qbo_support
 from tests.conftest import demo_tells_the_documented_story
 

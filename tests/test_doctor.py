@@ -51,7 +51,7 @@ def test_a_broken_config_and_a_missing_tracker_fail(business, monkeypatch, capsy
 
 def test_a_github_tracker_is_checked_with_its_token(tmp_path, monkeypatch, capsys):
     from connector.demo import EXAMPLE
-    from connector.sandbox.trackers_demo import TrackerDemo
+    from connector_sandbox.trackers_demo import TrackerDemo
     from tests.tracker_support import business_config
 
     with TrackerDemo("github") as demo:

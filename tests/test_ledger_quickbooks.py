@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from connector.sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
+from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from tests import qbo_support
 from tests.conformance.ledger import LedgerConformance, request
 
@@ -148,7 +148,7 @@ def test_a_wrong_client_secret_is_named_and_connector_auth_asks_for_the_keys_aga
     from dataclasses import replace
 
     from connector.credentials import TokenStore
-    from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
+    from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
     from tests.cli_support import auth_quickbooks, sync
 
     business = qbo_support.qbo_business(tmp_path / "b", fresh)
@@ -173,7 +173,7 @@ def test_signing_in_with_stored_keys_that_quickbooks_refuses_says_so_then_asks(
     from dataclasses import replace
 
     from connector.credentials import TokenStore
-    from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
+    from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
     from tests.cli_support import auth_quickbooks
 
     business = qbo_support.qbo_business(tmp_path / "b", fresh)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from connector.sandbox.quickbooks import DEFAULT_REALM
 from connector.sync.report import SyncReport
+from connector_sandbox.quickbooks import DEFAULT_REALM
 from tests import qbo_support
 from tests.conftest import MILESTONES, Business
 from tests.xero_support import xero_business

@@ -38,9 +38,9 @@ from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment, PaymentLine
 
-from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, QuickBooksSandbox
-from connector.sandbox.quickbooks_faults import QboFault
-from connector.sandbox.server import dumps, loads
+from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, QuickBooksSandbox
+from connector_sandbox.quickbooks_faults import QboFault
+from connector_sandbox.server import dumps, loads
 
 D = Decimal
 REALM = "9130350000000001"

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from connector.jsonwire import loads
-from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET
+from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET
 from tests.xero_support import XeroWorld
 
 

@@ -83,7 +83,7 @@ def test_connector_auth_replaces_an_unreadable_entry(tmp_path, qbo, monkeypatch,
     import keyring
 
     from connector.credentials import SERVICE
-    from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
+    from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET
     from tests.cli_support import auth_quickbooks, sync
 
     business = qbo_support.qbo_business(tmp_path / "b", qbo)

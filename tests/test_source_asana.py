@@ -12,11 +12,11 @@ from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.models import Reason, Status
-from connector.sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
-from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.asana import AsanaFields, AsanaSettings, AsanaSource
 from connector.sources.http import TrackerError
 from connector.sources.records import SettingRefused, iso, now_utc
+from connector_sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
+from connector_sandbox.trackers_demo import TrackerDemo
 from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,

@@ -12,11 +12,11 @@ from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.models import Status
-from connector.sandbox.github import APP_TOKEN, TOKEN, GitHubPerson, GitHubSandbox
-from connector.sandbox.server import Clock, Response
-from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.github import GitHubSettings, GitHubSource
 from connector.sources.http import TrackerError
+from connector_sandbox.github import APP_TOKEN, TOKEN, GitHubPerson, GitHubSandbox
+from connector_sandbox.server import Clock, Response
+from connector_sandbox.trackers_demo import TrackerDemo
 from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,

@@ -13,11 +13,11 @@ from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.models import Status
-from connector.sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
-from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.http import TrackerError
 from connector.sources.jira import JiraFields, JiraSettings, JiraSource
 from connector.sources.records import SettingRefused, iso, now_utc
+from connector_sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
+from connector_sandbox.trackers_demo import TrackerDemo
 from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.sandbox.quickbooks import DEFAULT_REALM
+from connector_sandbox.quickbooks import DEFAULT_REALM
 from tests import qbo_support
 from tests.conftest import add_change_order, cancel_beta_after_invoicing
 

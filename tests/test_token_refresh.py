@@ -3,7 +3,7 @@ Intuit's rules allow otherwise, and says so plainly where they do not.
 
 Intuit keeps a refresh token's value for about a day, then hands out a new one and keeps the
 previous one working for 24 hours more (the sources are named in
-connector/sandbox/quickbooks_oauth.py, whose rules the sandbox follows). So every test here
+connector_sandbox/quickbooks_oauth.py, whose rules the sandbox follows). So every test here
 starts a day after the connection was made, when the refresh rotates the token: the hard case.
 
 The steps of a refresh, and what breaks at each: the request is never sent (killed before it);

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from connector.credentials import TokenStore
 from connector.errors import FatalLedgerError, UserError
-from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET
-from connector.sandbox.xero_demo import follow_consent
 from connector.xero_auth import connect_xero, consent_url
+from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET
+from connector_sandbox.xero_demo import follow_consent
 from tests.conftest import demo_tells_the_documented_story
 from tests.xero_support import BUSINESS, XeroWorld, connect, settings, xero_business
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
-from connector.sandbox.trackers_demo import TrackerDemo
 from connector.sources.http import MemoryHttpCache
 from connector.sources.tokens import save_token
 from connector.sync import run_once
 from connector.sync.report import SyncReport
+from connector_sandbox.trackers_demo import TrackerDemo
 from tests.conformance.source import RECORDS
 
 BUSINESS = "Northwind Studio"

@@ -23,10 +23,10 @@ import pytest
 from connector.adapters.xero import XeroLedger
 from connector.adapters.xero_session import XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
-from connector.sandbox.server import Request, Response
-from connector.sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
 from connector.sync import run_once
 from connector.sync.report import SyncReport
+from connector_sandbox.server import Request, Response
+from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
 from tests.conftest import AS_OF, MILESTONES, Business, write_business
 
 SPECS = Path(__file__).resolve().parent / "specs"  # Xero's published files; see SOURCES.md there
@@ -148,7 +148,7 @@ class XeroWorld:
 
     def consent(self, url: str) -> str:
         """The bookkeeper approves, choosing this test's organisation."""
-        from connector.sandbox.xero_demo import follow_consent
+        from connector_sandbox.xero_demo import follow_consent
 
         return follow_consent(f"{url}&tenants={self.tenant}")
 
@@ -227,7 +227,7 @@ def checked_sandbox(xero_spec: SpecCheck, memory_keyring: Any) -> Iterator[Any]:
 @pytest.fixture
 def checked_demo(xero_spec: SpecCheck, monkeypatch: pytest.MonkeyPatch) -> Iterator[SpecCheck]:
     """`connector demo --ledger xero` with its sandbox's exchanges checked like every other."""
-    from connector.sandbox.xero_demo import XeroDemoLedger
+    from connector_sandbox.xero_demo import XeroDemoLedger
 
     xero_spec.take()
     monkeypatch.setattr(XeroDemoLedger, "observer", xero_spec)

@@ -8,7 +8,7 @@ are classified here by code and HTTP status text, never by class.
 Tokens: the answer to every refresh is saved to the keyring before the new access token is
 used. A refresh whose answer never arrives is sent again with the same refresh token: Intuit
 keeps a replaced refresh token valid for 24 hours after it hands out the new one, and answers it
-with the connection's tokens (see connector/sandbox/quickbooks_oauth.py for the sources), so
+with the connection's tokens (see connector_sandbox/quickbooks_oauth.py for the sources), so
 neither a lost answer nor a run killed anywhere in the refresh needs a new sign-in, as long as
 the next attempt comes within those 24 hours. After that Intuit refuses the old token and only
 `connector auth quickbooks` helps; the message says so.

@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connector.sandbox.server import Clock, Request, Response
-from connector.sandbox.trackers_base import TrackerSandbox
+from connector_sandbox.server import Clock, Request, Response
+from connector_sandbox.trackers_base import TrackerSandbox
 
 TOKEN = "2/1200000000000001/1200000000000002:sandbox0000000000"
 BASE = "/api/1.0"

@@ -15,17 +15,17 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.sandbox.server import Request, Response
-from connector.sandbox.xero_dates import ms_datetime, parse_instant
-from connector.sandbox.xero_entities import (
+from connector_sandbox.server import Request, Response
+from connector_sandbox.xero_dates import ms_datetime, parse_instant
+from connector_sandbox.xero_entities import (
     Document,
     Invalid,
     contact_view,
     payment_view,
     with_errors,
 )
-from connector.sandbox.xero_org import Organisation
-from connector.sandbox.xero_where import WhereError, compile_where
+from connector_sandbox.xero_org import Organisation
+from connector_sandbox.xero_where import WhereError, compile_where
 
 BASE = "/api.xro/2.0"
 DEFAULT_PAGE = 100

@@ -21,12 +21,12 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from connector.sandbox.admin import AdminApi, Route
-from connector.sandbox.quickbooks_faults import QboFault
-from connector.sandbox.server import Response
+from connector_sandbox.admin import AdminApi, Route
+from connector_sandbox.quickbooks_faults import QboFault
+from connector_sandbox.server import Response
 
 if TYPE_CHECKING:
-    from connector.sandbox.quickbooks import QuickBooksSandbox
+    from connector_sandbox.quickbooks import QuickBooksSandbox
 
 _SEED_KEYS = (
     "currency",

@@ -13,15 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox.asana import TOKEN as ASANA_TOKEN
-from connector.sandbox.asana import AsanaPerson, AsanaSandbox
-from connector.sandbox.demo_stage import SandboxStage
-from connector.sandbox.github import TOKEN as GITHUB_TOKEN
-from connector.sandbox.github import GitHubPerson, GitHubSandbox
-from connector.sandbox.jira import EMAIL as JIRA_EMAIL
-from connector.sandbox.jira import TOKEN as JIRA_TOKEN
-from connector.sandbox.jira import JiraPerson, JiraSandbox
 from connector.sources.tokens import save_token
+from connector_sandbox.asana import TOKEN as ASANA_TOKEN
+from connector_sandbox.asana import AsanaPerson, AsanaSandbox
+from connector_sandbox.demo_stage import SandboxStage
+from connector_sandbox.github import TOKEN as GITHUB_TOKEN
+from connector_sandbox.github import GitHubPerson, GitHubSandbox
+from connector_sandbox.jira import EMAIL as JIRA_EMAIL
+from connector_sandbox.jira import TOKEN as JIRA_TOKEN
+from connector_sandbox.jira import JiraPerson, JiraSandbox
 
 KINDS = ("github", "jira", "asana")
 GITHUB_REPO = "northwind/client-work"

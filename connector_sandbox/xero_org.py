@@ -18,8 +18,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connector.sandbox.server import Clock
-from connector.sandbox.xero_entities import (
+from connector_sandbox.server import Clock
+from connector_sandbox.xero_entities import (
     ACCOUNTS,
     LINE_AMOUNT_TYPES,
     TAX_RATES,
@@ -31,7 +31,7 @@ from connector.sandbox.xero_entities import (
     contact_view,
     money,
 )
-from connector.sandbox.xero_payments import PaymentRules
+from connector_sandbox.xero_payments import PaymentRules
 
 EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
 NOT_MODIFIABLE = "Invoice not of valid status for modification"

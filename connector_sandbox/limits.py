@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from connector.sandbox.server import Clock
+    from connector_sandbox.server import Clock
 
 
 @dataclass(frozen=True)

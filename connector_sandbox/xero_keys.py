@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connector.sandbox import xero_api
-from connector.sandbox.server import Clock, Request, Response
+from connector_sandbox import xero_api
+from connector_sandbox.server import Clock, Request, Response
 
 KEY_TTL = timedelta(minutes=6)  # Xero keeps an Idempotency-Key for 6 minutes from first use
 KEY_MAX = 128

@@ -20,9 +20,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connector.sandbox import jira_jql
-from connector.sandbox.server import Clock, Request, Response
-from connector.sandbox.trackers_base import TrackerSandbox
+from connector_sandbox import jira_jql
+from connector_sandbox.server import Clock, Request, Response
+from connector_sandbox.trackers_base import TrackerSandbox
 
 EMAIL = "bookkeeper@northwind.example"
 TOKEN = "ATATT3xSandbox0000000000000000"

@@ -11,8 +11,8 @@ from connector.adapters.quickbooks_session import QuickBooksSettings
 from connector.auth_flow import connect_quickbooks
 from connector.config import Config
 from connector.credentials import TokenStore
-from connector.sandbox.demo_stage import SandboxStage, follow_consent
-from connector.sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
+from connector_sandbox.demo_stage import SandboxStage, follow_consent
+from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
 
 
 class QuickBooksDemoLedger(SandboxStage[QuickBooksSandbox]):

@@ -11,15 +11,15 @@ from decimal import Decimal
 from connector.adapters.xero_session import XeroSettings
 from connector.config import Config
 from connector.credentials import TokenStore
-from connector.sandbox.demo_stage import SandboxStage, follow_consent
-from connector.sandbox.xero import (
+from connector.xero_auth import connect_xero
+from connector_sandbox.demo_stage import SandboxStage, follow_consent
+from connector_sandbox.xero import (
     CLIENT_ID,
     CLIENT_SECRET,
     DEFAULT_TENANT,
     Observer,
     XeroSandbox,
 )
-from connector.xero_auth import connect_xero
 
 
 class XeroDemoLedger(SandboxStage[XeroSandbox]):

@@ -28,8 +28,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connector.sandbox import xero_api
-from connector.sandbox.server import (
+from connector_sandbox import xero_api
+from connector_sandbox.server import (
     Clock,
     RateLimiter,
     Request,
@@ -40,10 +40,10 @@ from connector.sandbox.server import (
     Verdict,
     Window,
 )
-from connector.sandbox.xero_admin import XeroAdminApi
-from connector.sandbox.xero_entities import Invalid, payment_view
-from connector.sandbox.xero_faults import XeroFaults
-from connector.sandbox.xero_identity import (
+from connector_sandbox.xero_admin import XeroAdminApi
+from connector_sandbox.xero_entities import Invalid, payment_view
+from connector_sandbox.xero_faults import XeroFaults
+from connector_sandbox.xero_identity import (
     AUTHORIZE_PATH,
     CONNECTIONS_PATH,
     REVOKE_PATH,
@@ -51,8 +51,8 @@ from connector.sandbox.xero_identity import (
     Identity,
     problem,
 )
-from connector.sandbox.xero_keys import IdempotencyKeys
-from connector.sandbox.xero_org import Organisation, OrgSettings
+from connector_sandbox.xero_keys import IdempotencyKeys
+from connector_sandbox.xero_org import Organisation, OrgSettings
 
 CLIENT_ID = "XEROSANDBOXCLIENTID00000000000000"
 CLIENT_SECRET = "xero-sandbox-client-secret"

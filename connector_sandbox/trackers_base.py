@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from connector.sandbox.server import (
+from connector_sandbox.server import (
     Clock,
     FaultInjector,
     RateLimiter,

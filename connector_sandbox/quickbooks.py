@@ -26,19 +26,19 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connector.sandbox import quickbooks_api
-from connector.sandbox import quickbooks_oauth as oauth
-from connector.sandbox.quickbooks_admin import QuickBooksAdminApi
-from connector.sandbox.quickbooks_company import (
+from connector_sandbox import quickbooks_api
+from connector_sandbox import quickbooks_oauth as oauth
+from connector_sandbox.quickbooks_admin import QuickBooksAdminApi
+from connector_sandbox.quickbooks_company import (
     Company,
     CompanySettings,
     payment_body,
 )
-from connector.sandbox.quickbooks_faults import (
+from connector_sandbox.quickbooks_faults import (
     QboFault,
     dec,
 )
-from connector.sandbox.server import (
+from connector_sandbox.server import (
     Clock,
     FaultInjector,
     RateLimiter,

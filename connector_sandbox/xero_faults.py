@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connector.sandbox.faults import FaultInjector
-from connector.sandbox.server import Request, Response, loads
-from connector.sandbox.xero_identity import problem
+from connector_sandbox.faults import FaultInjector
+from connector_sandbox.server import Request, Response, loads
+from connector_sandbox.xero_identity import problem
 
 OMIT, REORDER, SERVER_ERROR = "omit", "reorder", "server_error"
 ELEMENTS = ("Invoices", "CreditNotes", "Contacts", "Payments", "Allocations")

@@ -16,9 +16,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from connector.sandbox.server import Clock, Request, Response, dumps
-from connector.sandbox.trackers_base import TrackerSandbox
 from connector.sources import block
+from connector_sandbox.server import Clock, Request, Response, dumps
+from connector_sandbox.trackers_base import TrackerSandbox
 
 TOKEN = "ghp_sandbox0000000000000000000000000000"
 APP_TOKEN = "ghs_sandboxinstallation000000000000000000"  # a GitHub App installation token

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from connector.sandbox.xero_dates import iso_date, ms_date, ms_datetime, parse_date
+from connector_sandbox.xero_dates import iso_date, ms_date, ms_datetime, parse_date
 
 CENT = Decimal("0.01")
 LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")

@@ -9,7 +9,7 @@ import base64
 import binascii
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from connector.sandbox.server import Request, Response
+from connector_sandbox.server import Request, Response
 
 
 def oauth_error(status: int, error: str, description: str = "") -> Response:

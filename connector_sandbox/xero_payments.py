@@ -10,8 +10,8 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from connector.sandbox.xero_dates import ms_date
-from connector.sandbox.xero_entities import Document, Invalid, a_date, cents, money, payment_summary
+from connector_sandbox.xero_dates import ms_date
+from connector_sandbox.xero_entities import Document, Invalid, a_date, cents, money, payment_summary
 
 
 class PaymentRules:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connector.sandbox.quickbooks_faults import (
+from connector_sandbox.quickbooks_faults import (
     QboFault,
     business,
     dec,
@@ -33,7 +33,7 @@ from connector.sandbox.quickbooks_faults import (
 )
 
 if TYPE_CHECKING:
-    from connector.sandbox.quickbooks_company import Company
+    from connector_sandbox.quickbooks_company import Company
 
 CURRENCY_NAMES = {
     "USD": "United States Dollar",

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.sandbox.oauth_common import (
+from connector_sandbox.oauth_common import (
     add_query,
     basic_credentials,
     bearer_token,
     form_fields,
     oauth_error,
 )
-from connector.sandbox.server import Clock, Request, Response
+from connector_sandbox.server import Clock, Request, Response
 
 ACCESS_TTL = timedelta(minutes=30)
 REFRESH_TTL = timedelta(days=60)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
-from connector.sandbox.server import Clock, Request, Response
+from connector_sandbox.server import Clock, Request, Response
 
 Route = Callable[[Any], Any]
 

@@ -15,10 +15,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connector.sandbox.quickbooks_company import ENTITIES, RESOURCES, Company
-from connector.sandbox.quickbooks_entities import reject_unknown
-from connector.sandbox.quickbooks_faults import QboFault, invalid_property, required, text
-from connector.sandbox.server import Request, Response
+from connector_sandbox.quickbooks_company import ENTITIES, RESOURCES, Company
+from connector_sandbox.quickbooks_entities import reject_unknown
+from connector_sandbox.quickbooks_faults import QboFault, invalid_property, required, text
+from connector_sandbox.server import Request, Response
 
 MIN_MINOR_VERSION = 75
 BATCH_MAX_ITEMS = 30

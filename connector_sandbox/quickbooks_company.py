@@ -18,14 +18,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connector.sandbox.quickbooks_entities import (
+from connector_sandbox.quickbooks_entities import (
     build_customer,
     build_item,
     build_payment,
     build_sales_txn,
     reject_unknown,
 )
-from connector.sandbox.quickbooks_faults import (
+from connector_sandbox.quickbooks_faults import (
     QboFault,
     business,
     duplicate_name,
@@ -35,8 +35,8 @@ from connector.sandbox.quickbooks_faults import (
     stale,
     text,
 )
-from connector.sandbox.quickbooks_query import QueryError, parse, run
-from connector.sandbox.server import Clock, Response
+from connector_sandbox.quickbooks_query import QueryError, parse, run
+from connector_sandbox.server import Clock, Response
 
 ENTITIES = ("Customer", "Item", "Invoice", "CreditMemo", "Payment")
 RESOURCES = {name.lower(): name for name in ENTITIES}

@@ -39,14 +39,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connector.sandbox.oauth_common import (
+from connector_sandbox.oauth_common import (
     add_query,
     basic_credentials,
     bearer_token,
     form_fields,
     oauth_error,
 )
-from connector.sandbox.server import Clock, Request, Response, loads
+from connector_sandbox.server import Clock, Request, Response, loads
 
 ACCESS_TTL = timedelta(hours=1)
 REFRESH_TTL = timedelta(days=100)  # rolling: extended on every use

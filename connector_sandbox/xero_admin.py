@@ -22,10 +22,10 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from connector.sandbox.admin import AdminApi, Route
+from connector_sandbox.admin import AdminApi, Route
 
 if TYPE_CHECKING:
-    from connector.sandbox.xero import XeroSandbox
+    from connector_sandbox.xero import XeroSandbox
 
 _SEED_KEYS = ("name", "base_currency", "currencies", "items", "contacts")
 

@@ -5,7 +5,7 @@ per-tenant rate limits); `quickbooks` is QuickBooks Online. Nothing here is used
 production: the sandboxes exist so adapters are tested through real SDKs without the internet.
 """
 
-from connector.sandbox.server import (
+from connector_sandbox.server import (
     Clock,
     FaultInjector,
     RateLimiter,

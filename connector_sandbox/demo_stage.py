@@ -7,7 +7,7 @@ from typing import Generic, Self, TypeVar
 
 import requests
 
-from connector.sandbox.server import Served
+from connector_sandbox.server import Served
 
 S = TypeVar("S", bound=Served)
 

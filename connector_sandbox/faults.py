@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from connector.sandbox.server import Request
+    from connector_sandbox.server import Request
 
 ERROR, THROTTLE, DROP = "error", "throttle", "drop"
 

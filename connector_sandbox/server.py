@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from connector.errors import UserError
 from connector.jsonwire import dumps, loads
-from connector.sandbox.faults import FaultInjector
-from connector.sandbox.limits import RateLimiter, Verdict, Window
+from connector_sandbox.faults import FaultInjector
+from connector_sandbox.limits import RateLimiter, Verdict, Window
 
 __all__ = [
     "HOST",
