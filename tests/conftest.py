@@ -21,6 +21,7 @@ from connector.credentials import MemoryKeyring
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
+from connector_sandbox.local import FaultyLocalLedger
 from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 
 # Vendor fixtures live beside their tests; only the ones that exist yet are loaded.
@@ -123,7 +124,7 @@ AS_OF = date(2026, 11, 26)
 @dataclass
 class Business:
     dir: Path
-    ledger: MemoryLedger
+    ledger: MemoryLedger  # a FaultyLocalLedger unless the test gave another
 
     @property
     def config_path(self) -> Path:
@@ -154,7 +155,7 @@ def make_business(
     """A business in `root`; its state in `state.db` there, or at `state_url`."""
     state = f'url = "{state_url}"' if state_url else 'path = "state.db"'
     write_business(root, on_change=on_change, milestones=milestones, state=state)
-    return Business(root, ledger or MemoryLedger())
+    return Business(root, ledger or FaultyLocalLedger())
 
 
 def write_business(

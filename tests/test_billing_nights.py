@@ -18,6 +18,7 @@ from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
 from connector.notify import render_body
 from connector.sync import run_once
+from connector_sandbox.local import FaultyLocalLedger
 
 CONFIG = """
 [business]
@@ -242,7 +243,7 @@ def test_the_retainage_release_waits_until_every_milestone_invoice_is_confirmed(
         'retainage = "10%"\n',
         (milestone("M1", "50%", "2026-09-15"), milestone("M2", "50%", "2026-09-20")),
     )
-    ledger = MemoryLedger(books.dir / "ledger.json")
+    ledger = FaultyLocalLedger(books.dir / "ledger.json")
     ledger.fail_next("create_invoices", "error")  # the night's milestone batch never arrives
     cfg = config_mod.load(books.dir / "config.toml")
     night = run_once(cfg, as_of=date(2026, 9, 25), ledger=ledger)
@@ -319,7 +320,7 @@ def test_plan_says_which_document_each_one_is(books):
         orders, (milestone("M1", "60%", "2026-09-15"), milestone("M2", "40%", "2026-10-10"))
     )
     config = str(books.dir / "config.toml")
-    code, out, _ = books.connector("plan", "--config", config, "--as-of", "2026-10-12", "--json")
+    _, out, _ = books.connector("plan", "--config", config, "--as-of", "2026-10-12", "--json")
     (m2,) = json.loads(out)["invoices"]
     assert (m2["document"], m2["total"]) == ("credit_note", "-1000.00")
     _, out, _ = books.connector("plan", "--config", config, "--as-of", "2026-10-12")

@@ -14,6 +14,7 @@ from connector.adapters.memory import MemoryLedger
 from connector.errors import LockHeld
 from connector.sync.lock import business_lock
 from connector.sync.report import status_data
+from connector_sandbox.local import FaultyLocalLedger
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 
 # deposit, ACME-M1, M2, M3, retainage release, BETA-1
@@ -197,7 +198,7 @@ def test_crash_at_every_step_then_rerun_leaves_exactly_one_invoice_each(tmp_path
     } <= set(names)
     for n in range(1, len(names) + 1):
         business = make_business(
-            tmp_path / f"crash{n}", ledger=MemoryLedger(remember_keys=remember_keys)
+            tmp_path / f"crash{n}", ledger=FaultyLocalLedger(remember_keys=remember_keys)
         )
         with pytest.raises(Crash):
             business.sync(checkpoint=crash_at(n))

@@ -1,9 +1,9 @@
 """The reference ledger: an in-memory (optionally file-backed) ledger that honours idempotency keys.
 
 It is what the engine is tested against, what every real adapter is compared with, and, as the
-`local` ledger kind, what a bookkeeper can try the tool on before connecting real books. It also
-lets tests inject the failures real ledgers have: errors before the write, and a write that
-commits while its response is lost.
+`local` ledger kind, what a bookkeeper can try the tool on before connecting real books. It must
+never hold test controls: failures and call counts are injected by a subclass on the emulator
+side (`connector_sandbox.local.FaultyLocalLedger`), through the one seam `_remember`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from connector.adapters.base import (
     RemotePayment,
     RemoteStatus,
 )
-from connector.errors import RetriableLedgerError, SkippableLedgerError, UserError
+from connector.errors import SkippableLedgerError, UserError
 from connector.models import Kind
 from connector.plugins import PluginContext
 
@@ -77,46 +77,19 @@ class _Doc:
 
 
 class MemoryLedger:
-    """A ledger in a dict. `remember_keys=False` forgets idempotency keys, as a ledger whose
-    key window has passed would, to prove the engine's lookup-before-resend on its own."""
+    """A ledger in a dict, optionally kept in a JSON file."""
 
     name = "memory"
     batch_size = 30
 
-    def __init__(self, path: Path | None = None, *, remember_keys: bool = True):
+    def __init__(self, path: Path | None = None):
         self.path = path
-        self.remember_keys = remember_keys
         self.docs: dict[str, _Doc] = {}
         self.customers: dict[str, CustomerRef] = {}
         self.keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, doc id)
         self.seq = 0
-        self.calls: dict[str, int] = {}
-        self.faults: list[tuple[str, str]] = []  # (call name, "error" | "drop")
         if path is not None and path.exists():
             self._load()
-
-    # -- test controls ---------------------------------------------------------------------
-
-    def fail_next(self, call: str, mode: str = "error") -> None:
-        """Make the next `call` fail: "error" before anything is written, "drop" after the
-        write commits (the caller sees a timeout, as with a lost response)."""
-        self.faults.append((call, mode))
-
-    def _fault(self, call: str) -> str | None:
-        self.calls[call] = self.calls.get(call, 0) + 1
-        for i, (name, mode) in enumerate(self.faults):
-            if name == call:
-                del self.faults[i]
-                if mode == "error":
-                    raise RetriableLedgerError(
-                        f"{call}: injected failure (503 Service Unavailable)"
-                    )
-                return mode
-        return None
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
 
     # -- admin, as a person would act in the ledger ----------------------------------------
 
@@ -144,7 +117,6 @@ class MemoryLedger:
     # -- the LedgerAdapter calls -----------------------------------------------------------
 
     def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
-        self._fault("find_or_create_customer")
         existing = self.customers.get(name.casefold())
         if existing is not None:
             if existing.currency != currency:
@@ -159,15 +131,10 @@ class MemoryLedger:
         return ref
 
     def create_invoices(self, requests: Sequence[InvoiceRequest]) -> list[PushResult]:
-        mode = self._fault("create_invoices")
         if len(requests) > self.batch_size:
             raise ValueError(f"at most {self.batch_size} invoices per call")
         results = [self._create_one(r) for r in requests]
         self._save()
-        if mode == "drop":
-            raise RetriableLedgerError(
-                "create_invoices: connection reset after the write committed"
-            )
         return results
 
     def _create_one(self, r: InvoiceRequest) -> PushResult:
@@ -207,17 +174,18 @@ class MemoryLedger:
             credits=r.credits_ledger_id if is_credit else None,
         )
         self.docs[doc.id] = doc
-        if self.remember_keys:
-            self.keys[r.key] = (fingerprint, doc.id)
+        self._remember(r.key, fingerprint, doc.id)
         return PushResult(r.key, invoice=doc.remote())
 
+    def _remember(self, key: str, fingerprint: str, doc_id: str) -> None:
+        """Keep the idempotency key of a document just created, so a resend returns it."""
+        self.keys[key] = (fingerprint, doc_id)
+
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
-        self._fault("find_invoices")
         wanted = set(references)
         return {d.reference: d.remote() for d in self.docs.values() if d.reference in wanted}
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
-        mode = self._fault("void_invoice")
         doc = self.docs.get(ledger_id)
         if doc is None:
             raise SkippableLedgerError(f"invoice {ledger_id} not found")
@@ -230,12 +198,9 @@ class MemoryLedger:
             self.seq += 1
             doc.changed = self.seq
             self._save()
-        if mode == "drop":
-            raise RetriableLedgerError("void_invoice: connection reset after the write committed")
         return doc.remote()
 
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
-        self._fault("payment_changes")
         since = int(cursor or 0)
         changed = [d.remote() for d in self.docs.values() if d.changed > since]
         return PaymentChanges(changed, str(self.seq))
