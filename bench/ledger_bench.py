@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connector import config as config_mod
 from connector.adapters.base import InvoiceRequest
+from connector.adapters.plain_http import LoopbackOAuth2Session, loopback_origin
 from connector.credentials import MemoryKeyring, TokenSet, TokenStore
 from connector.sync import run_once
 from connector_sandbox.quickbooks import (
@@ -134,6 +135,10 @@ def baseline(sandbox: QuickBooksSandbox, invoices: int) -> None:
     )
     client.use_decimal = True
     client.api_url_v3 = client.sandbox_api_url_v3 = sandbox.api_url
+    # the sandbox is plain HTTP: allowed for this client's requests to it, not process-wide
+    origin = loopback_origin(sandbox.api_url)
+    assert origin is not None
+    client.session = LoopbackOAuth2Session(origin, CLIENT_ID, dict(client.session.token))
     item = Item.filter(Name="Services", qb=client)[0]
     customer = Customer()
     customer.DisplayName = "Baseline Customer"

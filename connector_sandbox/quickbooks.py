@@ -7,7 +7,9 @@ SDKs with no mocks and no internet:
     sandbox.seed_company("9130350000000001")
     auth = AuthClient(CLIENT_ID, CLIENT_SECRET, redirect_uri, environment=sandbox.discovery_url)
     client = QuickBooks(auth_client=auth, refresh_token=..., company_id=realm, minorversion=75)
-    client.api_url_v3 = sandbox.api_url   # and OAUTHLIB_INSECURE_TRANSPORT=1 for http
+    client.api_url_v3 = sandbox.api_url
+    # plain http, for this client only (never OAUTHLIB_INSECURE_TRANSPORT, process-wide):
+    client.session = LoopbackOAuth2Session(sandbox.url, CLIENT_ID, client.session.token)
 
 The gateway checks run in QuickBooks' order: bearer token (401/403 in the lower-case `fault`
 envelope), rate limits (429, code 3001, lower-case), minorversion, then a repeated `requestid`

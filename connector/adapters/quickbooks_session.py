@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlparse
 
 import requests
 from intuitlib.client import AuthClient
@@ -38,6 +36,7 @@ from tenacity import (
 )
 
 from connector.adapters.oauth_retry import refresh_once
+from connector.adapters.plain_http import LoopbackOAuth2Session, loopback_origin
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 
@@ -185,9 +184,9 @@ class QuickBooksSession:
         self._auth: AuthClient | None = None
         self._client: QuickBooks | None = None
         self.calls = 0  # API calls made, for the benchmark
-        if settings.api_url and urlparse(settings.api_url).hostname in ("127.0.0.1", "localhost"):
-            # requests-oauthlib refuses plain http; allow it for a server on this machine only.
-            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+        # Plain HTTP only to this session's own server on this machine (`plain_http`), never
+        # through OAUTHLIB_INSECURE_TRANSPORT, which would allow it for every business.
+        self.plain_http_to = loopback_origin(settings.api_url)
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -277,6 +276,10 @@ class QuickBooksSession:
             client.use_decimal = True  # amounts arrive as Decimal, never float
             if self.settings.api_url:
                 client.api_url_v3 = client.sandbox_api_url_v3 = self.settings.api_url.rstrip("/")
+            if self.plain_http_to:
+                client.session = LoopbackOAuth2Session(
+                    self.plain_http_to, auth.client_id, dict(client.session.token)
+                )
             self._client = client
         return self._client
 
