@@ -176,14 +176,17 @@ class QuickBooksSession:
         store: TokenStore,
         retry_wait: tuple[float, float] = (1.0, 30.0),
         attempts: int = 5,
+        on_request: Callable[[str], None] | None = None,
     ):
+        """`on_request` is told of each HTTP request this session sends: "discovery", "token"
+        or "api" (a benchmark or a test counts them; the session keeps no count)."""
         self.settings = settings
         self.store = store
         self.retry_wait = retry_wait
         self.attempts = attempts
+        self.on_request = on_request or _unheard
         self._auth: AuthClient | None = None
         self._client: QuickBooks | None = None
-        self.calls = 0  # API calls made, for the benchmark
         # Plain HTTP only to this session's own server on this machine (`plain_http`), never
         # through OAUTHLIB_INSECURE_TRANSPORT, which would allow it for every business.
         self.plain_http_to = loopback_origin(settings.api_url)
@@ -192,6 +195,7 @@ class QuickBooksSession:
 
     def auth_client(self, tokens: TokenSet) -> AuthClient:
         if self._auth is None:
+            self.on_request("discovery")
             try:
                 self._auth = AuthClient(
                     tokens.client_id,
@@ -201,7 +205,6 @@ class QuickBooksSession:
                 )
             except requests.exceptions.RequestException as exc:
                 raise classify(exc) from None
-            self.calls += 1  # the discovery document
         return self._auth
 
     def tokens(self) -> TokenSet:
@@ -229,7 +232,7 @@ class QuickBooksSession:
                 raise
 
         try:
-            self._retrying(attempt)
+            self._retrying(attempt, "token")
         except FatalLedgerError as exc:
             if exc.code == "invalid_client":
                 self._keys_refused(tokens)
@@ -298,7 +301,7 @@ class QuickBooksSession:
     def _with_retries(self, fn: Callable[[QuickBooks], T]) -> T:
         return self._retrying(lambda: fn(self.client()))
 
-    def _retrying(self, fn: Callable[[], T]) -> T:
+    def _retrying(self, fn: Callable[[], T], what: str = "api") -> T:
         """One API call, classified; retriable failures back off and try again."""
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableLedgerError),
@@ -310,7 +313,7 @@ class QuickBooksSession:
         )
         for attempt in retrying:
             with attempt:
-                self.calls += 1
+                self.on_request(what)
                 try:
                     return fn()
                 except (
@@ -345,6 +348,10 @@ class QuickBooksSession:
     def query(self, select: str) -> dict[str, Any]:
         result = self.post("query", select, content_type="application/text")
         return result.get("QueryResponse", {})
+
+
+def _unheard(what: str) -> None:
+    """No one is told of the session's requests."""
 
 
 def escape(value: str) -> str:

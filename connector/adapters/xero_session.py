@@ -163,14 +163,18 @@ class XeroSession:
         attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 60.0,
+        on_request: Callable[[str], None] | None = None,
     ):
+        """`on_request` is told of each HTTP request this session sends: "token" (a refresh,
+        told once it is answered: the SDK sends it inside an API call) or "api" (a benchmark
+        or a test counts them; the session keeps no count)."""
         self.settings = settings
         self.store = store
         self.retry_wait = retry_wait
         self.attempts = attempts
         self.sleep = sleep
         self.timeout = timeout
-        self.calls = 0  # HTTP attempts made, for the benchmark
+        self.on_request = on_request or _unheard
         self.day_remaining: int | None = None  # from X-DayLimit-Remaining: 0 stops the run
         self._tokens: TokenSet | None = None
         self._client: DecimalApiClient | None = None
@@ -222,7 +226,7 @@ class XeroSession:
         )
         self.store.save(fresh)
         self._tokens = fresh
-        self.calls += 1  # the token endpoint
+        self.on_request("token")
 
     def _keys_refused(self) -> None:
         """Xero refused the app's keys: remember it, so that `connector auth xero` asks for
@@ -320,7 +324,7 @@ class XeroSession:
             with attempt:
                 if self.day_remaining == 0:
                     raise day_limit_reached()
-                self.calls += 1
+                self.on_request("api")
                 try:
                     result = fn()
                 except (ApiException, OAuth2Error, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -344,3 +348,7 @@ class XeroSession:
         value = found.get("x-daylimit-remaining")
         if value is not None and value.isdigit():
             self.day_remaining = int(value)
+
+
+def _unheard(what: str) -> None:
+    """No one is told of the session's requests."""
