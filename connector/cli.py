@@ -1,5 +1,6 @@
-"""The `connector` command. Each error type maps to one message and an exit code:
-0 ok, 1 finished but some items need a person, 2 could not run.
+"""The `connector` command. `main` is the one place an error becomes words and an exit code
+(0 ok, 1 finished but something needs a person, 2 could not run): each class in
+`connector.errors` knows both.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from rich.progress import Progress
 
 from connector import config as config_mod
 from connector import render
-from connector.errors import ConfigError, UserError
-from connector.sources.records import SettingRefused
+from connector.errors import ConfigError, ConnectorError, SettingRefused, UserError
 from connector.sync import preview, run_once
 from connector.sync.report import plan_json
 
@@ -344,8 +344,8 @@ _register_vendor_commands()
 def main() -> None:
     try:
         app()  # usage errors: click's own message and exit code 2
-    except UserError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+    except ConnectorError as exc:
+        sys.stderr.write(f"error: {exc.for_person()}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write(

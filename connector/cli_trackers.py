@@ -12,8 +12,7 @@ from rich.console import Console
 from rich.markup import escape as esc
 
 from connector import config as config_mod
-from connector.errors import UserError
-from connector.sources.http import TrackerError
+from connector.errors import RetriableTrackerError, TrackerError, UserError
 from connector.sources.tokens import save_token
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The business's TOML config.")]
@@ -50,7 +49,7 @@ def connect_tracker(kind: str, config: Path, out: Console) -> None:
     try:
         who = whoami(cfg, user, token)
     except TrackerError as exc:
-        if not exc.retriable:
+        if not isinstance(exc, RetriableTrackerError):
             raise UserError(f"{kind} refused the token, so it was not saved: {exc}") from None
         out.print(
             f"[yellow]Could not reach {kind} to check the token ({esc(str(exc))}); saved anyway."

@@ -20,7 +20,7 @@ import keyring.errors
 from jaraco.classes import properties
 from keyring.errors import KeyringError, NoKeyringError
 
-from connector.errors import UserError
+from connector.errors import CredentialsMissing, CredentialsUnreadable, UserError
 
 SERVICE = "milestone-connector"
 
@@ -33,16 +33,6 @@ NO_KEYRING = (
     "keyrings.alt.file.PlaintextKeyring (a file only the service user can read); "
     "see the README section on running as a service"
 )
-
-
-class CredentialsMissing(UserError):
-    """No credentials for this business yet: the message says which `connector auth` to run."""
-
-
-class CredentialsUnreadable(UserError):
-    """The keyring entry is not the JSON document the connector writes (edited by hand, or
-    written by something else): the message names the entry and the `connector auth` that
-    replaces it."""
 
 
 @dataclass(frozen=True)

@@ -120,18 +120,18 @@ def _sync(
         log.warning("skipped: %s", exc)
         return None
     except Exception as exc:  # one business must never take the daemon down
-        if isinstance(exc, ConnectorError):
+        # The bookkeeper hears of a run that could not happen as of one that went wrong.
+        report = SyncReport(business=cfg.business.name, as_of=datetime.now(cfg.zone).date())
+        if isinstance(exc, ConnectorError) and exc.exit_code == 1:
+            # a tracker or ledger that is down: nothing to fix, the next night tries again
+            report.failures.append(exc.for_person("; "))
+            log.warning("%s", report.failures[0])
+        elif isinstance(exc, ConnectorError):
+            report.fatal = f"could not run: {exc}"
             log.error("could not run: %s", exc)
         else:
+            report.fatal = f"crashed: {type(exc).__name__}: {exc}"
             log.exception("crashed; its next run checks the ledger before sending anything")
-        # The bookkeeper hears of a run that could not happen as of one that went wrong.
-        report = SyncReport(
-            business=cfg.business.name,
-            as_of=datetime.now(cfg.zone).date(),
-            fatal=f"could not run: {exc}"
-            if isinstance(exc, ConnectorError)
-            else f"crashed: {type(exc).__name__}: {exc}",
-        )
     targets = [(cfg.notify, cfg.business.name)] + (
         [(everyone, DAEMON_SMTP_KEY)] if everyone else []
     )

@@ -1,34 +1,56 @@
-"""The one exception tree; each class says what happens next.
+"""The one exception tree. Each class says what happens next, and so what a command exits with:
+0 ok, 1 finished or stopped but something needs a look, 2 could not run until a person acts.
 
-    ConnectorError
-    ├── UserError              could not run: one message, no traceback, exit code 2
-    │   ├── ConfigError        the config file is unreadable or invalid (all problems at once)
-    │   ├── SourceError        the tracker cannot be read at all
-    │   ├── PluginNotFound     no tracker source or ledger adapter of that name is installed
-    │   ├── LockHeld           another sync of this business is running
-    │   └── StateError         the state database cannot be used (too new, unreachable)
-    └── LedgerError            a ledger call failed
-        ├── RetriableLedgerError   back off and try again (429, 5xx, timeouts)
-        ├── FatalLedgerError       stop this business's run (auth, configuration)
-        └── SkippableLedgerError   record the problem on the item and go on (data rejected)
+    ConnectorError                   every error raised on purpose: a message, no traceback
+    ├── UserError                 2  could not run: a command, config, keyring or state to fix
+    │   ├── ConfigError              the config file is unreadable or invalid (all problems at once)
+    │   ├── PluginNotFound           no tracker source or ledger adapter of that name is installed
+    │   ├── LockHeld                 another sync of this business is running
+    │   ├── StateError               the state database cannot be used (too new, unreachable)
+    │   ├── CredentialsMissing       not connected yet: names the `connector auth` to run
+    │   └── CredentialsUnreadable    the keyring entry is not ours: names the `connector auth`
+    ├── TrackerError                 the tracker could not be read (tracker, HTTP status, code)
+    │   ├── RetriableTrackerError 1  down, throttled or unreachable after the retries: the next
+    │   │   │                        run reads it again
+    │   │   └── PageTokenExpired     a page token went stale: the listing starts again once
+    │   └── FatalTrackerError     2  waiting will not help: a refused token, a missing project,
+    │       │                        an unreadable milestones file (`SourceError` is its old name)
+    │       └── SettingRefused       a [tracker] setting the tracker shows to be wrong
+    ├── LedgerError                  a ledger call failed; the message is the ledger's own words
+    │   ├── RetriableLedgerError  1  back off and try again (429, 5xx, timeouts), or the next run
+    │   ├── FatalLedgerError      2  stop this business's run (auth, configuration)
+    │   └── SkippableLedgerError  1  record the problem on the item and go on (data rejected)
+    └── MoneyError                2  not an amount, percent or currency (also a ValueError: config
+                                     and billing turn it into a problem or a skipped milestone)
 
-Errors about single milestones are not exceptions: billing returns them as values (skip reasons)
-and the run goes on.
+Vendors subclass these in their own packages (`quickbooks_session.AuthExpired` is a
+`FatalLedgerError`). `connector.cli.main` is the one place that turns an error into the words
+printed and the exit code, from `exit_code` and `next_step` below. Errors about single
+milestones are not exceptions: billing returns them as values (skip reasons) and the run goes on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 
 class ConnectorError(Exception):
     """Base of every error the connector raises on purpose."""
 
+    exit_code: ClassVar[int] = 2
+    next_step: ClassVar[str] = ""  # what happens next, said after the message
+
+    def for_person(self, sep: str = "\n") -> str:
+        """What is said: the message, then what happens next when the class says it."""
+        return f"{self}{sep}{self.next_step}" if self.next_step else str(self)
+
+
+# -- could not run: a person gives or fixes something first -----------------------------------
+
 
 class UserError(ConnectorError):
     """The run could not start or continue; the message tells the person what to do."""
-
-    exit_code = 2
 
 
 class ConfigError(UserError):
@@ -38,10 +60,6 @@ class ConfigError(UserError):
         count = len(self.problems)
         heading = f"{self.path}: {count} problem{'s' if count != 1 else ''}"
         super().__init__("\n".join([heading, *(f"  {p}" for p in self.problems)]))
-
-
-class SourceError(UserError):
-    pass
 
 
 class PluginNotFound(UserError):
@@ -56,6 +74,77 @@ class StateError(UserError):
     pass
 
 
+class CredentialsMissing(UserError):
+    """No credentials for this business yet: the message says which `connector auth` to run."""
+
+
+class CredentialsUnreadable(UserError):
+    """The keyring entry is not the JSON document the connector writes (edited by hand, or
+    written by something else): the message names the entry and the `connector auth` that
+    replaces it."""
+
+
+# -- trackers -------------------------------------------------------------------------------
+
+
+class TrackerError(ConnectorError):
+    """The tracker could not be read; `detail` is the tracker's own words where it gave any.
+
+    `tracker` names it in the message ("Jira: HTTP 503: ..."); a file source leaves it out,
+    its messages start with the file's path. `retry_after` is how long the tracker asked us to
+    wait, in seconds, when it said. Raise a subclass: the class says what happens next."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tracker: str | None = None,
+        status: int | None = None,
+        vendor_code: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self.tracker = tracker
+        self.status = status
+        self.vendor_code = vendor_code
+        self.retry_after = retry_after
+        self.detail = message
+        shown = f"HTTP {status}: " if status else ""
+        super().__init__(f"{tracker}: {shown}{message}" if tracker else f"{shown}{message}")
+
+
+class RetriableTrackerError(TrackerError):
+    """The tracker is down, throttling or unreachable, still after backing off: nothing is
+    wrong with the config, and tomorrow's run reads it again."""
+
+    exit_code = 1
+    next_step = "could not read the tracker tonight; the next run tries again"
+
+
+class PageTokenExpired(RetriableTrackerError):
+    """The tracker no longer accepts a page token it gave (Jira's live seven days; Asana's
+    offsets expire too). The listing can be started again."""
+
+
+class FatalTrackerError(TrackerError):
+    """The tracker cannot be read as configured, and waiting will not change that."""
+
+
+SourceError = FatalTrackerError  # the name `sources.base.Source.read` promised first
+
+
+class SettingRefused(FatalTrackerError):
+    """A `[tracker]` setting the tracker shows to be wrong (a field name the project does not
+    have): the config must change, so the command names the config file and `key`."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+# -- ledgers --------------------------------------------------------------------------------
+
+
 class LedgerError(ConnectorError):
     """A ledger call failed; `message` is the ledger's own words where it gave any."""
 
@@ -65,7 +154,8 @@ class LedgerError(ConnectorError):
 
 
 class RetriableLedgerError(LedgerError):
-    pass
+    exit_code = 1
+    next_step = "could not reach the ledger tonight; the next run tries again"
 
 
 class FatalLedgerError(LedgerError):
@@ -73,4 +163,11 @@ class FatalLedgerError(LedgerError):
 
 
 class SkippableLedgerError(LedgerError):
-    pass
+    exit_code = 1
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+class MoneyError(ConnectorError, ValueError):
+    """A value that cannot be read as an amount, percent or currency."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from connector.errors import MoneyError
+
 # ISO 4217 active codes by minor-unit exponent (the standard's "E" column).
 _EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _EXPONENT_3 = "BHD IQD JOD KWD LYD OMR TND"
@@ -34,10 +36,6 @@ MONEY_CONTEXT = Context(prec=50, rounding=ROUND_HALF_UP, traps=[InvalidOperation
 
 _AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")  # up to 999 trillion: no contract is larger
 HUNDRED = Decimal(100)
-
-
-class MoneyError(ValueError):
-    """A value that cannot be read as an amount, percent or currency."""
 
 
 def exponent(currency: str) -> int:

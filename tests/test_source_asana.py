@@ -11,10 +11,11 @@ import pytest
 from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
+from connector.errors import SettingRefused
 from connector.models import Reason, Status
 from connector.sources.asana import AsanaFields, AsanaSettings, AsanaSource
 from connector.sources.http import TrackerError
-from connector.sources.records import SettingRefused, iso, now_utc
+from connector.sources.records import iso, now_utc
 from connector_sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
 from connector_sandbox.trackers_demo import TrackerDemo
 from tests.conformance.source import RECORDS, SourceConformance

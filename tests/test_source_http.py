@@ -12,6 +12,7 @@ import pytest
 import requests
 from werkzeug import Response
 
+from connector.errors import FatalTrackerError, RetriableTrackerError
 from connector.sources.http import TrackerError, TrackerHttp, wait_seconds
 from tests.tracker_support import DictCache
 
@@ -41,15 +42,15 @@ def test_numbers_never_pass_through_a_float(httpserver):
 )
 def test_the_vendors_own_message_is_in_the_error(httpserver, body, message):
     httpserver.expect_request("/e").respond_with_json(body, status=400)
-    with pytest.raises(TrackerError, match=message) as exc:
+    with pytest.raises(FatalTrackerError, match=message) as exc:
         client(httpserver).get("/e")
-    assert exc.value.status == 400 and not exc.value.retriable
+    assert exc.value.status == 400
 
 
 def test_5xx_is_retried_then_reported(httpserver):
     httpserver.expect_request("/e").respond_with_json({"message": "down"}, status=502)
     http = client(httpserver, attempts=3)
-    with pytest.raises(TrackerError, match="HTTP 502: down"):
+    with pytest.raises(RetriableTrackerError, match="HTTP 502: down"):
         http.get("/e")
     assert http.calls == 3
 
@@ -60,7 +61,7 @@ def test_a_wait_longer_than_max_wait_is_reported_at_once(httpserver):
     )
     http = client(httpserver, max_wait=5)
     started = time.monotonic()
-    with pytest.raises(TrackerError, match="rate limited: slow down; it asked for 3600s"):
+    with pytest.raises(RetriableTrackerError, match="rate limited: slow down; it asked for 3600s"):
         http.get("/e")
     assert http.calls == 1 and time.monotonic() - started < 2
 
@@ -93,9 +94,9 @@ def test_a_403_without_retry_after_or_spent_quota_is_a_refusal(httpserver):
         headers={"x-ratelimit-remaining": "4990"},
     )
     http = client(httpserver)
-    with pytest.raises(TrackerError, match="Resource not accessible") as exc:
+    with pytest.raises(FatalTrackerError, match="Resource not accessible"):
         http.get("/f")
-    assert not exc.value.retriable and http.calls == 1
+    assert http.calls == 1
 
 
 def test_a_429_with_quota_left_backs_off_instead_of_waiting_for_the_hourly_reset(httpserver):
@@ -172,9 +173,9 @@ def test_the_etag_cache_holds_bodies_never_credentials(httpserver):
 
 def test_an_unreachable_tracker_is_retriable_and_named(httpserver):
     http = TrackerHttp("Tracker", "http://127.0.0.1:9", attempts=2, first_wait=0.01, timeout=1)
-    with pytest.raises(TrackerError, match=r"could not reach http://127\.0\.0\.1:9/x") as exc:
+    with pytest.raises(RetriableTrackerError, match=r"could not reach http://127\.0\.0\.1:9/x"):
         http.get("/x")
-    assert exc.value.retriable and http.calls == 2
+    assert http.calls == 2
 
 
 def test_an_answer_that_is_not_json_is_an_error(httpserver):

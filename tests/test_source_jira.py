@@ -12,10 +12,11 @@ from connector import config as config_mod
 from connector.adapters.memory import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
+from connector.errors import SettingRefused
 from connector.models import Status
 from connector.sources.http import TrackerError
 from connector.sources.jira import JiraFields, JiraSettings, JiraSource
-from connector.sources.records import SettingRefused, iso, now_utc
+from connector.sources.records import iso, now_utc
 from connector_sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
 from connector_sandbox.trackers_demo import TrackerDemo
 from tests.conformance.source import RECORDS, SourceConformance

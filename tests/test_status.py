@@ -72,7 +72,7 @@ def test_a_failed_last_sync_is_shown_with_its_reason(tmp_path, monkeypatch, caps
     code, out, _ = connector(monkeypatch, capsys, "status", "--config", str(alpha))
     flat = " ".join(out.split())
     assert "(failed)" in flat
-    assert "needs attention: the last sync failed: SourceError:" in flat
+    assert "needs attention: the last sync failed: FatalTrackerError:" in flat
     assert "alpha-milestones.toml" in flat
 
 

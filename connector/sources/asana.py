@@ -20,14 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connector.errors import FatalTrackerError, PageTokenExpired, SettingRefused, TrackerError
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
-from connector.sources.http import Page, PageTokenExpired, TrackerError, TrackerHttp
+from connector.sources.http import Page, TrackerHttp
 from connector.sources.incremental import IncrementalRead, IncrementalSource
 from connector.sources.records import (
     IncrementalSettings,
-    SettingRefused,
     field_names,
     iso,
     local_date,
@@ -141,10 +141,10 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
             )
         except TrackerError as exc:
             if exc.status == 404:
-                raise TrackerError(
-                    "Asana",
+                raise FatalTrackerError(
                     f"project {project} not found, or the token's user cannot see it "
                     f"(tracker.projects): {exc.detail}",
+                    tracker="Asana",
                     status=404,
                 ) from None
             raise
@@ -154,7 +154,7 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
             return self.http.get("/tasks", {**params, "offset": offset})
         except TrackerError as exc:
             if offset and exc.status == 400:  # the first page took the same parameters
-                raise PageTokenExpired("Asana", exc.detail, status=400) from None
+                raise PageTokenExpired(exc.detail, tracker="Asana", status=400) from None
             raise
 
     def _task(self, gid: str) -> dict[str, Any] | None:

@@ -32,7 +32,9 @@ class Source(Protocol):
     def read(self, cursor: str | None) -> SourceBatch:
         """Milestones changed since `cursor` (everything when it is None).
 
-        Raises `connector.errors.SourceError` when the tracker cannot be read at all; a single
-        record it cannot parse becomes an `InvalidMilestone` in the batch instead.
+        Raises `connector.errors.RetriableTrackerError` when the tracker is down or throttling
+        (the next run reads again) and `FatalTrackerError` when it cannot be read as configured
+        (a person must act); a single record it cannot parse becomes an `InvalidMilestone` in
+        the batch instead.
         """
         ...

@@ -1,7 +1,7 @@
 """The file tracker: milestones in a TOML or CSV file beside the config.
 
 One bad record becomes an `InvalidMilestone` naming the file and line; a file that cannot be
-read or parsed at all is a `SourceError` (the run cannot know what it would miss).
+read or parsed at all is a `FatalTrackerError` (the run cannot know what it would miss).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connector.errors import SourceError
+from connector.errors import FatalTrackerError
 from connector.models import InvalidMilestone, Milestone, Status
 from connector.money import MoneyError, parse_decimal, parse_percent
 from connector.perf import paused_gc
@@ -179,14 +179,16 @@ class FileSource:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            raise SourceError(f"{self.path}: milestones file not found") from None
+            raise FatalTrackerError(f"{self.path}: milestones file not found") from None
         except OSError as exc:
-            raise SourceError(f"{self.path}: cannot read the milestones file: {exc}") from None
+            raise FatalTrackerError(
+                f"{self.path}: cannot read the milestones file: {exc}"
+            ) from None
         cursor = hashlib.sha256(raw).hexdigest()
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise SourceError(f"{self.path}: not UTF-8 text ({exc.reason})") from None
+            raise FatalTrackerError(f"{self.path}: not UTF-8 text ({exc.reason})") from None
         del raw  # only the text is needed from here; a big file need not be held twice
         with paused_gc():
             is_csv = self.path.suffix.lower() == ".csv"
@@ -198,16 +200,16 @@ class FileSource:
         try:
             data = tomllib.loads(text, parse_float=Decimal)
         except tomllib.TOMLDecodeError as exc:
-            raise SourceError(f"{self.path}: not valid TOML: {exc}") from None
+            raise FatalTrackerError(f"{self.path}: not valid TOML: {exc}") from None
         extra = sorted(set(data) - {"milestones"})
         if extra:
-            raise SourceError(
+            raise FatalTrackerError(
                 f"{self.path}: unknown top-level key {extra[0]!r}; "
                 "expected only [[milestones]] tables"
             )
         items = data.get("milestones", [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise SourceError(f"{self.path}: 'milestones' must be [[milestones]] tables")
+            raise FatalTrackerError(f"{self.path}: 'milestones' must be [[milestones]] tables")
         # TOML lines end at a line feed only; str.splitlines() would also split at U+2028 etc.
         lines = [n for n, line in enumerate(text.split("\n"), 1) if _HEADER.match(line)]
         if len(lines) != len(items):  # inline arrays of tables: fall back to the index
@@ -225,14 +227,14 @@ class FileSource:
         known = set(FIELDS)
         unknown = [c for c in columns if c not in known]
         if unknown:
-            raise SourceError(
+            raise FatalTrackerError(
                 f"{self.path}, line {header_line}: unknown column {unknown[0]!r}; "
                 f"expected columns among: {', '.join(FIELDS)}"
             )
         seen: dict[str, int] = {}
         for number, column in enumerate(columns, 1):
             if column in seen:
-                raise SourceError(
+                raise FatalTrackerError(
                     f"{self.path}, line {header_line}: column {column!r} appears twice "
                     f"(columns {seen[column]} and {number}); keep one, so no value is ignored"
                 )
@@ -240,7 +242,7 @@ class FileSource:
         out = []
         for line, cells in rows[1:]:
             if len(cells) > len(columns):
-                raise SourceError(f"{self.path}, line {line}: more cells than columns")
+                raise FatalTrackerError(f"{self.path}, line {line}: more cells than columns")
             cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
             if cleaned:
                 out.append((line, cleaned))
@@ -265,7 +267,7 @@ class FileSource:
                     if "field limit" in str(exc)
                     else f"not valid CSV ({exc})"
                 )
-                raise SourceError(f"{self.path}, line {start}: {why}") from None
+                raise FatalTrackerError(f"{self.path}, line {start}: {why}") from None
             end = reader.line_num
             if cells:
                 rows.append((start, cells))

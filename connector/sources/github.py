@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from connector.errors import FatalTrackerError, RetriableTrackerError, TrackerError
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources import block
@@ -23,7 +24,6 @@ from connector.sources.base import SourceBatch
 from connector.sources.http import (
     HttpCache,
     MemoryHttpCache,
-    TrackerError,
     TrackerHttp,
     TrackerSettings,
 )
@@ -69,18 +69,18 @@ def identify(http: TrackerHttp, settings: GitHubSettings) -> str:
     try:
         return str(http.get("/user").data.get("login") or "?")
     except TrackerError as exc:
-        if exc.status != 403 or exc.retriable:
+        if exc.status != 403 or isinstance(exc, RetriableTrackerError):
             raise
     repo = settings.repos[0]
     try:
         http.get(f"/repos/{repo}")
     except TrackerError as exc:
         if exc.status in (403, 404):
-            raise TrackerError(
-                "GitHub",
+            raise FatalTrackerError(
                 f"the token is not a user's (GET /user refused it) and cannot read {repo} "
                 f"either ({exc.detail}); an app installation needs access to the repository "
                 "and Issues: read",
+                tracker="GitHub",
                 status=exc.status,
             ) from None
         raise
@@ -143,21 +143,23 @@ class GitHubSource:
         try:
             for page in self.http.link_pages(f"/repos/{repo}/milestones", params):
                 if not isinstance(page.data, list):
-                    raise TrackerError("GitHub", f"{repo}: expected a list of milestones")
+                    raise FatalTrackerError(
+                        f"{repo}: expected a list of milestones", tracker="GitHub"
+                    )
                 for item in page.data:
                     if not isinstance(item, dict):
-                        raise TrackerError(
-                            "GitHub",
+                        raise FatalTrackerError(
                             f"{repo}: the list of milestones holds {_kind(item)} where each "
                             "entry should be a milestone object; nothing was read from it",
+                            tracker="GitHub",
                         )
                 out += page.data
         except TrackerError as exc:
             if exc.status == 404:
-                raise TrackerError(
-                    "GitHub",
+                raise FatalTrackerError(
                     f"repository {repo} not found, or the token cannot read it (a fine-grained "
                     "token needs this repository and Issues: read)",
+                    tracker="GitHub",
                     status=404,
                 ) from None
             raise

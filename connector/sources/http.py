@@ -1,5 +1,7 @@
 """The HTTP layer the tracker sources share: one `requests` session per source, retries that obey
-the tracker, paginators that cannot loop, conditional GETs and one typed error.
+the tracker, paginators that cannot loop, conditional GETs, and errors that say what happens
+next: a tracker still down or throttling after the retries is a `RetriableTrackerError` (the
+next run reads it again), any other refusal a `FatalTrackerError` (a person must act).
 
 Plain `requests` rather than the vendor SDKs: each tracker needs one to three read endpoints, and
 the SDKs hide the headers this module lives on (`Retry-After`, `x-ratelimit-reset`, `ETag`). It
@@ -22,43 +24,17 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from connector.errors import SourceError
+from connector.errors import (
+    FatalTrackerError,
+    PageTokenExpired,
+    RetriableTrackerError,
+    TrackerError,
+)
 
 
 def loads(text: str | bytes) -> Any:
     """JSON with every non-integer number as Decimal: a tracker's 33.33 never becomes a float."""
     return json.loads(text, parse_float=Decimal)
-
-
-class TrackerError(SourceError):
-    """A tracker call failed; the message is the tracker's own words where it gave any.
-
-    `retriable` (429, 5xx, a dropped connection) means backing off may help; `retry_after` is
-    how long the tracker asked us to wait, in seconds, when it said."""
-
-    def __init__(
-        self,
-        tracker: str,
-        message: str,
-        *,
-        status: int | None = None,
-        vendor_code: str | None = None,
-        retriable: bool = False,
-        retry_after: float | None = None,
-    ):
-        self.tracker = tracker
-        self.status = status
-        self.vendor_code = vendor_code
-        self.retriable = retriable
-        self.retry_after = retry_after
-        self.detail = message
-        shown = f"HTTP {status}: " if status else ""
-        super().__init__(f"{tracker}: {shown}{message}")
-
-
-class PageTokenExpired(TrackerError):
-    """The tracker no longer accepts a page token it gave (Jira's live seven days; Asana's
-    offsets expire too). The listing can be started again."""
 
 
 class TrackerSettings(BaseModel):
@@ -203,7 +179,7 @@ class TrackerHttp:
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send, backing off on 429/5xx/dropped connections as long as the tracker's requested
-        wait fits under `max_wait`; any other failure is a `TrackerError` at once."""
+        wait fits under `max_wait`; any other failure is raised at once."""
         retrying = Retrying(
             retry=retry_if_exception(self._worth_waiting),
             stop=stop_after_attempt(self.attempts),
@@ -217,10 +193,8 @@ class TrackerHttp:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _worth_waiting(self, exc: BaseException) -> bool:
-        return (
-            isinstance(exc, TrackerError)
-            and exc.retriable
-            and (exc.retry_after is None or exc.retry_after <= self.max_wait)
+        return isinstance(exc, RetriableTrackerError) and (
+            exc.retry_after is None or exc.retry_after <= self.max_wait
         )
 
     def _wait(self, state: Any) -> float:
@@ -238,8 +212,8 @@ class TrackerHttp:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise TrackerError(
-                self.tracker, f"could not reach {url.split('?')[0]}: {exc}", retriable=True
+            raise RetriableTrackerError(
+                f"could not reach {url.split('?')[0]}: {exc}", tracker=self.tracker
             ) from None
         if response.status_code < 400 or response.status_code == 304:
             return response
@@ -255,21 +229,20 @@ class TrackerHttp:
         if _throttled(response):
             wait = wait_seconds(response)
             when = f"; it asked for {wait:.0f}s" if wait is not None else ""
-            return TrackerError(
-                self.tracker,
+            return RetriableTrackerError(
                 f"rate limited: {message}{when}",
+                tracker=self.tracker,
                 status=status,
                 vendor_code=code,
-                retriable=True,
                 retry_after=wait,
             )
         if status >= 500:
-            return TrackerError(
-                self.tracker, message, status=status, vendor_code=code, retriable=True
+            return RetriableTrackerError(
+                message, tracker=self.tracker, status=status, vendor_code=code
             )
         if status == 401 and self.auth_hint:
             message = f"the token was refused ({message}); {self.auth_hint}"
-        return TrackerError(self.tracker, message, status=status, vendor_code=code)
+        return FatalTrackerError(message, tracker=self.tracker, status=status, vendor_code=code)
 
     # -- JSON calls ----------------------------------------------------------------------------
 
@@ -303,9 +276,9 @@ class TrackerHttp:
         try:
             data = loads(response.text) if response.text else None
         except ValueError:
-            raise TrackerError(
-                self.tracker,
+            raise FatalTrackerError(
                 f"answered {response.url.split('?')[0]} with something that is not JSON",
+                tracker=self.tracker,
                 status=response.status_code,
             ) from None
         nxt = response.links.get("next", {}).get("url")
@@ -322,7 +295,9 @@ class TrackerHttp:
             if page.next_url is None:
                 return
             if page.next_url in seen:
-                raise TrackerError(self.tracker, f"the next-page link repeats: {page.next_url}")
+                raise FatalTrackerError(
+                    f"the next-page link repeats: {page.next_url}", tracker=self.tracker
+                )
             seen.add(page.next_url)
             page = self.get_conditional(page.next_url)
 
@@ -340,8 +315,9 @@ class TrackerHttp:
             if not token:
                 return
             if token in seen:
-                raise TrackerError(
-                    self.tracker, "returned the same page token twice; stopped instead of looping"
+                raise FatalTrackerError(
+                    "returned the same page token twice; stopped instead of looping",
+                    tracker=self.tracker,
                 )
             seen.add(token)
 
@@ -361,10 +337,9 @@ class TrackerHttp:
                     items += items_of(page.data)
             except PageTokenExpired as exc:
                 if attempt == 2:
-                    raise TrackerError(
-                        self.tracker,
-                        f"the listing's page token expired twice in a row ({exc.detail}); "
-                        "the next run tries again",
+                    raise RetriableTrackerError(
+                        f"the listing's page token expired twice in a row ({exc.detail})",
+                        tracker=self.tracker,
                     ) from None
                 continue
             return items

@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connector.errors import FatalTrackerError, PageTokenExpired, SettingRefused, TrackerError
 from connector.models import InvalidMilestone, Milestone
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
-from connector.sources.http import Page, PageTokenExpired, TrackerError, TrackerHttp
+from connector.sources.http import Page, TrackerHttp
 from connector.sources.incremental import IncrementalRead, IncrementalSource
 from connector.sources.records import (
     IncrementalSettings,
-    SettingRefused,
     field_names,
     local_date,
     overlap_start,
@@ -148,10 +148,10 @@ class JiraSource(IncrementalSource[JiraSettings]):
             return self.http.post(SEARCH, body)
         except TrackerError as exc:
             if token and exc.status == 400:
-                raise PageTokenExpired("Jira", exc.detail, status=400) from None
+                raise PageTokenExpired(exc.detail, tracker="Jira", status=400) from None
             if exc.status == 400:
-                raise TrackerError(
-                    "Jira", f"tracker.jql {self.settings.jql!r} was refused: {exc.detail}"
+                raise FatalTrackerError(
+                    f"tracker.jql {self.settings.jql!r} was refused: {exc.detail}", tracker="Jira"
                 ) from None
             raise
 

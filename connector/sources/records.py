@@ -17,20 +17,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from connector.errors import SourceError
 from connector.models import InvalidMilestone, Milestone
 from connector.sources.file import read_record, shown_id
 from connector.sources.http import TrackerSettings
-
-
-class SettingRefused(SourceError):
-    """A `[tracker]` setting the tracker shows to be wrong (a field name the project does not
-    have): the config must change, so the command names the config file and `key`."""
-
-    def __init__(self, key: str, problem: str):
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{key}: {problem}")
 
 
 def to_milestone(
