@@ -57,7 +57,7 @@ def sign_in(
     secret, and run `connect` with the consent URL shown on `out` (`choose`: what the
     bookkeeper picks there). Returns what the caller needs for its closing line."""
     cfg = config_mod.load(config)
-    settings = cfg.ledger_settings
+    settings: object = cfg.ledger_settings  # any plugin's: checked to be `kind`'s below
     if not isinstance(settings, settings_type):
         raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "{kind}"')
     store = TokenStore(cfg.business.name, kind)

@@ -292,7 +292,7 @@ def load(path: str | Path) -> Config:
     ledger = _section(PluginSection, raw, "ledger", problems, required=True)
     tracker_settings = tracker and _plugin_settings(plugins.SOURCES, "tracker", tracker, problems)
     ledger_settings = ledger and _plugin_settings(plugins.ADAPTERS, "ledger", ledger, problems)
-    sections = []
+    sections: list[ContractSection | None] = []
     raw_contracts = raw.get("contracts", [])
     if not isinstance(raw_contracts, list):
         problems.append("contracts: expected [[contracts]] tables")
@@ -461,7 +461,8 @@ def _contract(
 
 def _with_contract_ids(problems: list[str], raw: dict[str, Any]) -> list[str]:
     """`contracts[2].value` -> `contracts[2] (ACME-WEB).value`: the id is what people search for."""
-    items = raw.get("contracts") if isinstance(raw.get("contracts"), list) else []
+    found = raw.get("contracts")
+    items: list[Any] = found if isinstance(found, list) else []
 
     def label(match: re.Match[str]) -> str:
         i = int(match.group(1))

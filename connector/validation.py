@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic_core import ErrorDetails
 
 SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|api[_-]?key|private[_-]?key|credential)", re.IGNORECASE
@@ -51,7 +52,7 @@ def _unwrap(annotation: Any) -> Any:
         return annotation
 
 
-def describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     loc = error["loc"]
     kind = error["type"]
     if kind == "missing":

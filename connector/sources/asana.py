@@ -113,9 +113,9 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
                 tasks.setdefault(str(task["gid"]), task)
         if not run.complete:  # a complete listing already has every milestone that still is one
             for gid in run.last.awaiting - set(tasks):  # done, not yet accepted: approval may come
-                task = self._task(gid)
-                if task is not None:
-                    tasks[gid] = task
+                again = self._task(gid)
+                if again is not None:
+                    tasks[gid] = again
         return run.batch(
             ((gid, task.get("modified_at"), task) for gid, task in tasks.items()),
             self._parse,
@@ -209,8 +209,8 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
             for t in subtasks or []
             if t.get("resource_subtype") == "approval" and t.get("approval_status") == "approved"
         ]
-        days = [d for d in days if d is not None]
-        return max(days) if days else None
+        approved = [d for d in days if d is not None]
+        return max(approved) if approved else None
 
     def _parse(self, task: dict[str, Any]) -> Milestone | InvalidMilestone:
         gid = str(task.get("gid"))

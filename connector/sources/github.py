@@ -215,7 +215,11 @@ def _kind(value: object) -> str:
         return "true or false"
     if isinstance(value, int | float | Decimal):
         return "a number"
-    return {list: "a list", dict: "an object", str: "text"}.get(type(value), "something else")
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "text" if isinstance(value, str) else "something else"
 
 
 class GitHubSourcePlugin:
