@@ -19,14 +19,15 @@
     ├── LedgerError                  a ledger call failed; the message is the ledger's own words
     │   ├── RetriableLedgerError  1  back off and try again (429, 5xx, timeouts), or the next run
     │   ├── FatalLedgerError      2  stop this business's run (auth, configuration)
+    │   │   └── AuthExpired          the access token was refused: refreshed once, then fatal
     │   └── SkippableLedgerError  1  record the problem on the item and go on (data rejected)
     └── MoneyError                2  not an amount, percent or currency (also a ValueError: config
                                      and billing turn it into a problem or a skipped milestone)
 
-Vendors subclass these in their own packages (`quickbooks_session.AuthExpired` is a
-`FatalLedgerError`). `connector.cli.main` is the one place that turns an error into the words
-printed and the exit code, from `exit_code` and `next_step` below. Errors about single
-milestones are not exceptions: billing returns them as values (skip reasons) and the run goes on.
+Vendors subclass these in their own packages (a ledger session's own `AuthExpired`, say).
+`connector.cli.main` is the one place that turns an error into the words printed and the exit
+code, from `exit_code` and `next_step` below. Errors about single milestones are not
+exceptions: billing returns them as values (skip reasons) and the run goes on.
 """
 
 from __future__ import annotations
@@ -160,6 +161,12 @@ class RetriableLedgerError(LedgerError):
 
 class FatalLedgerError(LedgerError):
     pass
+
+
+class AuthExpired(FatalLedgerError):
+    """The ledger refused the access token. A session refreshes it once and tries again; raised
+    a second time, it stops the business's run like any fatal error. Each ledger's session
+    raises its own subclass (or this one)."""
 
 
 class SkippableLedgerError(LedgerError):

@@ -143,6 +143,7 @@ EXITS = [
     (errors.SettingRefused("tracker.fields.amount", "no such field"), 2),
     (errors.RetriableLedgerError("QuickBooks server error: 503"), 1),
     (errors.FatalLedgerError("QuickBooks rejected the keys"), 2),
+    (errors.AuthExpired("QuickBooks rejected the access token"), 2),
     (errors.SkippableLedgerError("rejected"), 1),
     (errors.MoneyError("not an amount"), 2),
 ]
