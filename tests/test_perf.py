@@ -1,0 +1,159 @@
+"""Garbage-collection pauses happen only in a one-shot process's main thread, never where the
+daemon's threads run: a pause is process-wide.
+
+The one-shot cases run in a fresh interpreter: the test process itself keeps other tests'
+threads (sandboxes, servers) alive, and so, rightly, never pauses."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connector import perf
+from connector.models import BillingRules
+from connector.sync import billing
+
+SETUP = """
+import gc, json, threading
+from datetime import date
+from connector import perf
+from connector.models import BillingRules
+from connector.sync import billing
+
+pauses = []
+real = gc.disable
+def disable():
+    pauses.append(threading.current_thread().name)
+    real()
+gc.disable = disable
+
+def decide():
+    return billing.decide({}, [], [], [], BillingRules("Northwind Studio"), date(2026, 11, 26))
+
+def inside():
+    with perf.paused_gc():
+        return gc.isenabled()
+"""
+
+
+def alone(code: str) -> object:
+    """What `code` prints as JSON, run on the main thread of a fresh interpreter."""
+    script = SETUP + textwrap.dedent(code)
+    answer = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return json.loads(answer.stdout)
+
+
+def test_a_one_shot_command_pauses_the_collector_and_restores_it():
+    found = alone("""
+        decide()
+        print(json.dumps([inside(), gc.isenabled(), pauses]))
+    """)
+    assert found == [False, True, ["MainThread", "MainThread"]]
+
+
+def test_a_daemonic_helper_thread_does_not_stop_the_pause():
+    """A progress bar's refresh thread, as `connector sync` shows one."""
+    found = alone("""
+        done = threading.Event()
+        threading.Thread(target=done.wait, daemon=True).start()
+        print(json.dumps([inside(), gc.isenabled(), pauses]))
+        done.set()
+    """)
+    assert found == [False, True, ["MainThread"]]
+
+
+def test_a_pause_inside_a_pause_leaves_the_collector_off_until_the_outer_one_ends():
+    found = alone("""
+        with perf.paused_gc():
+            nested = [inside(), gc.isenabled()]
+        print(json.dumps(nested + [gc.isenabled(), pauses]))
+    """)
+    assert found == [False, False, True, ["MainThread"]]
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every gc.disable() made in this process, by thread name."""
+    made: list[str] = []
+    real = gc.disable
+
+    def disable() -> None:
+        made.append(threading.current_thread().name)
+        real()
+
+    monkeypatch.setattr(gc, "disable", disable)
+    return made
+
+
+def decide() -> billing.Decisions:
+    return billing.decide({}, [], [], [], BillingRules("Northwind Studio"), date(2026, 11, 26))
+
+
+def inside() -> bool:
+    with perf.paused_gc():
+        return gc.isenabled()
+
+
+def test_billing_in_the_daemons_thread_pool_never_pauses_the_collector(pauses):
+    with ThreadPoolExecutor(2) as pool:  # as the daemon runs its syncs
+        pool.submit(decide).result()
+        assert pool.submit(inside).result() is True
+        assert inside() is True  # nor its main thread, while the pool's threads are alive
+    assert pauses == [] and gc.isenabled()
+
+
+DAEMON = """
+import atexit, gc, json, os, sys, threading
+pauses = []  # (thread, file that asked): weakref's own exit handler pauses too, at exit
+real = gc.disable
+def disable():
+    pauses.append([threading.current_thread().name, sys._getframe(1).f_code.co_filename])
+    real()
+gc.disable = disable
+atexit.register(lambda: open(os.environ["PAUSES_FILE"], "w").write(json.dumps(pauses)))
+from connector.cli import main
+sys.argv = ["connector", "run", "--config-dir", sys.argv[1], "--run-now", "--workers", "2"]
+main()
+"""
+
+
+def test_a_daemon_run_never_pauses_the_collector(tmp_path):
+    """`connector run` syncing two businesses with its own scheduler and pool."""
+    from tests.test_daemon import finished_runs, write_business
+
+    for name in ("alpha", "beta"):
+        write_business(tmp_path, name)
+    record = tmp_path / "pauses.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DAEMON, str(tmp_path)],
+        env={**os.environ, "PAUSES_FILE": str(record)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not all(finished_runs(tmp_path, n) for n in ("alpha", "beta")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    package = str(Path(perf.__file__).parent)
+    ours = [p for p in json.loads(record.read_text()) if p[1].startswith(package)]
+    assert ours == []
