@@ -7,6 +7,7 @@ retriable (the engine may try again), fatal (stop this business), skippable (one
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -42,8 +43,8 @@ class InvoiceRequest:
     customer: CustomerRef
     currency: str
     kind: Kind
-    date: date
-    due_date: date
+    date: dt.date  # dt.: the field's name would shadow the type
+    due_date: dt.date
     lines: tuple[Line, ...]
     memo: str = ""
     # A credit note's invoice: the ledger id of the document it credits, so that a ledger

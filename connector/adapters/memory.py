@@ -8,6 +8,7 @@ side (`connector_sandbox.local.FaultyLocalLedger`), through the one seam `_remem
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -43,8 +44,8 @@ class _Doc:
     customer: str
     currency: str
     is_credit: bool
-    date: date
-    due_date: date
+    date: dt.date  # dt.: the field's name would shadow the type
+    due_date: dt.date
     total: Decimal
     lines: list[tuple[str, Decimal]]
     voided: bool = False

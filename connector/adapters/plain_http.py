@@ -30,7 +30,7 @@ def loopback_origin(url: str | None) -> str | None:
     return f"http://{parts.netloc.lower()}"
 
 
-class LoopbackOAuth2Session(OAuth2Session):  # type: ignore[misc]
+class LoopbackOAuth2Session(OAuth2Session):
     """An OAuth2Session that may send its bearer token over plain HTTP to `origin` (from
     `loopback_origin`); any other URL gets requests-oauthlib's own checks."""
 
@@ -40,7 +40,7 @@ class LoopbackOAuth2Session(OAuth2Session):  # type: ignore[misc]
         super().__init__(client_id, token=token)
         self.origin = origin
 
-    def request(  # type: ignore[override]
+    def request(
         self,
         method: str,
         url: str,
@@ -53,7 +53,7 @@ class LoopbackOAuth2Session(OAuth2Session):  # type: ignore[misc]
         **kwargs: Any,
     ) -> requests.Response:
         if loopback_origin(url) != self.origin:
-            return super().request(  # type: ignore[no-any-return]
+            return super().request(
                 method,
                 url,
                 data=data,

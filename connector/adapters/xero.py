@@ -270,24 +270,22 @@ class XeroLedger:
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
             where = " OR ".join(f"Reference=={quote(ref)}" for ref in chunk)
-            for doc in pages(
-                self.session,
-                lambda api, t, page, where=where: (
-                    api.get_invoices(t, where=where, page=page, page_size=PAGE).invoices
-                ),
-            ):
+
+            def invoices(api: Any, tenant: str, page: int, where: str = where) -> Any:
+                return api.get_invoices(tenant, where=where, page=page, page_size=PAGE).invoices
+
+            def credit_notes(api: Any, tenant: str, page: int, where: str = where) -> Any:
+                answer = api.get_credit_notes(tenant, where=where, page=page, page_size=PAGE)
+                return answer.credit_notes
+
+            for doc in pages(self.session, invoices):
                 earlier = found.get(doc.reference)
                 if earlier is None or to_remote(earlier).status in (
                     RemoteStatus.VOIDED,
                     RemoteStatus.DELETED,
                 ):
                     found[doc.reference] = doc
-            for doc in pages(
-                self.session,
-                lambda api, t, page, where=where: (
-                    api.get_credit_notes(t, where=where, page=page, page_size=PAGE).credit_notes
-                ),
-            ):
+            for doc in pages(self.session, credit_notes):
                 found[doc.reference] = doc
         return {ref: doc for ref, doc in found.items() if ref in set(wanted)}
 
@@ -311,12 +309,11 @@ class XeroLedger:
                 body = Invoices(invoices=[Invoice(invoice_id=ledger_id, status=status)])
                 n = attempt.retry_state.attempt_number
                 sent_key = scoped if n == 1 else request_key(scoped, [f"after-5xx-{n}"])
-                answer = self.session.call(
-                    lambda api, t, body=body, k=sent_key: api.update_invoice(
-                        t, ledger_id, body, idempotency_key=k
-                    ),
-                    write=True,
-                )
+
+                def update(api: Any, tenant: str, body: Any = body, key: str = sent_key) -> Any:
+                    return api.update_invoice(tenant, ledger_id, body, idempotency_key=key)
+
+                answer = self.session.call(update, write=True)
                 return to_remote(answer.invoices[0])
         raise AssertionError("unreachable")  # pragma: no cover
 

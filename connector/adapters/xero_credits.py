@@ -15,6 +15,7 @@ import logging
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from xero_python.accounting import Allocation, Allocations, Invoice
 
@@ -54,12 +55,13 @@ def settle_credit(session: XeroSession, credit_id: str, invoice_id: str, on: dat
                     Allocation(invoice=Invoice(invoice_id=invoice_id), amount=amount, date=on)
                 ]
             )
-            session.call(
-                lambda api, t, body=body, key=key: api.create_credit_note_allocation(
-                    t, credit_id, body, idempotency_key=key
-                ),
-                write=True,
-            )
+
+            def allocate(api: Any, tenant: str, body: Any = body, key: str = key) -> Any:
+                return api.create_credit_note_allocation(
+                    tenant, credit_id, body, idempotency_key=key
+                )
+
+            session.call(allocate, write=True)
             log.info(
                 "credit note %s set against invoice %s: %s",
                 remote.number,

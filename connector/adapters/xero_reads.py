@@ -33,7 +33,11 @@ def pages(session: XeroSession, fetch: Fetch) -> list[Any]:
     rows: list[Any] = []
     page = 1
     while True:
-        chunk = session.call(lambda api, t, page=page: fetch(api, t, page)) or []
+
+        def one(api: Any, tenant: str, page: int = page) -> list[Any] | None:
+            return fetch(api, tenant, page)
+
+        chunk = session.call(one) or []
         rows += chunk
         if len(chunk) < PAGE:
             return rows
@@ -76,9 +80,11 @@ def payment_changes(session: XeroSession, cursor: str | None) -> PaymentChanges:
     missing = [i for i, doc in changed.items() if doc is None]
     for start in range(0, len(missing), IDS_PER_CALL):
         ids = missing[start : start + IDS_PER_CALL]
-        answer = session.call(
-            lambda api, t, ids=ids: api.get_invoices(t, i_ds=ids, page=1, page_size=PAGE)
-        )
+
+        def by_id(api: Any, tenant: str, ids: list[str] = ids) -> Any:
+            return api.get_invoices(tenant, i_ds=ids, page=1, page_size=PAGE)
+
+        answer = session.call(by_id)
         for doc in answer.invoices or []:
             changed[doc.invoice_id] = doc
     out = []

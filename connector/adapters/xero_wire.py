@@ -53,7 +53,7 @@ def to_plain(value: Any, explicit_type: str | None = None) -> Any:
     if isinstance(value, float):
         raise TypeError("a float in a Xero request body: build amounts as Decimal")
     if isinstance(value, BaseModel):
-        defaults = _defaults(type(value))
+        defaults = _defaults(value.__class__)
         return {
             value.attribute_map[name]: to_plain(getattr(value, name), kind)
             for name, kind in value.openapi_types.items()
@@ -77,7 +77,7 @@ def _defaults(model: type) -> dict[str, Any]:
     `HasAttachments=False`, which Xero's spec forbids in requests): left out unless set."""
     return {
         name: p.default
-        for name, p in inspect.signature(model.__init__).parameters.items()
+        for name, p in inspect.signature(model).parameters.items()
         if p.default is not inspect.Parameter.empty and p.default is not None
     }
 
