@@ -22,6 +22,16 @@ from connector_sandbox.server import Clock, Request, Response
 Route = Callable[[Any], Any]
 
 
+def doing(action: Callable[[Any], object], answer: Callable[[], Any]) -> Route:
+    """A route that runs `action(body)`, then answers with `answer()`."""
+
+    def route(body: Any) -> Any:
+        action(body)
+        return answer()
+
+    return route
+
+
 class _Faults(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
     def configure(self, spec: Mapping[str, Any]) -> None: ...
@@ -77,14 +87,14 @@ class AdminApi:
             case "GET", ["faults"]:
                 return lambda b: sb.faults.snapshot()
             case "POST", ["faults"]:
-                return lambda b: sb.faults.configure(b) or sb.faults.snapshot()
+                return doing(sb.faults.configure, sb.faults.snapshot)
             case "DELETE", ["faults"]:
-                return lambda b: sb.faults.clear() or sb.faults.snapshot()
+                return doing(lambda b: sb.faults.clear(), sb.faults.snapshot)
             case "POST", ["clock"]:
-                return lambda b: (
-                    sb.clock.advance(timedelta(seconds=int(b["advance_seconds"])))
-                    or {"now": sb.clock.now().isoformat()}
+                return doing(
+                    lambda b: sb.clock.advance(timedelta(seconds=int(b["advance_seconds"]))),
+                    lambda: {"now": sb.clock.now().isoformat()},
                 )
             case "POST", ["reset"]:
-                return lambda b: sb.reset() or {}
+                return doing(lambda b: sb.reset(), dict)
         return None

@@ -96,7 +96,7 @@ class JiraSandbox(TrackerSandbox):
     ) -> str:
         with self.lock:
             number = sum(1 for i in self.issues if i["project"] == project) + 1
-            issue = {
+            issue: dict[str, Any] = {
                 "id": str(10000 + len(self.issues) + 1),
                 "key": f"{project}-{number}",
                 "project": project,

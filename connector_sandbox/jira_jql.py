@@ -36,7 +36,8 @@ def _split_and(text: str) -> list[str]:
     lexer = shlex.shlex(text, posix=False)
     lexer.whitespace_split = True
     lexer.commenters = ""
-    parts, current = [], []
+    parts: list[str] = []
+    current: list[str] = []
     for token in lexer:
         if token.upper() == "AND":
             parts.append(" ".join(current))

@@ -63,7 +63,7 @@ class QuickBooksSandbox(Served):
     minute and 10 concurrent per realm, 120 batch requests a minute. `requests_per_second`
     (10 in the real sandbox since 2025-09-15) is off unless given, to keep tests quick."""
 
-    exempt_prefixes = ("/admin/",)
+    exempt_prefixes: tuple[str, ...] = ("/admin/",)
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from connector_sandbox.admin import AdminApi, Route
+from connector_sandbox.admin import AdminApi, Route, doing
 from connector_sandbox.quickbooks_faults import QboFault
 from connector_sandbox.server import Response
 
@@ -72,7 +72,7 @@ class QuickBooksAdminApi(AdminApi):
                     date.fromisoformat(b["date"]) if b.get("date") else None,
                 )
             case "POST", ["companies", realm, "forget-request-ids"]:
-                return lambda b: sb.forget_request_ids(realm) or {}
+                return doing(lambda b: sb.forget_request_ids(realm), dict)
             case "POST", ["tokens"]:
                 return lambda b: sb.issue_tokens(str(b["realm_id"]))
         return None

@@ -279,27 +279,27 @@ def _price_lines(books: Company, raw: Any) -> tuple[list[dict[str, Any]], Decima
         elif kind == "DiscountLineDetail":
             detail = dict(line.get("DiscountLineDetail") or {})
             percent = dec(detail.get("DiscountPercent"), "DiscountPercent")
-            amount = dec(line.get("Amount"), f"Line[{index}].Amount")
+            off = dec(line.get("Amount"), f"Line[{index}].Amount")
             if detail.get("PercentBased") and percent is not None:
-                amount = None  # computed from the subtotal once it is known
-            elif amount is None:
+                off = None  # computed from the subtotal once it is known
+            elif off is None:
                 raise required(f"Line[{index}].Amount")
-            if amount is None:
+            if off is None:
                 detail["DiscountPercent"] = percent
             out.update(DetailType=kind, DiscountLineDetail=detail)
-            discounts.append((out, amount))
+            discounts.append((out, off))
         else:
             raise invalid_property(f"Line[{index}].DetailType", f"{kind!r} is not supported")
         lines.append(out)
     if not any(ln["DetailType"] != "DiscountLineDetail" for ln in lines):
         raise required("Line")
     total = subtotal
-    for out, amount in discounts:
-        if amount is None:
-            amount = round2(subtotal * out["DiscountLineDetail"]["DiscountPercent"] / 100)
+    for out, off in discounts:
+        if off is None:
+            off = round2(subtotal * out["DiscountLineDetail"]["DiscountPercent"] / 100)
             out["DiscountLineDetail"]["PercentBased"] = True
-        out["Amount"] = amount
-        total -= amount
+        out["Amount"] = off
+        total -= off
     lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
     return lines, total
 

@@ -253,10 +253,9 @@ def _compare(actual: Any, expected: Any) -> int | None:
         if e is None:
             return None
         return (actual > e) - (actual < e)
-    moments = _moment(actual), _moment(expected)
-    if moments[0] is not None and moments[1] is not None:  # MetaData times with offsets
-        a, e = moments
-        return (a > e) - (a < e)
+    then, when = _moment(actual), _moment(expected)
+    if then is not None and when is not None:  # MetaData times with offsets
+        return (then > when) - (then < when)
     sa, se = str(actual), str(expected)
     return (sa > se) - (sa < se)
 

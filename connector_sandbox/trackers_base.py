@@ -30,7 +30,7 @@ class TrackerSandbox(Served):
     """Subclasses set `kind` and implement `route`, `authorized` and `error_body`."""
 
     kind = "tracker"
-    exempt_prefixes = ("/admin/",)
+    exempt_prefixes: tuple[str, ...] = ("/admin/",)
 
     def __init__(
         self,

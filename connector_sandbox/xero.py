@@ -66,7 +66,7 @@ Observer = Callable[[Request, Response], None]
 class XeroSandbox(Served):
     """The Xero sandbox. Limits default to Xero's documented ones per tenant."""
 
-    exempt_prefixes = ("/admin/",)
+    exempt_prefixes: tuple[str, ...] = ("/admin/",)
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from connector_sandbox.admin import AdminApi, Route
+from connector_sandbox.admin import AdminApi, Route, doing
 
 if TYPE_CHECKING:
     from connector_sandbox.xero import XeroSandbox
@@ -65,5 +65,5 @@ class XeroAdminApi(AdminApi):
             case "POST", ["tokens"]:
                 return lambda b: sb.issue_tokens(list(b["tenants"]))
             case "POST", ["forget-idempotency-keys"]:
-                return lambda b: sb.forget_idempotency_keys() or {}
+                return doing(lambda b: sb.forget_idempotency_keys(), dict)
         return None

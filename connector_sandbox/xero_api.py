@@ -163,8 +163,8 @@ def _route(
             doc = _doc(org, rest[1], credit)
             return _write(now, request, key, lambda b: org.update_document(doc, b).view())
         case "PUT", ["creditnotes", _, "allocations"]:
-            credit = _doc(org, rest[1], True)
-            return _write(now, request, "Allocations", lambda b: org.allocate(credit, b))
+            note = _doc(org, rest[1], True)
+            return _write(now, request, "Allocations", lambda b: org.allocate(note, b))
         case "GET", ["payments"]:
             rows = [
                 (payment_view(p, org.documents[p["DocumentID"]]), p) for p in org.payments.values()

@@ -8,6 +8,7 @@ marked in `ledger-apis.md` as unverified.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -102,8 +103,8 @@ class Document:
     reference: str
     contact_id: str
     contact_name: str
-    date: date
-    due_date: date | None
+    date: dt.date  # dt.: the field's name would shadow the type
+    due_date: dt.date | None
     status: str
     line_amount_types: str
     currency: str
@@ -115,7 +116,7 @@ class Document:
     total: Decimal = Decimal(0)
     paid: Decimal = Decimal(0)
     credited: Decimal = Decimal(0)
-    fully_paid_on: date | None = None
+    fully_paid_on: dt.date | None = None
     payments: list[dict[str, Any]] = field(default_factory=list)
     allocations: list[dict[str, Any]] = field(default_factory=list)
 

@@ -54,7 +54,13 @@ class _Grant:
 
 def problem(status: int, title: str, detail: str) -> Response:
     """The problem-details body Xero's gateway answers 401 and 403 with."""
-    body = {"Type": None, "Title": title, "Status": status, "Detail": detail, "Extensions": {}}
+    body: dict[str, Any] = {
+        "Type": None,
+        "Title": title,
+        "Status": status,
+        "Detail": detail,
+        "Extensions": {},
+    }
     headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'}
     return Response.json(status, body, headers if status == 401 else None)
 

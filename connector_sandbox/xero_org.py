@@ -99,7 +99,7 @@ class Organisation(PaymentRules):
                 "name must be unique across all active contacts."
             )
         currency = body.get("DefaultCurrency")
-        contact = {
+        contact: dict[str, Any] = {
             "ContactID": str(uuid.uuid4()),
             "ContactStatus": "ACTIVE",
             "Name": name,
@@ -126,7 +126,7 @@ class Organisation(PaymentRules):
         account = sales.get("AccountCode")
         if account and account not in self.accounts:
             raise Invalid(f"Account code '{account}' is not a valid code for this document.")
-        item = {
+        item: dict[str, Any] = {
             "ItemID": str(uuid.uuid4()),
             "Code": code,
             "Name": str(body.get("Name") or code),
