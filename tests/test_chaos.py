@@ -27,7 +27,6 @@ SEEDS = {"quickbooks": 1, "xero": 1}  # fixed, so that CI is the same on every m
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 11 items 1 and 4: fixed by the engine patch")
 @pytest.mark.parametrize("ledger", ["quickbooks", "xero"])
 def test_syncs_killed_anywhere_bill_every_milestone_exactly_once(ledger, tmp_path):
     seed = int(os.environ.get("CHAOS_SEED", SEEDS[ledger]))

@@ -127,7 +127,6 @@ def problems(report: SyncReport) -> str:
     return "\n".join(report.problems())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 1: fixed by the engine patch")
 def test_a_milestone_changed_before_its_first_invoice_reached_the_ledger_is_billed_anew(books):
     """Item 1: BETA-M4's invoice never reached the ledger (every write answered 503) and the
     milestone then changed. There is nothing to void: the intent is looked up, found absent,
@@ -154,7 +153,6 @@ def test_a_milestone_changed_before_its_first_invoice_reached_the_ledger_is_bill
     assert max(books.references().values()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4: fixed by the engine patch")
 def test_a_void_whose_answer_was_lost_is_finished_once_and_never_blamed_on_a_person(books):
     """Item 4: BETA-1 changed; the ledger voided its invoice but every answer was lost, so the
     reissue waited. The next sync sees the invoice voided: that is our own void, confirmed,
@@ -191,7 +189,6 @@ def credit_beta_1_unconfirmed(books: Books) -> None:
     books.sandbox.faults.clear()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4: fixed by the engine patch")
 def test_a_credit_note_that_was_not_confirmed_is_sent_once(books):
     """Item 4 for a paid invoice: the next sync sends that same credit note, not a second one
     beside it: the customer is credited 4,000.00 once."""
@@ -205,7 +202,6 @@ def test_a_credit_note_that_was_not_confirmed_is_sent_once(books):
     assert max(books.references().values()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4: fixed by the engine patch")
 def test_a_credit_note_that_cannot_be_checked_tonight_is_waited_for(books):
     """The ledger cannot be searched tonight, so the unconfirmed credit note stays in doubt: no
     second credit note is planned beside it, and the reissue waits. The night after, the first
@@ -227,7 +223,6 @@ def test_a_credit_note_that_cannot_be_checked_tonight_is_waited_for(books):
     assert max(books.references().values()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4: fixed by the engine patch")
 def test_a_void_overtaken_by_a_payment_gives_way_to_the_credit_note(books):
     """BETA-1 changed while unpaid, its void was answered 503 every time; then the customer paid
     part of the old invoice. A paid invoice was never voided and cannot be: the void is closed
@@ -247,7 +242,6 @@ def test_a_void_overtaken_by_a_payment_gives_way_to_the_credit_note(books):
     assert report.voided == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4: fixed by the engine patch")
 def test_a_void_finished_from_an_earlier_run_lets_the_close_out_go_the_same_night(books):
     """ACME-M3, the last milestone, is cancelled after the contract was closed out, and its void
     is answered 503 every time, so the close-out documents that follow it (the change-order

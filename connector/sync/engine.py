@@ -2,9 +2,11 @@
 
 The order is what makes it safe. Every ledger write is preceded by a committed intent (state
 `pushing`) carrying a deterministic idempotency key; a run that finds an intent left over asks the
-ledger (lookup by reference) before it sends anything, and re-sends only with the same key. A
-failure on one item is recorded on that item and the run goes on; only a fatal ledger error
-(credentials, configuration) stops the business's run.
+ledger (lookup by reference) before it sends anything, and re-sends only with the same key. An
+invoice is retired (voided or credited) once: never beside an earlier void or credit note of it
+that is still unconfirmed, and never at all when the ledger was found not to have it (then the
+milestone's current revision is billed). A failure on one item is recorded on that item and the
+run goes on; only a fatal ledger error (credentials, configuration) stops the business's run.
 
 This module keeps that order and every checkpoint; building rows and requests (`outbox`) and
 reading payment changes (`payments`) are plain functions it calls.
@@ -32,6 +34,7 @@ from connector.sync import billing, schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
     Change,
+    Retirements,
     beyond_lookup,
     chunks,
     credit_targets,
@@ -41,6 +44,7 @@ from connector.sync.outbox import (
     not_sent_changes,
     pushed_changes,
     reissuable,
+    sort_retirements,
     voided_changes,
 )
 from connector.sync.payments import invoice_updates
@@ -292,12 +296,13 @@ class _Run:
         """Retire old invoices (voids, credit notes) first; a milestone whose old invoice could
         not be retired is not reissued, so a customer never holds both."""
         self.report.planned = list(planned)
-        rows = [intent_row(p) for p in planned]
+        plan = self._retire_once([intent_row(p) for p in planned])
+        rows = plan.rows
         ready = [r for r in rows + self.resend if self._customer(r) is not None]
         retiring = [r for r in ready if r["action"] == "void" or r["kind"] == "credit"]
         self._pushed, self._to_push = 0, len(ready)
         self._run_phase(rows, retiring)
-        rest = reissuable(ready, retiring, self.confirmed)
+        rest = reissuable(ready, retiring + plan.waiting, self.confirmed)
         retiring_keys = {r["key"] for r in retiring}
         rest_keys = {r["key"] for r in rest}
         for row in ready:
@@ -307,7 +312,7 @@ class _Run:
                 )
         # A close-out follows the documents billed before it: it is sent only once the ledger
         # has confirmed each of them, in waves; one left waiting is planned afresh next run.
-        after = {p.key: set(p.after) for p in planned if p.after}
+        after = {p.key: plan.waits_for(p.after) for p in planned if p.after}
         pending = rest
         while pending:
             wave = [r for r in pending if after.get(r["key"], set()) <= self.confirmed]
@@ -321,6 +326,26 @@ class _Run:
                 f"{label(row)}: waits until the ledger has confirmed the contract's other "
                 "invoices of this run; it is planned again next run"
             )
+
+    def _retire_once(self, planned: list[dict[str, Any]]) -> Retirements:
+        """The planned rows to send (`rows`), and the retirements that wait for their invoice to
+        be confirmed; an invoice that never reached the ledger is retired without a ledger
+        call, and one that an earlier run's void or credit note retires gets no second one."""
+        rows = {r["key"]: r for r in self.state.invoice_rows()}
+        plan = sort_retirements(planned, self.resend, rows)
+        if plan.forget:
+            self.state.forget_intents(plan.forget)
+        for key, values in plan.settled:
+            log.info("%s (%s): %s", label(rows[key]), rows[key]["reference"], values["error"])
+        self._commit(plan.settled)
+        self.resend = plan.resend
+        for row in plan.waiting:
+            old = rows[row["replaces"]]
+            self.report.failures.append(
+                f"{label(row)}: invoice {old['number'] or old['reference']} is retired, and the "
+                "milestone billed again, once the ledger has confirmed what was sent before"
+            )
+        return plan
 
     def _run_phase(self, planned_rows: list[dict[str, Any]], ready: list[dict[str, Any]]) -> None:
         keys = {r["key"] for r in ready}
@@ -464,7 +489,11 @@ class _Run:
         except (RetriableLedgerError, SkippableLedgerError) as exc:
             self.report.failures.append(f"payment status not pulled: {exc}")
             return None
-        updates = invoice_updates(self.state.invoice_rows(), changes.invoices)
+        rows = self.state.invoice_rows()
+        voiding = {
+            r["replaces"] for r in rows if r["action"] == "void" and r["state"] == schema.PUSHING
+        }
+        updates = invoice_updates(rows, changes.invoices, voiding)
         for update in updates:
             if update.notice:
                 self.report.failures.append(update.notice)

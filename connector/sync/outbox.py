@@ -8,7 +8,8 @@ here calls the ledger or opens the database.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -191,6 +192,95 @@ def beyond_lookup(rows: list[dict[str, Any]], window: timedelta | None) -> list[
         return []
     limit = (datetime.now(UTC) - window).isoformat()
     return [r for r in rows if r["created_at"] < limit]
+
+
+@dataclass
+class Retirements:
+    """What a run does with the voids and credit notes billing planned, given the intents left
+    over from earlier runs (`sort_retirements`)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)  # planned rows that go ahead
+    resend: list[dict[str, Any]] = field(default_factory=list)  # left-over intents to finish
+    settled: list[Change] = field(default_factory=list)  # intents closed with no ledger call
+    forget: list[str] = field(default_factory=list)  # void intents that were never sent
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # their invoice is in doubt
+    # planned keys not sent: the key whose confirmation stands for each (None: nothing to wait
+    # for), so the documents that wait for them (close-outs) know when to go
+    stand_ins: dict[str, str | None] = field(default_factory=dict)
+
+    def waits_for(self, keys: Iterable[str]) -> set[str]:
+        """What a document planned `after` these keys waits for, given what was not sent."""
+        return {k for k in (self.stand_ins.get(key, key) for key in keys) if k is not None}
+
+
+NEVER_SENT = "never reached the ledger; the milestone changed, so its current revision is billed"
+PAID_SINCE = "not sent: the invoice has been paid since, so a credit note retires it instead"
+
+
+def sort_retirements(
+    planned: Sequence[dict[str, Any]],
+    resend: Sequence[dict[str, Any]],
+    rows: Mapping[str, dict[str, Any]],
+) -> Retirements:
+    """One retirement per invoice, and none of an invoice the ledger does not have.
+
+    `resend` holds this run's left-over intents: creates the ledger was asked about and does not
+    have, and voids; `rows` maps keys to the state's invoice rows. A void or credit note billing
+    planned for an invoice
+
+    - that the ledger was just found not to have is not sent: there is nothing to retire. The
+      invoice's intent is closed here and the milestone's current revision goes out instead;
+    - that an earlier run's unconfirmed void or credit note retires is not sent either: that
+      one is finished, with its own key, or, when it cannot be checked tonight, waited for (and
+      so is the reissue). A void is the exception when the invoice has been paid since it was
+      written: a paid invoice was never voided (a voided one takes no payment) and cannot be,
+      so that void is closed unsent and the credit note goes instead;
+    - that is itself unconfirmed (its lookup failed tonight) waits, and so does the reissue.
+
+    A left-over void of an invoice with no ledger id was never sent (there was nothing to send
+    it to): it is forgotten."""
+    out = Retirements()
+    for row in resend:
+        old = rows.get(row["replaces"] or "")
+        if row["action"] == "void" and (old is None or not old["ledger_id"]):
+            out.forget.append(row["key"])
+    absent = {r["key"] for r in resend if r["action"] == "create"}
+    resending = {r["key"] for r in resend}
+    pending = {
+        r["replaces"]: r
+        for r in rows.values()
+        if r["replaces"] and r["state"] == schema.PUSHING and r["key"] not in out.forget
+    }
+    closed: dict[str, str] = {}
+    for row in planned:
+        old = row["replaces"]
+        earlier = pending.get(old or "")
+        if not old:
+            out.rows.append(row)
+        elif old in absent:
+            closed[old] = NEVER_SENT
+            out.stand_ins[row["key"]] = None
+        elif earlier is None:
+            (out.waiting if rows[old]["state"] == schema.PUSHING else out.rows).append(row)
+        elif earlier["key"] not in resending:
+            out.waiting.append(row)
+        elif _overtaken(earlier, row, rows[old]):
+            closed[earlier["key"]] = PAID_SINCE
+            out.rows.append(row)
+        else:  # the earlier one is sent again tonight, and this one is not needed
+            out.stand_ins[row["key"]] = earlier["key"]
+    out.resend = [r for r in resend if r["key"] not in closed and r["key"] not in out.forget]
+    for key, why in sorted(closed.items()):
+        if why == NEVER_SENT:
+            out.settled.append((key, {"state": schema.VOIDED, "balance_minor": 0, "error": why}))
+        else:
+            out.settled.append(failed_change(rows[key], why))
+    return out
+
+
+def _overtaken(earlier: dict[str, Any], planned: dict[str, Any], old: dict[str, Any]) -> bool:
+    """An unconfirmed void that tonight's credit note replaces: the invoice has payments now."""
+    return earlier["action"] == "void" and planned["action"] == "create" and old["paid_minor"] > 0
 
 
 def reissuable(

@@ -6,7 +6,7 @@ deleted in the ledger is never treated as unbilled; it is kept and reported inst
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -32,9 +32,13 @@ class InvoiceUpdate:
 
 
 def invoice_updates(
-    rows: Iterable[dict[str, Any]], remote_invoices: Iterable[RemoteInvoice]
+    rows: Iterable[dict[str, Any]],
+    remote_invoices: Iterable[RemoteInvoice],
+    voiding: Collection[str] = (),
 ) -> list[InvoiceUpdate]:
-    """Changes on invoices this connector created; anything else in the ledger is ignored."""
+    """Changes on invoices this connector created; anything else in the ledger is ignored.
+    `voiding` holds the keys of invoices that a void of ours, not yet confirmed, retires: the
+    ledger showing one voided is that void landing, not a person's doing."""
     by_ledger_id = {r["ledger_id"]: r for r in rows if r["ledger_id"]}
     updates = []
     for remote in remote_invoices:
@@ -51,7 +55,7 @@ def invoice_updates(
             continue
         voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
         paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
-        new_state = state_for(row["state"], remote)
+        new_state = state_for(row["state"], remote, ours=row["key"] in voiding)
         notice = None
         if new_state == schema.VOIDED_IN_LEDGER and row["state"] != schema.VOIDED_IN_LEDGER:
             notice = (
@@ -75,12 +79,13 @@ def invoice_updates(
     return updates
 
 
-def state_for(current: str, remote: RemoteInvoice) -> str:
-    """The outbox state a row moves to; one we retired ourselves stays retired."""
+def state_for(current: str, remote: RemoteInvoice, ours: bool = False) -> str:
+    """The outbox state a row moves to; one we retired ourselves stays retired, and one we are
+    voiding (`ours`) stays as it is until that void is confirmed."""
     if current in (schema.CREDITED, schema.VOIDED):
         return current  # we retired it ourselves
     if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
-        return schema.VOIDED_IN_LEDGER
+        return current if ours else schema.VOIDED_IN_LEDGER
     return {
         RemoteStatus.PAID: schema.PAID,
         RemoteStatus.PARTIALLY_PAID: schema.PARTIALLY_PAID,
