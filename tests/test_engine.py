@@ -443,3 +443,25 @@ def test_a_credit_note_is_listed_as_one_and_its_remaining_credit_kept_current(tm
         if (r["kind"], r["action"]) == ("credit", "create")
     )
     assert row["balance_minor"] == 1300000  # 13,770.00 less the 770.00 refunded
+
+
+class _LedgerThatCannotSayHowFarBack(FaultyLocalLedger):
+    """A third-party adapter whose `lookup_window` asks the ledger, which is throttling."""
+
+    @property
+    def lookup_window(self):
+        from connector.errors import RetriableLedgerError
+
+        raise RetriableLedgerError("429 Too Many Requests")
+
+
+def test_a_lookup_window_the_ledger_cannot_give_leaves_the_intents_in_doubt(tmp_path):
+    business = make_business(tmp_path / "n", ledger=_LedgerThatCannotSayHowFarBack())
+    business.ledger.fail_next("create_invoices", "drop")  # applied, answer lost: in doubt
+    first = business.sync()
+    assert first.in_doubt > 0
+    second = business.sync()  # the lookup window cannot be read tonight
+    assert second.outcome == "problems" and second.created == []
+    assert any("could not be checked" in p and "429" in p for p in second.problems())
+    rows = business.state().invoice_rows()
+    assert sum(r["state"] == "pushing" for r in rows) == first.in_doubt

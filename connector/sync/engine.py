@@ -226,7 +226,17 @@ class _Run:
         if not rows:
             return
         self.report.in_doubt_found = len(rows)
-        too_old = beyond_lookup(rows, getattr(self.ledger, "lookup_window", None))
+        try:  # an adapter may have to ask the ledger how far back its lookups see
+            window = getattr(self.ledger, "lookup_window", None)
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
+            self.report.in_doubt += len(rows)
+            self.report.failures.append(
+                f"{len(rows)} earlier push(es) could not be checked in the ledger ({exc}); "
+                "they are checked again next run before anything is sent"
+            )
+            self.resend = []
+            return
+        too_old = beyond_lookup(rows, window)
         for row in too_old:
             self.report.failures.append(
                 f"{label(row)} ({row['reference']}) has waited since {row['created_at']} "
