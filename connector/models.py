@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+import datetime
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -189,8 +190,8 @@ class PlannedInvoice(NamedTuple):
     currency: str
     kind: Kind
     milestones: tuple[str, ...]
-    date: date
-    due_date: date
+    date: datetime.date  # the field shadows the type inside the class: spelt in full
+    due_date: datetime.date
     lines: tuple[Line, ...]
     revision: int = 0
     billed_milestones: tuple[Milestone, ...] = ()  # as they were when billed

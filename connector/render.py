@@ -175,7 +175,7 @@ def overview(console: Console, entries: list[dict[str, Any]]) -> None:
         )
     console.print(table)
     for e in entries:
-        who = e.get("business") or e.get("config")
+        who = str(e.get("business") or e.get("config"))
         items = [e["error"]] if e.get("error") else e["attention"]
         for item in items:
             console.print(f"[red]needs attention:[/red] {esc(who)}: {esc(item)}", highlight=False)

@@ -54,7 +54,7 @@ def to_billed(row: dict[str, Any]) -> BilledInvoice:
         lines=lines_from_json(row["lines"], currency),
         active=row["state"] in ACTIVE_STATES,
         revision=row["revision"],
-        milestone_hashes=tuple(tuple(p) for p in json.loads(row["milestone_hashes"])),  # type: ignore[misc]
+        milestone_hashes=tuple((str(a), str(b)) for a, b in json.loads(row["milestone_hashes"])),
         paid=from_minor(row["paid_minor"] or 0, currency),
         number=row["number"],
         total=from_minor(row["total_minor"], currency),

@@ -316,8 +316,9 @@ class State:
         seen: set[str] = set()
         unique = []
         for row in rows:  # duplicate ids in the tracker: keep one row, all are invalid anyway
-            if row["milestone"] not in seen:
-                seen.add(row["milestone"])
+            mid = str(row["milestone"])
+            if mid not in seen:
+                seen.add(mid)
                 unique.append(row)
         with self.engine.begin() as conn:
             conn.execute(milestones.delete().where(milestones.c.business == self.business))
@@ -329,8 +330,8 @@ class State:
                             **row,
                             "business": self.business,
                             "seen_at": stamp,
-                            "reason": reasons.get(row["milestone"], (None, None))[0],
-                            "message": reasons.get(row["milestone"], (None, None))[1],
+                            "reason": reasons.get(str(row["milestone"]), (None, None))[0],
+                            "message": reasons.get(str(row["milestone"]), (None, None))[1],
                         }
                         for row in unique
                     ],
