@@ -6,10 +6,10 @@ so that billing and planning stay pure functions of their inputs.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from dataclasses import dataclass
-import datetime
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
