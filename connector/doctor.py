@@ -11,8 +11,10 @@ import keyring
 from keyring.backends import fail
 
 from connector import config as config_mod
+from connector.adapters.base import SelfChecking as LedgerCheck
 from connector.credentials import TokenStore
 from connector.errors import ConnectorError, UserError
+from connector.sources.base import SelfChecking as SourceCheck
 from connector.sync import state as st
 
 RECONNECT_WARNING_DAYS = 14
@@ -96,17 +98,17 @@ def check_business(path: Path) -> Iterator[Check]:
 
     def ledger() -> str:
         adapter = cfg.ledger()
-        probe = getattr(adapter, "check", None)
-        return probe() if probe else f"{cfg.ledger_kind} ledger ready"
+        if isinstance(adapter, LedgerCheck):
+            return adapter.check()
+        return f"{cfg.ledger_kind} ledger ready"
 
     if credentials.ok:
         yield _check("ledger", ledger)
 
     def tracker() -> str:
         source = cfg.source()
-        probe = getattr(source, "check", None)  # trackers: token, reachability, a count
-        if probe is not None:
-            return probe()
+        if isinstance(source, SourceCheck):  # trackers: token, reachability, a count
+            return source.check()
         batch = source.read(None)
         return f"{len(batch.milestones)} milestone(s), {len(batch.invalid)} invalid"
 

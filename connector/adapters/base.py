@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from connector.models import Kind, Line
 
@@ -121,10 +121,31 @@ class LedgerAdapter(Protocol):
         """Invoices whose balance or status changed since `cursor`, with their payments."""
         ...
 
-    # Optional, looked up with getattr by the engine:
-    #   lookup_window: timedelta   how far back find_invoices can see
-    #   check() -> str             `connector doctor`: reachable with the stored credentials
-    #   settle_credit(credit_id, invoice_id, on) -> RemoteInvoice
-    #       set a credit note against the invoice it credits, unless it already is (ledgers
-    #       that allocate credits explicitly; the engine calls it for a credit note it found
-    #       by lookup, which a stopped run may have left unallocated)
+
+# Optional abilities: an adapter has one by having the method; the engine and `doctor` ask with
+# isinstance, and a type checker sees whether an adapter fits.
+
+
+@runtime_checkable
+class SettlesCredits(Protocol):
+    """Ledgers that allocate credits explicitly (Xero). The engine calls it for a credit note
+    it found by lookup, which a stopped run may have left unallocated."""
+
+    def settle_credit(self, credit_id: str, invoice_id: str, on: date) -> RemoteInvoice:
+        """Set credit note `credit_id` against invoice `invoice_id`, unless it already is."""
+        ...
+
+
+@runtime_checkable
+class SelfChecking(Protocol):
+    """`connector doctor`: reachable with the stored credentials, in one sentence."""
+
+    def check(self) -> str: ...
+
+
+class LimitsLookups(Protocol):
+    """How far back `find_invoices` can see (None: everything). A property that may have to
+    ask the ledger, so the engine reads it inside its error handling, never by isinstance."""
+
+    @property
+    def lookup_window(self) -> timedelta | None: ...

@@ -6,9 +6,12 @@ A source reads milestones; it never decides billing and never writes to the trac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from connector.models import InvalidMilestone, Milestone
+
+if TYPE_CHECKING:  # the engine hands the state's cache over; a source never opens the state
+    from connector.sync.http_cache import HttpCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +41,22 @@ class Source(Protocol):
         the batch instead.
         """
         ...
+
+
+# Optional abilities: a source has one by having the method; the engine and `doctor` ask with
+# isinstance.
+
+
+@runtime_checkable
+class CachesResponses(Protocol):
+    """Trackers that answer conditional requests: the engine hands over the state's cache, so
+    a night with no changes costs only 304s."""
+
+    def use_cache(self, cache: HttpCache) -> None: ...
+
+
+@runtime_checkable
+class SelfChecking(Protocol):
+    """`connector doctor`: token, reachability and a count, in one sentence."""
+
+    def check(self) -> str: ...

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from connector.adapters.base import CustomerRef, LedgerAdapter, RemoteInvoice
+from connector.adapters.base import CustomerRef, LedgerAdapter, RemoteInvoice, SettlesCredits
 from connector.config import Config
 from connector.errors import (
     FatalLedgerError,
@@ -29,7 +29,7 @@ from connector.errors import (
 )
 from connector.logs import run_context
 from connector.models import PlannedInvoice
-from connector.sources.base import Source
+from connector.sources.base import CachesResponses, Source
 from connector.sync import billing, schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
@@ -162,9 +162,8 @@ class _Run:
             # Payments first: whether a changed milestone's invoice is voided or credited
             # depends on what has been paid on it today, not last night.
             payment_cursor = self.pull_payments()
-            use_cache = getattr(self.source, "use_cache", None)
-            if use_cache is not None:  # trackers that answer conditional requests
-                use_cache(self.state.http_cache)
+            if isinstance(self.source, CachesResponses):
+                self.source.use_cache(self.state.http_cache)
             batch = self.source.read(self.state.cursor("source"))
             good, bad = merge_snapshot(
                 batch.complete, batch.milestones, batch.invalid, self.state.snapshot()
@@ -283,9 +282,9 @@ class _Run:
         """A credit note found by lookup may have been created by a run that stopped before
         setting it against the invoice it replaces; ledgers that allocate credits explicitly
         (Xero) do it now, and do nothing when it is done already."""
-        settle = getattr(self.ledger, "settle_credit", None)
-        if settle is None or not old["ledger_id"]:
+        if not isinstance(self.ledger, SettlesCredits) or not old["ledger_id"]:
             return remote
+        settle = self.ledger.settle_credit
         self.checkpoint("before:settle_credit")
         try:
             settled = settle(
