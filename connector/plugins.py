@@ -29,7 +29,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "asana": "connector.sources.asana:AsanaSourcePlugin",
     },
     ADAPTERS: {
-        "local": "connector.adapters.memory:LocalLedgerPlugin",
+        "local": "connector.adapters.local:LocalLedgerPlugin",
         "quickbooks": "connector.adapters.quickbooks:QuickBooksPlugin",
         "xero": "connector.adapters.xero:XeroPlugin",
     },

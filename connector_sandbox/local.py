@@ -2,7 +2,7 @@
 a write that commits while its answer is lost, and a key window that has passed. It also counts
 the calls made to it.
 
-The shipped `local` ledger (`connector.adapters.memory.MemoryLedger`) holds none of this; this
+The shipped `local` ledger (`connector.adapters.local.MemoryLedger`) holds none of this; this
 subclass only wraps its calls, so what is tested is the shipped ledger's own behaviour.
 """
 
@@ -19,7 +19,7 @@ from connector.adapters.base import (
     PushResult,
     RemoteInvoice,
 )
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.errors import RetriableLedgerError
 
 Mode = Literal["error", "drop"]

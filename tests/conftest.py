@@ -16,7 +16,7 @@ import keyring
 import pytest
 
 from connector import config as config_mod
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.credentials import MemoryKeyring
 from connector.sync import run_once
 from connector.sync.report import SyncReport

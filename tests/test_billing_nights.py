@@ -15,7 +15,7 @@ import pytest
 
 from connector import cli
 from connector import config as config_mod
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.notify import render_body
 from connector.sync import run_once
 from connector_sandbox.local import FaultyLocalLedger

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.errors import StateError
 from connector.sync.state import State
 from tests.conftest import CONFIG, MILESTONES, Hook

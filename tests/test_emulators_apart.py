@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.adapters.memory import LocalLedgerPlugin, LocalLedgerSettings, MemoryLedger
+from connector.adapters.local import LocalLedgerPlugin, LocalLedgerSettings, MemoryLedger
 from connector.errors import RetriableLedgerError
 from connector.plugins import PluginContext
 from connector_sandbox.local import FaultyLocalLedger

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.errors import LockHeld
 from connector.sync.lock import business_lock
 from connector.sync.report import status_data

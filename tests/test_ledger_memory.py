@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from tests.conformance.ledger import LedgerConformance, request
 
 

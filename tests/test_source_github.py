@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.models import Status

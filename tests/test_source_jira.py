@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from connector import config as config_mod
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.credentials import CredentialsMissing
 from connector.demo import EXAMPLE
 from connector.errors import SettingRefused

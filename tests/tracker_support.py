@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from connector import config as config_mod
-from connector.adapters.memory import MemoryLedger
+from connector.adapters.local import MemoryLedger
 from connector.sources.http import MemoryHttpCache
 from connector.sources.tokens import save_token
 from connector.sync import run_once
