@@ -86,7 +86,9 @@ def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> 
     if as_json:
         _print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped))
     else:
-        render.plan(out, cfg.business.name, day, decisions.invoices, decisions.skipped)
+        render.plan(
+            out, cfg.business.name, day, decisions.invoices, decisions.skipped, decisions.caveats
+        )
     raise typer.Exit(1 if decisions.problems else 0)
 
 
@@ -295,42 +297,15 @@ def auth_smtp(
     out.print("Saved in the OS keyring.")
 
 
-@auth_app.command("quickbooks")
-def auth_quickbooks(
-    config: ConfigOpt,
-    paste: Annotated[
-        bool,
-        typer.Option(
-            "--paste", help="Paste the redirect URL instead of listening on 127.0.0.1 (servers)."
-        ),
-    ] = False,
-) -> None:
-    """Sign in to QuickBooks Online and keep the tokens in the OS keyring."""
-    from connector.adapters.quickbooks_session import QuickBooksSettings
-    from connector.auth_flow import connect_quickbooks
-    from connector.cli_auth import sign_in
-
-    cfg, _, tokens = sign_in(
-        config,
-        paste,
-        kind="quickbooks",
-        settings_type=QuickBooksSettings,
-        app_name="QuickBooks",
-        choose="company",
-        connect=connect_quickbooks,
-        out=out,
-    )
-    out.print(
-        f"Connected {cfg.business.name} to QuickBooks company {tokens.company_id}; "
-        "the tokens are in the OS keyring."
-    )
-
-
 def _register_vendor_commands() -> None:
-    """`auth` and `sandbox` commands for Xero and the trackers live beside their code."""
+    """`auth` and `sandbox` commands for the ledgers and trackers live beside their code."""
     from importlib import import_module
 
-    for module in ("connector.cli_xero", "connector.cli_trackers"):
+    for module in (
+        "connector.adapters.quickbooks.cli",
+        "connector.cli_xero",
+        "connector.cli_trackers",
+    ):
         try:
             import_module(module).register(auth_app, sandbox_app, out)
         except ModuleNotFoundError as exc:  # pragma: no cover - while the module is being built

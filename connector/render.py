@@ -4,6 +4,7 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +33,11 @@ def plan(
     as_of: object,
     invoices: list[PlannedInvoice],
     skipped: list[Skip],
+    caveats: Sequence[str] = (),
 ) -> None:
     console.print(f"[bold]{esc(business)}[/bold]: plan as of {as_of}")
+    for caveat in caveats:
+        console.print(f"[yellow]note:[/yellow] {esc(caveat)}")
     if not invoices:
         console.print("No invoices to create.")
     for inv in invoices:

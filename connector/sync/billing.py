@@ -53,6 +53,7 @@ class Decisions:
     invoices: list[PlannedInvoice] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)  # contract-wide, for a person
+    caveats: list[str] = field(default_factory=list)  # what a plan could not take into account
 
     @property
     def problems(self) -> list[Skip]:

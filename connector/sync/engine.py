@@ -30,7 +30,7 @@ from connector.errors import (
 from connector.logs import run_context
 from connector.models import PlannedInvoice
 from connector.sources.base import CachesResponses, Source
-from connector.sync import billing, schema
+from connector.sync import schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
     Change,
@@ -39,12 +39,10 @@ from connector.sync.outbox import (
     chunks,
     credit_targets,
     failed_change,
-    intent_row,
     invoice_request,
     not_sent_changes,
     pushed_changes,
     reissuable,
-    sort_retirements,
     voided_changes,
 )
 from connector.sync.payments import invoice_updates
@@ -52,6 +50,7 @@ from connector.sync.report import SyncReport
 from connector.sync.rows import label
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.state import State
+from connector.sync.tonight import decide_tonight
 
 log = logging.getLogger("connector.sync")
 
@@ -168,17 +167,14 @@ class _Run:
             good, bad = merge_snapshot(
                 batch.complete, batch.milestones, batch.invalid, self.state.snapshot()
             )
-            decisions = billing.decide(
-                self.config.contracts,
-                good,
-                bad,
-                self.state.history(),
-                self.config.rules,
-                self.as_of,
+            # The same decision `connector plan` shows, over the rows as this run found them.
+            tonight = decide_tonight(
+                self.config, good, bad, self.state.invoice_rows(), self.resend, self.as_of
             )
+            decisions = tonight.decisions
             self.report.skipped = decisions.skipped
             self.report.notices = decisions.notices
-            self.push(decisions.invoices)
+            self.push(decisions.invoices, tonight.retirements)
             reasons = {s.milestone: (str(s.reason), s.message) for s in decisions.skipped}
             self.checkpoint("before:commit:snapshot")
             self.state.save_snapshot(good, bad, reasons)
@@ -301,11 +297,11 @@ class _Run:
 
     # -- step 2: push what billing decided ----------------------------------------------------
 
-    def push(self, planned: Sequence[PlannedInvoice]) -> None:
+    def push(self, planned: Sequence[PlannedInvoice], retirements: Retirements) -> None:
         """Retire old invoices (voids, credit notes) first; a milestone whose old invoice could
         not be retired is not reissued, so a customer never holds both."""
         self.report.planned = list(planned)
-        plan = self._retire_once([intent_row(p) for p in planned])
+        plan = self._retire_once(retirements)
         rows = plan.rows
         ready = [r for r in rows + self.resend if self._customer(r) is not None]
         retiring = [r for r in ready if r["action"] == "void" or r["kind"] == "credit"]
@@ -336,12 +332,11 @@ class _Run:
                 "invoices of this run; it is planned again next run"
             )
 
-    def _retire_once(self, planned: list[dict[str, Any]]) -> Retirements:
-        """The planned rows to send (`rows`), and the retirements that wait for their invoice to
-        be confirmed; an invoice that never reached the ledger is retired without a ledger
-        call, and one that an earlier run's void or credit note retires gets no second one."""
+    def _retire_once(self, plan: Retirements) -> Retirements:
+        """Carry out what tonight's decision says of retirements: an invoice that never reached
+        the ledger is retired without a ledger call, one that an earlier run's void or credit
+        note retires gets no second one, and those whose invoice is in doubt wait."""
         rows = {r["key"]: r for r in self.state.invoice_rows()}
-        plan = sort_retirements(planned, self.resend, rows)
         if plan.forget:
             self.state.forget_intents(plan.forget)
         for key, values in plan.settled:
