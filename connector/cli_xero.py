@@ -22,8 +22,8 @@ def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> N
         ] = False,
     ) -> None:
         """Sign in to Xero, pick the organisation, and keep the tokens in the OS keyring."""
+        from connector.adapters.oauth_signin import sign_in
         from connector.adapters.xero_session import XeroSettings
-        from connector.cli_auth import sign_in
         from connector.xero_auth import connect_xero
 
         cfg, settings, tokens = sign_in(

@@ -1,7 +1,7 @@
 """The OAuth authorization-code flow for `connector auth xero`, run once per business.
 
 It prints Xero's consent URL, takes the redirect by listening on 127.0.0.1 or from a pasted URL
-(the helpers of `auth_flow`), exchanges the code, asks `/connections` which organisations the
+(the helpers of `oauth_signin`), exchanges the code, asks `/connections` which organisations the
 bookkeeper granted, pins one, and stores the token set with that tenant id in the keyring. A
 configured `tenant_id` that the grant does not include is refused. No token is ever printed or
 written to a file.
@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import requests
 
+from connector.adapters.oauth_signin import forget_refused_keys, redirect_query
 from connector.adapters.xero_session import REFRESH_TTL, XeroSettings
-from connector.auth_flow import forget_refused_keys, redirect_query
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
 

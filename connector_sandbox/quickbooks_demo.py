@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-from connector.adapters.quickbooks_session import QuickBooksSettings
-from connector.auth_flow import connect_quickbooks
+from connector.adapters.quickbooks.auth import connect_quickbooks
+from connector.adapters.quickbooks.session import QuickBooksSettings
 from connector.config import Config
 from connector.credentials import TokenStore
 from connector_sandbox.demo_stage import SandboxStage, follow_consent

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.adapters.quickbooks import QuickBooksLedger
-from connector.adapters.quickbooks_session import QuickBooksSession, QuickBooksSettings
+from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings
 from connector.credentials import TokenSet, TokenStore
 from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
 from tests.conftest import MILESTONES, Business, write_business

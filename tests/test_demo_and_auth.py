@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from connector import cli
-from connector.adapters.quickbooks_session import QuickBooksSettings
-from connector.auth_flow import connect_quickbooks, listen_in_background
+from connector.adapters.oauth_signin import listen_in_background
+from connector.adapters.quickbooks.auth import connect_quickbooks
+from connector.adapters.quickbooks.session import QuickBooksSettings
 from connector.credentials import TokenStore
 from connector.errors import UserError
 from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox

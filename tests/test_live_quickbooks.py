@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 
 from connector.adapters.quickbooks import QuickBooksLedger
-from connector.adapters.quickbooks_session import QuickBooksSession, QuickBooksSettings
+from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings
 from connector.credentials import TokenSet, TokenStore
 from tests.conformance.ledger import request
 

@@ -12,7 +12,7 @@ from oauthlib.oauth2 import InsecureTransportError
 from requests_oauthlib import OAuth2Session
 
 from connector.adapters.plain_http import LoopbackOAuth2Session, loopback_origin
-from connector.adapters.quickbooks_session import QuickBooksSession, QuickBooksSettings
+from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings
 from connector.credentials import TokenStore
 from tests import qbo_support
 

@@ -4,7 +4,7 @@ benchmark, a test) passes an `on_request` hook, told of every request the sandbo
 from __future__ import annotations
 
 from connector.adapters.quickbooks import QuickBooksLedger
-from connector.adapters.quickbooks_session import QuickBooksSession
+from connector.adapters.quickbooks.session import QuickBooksSession
 from connector.adapters.xero import XeroLedger
 from connector.adapters.xero_session import XeroSession
 from connector.credentials import TokenStore

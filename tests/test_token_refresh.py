@@ -37,7 +37,7 @@ TOKEN = "POST /oauth2/v1/tokens/bearer"
 # The real CLI, killed with SIGKILL the `nth` time the QuickBooks session reaches `step`.
 KILLED_CLI = """
 import os, signal, sys
-from connector.adapters.quickbooks_session import QuickBooksSession
+from connector.adapters.quickbooks.session import QuickBooksSession
 step, nth = os.environ["KILL_AT"].rsplit("#", 1)
 reached = []
 def checkpoint(self, name):

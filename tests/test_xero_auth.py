@@ -46,7 +46,7 @@ def test_auth_by_pasted_redirect_stores_tokens_and_tenant_in_the_keyring(xero, m
 
 
 def test_auth_by_listening_on_loopback(xero):
-    from connector.auth_flow import listen_in_background
+    from connector.adapters.oauth_signin import listen_in_background
 
     chosen = settings(xero.sandbox, redirect_uri="http://127.0.0.1:18726/callback")
     thread, box = listen_in_background(chosen.redirect_uri)

@@ -33,7 +33,7 @@ from connector.adapters.base import (
     RemotePayment,
     RemoteStatus,
 )
-from connector.adapters.quickbooks_session import (
+from connector.adapters.quickbooks.session import (
     QuickBooksSession,
     QuickBooksSettings,
     classify,

@@ -1,8 +1,7 @@
-"""The OAuth authorization-code flow, run once per business by `connector auth quickbooks`.
-
-It prints the consent URL, then takes the redirect either by listening on 127.0.0.1 (a desktop)
-or from a pasted URL (a headless server), exchanges the code, and stores the token set and the
-company id in the keyring. No token is ever printed or written to a file.
+"""The sign-in steps the OAuth ledgers share (`connector auth quickbooks`, `connector auth xero`),
+so that both ask for the same things in the same order and take the redirect the same way: by
+listening on 127.0.0.1 (a desktop) or from a pasted URL (a headless server). No token is ever
+printed or written to a file.
 """
 
 from __future__ import annotations
@@ -11,16 +10,24 @@ import http.server
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-import requests
-from intuitlib.client import AuthClient
-from intuitlib.enums import Scopes
-from intuitlib.exceptions import AuthClientError
+import typer
+from rich.console import Console
 
-from connector.adapters.quickbooks_session import QuickBooksSettings, oauth_error
+from connector import config as config_mod
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
+
+
+class _LedgerSettings(Protocol):
+    redirect_uri: str
+
+
+S = TypeVar("S", bound=_LedgerSettings)
+Connect = Callable[[S, TokenStore, str, str, Callable[[str], None], Callable[[str], str]], TokenSet]
 
 
 def redirect_query(url: str, state: str, vendor: str, command: str) -> dict[str, list[str]]:
@@ -35,18 +42,6 @@ def redirect_query(url: str, state: str, vendor: str, command: str) -> dict[str,
             f"start `connector auth {command}` again"
         )
     return query
-
-
-def redirect_params(url: str, state: str) -> tuple[str, str]:
-    """The code and realm id from a redirect URL, after checking its state (CSRF)."""
-    query = redirect_query(url, state, "QuickBooks", "quickbooks")
-    try:
-        return query["code"][0], query["realmId"][0]
-    except KeyError:
-        raise UserError(
-            "the redirect URL has no code and realmId; paste the whole address "
-            "the browser was sent to"
-        ) from None
 
 
 def wait_for_redirect(redirect_uri: str, timeout: float = 300.0) -> str:
@@ -78,44 +73,6 @@ def wait_for_redirect(redirect_uri: str, timeout: float = 300.0) -> str:
     return received["url"]
 
 
-def connect_quickbooks(
-    settings: QuickBooksSettings,
-    store: TokenStore,
-    client_id: str,
-    client_secret: str,
-    show: Callable[[str], None],
-    get_redirect: Callable[[str], str],
-) -> TokenSet:
-    """Run the whole flow; `get_redirect(consent_url)` returns the URL the browser landed on."""
-    try:
-        auth = AuthClient(client_id, client_secret, settings.redirect_uri, settings.discovery)
-    except requests.exceptions.RequestException as exc:
-        raise UserError(f"cannot reach the QuickBooks sign-in service: {exc}") from None
-    url = auth.get_authorization_url([Scopes.ACCOUNTING])
-    show(url)
-    code, realm = redirect_params(get_redirect(url), auth.state_token)
-    try:
-        auth.get_bearer_token(code, realm_id=realm)
-    except AuthClientError as exc:
-        if oauth_error(exc) == "invalid_client":
-            forget_refused_keys(store, client_id, client_secret)
-            raise UserError(
-                "QuickBooks refused the app's client ID or secret (invalid_client); copy both "
-                "from the Intuit developer portal (your app, Keys and credentials: Development "
-                "keys for sandbox companies, Production keys for real ones) and run "
-                "`connector auth quickbooks` again, which asks for them"
-            ) from None
-        raise UserError(
-            f"QuickBooks refused the sign-in code ({exc.status_code}); start again"
-        ) from None
-    tokens = TokenSet(client_id=client_id, client_secret=client_secret, company_id=realm)
-    tokens = tokens.rotated(
-        auth.access_token, auth.expires_in, auth.refresh_token, auth.x_refresh_token_expires_in
-    )
-    store.save(tokens)
-    return tokens
-
-
 def forget_refused_keys(store: TokenStore, client_id: str, client_secret: str) -> None:
     """The vendor refused these keys: if they are the stored ones, mark them so that the next
     `connector auth` asks for new ones instead of reusing them."""
@@ -139,3 +96,54 @@ def listen_in_background(redirect_uri: str) -> tuple[threading.Thread, dict[str,
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, box
+
+
+def redirect_source(redirect_uri: str, paste: bool) -> Callable[[str], str]:
+    """Where the browser's redirect comes from: a pasted address, or a listener on 127.0.0.1
+    started now, before the consent URL is shown, so a fast browser is not missed."""
+    waiting = None if paste else listen_in_background(redirect_uri)
+
+    def redirect(_: str) -> str:
+        if waiting is None:
+            return typer.prompt("Paste the address the browser was sent to")
+        thread, box = waiting
+        thread.join()
+        if "error" in box:
+            raise UserError(box["error"])
+        return box["url"]
+
+    return redirect
+
+
+def sign_in(
+    config: Path,
+    paste: bool,
+    *,
+    kind: str,
+    settings_type: type[S],
+    app_name: str,
+    choose: str,
+    connect: Connect[S],
+    out: Console,
+) -> tuple[config_mod.Config, S, TokenSet]:
+    """Load the config, check its ledger is `kind`, reuse or ask for the app's client id and
+    secret, and run `connect` with the consent URL shown on `out` (`choose`: what the
+    bookkeeper picks there). Returns what the caller needs for its closing line."""
+    cfg = config_mod.load(config)
+    settings: object = cfg.ledger_settings  # any plugin's: checked to be `kind`'s below
+    if not isinstance(settings, settings_type):
+        raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "{kind}"')
+    store = TokenStore(cfg.business.name, kind)
+    known = store.reusable_keys()
+    client_id = known[0] if known else typer.prompt(f"{app_name} app client ID")
+    secret = known[1] if known else typer.prompt("Client secret", hide_input=True)
+    redirect = redirect_source(settings.redirect_uri, paste)
+    tokens = connect(
+        settings,
+        store,
+        client_id,
+        secret,
+        lambda url: out.print(f"Open this address, sign in and choose the {choose}:\n{url}"),
+        redirect,
+    )
+    return cfg, settings, tokens

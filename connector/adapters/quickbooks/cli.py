@@ -1,0 +1,42 @@
+"""`connector auth quickbooks`, registered into the main command by `connector.cli`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> None:
+    @auth_app.command("quickbooks")
+    def auth_quickbooks(
+        config: Annotated[Path, typer.Option("--config", "-c", help="The business's TOML config.")],
+        paste: Annotated[
+            bool,
+            typer.Option(
+                "--paste",
+                help="Paste the redirect URL instead of listening on 127.0.0.1 (servers).",
+            ),
+        ] = False,
+    ) -> None:
+        """Sign in to QuickBooks Online and keep the tokens in the OS keyring."""
+        from connector.adapters.oauth_signin import sign_in
+        from connector.adapters.quickbooks.auth import connect_quickbooks
+        from connector.adapters.quickbooks.session import QuickBooksSettings
+
+        cfg, _, tokens = sign_in(
+            config,
+            paste,
+            kind="quickbooks",
+            settings_type=QuickBooksSettings,
+            app_name="QuickBooks",
+            choose="company",
+            connect=connect_quickbooks,
+            out=out,
+        )
+        out.print(
+            f"Connected {cfg.business.name} to QuickBooks company {tokens.company_id}; "
+            "the tokens are in the OS keyring."
+        )
