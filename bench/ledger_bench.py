@@ -204,7 +204,7 @@ def main() -> int:
 
 def run_xero(invoices: int, latency_ms: int) -> int:
     from connector.adapters.xero import XeroLedger
-    from connector.adapters.xero_session import XeroSession
+    from connector.adapters.xero.session import XeroSession
     from connector_sandbox.xero import CLIENT_ID as XERO_ID
     from connector_sandbox.xero import CLIENT_SECRET as XERO_SECRET
     from connector_sandbox.xero import XeroSandbox

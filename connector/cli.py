@@ -246,6 +246,16 @@ def sandbox_quickbooks(
     serve(port)
 
 
+@sandbox_app.command("xero")
+def sandbox_xero(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
+) -> None:
+    """Serve a local Xero (identity and Accounting API) until Ctrl-C."""
+    from connector_sandbox.xero import main as serve
+
+    serve(port)
+
+
 @app.command()
 def doctor(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
@@ -303,7 +313,7 @@ def _register_vendor_commands() -> None:
 
     for module in (
         "connector.adapters.quickbooks.cli",
-        "connector.cli_xero",
+        "connector.adapters.xero.cli",
         "connector.cli_trackers",
     ):
         try:

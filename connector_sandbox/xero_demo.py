@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-from connector.adapters.xero_session import XeroSettings
+from connector.adapters.xero.auth import connect_xero
+from connector.adapters.xero.session import XeroSettings
 from connector.config import Config
 from connector.credentials import TokenStore
-from connector.xero_auth import connect_xero
 from connector_sandbox.demo_stage import SandboxStage, follow_consent
 from connector_sandbox.xero import (
     CLIENT_ID,

@@ -249,7 +249,7 @@ def test_void_keys_are_scoped_to_the_organisation(xero):
 def test_the_first_payment_pull_reads_every_page(xero, monkeypatch):
     """With nothing stored yet, every paid invoice this app created comes back, however many
     pages that takes (pages of 2 here, instead of Xero's 1,000)."""
-    monkeypatch.setattr("connector.adapters.xero_reads.PAGE", 2)
+    monkeypatch.setattr("connector.adapters.xero.reads.PAGE", 2)
     ledger = xero.ledger()
     customer = ledger.find_or_create_customer("Acme Corporation", "USD")
     created = ledger.create_invoices(_batch(customer, ["1000.00", "2000.00", "3000.00"]))

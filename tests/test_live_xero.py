@@ -29,7 +29,7 @@ import yaml
 
 from connector.adapters.base import RemoteStatus
 from connector.adapters.xero import XeroLedger
-from connector.adapters.xero_session import XeroSession, XeroSettings
+from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
 from connector.jsonwire import dumps
 from tests.conformance.ledger import request

@@ -61,7 +61,7 @@ def test_a_token_refresh_over_plain_http_sets_nothing_process_wide(qbo):
 
 def test_xero_needs_no_allowance_for_a_local_sandbox(xero):
     """xero-python speaks to the token endpoint and the API through urllib3, and the sign-in
-    (connector/xero_auth.py) through plain requests: neither asks oauthlib, so nothing is
+    (connector/adapters/xero/auth.py) through plain requests: neither asks oauthlib, so nothing is
     allowed for Xero, and nothing is needed, not even for a refresh."""
     session = xero.ledger().session
     session.expire_access_token()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from connector.adapters.quickbooks import QuickBooksLedger
 from connector.adapters.quickbooks.session import QuickBooksSession
 from connector.adapters.xero import XeroLedger
-from connector.adapters.xero_session import XeroSession
+from connector.adapters.xero.session import XeroSession
 from connector.credentials import TokenStore
 from tests import qbo_support
 from tests.conformance.ledger import request

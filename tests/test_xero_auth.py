@@ -10,9 +10,9 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
+from connector.adapters.xero.auth import connect_xero, consent_url
 from connector.credentials import TokenStore
 from connector.errors import FatalLedgerError, UserError
-from connector.xero_auth import connect_xero, consent_url
 from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET
 from connector_sandbox.xero_demo import follow_consent
 from tests.conftest import demo_tells_the_documented_story
@@ -152,7 +152,7 @@ def test_a_lost_refresh_response_is_retried_within_the_grace_period(xero):
 
 
 def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
-    from connector import xero_auth
+    from connector.adapters.xero import auth as xero_auth
     from connector.cli import app
 
     business = xero_business(tmp_path / "b", xero)
@@ -199,7 +199,7 @@ def test_demo_with_xero_bills_pays_and_reports(memory_keyring, checked_demo):
 def auth_through_the_cli(business, xero, monkeypatch, keys: str = ""):
     """`connector auth xero --paste`, the bookkeeper typing `keys` (client id and secret lines,
     when asked) and pasting the consent redirect."""
-    from connector import xero_auth
+    from connector.adapters.xero import auth as xero_auth
     from connector.cli import app
 
     monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")

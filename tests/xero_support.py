@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from connector.adapters.xero import XeroLedger
-from connector.adapters.xero_session import XeroSession, XeroSettings
+from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
 from connector.sync import run_once
 from connector.sync.report import SyncReport

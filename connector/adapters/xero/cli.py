@@ -1,5 +1,4 @@
-"""`connector auth xero` and `connector sandbox xero`, registered into the main command by
-`connector.cli`."""
+"""`connector auth xero`, registered into the main command by `connector.cli`."""
 
 from __future__ import annotations
 
@@ -23,8 +22,8 @@ def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> N
     ) -> None:
         """Sign in to Xero, pick the organisation, and keep the tokens in the OS keyring."""
         from connector.adapters.oauth_signin import sign_in
-        from connector.adapters.xero_session import XeroSettings
-        from connector.xero_auth import connect_xero
+        from connector.adapters.xero.auth import connect_xero
+        from connector.adapters.xero.session import XeroSettings
 
         cfg, settings, tokens = sign_in(
             config,
@@ -45,12 +44,3 @@ def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> N
             f"Connected {cfg.business.name} to Xero organisation {tokens.company_id}; the "
             f"tokens are in the OS keyring{pinned}."
         )
-
-    @sandbox_app.command("xero")
-    def sandbox_xero(
-        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
-    ) -> None:
-        """Serve a local Xero (identity and Accounting API) until Ctrl-C."""
-        from connector_sandbox.xero import main as serve
-
-        serve(port)

@@ -38,10 +38,10 @@ from connector.adapters.base import (
     RemoteInvoice,
     RemoteStatus,
 )
-from connector.adapters.xero_contacts import ContactBook
-from connector.adapters.xero_credits import settle_credit
-from connector.adapters.xero_errors import IdempotencyConflict
-from connector.adapters.xero_mapping import (
+from connector.adapters.xero.contacts import ContactBook
+from connector.adapters.xero.credits import settle_credit
+from connector.adapters.xero.errors import IdempotencyConflict
+from connector.adapters.xero.mapping import (
     folded,
     lines_total,
     messages,
@@ -49,8 +49,8 @@ from connector.adapters.xero_mapping import (
     request_key,
     to_remote,
 )
-from connector.adapters.xero_reads import PAGE, pages, payment_changes
-from connector.adapters.xero_session import XeroSession, XeroSettings
+from connector.adapters.xero.reads import PAGE, pages, payment_changes
+from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenStore
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind

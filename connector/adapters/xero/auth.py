@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import requests
 
 from connector.adapters.oauth_signin import forget_refused_keys, redirect_query
-from connector.adapters.xero_session import REFRESH_TTL, XeroSettings
+from connector.adapters.xero.session import REFRESH_TTL, XeroSettings
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from xero_python.accounting import Contact, Contacts
 
 from connector.adapters.base import CustomerRef
-from connector.adapters.xero_mapping import folded, messages, request_key
-from connector.adapters.xero_reads import PAGE, pages
-from connector.adapters.xero_session import XeroSession
+from connector.adapters.xero.mapping import folded, messages, request_key
+from connector.adapters.xero.reads import PAGE, pages
+from connector.adapters.xero.session import XeroSession
 from connector.errors import SkippableLedgerError
 
 PENDING = "pending:"  # a contact to be created with the next batch

@@ -20,8 +20,8 @@ from typing import Any
 from xero_python.accounting import Allocation, Allocations, Invoice
 
 from connector.adapters.base import RemoteInvoice
-from connector.adapters.xero_mapping import request_key, to_remote
-from connector.adapters.xero_session import XeroSession
+from connector.adapters.xero.mapping import request_key, to_remote
+from connector.adapters.xero.session import XeroSession
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)

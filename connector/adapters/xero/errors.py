@@ -1,6 +1,6 @@
 """Xero's answers sorted by what the engine does next: a 401 refreshes once, a minute limit
 is waited out, the day limit stops the business's run, a 5xx is retried (for a write, under a
-new key, see `xero_session`), a reused key with another body is looked up, anything else Xero
+new key, see `session`), a reused key with another body is looked up, anything else Xero
 refuses is recorded on the item with Xero's own words.
 """
 

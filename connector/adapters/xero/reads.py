@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.adapters.base import PaymentChanges, RemotePayment
-from connector.adapters.xero_mapping import day, server_time, to_remote, with_payments
-from connector.adapters.xero_session import XeroSession
+from connector.adapters.xero.mapping import day, server_time, to_remote, with_payments
+from connector.adapters.xero.session import XeroSession
 
 PAGE = 1000  # Xero's largest pageSize
 OVERLAP = timedelta(minutes=5)  # re-read the boundary: two changes in one second are not lost

@@ -1,10 +1,10 @@
 """A xero-python client with its tokens kept in the keyring and Xero's rate limits obeyed; its
-errors are sorted by what the engine should do next in `xero_errors`.
+errors are sorted by what the engine should do next in `errors`.
 
 Tokens: the SDK refreshes an access token 60 s before it expires and hands the rotated set to
 our token saver, which writes it to the keyring before the SDK uses the new access token, so a
 crash between the two never leaves only a spent refresh token behind. Xero's refusal of the
-app's keys (invalid_client, a 400 that `xero_errors` would file as a rejected request) stops
+app's keys (invalid_client, a 400 that `errors` would file as a rejected request) stops
 the run and marks the keys, so that `connector auth xero` asks for them again. The tenant is pinned:
 the config's `tenant_id` and the tenant the connection was made for must agree.
 
@@ -43,7 +43,7 @@ from xero_python.exceptions import ApiException, HTTPStatusException, OAuth2Erro
 from xero_python.identity import IdentityApi
 
 from connector.adapters.oauth_retry import refresh_once
-from connector.adapters.xero_errors import (
+from connector.adapters.xero.errors import (
     RECONNECT,
     AuthExpired,
     MinuteLimit,
@@ -51,7 +51,7 @@ from connector.adapters.xero_errors import (
     classify,
     day_limit_reached,
 )
-from connector.adapters.xero_wire import DecimalApiClient
+from connector.adapters.xero.wire import DecimalApiClient
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError
 from connector.jsonwire import loads
