@@ -256,6 +256,31 @@ def sandbox_xero(
     serve(port)
 
 
+@sandbox_app.command("tracker")
+def sandbox_tracker(
+    kind: Annotated[str, typer.Option("--kind", help="github, jira or asana.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
+) -> None:
+    """Serve a local GitHub, Jira or Asana holding the example milestones until Ctrl-C."""
+    if kind not in ("github", "jira", "asana"):
+        raise UserError(f"--kind: expected github, jira or asana, got {kind!r}")
+    from connector.demo import EXAMPLE
+    from connector_sandbox.trackers_demo import TrackerDemo
+
+    demo = TrackerDemo(kind, port=port)
+    with demo:
+        section = demo.tracker_section(EXAMPLE / "milestones.toml")
+        user, token = demo.credentials()
+        out.print(f"{kind} sandbox on {demo.url}, holding the example milestones")
+        # the sandbox's own fixed test token, not anybody's secret: `connector auth` needs it
+        out.print(
+            f"  token for `connector auth {kind}`: {token}" + (f" (email {user})" if user else "")
+        )
+        out.print("  \\[tracker] section:\n")
+        out.print(section, markup=False, highlight=False)
+        demo.sandbox.serve_forever()
+
+
 @app.command()
 def doctor(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
@@ -314,7 +339,9 @@ def _register_vendor_commands() -> None:
     for module in (
         "connector.adapters.quickbooks.cli",
         "connector.adapters.xero.cli",
-        "connector.cli_trackers",
+        "connector.sources.github.cli",
+        "connector.sources.jira.cli",
+        "connector.sources.asana.cli",
     ):
         try:
             import_module(module).register(auth_app, sandbox_app, out)
