@@ -143,14 +143,14 @@ def _story(
     if render_skipped:
         render_skipped([s for s in first.skipped if s.reason.value != "already_invoiced"])
     in_ledger = books.invoices()
-    paid = [row for row, _ in first.created if row["kind"] == "deposit"]
-    part = [row for row, _ in first.created if row["kind"] == "milestone"][:1]
+    paid = [row for row, _ in first.created if row.kind == "deposit"]
+    part = [row for row, _ in first.created if row.kind == "milestone"][:1]
     show("\n2. The client pays: the deposit in full, and part of the first milestone")
     for row in paid + part:
-        invoice_id, total = in_ledger[row["reference"]]
+        invoice_id, total = in_ledger[row.reference]
         amount = total if row in paid else Decimal("5000.00")
         books.pay(invoice_id, amount, as_of)
-        show(f"   payment of {amount} {row['currency']} on {row['reference']}")
+        show(f"   payment of {amount} {row.currency} on {row.reference}")
     show("\n3. Second sync: nothing new to invoice, payments pulled back")
     second = run_once(cfg, as_of=as_of)
     if render_report:

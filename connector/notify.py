@@ -9,7 +9,6 @@ no secret ever appears in a message, payload or problem.
 
 from __future__ import annotations
 
-import json
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -22,10 +21,11 @@ from keyring.errors import KeyringError, NoKeyringError
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from connector.credentials import SERVICE
-from connector.money import fmt, from_minor
+from connector.money import fmt
 
 if TYPE_CHECKING:  # the report module imports the config, which imports this one
     from connector.sync.report import SyncReport
+    from connector.sync.rows import InvoiceRow
 
 SMTP_TIMEOUT = 30.0
 WEBHOOK_TIMEOUT = 10.0
@@ -97,21 +97,20 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _invoice(row: dict[str, Any], number: str | None) -> dict[str, Any]:
-    currency = row["currency"]
-    total = from_minor(row["total_minor"], currency)
+def _invoice(row: InvoiceRow, number: str | None) -> dict[str, Any]:
+    """One invoice as the email and the webhook show it: JSON-safe, amounts as text."""
     return {
-        "number": number or row.get("number") or row.get("reference"),
+        "number": number or row.number or row.reference,
         # lines that net below zero went to the ledger as a credit note, for -total
-        "document": "credit_note" if total < 0 else "invoice",
-        "contract": row["contract"],
-        "customer": row.get("customer"),
-        "kind": row["kind"],
-        "milestones": json.loads(row["milestones"]),
-        "currency": currency,
-        "total": fmt(total),
-        "date": row.get("invoice_date"),
-        "due_date": row.get("due_date"),
+        "document": "credit_note" if row.is_credit_note else "invoice",
+        "contract": row.contract,
+        "customer": row.customer,
+        "kind": str(row.kind),
+        "milestones": list(row.milestones),
+        "currency": row.currency,
+        "total": fmt(row.total),
+        "date": row.invoice_date.isoformat(),
+        "due_date": row.due_date.isoformat(),
     }
 
 

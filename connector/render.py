@@ -3,7 +3,6 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -84,15 +83,15 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
         f"(run {report.run_id}): {report.outcome}"
     )
     for row, number in report.created:
-        what = ", ".join(json.loads(row["milestones"])) or row["kind"]
-        total = from_minor(row["total_minor"], row["currency"])
+        what = ", ".join(row.milestones) or row.kind
+        total = from_minor(row.total_minor, row.currency)
         document = "credit note" if total < 0 else "invoice"  # a credit note is for -total
         console.print(
-            f"  created {document} {esc(number)}: {esc(row['contract'])} {esc(what)}, "
-            f"{money(abs(total), row['currency'])}"
+            f"  created {document} {esc(number)}: {esc(row.contract)} {esc(what)}, "
+            f"{money(abs(total), row.currency)}"
         )
     for row, number in report.voided:
-        console.print(f"  voided {esc(number.removeprefix('void of '))}: {esc(row['contract'])}")
+        console.print(f"  voided {esc(number.removeprefix('void of '))}: {esc(row.contract)}")
     c = report.counts()
     waiting = sum(1 for s in report.skipped if s.reason.value != "already_invoiced")
     console.print(

@@ -37,12 +37,12 @@ def test_first_sync_creates_every_invoice_once_and_the_second_nothing(business: 
     report = business.sync()
     assert report.outcome == "ok"
     assert totals(business.ledger) == EXPECTED_TOTALS
-    assert [row["kind"] for row, _ in report.created].count("milestone") == 4
+    assert [row.kind for row, _ in report.created].count("milestone") == 4
     again = business.sync()
     assert again.created == [] and again.outcome == "ok"
     assert len(business.ledger.documents()) == 6
     rows = business.state().invoice_rows()
-    assert {r["state"] for r in rows} == {"pushed"}
+    assert {r.state for r in rows} == {"pushed"}
     assert stat.S_IMODE(business.config().state_path.stat().st_mode) == 0o600
 
 
@@ -94,7 +94,7 @@ def test_a_lost_response_is_found_by_lookup_not_sent_twice(business: Business):
     second = business.sync()
     assert second.resolved == first.in_doubt
     assert totals(business.ledger) == EXPECTED_TOTALS
-    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+    assert {r.state for r in business.state().invoice_rows()} == {"pushed"}
 
 
 def test_a_ledger_outage_before_the_write_is_retried_next_night(business: Business):
@@ -145,7 +145,7 @@ def test_credit_and_reissue_voids_unpaid_and_credits_paid(tmp_path):
     business.milestones(changed)
     report = business.sync()
     assert len(report.voided) == 2
-    states = Counter(r["state"] for r in business.state().invoice_rows())
+    states = Counter(r.state for r in business.state().invoice_rows())
     assert states["voided"] == 2
     live = {str(d.total) for d in live_documents(business.ledger)}
     assert "4100.00" in live and "4000.00" not in live
@@ -205,7 +205,7 @@ def test_crash_at_every_step_then_rerun_leaves_exactly_one_invoice_each(tmp_path
         business.sync()
         assert totals(business.ledger) == EXPECTED_TOTALS, f"crash at {names[n - 1]} (#{n})"
         rows = business.state().invoice_rows()
-        assert {r["state"] for r in rows} == {"pushed"}, names[n - 1]
+        assert {r.state for r in rows} == {"pushed"}, names[n - 1]
         refs = Counter(d.reference for d in business.ledger.documents())
         assert max(refs.values()) == 1
 
@@ -290,7 +290,7 @@ def test_an_incremental_source_is_merged_with_what_is_known(business: Business):
     source.edit(m3)
     second = business.sync(source=source)
     assert source.cursors_seen == [None, "0"]
-    assert [json.loads(row["milestones"]) for row, _ in second.created] == [["ACME-M3"], []]
+    assert [list(row.milestones) for row, _ in second.created] == [["ACME-M3"], []]
     assert totals(business.ledger) == EXPECTED_TOTALS
     # the batch held only M3, yet the other milestones are still known (not "removed")
     assert not [s for s in second.skipped if s.reason.value == "changed_after_invoicing"]
@@ -351,7 +351,7 @@ def test_a_stop_request_ends_the_run_after_the_ledger_call_in_flight(business: B
     rows = business.state().invoice_rows()
     # the call in flight finished and its result was recorded; the rest were never sent, so
     # their intents are dropped rather than left for a lookup
-    assert sorted(r["state"] for r in rows) == ["pushed", "pushed"]
+    assert sorted(r.state for r in rows) == ["pushed", "pushed"]
     assert business.state().last_run()["outcome"] == "stopped"
     assert business.state().cursor("source") is None  # a stopped run moves no cursor
 
@@ -371,7 +371,7 @@ def test_ctrl_c_on_a_manual_sync_records_the_run_as_stopped(business: Business):
         business.sync(checkpoint=ctrl_c)
     state = business.state()
     assert state.last_run()["outcome"] == "stopped"
-    assert [r["state"] for r in state.invoice_rows()] == ["pushing", "pushing"]  # in flight
+    assert [r.state for r in state.invoice_rows()] == ["pushing", "pushing"]  # in flight
     again = business.sync()
     assert again.resolved == 2 and again.outcome == "ok"
     assert totals(business.ledger) == EXPECTED_TOTALS
@@ -438,11 +438,9 @@ def test_a_credit_note_is_listed_as_one_and_its_remaining_credit_kept_current(tm
     (note,) = [i for i in data["invoices"] if i["kind"] == "credit"]
     assert (note["status"], note["days_overdue"]) == ("credit_note", 0)
     row = next(
-        r
-        for r in business.state().invoice_rows()
-        if (r["kind"], r["action"]) == ("credit", "create")
+        r for r in business.state().invoice_rows() if (r.kind, r.action) == ("credit", "create")
     )
-    assert row["balance_minor"] == 1300000  # 13,770.00 less the 770.00 refunded
+    assert row.balance_minor == 1300000  # 13,770.00 less the 770.00 refunded
 
 
 class _LedgerThatCannotSayHowFarBack(FaultyLocalLedger):
@@ -464,4 +462,4 @@ def test_a_lookup_window_the_ledger_cannot_give_leaves_the_intents_in_doubt(tmp_
     assert second.outcome == "problems" and second.created == []
     assert any("could not be checked" in p and "429" in p for p in second.problems())
     rows = business.state().invoice_rows()
-    assert sum(r["state"] == "pushing" for r in rows) == first.in_doubt
+    assert sum(r.state == "pushing" for r in rows) == first.in_doubt

@@ -103,7 +103,7 @@ def test_a_429_storm_on_preferences_leaves_unconfirmed_invoices_in_doubt(
     business = qbo_support.qbo_business(tmp_path / "b", fresh)
     fresh.faults.fail(100, status=503, match="batch")  # the invoices go out unconfirmed
     code, _ = sync(business.config_path, monkeypatch, capsys)
-    pushing = [r for r in business.state().invoice_rows() if r["state"] == "pushing"]
+    pushing = [r for r in business.state().invoice_rows() if r.state == "pushing"]
     assert code == 1 and pushing
     fresh.faults.clear()
     fresh.faults.throttle(100, match="preferences")
@@ -111,14 +111,14 @@ def test_a_429_storm_on_preferences_leaves_unconfirmed_invoices_in_doubt(
     assert code == 1, printed
     assert "error: unexpected" not in printed
     assert "could not be checked in the ledger" in printed and "checked again next run" in printed
-    still = [r for r in business.state().invoice_rows() if r["state"] == "pushing"]
-    assert {r["key"] for r in still} == {r["key"] for r in pushing}
+    still = [r for r in business.state().invoice_rows() if r.state == "pushing"]
+    assert {r.key for r in still} == {r.key for r in pushing}
     fresh.faults.clear()
     code, printed = sync(business.config_path, monkeypatch, capsys)
     assert code == 0, printed
     numbers = Counter(i["DocNumber"] for i in fresh.invoices())
     assert max(numbers.values()) == 1
-    assert set(numbers) == {r["reference"] for r in business.state().invoice_rows()}
+    assert set(numbers) == {r.reference for r in business.state().invoice_rows()}
 
 
 def test_an_unknown_numbering_is_looked_up_without_a_time_limit(fresh):

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from connector.models import Kind
 from connector.notify import (
     NotifySettings,
     render_email,
@@ -28,6 +29,8 @@ from connector.notify import (
     webhook_payload,
 )
 from connector.sync.report import SyncReport
+from connector.sync.rows import InvoiceRow
+from connector.sync.schema import OutboxAction
 from tests.conftest import Business, Hook
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
@@ -110,8 +113,8 @@ def test_real_sync_is_emailed(business: Business, smtp: tuple[Collector, int]) -
     text = body(msg)
     for row, number in report.created:
         assert number in text
-        assert row["contract"] in text
-        for m in json.loads(row["milestones"]):
+        assert row.contract in text
+        for m in row.milestones:
             assert m in text
     assert "8160.00 USD" in text  # ACME-M1 total, as the README's plan shows it
     assert "EUR" in text
@@ -119,16 +122,22 @@ def test_real_sync_is_emailed(business: Business, smtp: tuple[Collector, int]) -
 
 
 def report_with_problems() -> SyncReport:
-    row = {
-        "contract": "ACME-WEB",
-        "kind": "milestone",
-        "milestones": '["ACME-M1", "ACME-M2"]',
-        "total_minor": 1234567,
-        "currency": "USD",
-        "customer": "Acme Corporation",
-        "invoice_date": "2026-11-02",
-        "due_date": "2026-11-17",
-    }
+    row = InvoiceRow(
+        key="mc-1",
+        reference="MC-1",
+        action=OutboxAction.CREATE,
+        contract="ACME-WEB",
+        customer="Acme Corporation",
+        kind=Kind.MILESTONE,
+        milestones=("ACME-M1", "ACME-M2"),
+        milestone_hashes=(),
+        revision=0,
+        currency="USD",
+        invoice_date=dt.date(2026, 11, 2),
+        due_date=dt.date(2026, 11, 17),
+        lines=(),
+        total_minor=1234567,
+    )
     return SyncReport(
         business="Northwind Studio",
         as_of=AS_OF,

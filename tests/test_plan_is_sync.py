@@ -61,8 +61,8 @@ def test_plan_lists_exactly_what_the_next_sync_sends(tmp_path_factory, steps):
         night += timedelta(days=move[1])
         _, planned = preview(business.config(), night, ledger=business.ledger)
         report = business.sync(as_of=night)
-        created = {row["key"] for row, _ in report.created}
-        voided = {row["key"] for row, _ in report.voided}
+        created = {row.key for row, _ in report.created}
+        voided = {row.key for row, _ in report.voided}
         assert {p.key for p in planned.invoices if not p.void_instead} == created, night
         assert {p.key for p in planned.invoices if p.void_instead} == voided, night
         assert report.outcome != "failed"

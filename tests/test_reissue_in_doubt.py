@@ -5,7 +5,6 @@ by us, and never reported as voided by a person."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -89,14 +88,10 @@ class Books:
     def void_intents(self) -> Counter[str]:
         """How many void intents the state holds for each invoice key."""
         rows = self.business.state().invoice_rows()
-        return Counter(r["replaces"] for r in rows if r["action"] == "void")
+        return Counter(r.replaces for r in rows if r.action == "void")
 
     def rows_for(self, milestone: str) -> list[dict[str, Any]]:
-        return [
-            r
-            for r in self.business.state().invoice_rows()
-            if milestone in json.loads(r["milestones"])
-        ]
+        return [r for r in self.business.state().invoice_rows() if milestone in r.milestones]
 
 
 @pytest.fixture(params=["quickbooks", "xero"])
@@ -136,7 +131,7 @@ def test_a_milestone_changed_before_its_first_invoice_reached_the_ledger_is_bill
     books.sandbox.faults.fail(100, status=503, match=books.writes["invoices"])
     unsent = books.business.sync()
     assert unsent.in_doubt == 1, problems(unsent)
-    assert [r["state"] for r in books.rows_for("BETA-M4")] == ["pushing"]
+    assert [r.state for r in books.rows_for("BETA-M4")] == ["pushing"]
     books.sandbox.faults.clear()
     books.business.milestones(MILESTONES + M4.replace("1500.00", "1750.00"))
 
@@ -145,7 +140,7 @@ def test_a_milestone_changed_before_its_first_invoice_reached_the_ledger_is_bill
     assert report.voided == [] and [n for _, n in report.created]
     assert [i["total"] for i in books.invoices()].count("1750.00") == 1
     assert "1500.00" not in [i["total"] for i in books.invoices()]
-    assert not [r for r in books.rows_for("BETA-M4") if r["action"] == "void"]
+    assert not [r for r in books.rows_for("BETA-M4") if r.action == "void"]
 
     later = books.business.sync()  # and it stays that way
     assert later.outcome == "ok" and later.created == [], problems(later)
@@ -173,7 +168,7 @@ def test_a_void_whose_answer_was_lost_is_finished_once_and_never_blamed_on_a_per
     assert max(books.void_intents().values()) == 1, books.void_intents()
     totals = [i["total"] for i in books.invoices()]
     assert totals.count("4500.00") == 1 and "4000.00" not in totals
-    states = {r["state"] for r in books.rows_for("BETA-1") if r["action"] == "create"}
+    states = {r.state for r in books.rows_for("BETA-1") if r.action == "create"}
     assert "voided_in_ledger" not in states
     assert books.business.sync().outcome == "ok"
 
@@ -197,8 +192,8 @@ def test_a_credit_note_that_was_not_confirmed_is_sent_once(books):
     assert report.outcome == "ok", problems(report)
     assert books.credit_notes() == ["4000.00"]
     assert [i["total"] for i in books.invoices()].count("4500.00") == 1
-    credits = [r for r in books.rows_for("BETA-1") if r["kind"] == "credit"]
-    assert [r["state"] for r in credits] == ["pushed"], credits
+    credits = [r for r in books.rows_for("BETA-1") if r.kind == "credit"]
+    assert [r.state for r in credits] == ["pushed"], credits
     assert max(books.references().values()) == 1
 
 
@@ -211,9 +206,7 @@ def test_a_credit_note_that_cannot_be_checked_tonight_is_waited_for(books):
     blind = books.business.sync()
     assert blind.outcome == "problems"
     books.sandbox.faults.clear()
-    credits = [
-        (r["revision"], r["state"]) for r in books.rows_for("BETA-1") if r["kind"] == "credit"
-    ]
+    credits = [(r.revision, r.state) for r in books.rows_for("BETA-1") if r.kind == "credit"]
     assert credits == [(0, "pushing")]  # no second credit note planned beside the first
 
     report = books.business.sync()
@@ -255,13 +248,13 @@ def test_a_void_finished_from_an_earlier_run_lets_the_close_out_go_the_same_nigh
     )
     books.sandbox.faults.fail(100, status=503, match=books.writes["void"])
     held = books.business.sync()
-    assert not [row for row, _ in held.created if row["kind"] != "milestone"], problems(held)
+    assert not [row for row, _ in held.created if row.kind != "milestone"], problems(held)
     books.sandbox.faults.clear()
 
     report = books.business.sync()
     assert len(report.voided) == 1, [number for _, number in report.voided]
     assert max(books.void_intents().values()) == 1
-    assert sorted(row["kind"] for row, _ in report.created) == ["adjustment", "retainage"]
+    assert sorted(row.kind for row, _ in report.created) == ["adjustment", "retainage"]
     assert not [p for p in report.problems() if "waits until" in p or "not reissued" in p]
     quiet = books.business.sync()
     assert quiet.created == [] and quiet.voided == [], problems(quiet)

@@ -40,7 +40,7 @@ def test_payments_come_back(tmp_path, qbo):
     qbo.record_payment(DEFAULT_REALM, by_total["8160.00"]["Id"], "1000.00", date(2026, 11, 21))
     report = business.sync()
     assert report.outcome == "ok", report.problems()
-    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[by_total["4800.00"]["DocNumber"]] == "paid"
     assert states[by_total["8160.00"]["DocNumber"]] == "partially_paid"
     paid = sorted(p["amount_minor"] for p in business.state().payment_rows())
@@ -58,7 +58,7 @@ def test_a_lost_batch_response_is_found_not_resent(tmp_path, qbo):
     second = business.sync()
     assert second.resolved == first.in_doubt
     assert totals(qbo) == EXPECTED
-    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+    assert {r.state for r in business.state().invoice_rows()} == {"pushed"}
 
 
 def test_a_throttling_storm_is_waited_out(tmp_path, qbo):
@@ -102,7 +102,7 @@ def test_an_invoice_voided_by_a_person_is_reported_not_rebilled(tmp_path, qbo):
     assert report.outcome == "problems"
     assert any("voided or deleted in the ledger" in p for p in report.problems())
     assert report.created == []  # BETA-1 is not billed again behind the bookkeeper's back
-    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[beta["DocNumber"]] == "voided_in_ledger"
 
 
@@ -131,7 +131,7 @@ def test_a_server_error_after_the_write_never_leads_to_a_second_invoice(tmp_path
     qbo.faults.fail(10, status=504, match="batch")  # ...and keeps failing every retry
     first = business.sync()
     assert first.in_doubt > 0 and not [
-        r for r in business.state().invoice_rows() if r["state"] == "failed"
+        r for r in business.state().invoice_rows() if r.state == "failed"
     ]
     qbo.faults.clear()
     qbo.forget_request_ids(DEFAULT_REALM)

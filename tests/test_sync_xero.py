@@ -48,14 +48,14 @@ def test_payments_and_a_deleted_payment_come_back(tmp_path, xero):
     partial = xero.pay(docs["8160.00"]["InvoiceID"], "1000.00", date(2026, 11, 21))
     report = business.sync()
     assert report.outcome == "ok", report.problems()
-    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[docs["4800.00"]["InvoiceNumber"]] == "paid"
     assert states[docs["8160.00"]["InvoiceNumber"]] == "partially_paid"
     assert sorted(p["amount_minor"] for p in business.state().payment_rows()) == [100000, 480000]
     # the bookkeeper deletes the partial payment in Xero: the next sync notices
     xero.sandbox.delete_payment(xero.tenant, partial["PaymentID"])
     business.sync()
-    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[docs["8160.00"]["InvoiceNumber"]] == "pushed"
     deleted = {p["payment_id"]: p["deleted"] for p in business.state().payment_rows()}
     assert deleted[partial["PaymentID"]]
@@ -72,7 +72,7 @@ def test_a_lost_batch_response_is_found_not_resent(tmp_path, xero):
     second = business.sync()
     assert second.resolved == first.in_doubt
     assert totals(xero) == EXPECTED
-    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+    assert {r.state for r in business.state().invoice_rows()} == {"pushed"}
 
 
 def test_a_throttling_storm_is_waited_out(tmp_path, xero):
@@ -120,7 +120,7 @@ def test_the_day_limit_mid_run_is_resumed_the_next_night(tmp_path, checked_sandb
     night = business.sync()
     assert "daily API limit" in (night.fatal or "") and "next run" in night.fatal
     assert len(world.invoices()) == 4
-    states = Counter(r["state"] for r in business.state().invoice_rows())
+    states = Counter(r.state for r in business.state().invoice_rows())
     # the retainage release waits for every milestone invoice: it was never recorded
     assert states == {"pushed": 4, "pushing": 1}
     sandbox.clock.advance(timedelta(days=1, minutes=1))
@@ -160,7 +160,7 @@ def test_an_invoice_voided_by_a_person_is_reported_not_rebilled(tmp_path, xero):
     assert report.outcome == "problems"
     assert any("voided or deleted in the ledger" in p for p in report.problems())
     assert report.created == []
-    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[beta["InvoiceNumber"]] == "voided_in_ledger"
 
 
@@ -205,14 +205,14 @@ def test_a_changed_partly_paid_milestone_is_credited_settled_and_reissued(tmp_pa
     assert [a["Amount"] for a in note["Allocations"]] == [Decimal("3000.00")]
     business.sync()  # the next night pulls the settled invoice back; nothing is allocated again
     assert len(xero.sandbox.credit_notes(xero.tenant)[0]["Allocations"]) == 1
-    rows = {r["number"]: r for r in business.state().invoice_rows()}
-    assert (rows[old["InvoiceNumber"]]["state"], rows[old["InvoiceNumber"]]["balance_minor"]) == (
+    rows = {r.number: r for r in business.state().invoice_rows()}
+    assert (rows[old["InvoiceNumber"]].state, rows[old["InvoiceNumber"]].balance_minor) == (
         "credited",
         0,
     )
-    assert rows[note["CreditNoteNumber"]]["balance_minor"] == 100000  # credit left to use
-    assert rows[by_total(xero)["4500.00"]["InvoiceNumber"]]["state"] == "pushed"
-    assert rows[old["InvoiceNumber"]]["paid_minor"] == 100000  # paid, not the credit applied
+    assert rows[note["CreditNoteNumber"]].balance_minor == 100000  # credit left to use
+    assert rows[by_total(xero)["4500.00"]["InvoiceNumber"]].state == "pushed"
+    assert rows[old["InvoiceNumber"]].paid_minor == 100000  # paid, not the credit applied
     assert totals(xero) == sorted([*(t for t in EXPECTED if t != "4000.00"), "4000.00", "4500.00"])
     cfg = business.config()
     data = status_data(cfg.business.name, cfg.contracts, business.state(), AS_OF)
@@ -270,16 +270,16 @@ def test_an_element_missing_from_the_answer_is_looked_up_next_run(tmp_path, xero
     xero.sandbox.faults.omit_elements(match="PUT /api.xro/2.0/Invoices", index=2)
     first = business.sync()
     assert first.in_doubt == 1 and first.outcome == "problems"
-    assert len({r["ledger_id"] for r in business.state().invoice_rows() if r["ledger_id"]}) == 4
+    assert len({r.ledger_id for r in business.state().invoice_rows() if r.ledger_id}) == 4
     # the retainage release waits until that milestone invoice is confirmed
     assert len(xero.invoices()) == 5 and any("waits until" in p for p in first.problems())
     second = business.sync()
     assert second.resolved == 1 and second.outcome == "ok", second.problems()
     assert totals(xero) == EXPECTED and len(xero.invoices()) == 6
-    assert {r["state"] for r in business.state().invoice_rows()} == {"pushed"}
+    assert {r.state for r in business.state().invoice_rows()} == {"pushed"}
     by_number = {i["InvoiceNumber"]: i for i in xero.invoices()}
     for row in business.state().invoice_rows():
-        assert by_number[row["number"]]["Reference"] == row["reference"]
+        assert by_number[row.number]["Reference"] == row.reference
 
 
 @pytest.mark.parametrize("applied", [True, False])

@@ -90,7 +90,7 @@ def billed_once(qbo, config: Path) -> bool:
     """Every invoice the state holds is in the ledger exactly once, and nothing else is."""
     numbers = Counter(i["DocNumber"] for i in qbo.invoices())
     rows = Business(config.parent, None).state().invoice_rows()  # type: ignore[arg-type]
-    pushed = {r["reference"] for r in rows if r["ledger_id"]}
+    pushed = {r.reference for r in rows if r.ledger_id}
     return bool(pushed) and set(numbers) == pushed and max(numbers.values()) == 1
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from datetime import date
@@ -98,7 +97,7 @@ def sync(path: Path, ledger: MemoryLedger, **kw: Any) -> SyncReport:
 
 def billed(*reports: SyncReport) -> list[str]:
     """The milestones on the invoices these runs created, one entry per invoice line-up."""
-    return sorted(m for r in reports for row, _ in r.created for m in json.loads(row["milestones"]))
+    return sorted(m for r in reports for row, _ in r.created for m in row.milestones)
 
 
 def demo_bills_like_the_file(kind: str, root: Path) -> tuple[list, list, SyncReport]:

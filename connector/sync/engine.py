@@ -18,7 +18,6 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
 
 from connector.adapters.base import CustomerRef, LedgerAdapter, RemoteInvoice, SettlesCredits
 from connector.config import Config
@@ -33,7 +32,6 @@ from connector.sources.base import CachesResponses, Source
 from connector.sync import schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
-    Change,
     Retirements,
     beyond_lookup,
     chunks,
@@ -47,7 +45,7 @@ from connector.sync.outbox import (
 )
 from connector.sync.payments import invoice_updates
 from connector.sync.report import SyncReport
-from connector.sync.rows import label
+from connector.sync.rows import Change, InvoiceRow, label
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.state import State
 from connector.sync.tonight import decide_tonight
@@ -130,7 +128,7 @@ class _Run:
         self.progress = progress or (lambda step, done, total: None)
         self.report = SyncReport(business=config.business.name, as_of=as_of)
         self.customers: dict[tuple[str, str], CustomerRef] = {}
-        self.resend: list[dict[str, Any]] = []  # intents the ledger never received
+        self.resend: list[InvoiceRow] = []  # intents the ledger never received
         self._pushed = self._to_push = 0  # progress
         self.confirmed: set[str] = set()  # keys the ledger confirmed in this run
         self.recorded: set[str] = set()  # intents committed by this run
@@ -234,16 +232,16 @@ class _Run:
         too_old = beyond_lookup(rows, window)
         for row in too_old:
             self.report.failures.append(
-                f"{label(row)} ({row['reference']}) has waited since {row['created_at']} "
+                f"{label(row)} ({row.reference}) has waited since {row.created_at} "
                 "for confirmation, longer than the ledger can be searched; check the ledger "
                 "by hand before anything is sent again"
             )
         rows = [r for r in rows if r not in too_old]
-        creates = [r for r in rows if r["action"] == "create"]
+        creates = [r for r in rows if r.action == "create"]
         for chunk in chunks(creates, self.ledger.batch_size):
             self.checkpoint("before:find_invoices")
             try:
-                found = self.ledger.find_invoices([r["reference"] for r in chunk])
+                found = self.ledger.find_invoices([r.reference for r in chunk])
             except (RetriableLedgerError, SkippableLedgerError) as exc:
                 self.report.in_doubt += len(chunk)
                 self.report.failures.append(
@@ -254,7 +252,7 @@ class _Run:
             self.checkpoint("after:find_invoices")
             changes = []
             for row in chunk:
-                remote = found.get(row["reference"])
+                remote = found.get(row.reference)
                 if remote is None:
                     self.resend.append(row)  # the ledger never got it: same key, same content
                 else:
@@ -264,32 +262,28 @@ class _Run:
                     changes += pushed_changes(row, remote, old)
                     self.report.resolved += 1
             self._commit(changes)
-        for row in (r for r in rows if r["action"] == "void"):
+        for row in (r for r in rows if r.action == "void"):
             self.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
 
-    def _replaced(self, row: dict[str, Any]) -> dict[str, Any] | None:
-        if not row["replaces"]:
+    def _replaced(self, row: InvoiceRow) -> InvoiceRow | None:
+        if not row.replaces:
             return None
-        return next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
+        return next((r for r in self.state.invoice_rows() if r.key == row.replaces), None)
 
-    def _settle(
-        self, row: dict[str, Any], remote: RemoteInvoice, old: dict[str, Any]
-    ) -> RemoteInvoice:
+    def _settle(self, row: InvoiceRow, remote: RemoteInvoice, old: InvoiceRow) -> RemoteInvoice:
         """A credit note found by lookup may have been created by a run that stopped before
         setting it against the invoice it replaces; ledgers that allocate credits explicitly
         (Xero) do it now, and do nothing when it is done already."""
-        if not isinstance(self.ledger, SettlesCredits) or not old["ledger_id"]:
+        if not isinstance(self.ledger, SettlesCredits) or not old.ledger_id:
             return remote
         settle = self.ledger.settle_credit
         self.checkpoint("before:settle_credit")
         try:
-            settled = settle(
-                remote.ledger_id, old["ledger_id"], date.fromisoformat(row["invoice_date"])
-            )
+            settled = settle(remote.ledger_id, old.ledger_id, row.invoice_date)
         except (RetriableLedgerError, SkippableLedgerError) as exc:
             self.report.failures.append(
                 f"{label(row)}: credit note {remote.number} was not set against invoice "
-                f"{old['number']} ({exc}); allocate it in the ledger"
+                f"{old.number} ({exc}); allocate it in the ledger"
             )
             return remote
         self.checkpoint("after:settle_credit")
@@ -304,14 +298,14 @@ class _Run:
         plan = self._retire_once(retirements)
         rows = plan.rows
         ready = [r for r in rows + self.resend if self._customer(r) is not None]
-        retiring = [r for r in ready if r["action"] == "void" or r["kind"] == "credit"]
+        retiring = [r for r in ready if r.action == "void" or r.kind == "credit"]
         self._pushed, self._to_push = 0, len(ready)
         self._run_phase(rows, retiring)
         rest = reissuable(ready, retiring + plan.waiting, self.confirmed)
-        retiring_keys = {r["key"] for r in retiring}
-        rest_keys = {r["key"] for r in rest}
+        retiring_keys = {r.key for r in retiring}
+        rest_keys = {r.key for r in rest}
         for row in ready:
-            if row["key"] not in retiring_keys and row["key"] not in rest_keys:
+            if row.key not in retiring_keys and row.key not in rest_keys:
                 self.report.failures.append(
                     f"{label(row)}: not reissued because its old invoice was not retired"
                 )
@@ -320,12 +314,12 @@ class _Run:
         after = {p.key: plan.waits_for(p.after) for p in planned if p.after}
         pending = rest
         while pending:
-            wave = [r for r in pending if after.get(r["key"], set()) <= self.confirmed]
+            wave = [r for r in pending if after.get(r.key, set()) <= self.confirmed]
             if not wave:
                 break
             self._run_phase(rows, wave)
-            sent = {r["key"] for r in wave}
-            pending = [r for r in pending if r["key"] not in sent]
+            sent = {r.key for r in wave}
+            pending = [r for r in pending if r.key not in sent]
         for row in pending:
             self.report.failures.append(
                 f"{label(row)}: waits until the ledger has confirmed the contract's other "
@@ -336,44 +330,44 @@ class _Run:
         """Carry out what tonight's decision says of retirements: an invoice that never reached
         the ledger is retired without a ledger call, one that an earlier run's void or credit
         note retires gets no second one, and those whose invoice is in doubt wait."""
-        rows = {r["key"]: r for r in self.state.invoice_rows()}
+        rows = {r.key: r for r in self.state.invoice_rows()}
         if plan.forget:
             self.state.forget_intents(plan.forget)
         for key, values in plan.settled:
-            log.info("%s (%s): %s", label(rows[key]), rows[key]["reference"], values["error"])
+            log.info("%s (%s): %s", label(rows[key]), rows[key].reference, values.get("error"))
         self._commit(plan.settled)
         self.resend = plan.resend
         for row in plan.waiting:
-            old = rows[row["replaces"]]
+            old = rows[row.replaces or ""]
             self.report.failures.append(
-                f"{label(row)}: invoice {old['number'] or old['reference']} is retired, and the "
+                f"{label(row)}: invoice {old.number or old.reference} is retired, and the "
                 "milestone billed again, once the ledger has confirmed what was sent before"
             )
         return plan
 
-    def _run_phase(self, planned_rows: list[dict[str, Any]], ready: list[dict[str, Any]]) -> None:
-        keys = {r["key"] for r in ready}
+    def _run_phase(self, planned_rows: list[InvoiceRow], ready: list[InvoiceRow]) -> None:
+        keys = {r.key for r in ready}
         self.checkpoint("before:commit:intents")
-        self.state.record_intents([r for r in planned_rows if r["key"] in keys])
-        self.recorded |= {r["key"] for r in planned_rows if r["key"] in keys}
+        self.state.record_intents([r for r in planned_rows if r.key in keys])
+        self.recorded |= {r.key for r in planned_rows if r.key in keys}
         self.checkpoint("after:commit:intents")
         # A document whose lines net to zero is recorded as billed and never sent.
-        nothing = [r for r in ready if r["action"] == "create" and not r["total_minor"]]
+        nothing = [r for r in ready if r.action == "create" and not r.total_minor]
         self._commit([c for r in nothing for c in not_sent_changes(r)])
-        creates = [r for r in ready if r["action"] == "create" and r["total_minor"]]
+        creates = [r for r in ready if r.action == "create" and r.total_minor]
         for chunk in chunks(creates, self.ledger.batch_size):
             self._create(chunk)
             self._pushed += len(chunk)
             self.progress("push", self._pushed, self._to_push)
-        for row in (r for r in ready if r["action"] == "void"):
+        for row in (r for r in ready if r.action == "void"):
             self._void(row)
             self._pushed += 1
             self.progress("push", self._pushed, self._to_push)
 
-    def _customer(self, row: dict[str, Any]) -> CustomerRef | None:
-        if row["action"] == "void":
-            return CustomerRef("", row["customer"], row["currency"])
-        wanted = (row["customer"], row["currency"])
+    def _customer(self, row: InvoiceRow) -> CustomerRef | None:
+        if row.action == "void":
+            return CustomerRef("", row.customer, row.currency)
+        wanted = (row.customer, row.currency)
         if wanted not in self.customers:
             try:
                 self.checkpoint("before:find_or_create_customer")
@@ -381,29 +375,29 @@ class _Run:
                 self.checkpoint("after:find_or_create_customer")
             except (SkippableLedgerError, RetriableLedgerError) as exc:
                 self.report.failures.append(
-                    f"contract {row['contract']}: customer {row['customer']!r}: {exc}"
+                    f"contract {row.contract}: customer {row.customer!r}: {exc}"
                 )
                 return None
         return self.customers[wanted]
 
-    def _create(self, chunk: list[dict[str, Any]]) -> None:
-        olds: dict[str, dict[str, Any]] = {}
-        targets: dict[str, dict[str, Any]] = {}
-        if any(r["replaces"] or r["total_minor"] < 0 for r in chunk):
+    def _create(self, chunk: list[InvoiceRow]) -> None:
+        olds: dict[str, InvoiceRow] = {}
+        targets: dict[str, InvoiceRow] = {}
+        if any(r.replaces or r.total_minor < 0 for r in chunk):
             # a credit note names the invoice it credits, or the open invoice it is set against
             known = self.state.invoice_rows()
-            olds = {r["key"]: r for r in known}
+            olds = {r.key: r for r in known}
             targets = credit_targets(chunk, known)
         requests = [
             invoice_request(
                 r,
-                self.customers[(r["customer"], r["currency"])],
-                (olds.get(r["replaces"]) if r["replaces"] else targets.get(r["key"])),
+                self.customers[(r.customer, r.currency)],
+                (olds.get(r.replaces) if r.replaces else targets.get(r.key)),
             )
             for r in chunk
         ]
         self.checkpoint("before:create_invoices")
-        self.sent.update(r["key"] for r in chunk)
+        self.sent.update(r.key for r in chunk)
         try:
             results = self.ledger.create_invoices(requests)
         except RetriableLedgerError as exc:
@@ -424,15 +418,15 @@ class _Run:
             return
         self.checkpoint("after:create_invoices")
         changes: list[Change] = []
-        by_key = {r["key"]: r for r in chunk}
+        by_key = {r.key: r for r in chunk}
         for result in results:
             row = by_key[result.key]
             if result.invoice is not None:
                 changes += pushed_changes(
                     row,
                     result.invoice,
-                    olds.get(row["replaces"] or ""),
-                    applied_to=targets.get(row["key"]),
+                    olds.get(row.replaces or ""),
+                    applied_to=targets.get(row.key),
                 )
                 self.report.created.append((row, result.invoice.number))
                 if result.error:  # created, but a follow-up (a credit's allocation) failed
@@ -442,7 +436,7 @@ class _Run:
                     result.invoice.number,
                     label(row),
                     result.invoice.total,
-                    row["currency"],
+                    row.currency,
                 )
             elif result.retriable:
                 self.report.in_doubt += 1
@@ -452,15 +446,15 @@ class _Run:
                 self.report.failures.append(f"{label(row)}: rejected by the ledger: {result.error}")
         self._commit(changes)
 
-    def _void(self, row: dict[str, Any]) -> None:
-        old = next((r for r in self.state.invoice_rows() if r["key"] == row["replaces"]), None)
-        if old is None or not old["ledger_id"]:
+    def _void(self, row: InvoiceRow) -> None:
+        old = next((r for r in self.state.invoice_rows() if r.key == row.replaces), None)
+        if old is None or not old.ledger_id:
             self.report.failures.append(f"{label(row)}: the invoice to void is not in the ledger")
             return
         self.checkpoint("before:void_invoice")
-        self.sent.add(row["key"])
+        self.sent.add(row.key)
         try:
-            remote = self.ledger.void_invoice(old["ledger_id"], row["key"])
+            remote = self.ledger.void_invoice(old.ledger_id, row.key)
         except RetriableLedgerError as exc:
             self.report.in_doubt += 1
             self.report.failures.append(f"{label(row)}: void not confirmed ({exc})")
@@ -495,7 +489,9 @@ class _Run:
             return None
         rows = self.state.invoice_rows()
         voiding = {
-            r["replaces"] for r in rows if r["action"] == "void" and r["state"] == schema.PUSHING
+            r.replaces
+            for r in rows
+            if r.replaces and r.action == "void" and r.state == schema.PUSHING
         }
         updates = invoice_updates(rows, changes.invoices, voiding)
         for update in updates:

@@ -7,84 +7,79 @@ here calls the ledger or opens the database.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.adapters.base import CustomerRef, InvoiceRequest, RemoteInvoice
 from connector.models import Kind, PlannedInvoice
 from connector.money import to_minor
 from connector.sync import schema
-from connector.sync.rows import lines_from_json, lines_to_json
-
-# A row update: the invoice's key and the columns to set.
-Change = tuple[str, dict[str, Any]]
+from connector.sync.rows import Change, InvoiceRow, RowUpdate
+from connector.sync.schema import OutboxAction
 
 
-def intent_row(p: PlannedInvoice) -> dict[str, Any]:
+def intent_row(p: PlannedInvoice) -> InvoiceRow:
     """The row committed as `pushing` before the ledger sees the invoice."""
-    return {
-        "key": p.key,
-        "reference": p.reference,
-        "action": "void" if p.void_instead else "create",
-        "contract": p.contract,
-        "customer": p.customer,
-        "kind": str(p.kind),
-        "milestones": json.dumps(list(p.milestones)),
-        "milestone_hashes": json.dumps([list(h) for h in p.milestone_hashes]),
-        "revision": p.revision,
-        "currency": p.currency,
-        "invoice_date": p.date.isoformat(),
-        "due_date": p.due_date.isoformat(),
-        "lines": lines_to_json(p.lines, p.currency),
-        "total_minor": to_minor(p.total, p.currency),
-        "replaces": p.replaces,
-    }
+    return InvoiceRow(
+        key=p.key,
+        reference=p.reference,
+        action=OutboxAction.VOID if p.void_instead else OutboxAction.CREATE,
+        contract=p.contract,
+        customer=p.customer,
+        kind=p.kind,
+        milestones=p.milestones,
+        milestone_hashes=p.milestone_hashes,
+        revision=p.revision,
+        currency=p.currency,
+        invoice_date=p.date,
+        due_date=p.due_date,
+        lines=p.lines,
+        total_minor=to_minor(p.total, p.currency),
+        replaces=p.replaces,
+    )
 
 
-def document_kind(row: dict[str, Any]) -> Kind:
+def document_kind(row: InvoiceRow) -> Kind:
     """What the ledger is asked to create: lines that net below zero go as a credit note, so
     no document with a negative total ever reaches a ledger; a credit-and-reissue reversal of
     a credit note (a positive total) goes as an invoice."""
-    kind = Kind(row["kind"])
-    if row["total_minor"] < 0:
+    kind = row.kind
+    if row.total_minor < 0:
         return Kind.CREDIT
     return Kind.ADJUSTMENT if kind is Kind.CREDIT else kind
 
 
 def invoice_request(
-    row: dict[str, Any], customer: CustomerRef, credited: dict[str, Any] | None = None
+    row: InvoiceRow, customer: CustomerRef, credited: InvoiceRow | None = None
 ) -> InvoiceRequest:
     """`credited` is the row of the invoice a credit note credits (or is set against), so the
     ledger can settle that invoice with it."""
-    milestones = json.loads(row["milestones"])
+    milestones = row.milestones
     memo = (
-        f"{row['contract']}: {', '.join(milestones)}"
-        if milestones
-        else f"{row['contract']}: {row['kind']}"
+        f"{row.contract}: {', '.join(milestones)}" if milestones else f"{row.contract}: {row.kind}"
     )
     kind = document_kind(row)
     return InvoiceRequest(
-        key=row["key"],
-        reference=row["reference"],
+        key=row.key,
+        reference=row.reference,
         customer=customer,
-        currency=row["currency"],
+        currency=row.currency,
         kind=kind,
-        date=date.fromisoformat(row["invoice_date"]),
-        due_date=date.fromisoformat(row["due_date"]),
-        lines=lines_from_json(row["lines"], row["currency"]),
+        date=row.invoice_date,
+        due_date=row.due_date,
+        lines=row.lines,
         memo=memo,
         credits_ledger_id=(
-            credited["ledger_id"] if credited is not None and kind is Kind.CREDIT else None
+            credited.ledger_id if credited is not None and kind is Kind.CREDIT else None
         ),
     )
 
 
 def credit_targets(
-    chunk: Sequence[dict[str, Any]], known: Sequence[dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+    chunk: Sequence[InvoiceRow], known: Sequence[InvoiceRow]
+) -> dict[str, InvoiceRow]:
     """For each credit note in `chunk` that retires nothing (lines that netted below zero),
     the contract's oldest invoice still owing at least as much, to set it against; a ledger
     that allocates credits explicitly (Xero) does so. With none, the credit stays with the
@@ -93,36 +88,36 @@ def credit_targets(
         (
             r
             for r in known
-            if r["action"] == "create"
-            and r["state"] in (schema.PUSHED, schema.PARTIALLY_PAID)
-            and r["ledger_id"]
-            and r["total_minor"] > 0
+            if r.action == "create"
+            and r.state in (schema.PUSHED, schema.PARTIALLY_PAID)
+            and r.ledger_id
+            and r.total_minor > 0
         ),
-        key=lambda r: (r["invoice_date"], r["id"]),
+        key=lambda r: (r.invoice_date, r.id),
     )
     targets = {}
     for row in chunk:
-        if row["replaces"] or row["total_minor"] >= 0:
+        if row.replaces or row.total_minor >= 0:
             continue
-        owed = -row["total_minor"]
+        owed = -row.total_minor
         for candidate in open_rows:
-            balance = candidate["balance_minor"]
+            balance = candidate.balance_minor
             if (
-                candidate["contract"] == row["contract"]
-                and candidate["currency"] == row["currency"]
-                and (balance if balance is not None else candidate["total_minor"]) >= owed
+                candidate.contract == row.contract
+                and candidate.currency == row.currency
+                and (balance if balance is not None else candidate.total_minor) >= owed
             ):
-                targets[row["key"]] = candidate
+                targets[row.key] = candidate
                 break
     return targets
 
 
 def pushed_changes(
-    row: dict[str, Any],
+    row: InvoiceRow,
     remote: RemoteInvoice,
-    replaced: dict[str, Any] | None = None,
+    replaced: InvoiceRow | None = None,
     *,
-    applied_to: dict[str, Any] | None = None,
+    applied_to: InvoiceRow | None = None,
 ) -> list[Change]:
     """The ledger has the document: the row is pushed, and what it replaces is credited. A
     credit note the ledger already set against that invoice, or against the open invoice it
@@ -130,45 +125,45 @@ def pushed_changes(
     rather than after the next payment pull."""
     changes: list[Change] = [
         (
-            row["key"],
+            row.key,
             {
                 "state": schema.PUSHED,
                 "ledger_id": remote.ledger_id,
                 "number": remote.number,
-                "balance_minor": to_minor(remote.balance, row["currency"]),
+                "balance_minor": to_minor(remote.balance, row.currency),
                 "error": None,
             },
         )
     ]
-    if row["replaces"]:
-        credited: dict[str, Any] = {"state": schema.CREDITED}
-        if remote.is_credit and replaced is not None and replaced["balance_minor"] is not None:
-            applied = to_minor(remote.total - remote.balance, row["currency"])
-            credited["balance_minor"] = max(0, replaced["balance_minor"] - applied)
-        changes.append((row["replaces"], credited))
+    if row.replaces:
+        credited: RowUpdate = {"state": schema.CREDITED}
+        if remote.is_credit and replaced is not None and replaced.balance_minor is not None:
+            applied = to_minor(remote.total - remote.balance, row.currency)
+            credited["balance_minor"] = max(0, replaced.balance_minor - applied)
+        changes.append((row.replaces, credited))
     elif applied_to is not None and remote.is_credit:
-        applied = to_minor(remote.total - remote.balance, row["currency"])
-        balance = applied_to["balance_minor"]
+        applied = to_minor(remote.total - remote.balance, row.currency)
+        balance = applied_to.balance_minor
         if applied and balance is not None:
-            changes.append((applied_to["key"], {"balance_minor": max(0, balance - applied)}))
+            changes.append((applied_to.key, {"balance_minor": max(0, balance - applied)}))
     return changes
 
 
-def not_sent_changes(row: dict[str, Any]) -> list[Change]:
+def not_sent_changes(row: InvoiceRow) -> list[Change]:
     """Lines that net to zero: recorded as billed, nothing sent; what it replaces is retired."""
     changes: list[Change] = [
-        (row["key"], {"state": schema.NOT_SENT, "balance_minor": 0, "error": None})
+        (row.key, {"state": schema.NOT_SENT, "balance_minor": 0, "error": None})
     ]
-    if row["replaces"]:
-        changes.append((row["replaces"], {"state": schema.CREDITED}))
+    if row.replaces:
+        changes.append((row.replaces, {"state": schema.CREDITED}))
     return changes
 
 
-def voided_changes(row: dict[str, Any], old: dict[str, Any], remote: RemoteInvoice) -> list[Change]:
+def voided_changes(row: InvoiceRow, old: InvoiceRow, remote: RemoteInvoice) -> list[Change]:
     """The void is confirmed: its own row is pushed and the invoice it voids is voided."""
     return [
         (
-            row["key"],
+            row.key,
             {
                 "state": schema.PUSHED,
                 "ledger_id": remote.ledger_id,
@@ -176,22 +171,22 @@ def voided_changes(row: dict[str, Any], old: dict[str, Any], remote: RemoteInvoi
                 "balance_minor": 0,
             },
         ),
-        (old["key"], {"state": schema.VOIDED, "balance_minor": 0}),
+        (old.key, {"state": schema.VOIDED, "balance_minor": 0}),
     ]
 
 
-def failed_change(row: dict[str, Any], error: str | None) -> Change:
+def failed_change(row: InvoiceRow, error: str | None) -> Change:
     """Refused by the ledger: the row no longer counts as billed, so billing plans it again."""
-    return (row["key"], {"state": schema.FAILED, "error": error})
+    return (row.key, {"state": schema.FAILED, "error": error})
 
 
-def beyond_lookup(rows: list[dict[str, Any]], window: timedelta | None) -> list[dict[str, Any]]:
+def beyond_lookup(rows: list[InvoiceRow], window: timedelta | None) -> list[InvoiceRow]:
     """Intents older than the ledger's lookups can see: a lookup would miss them, so a re-send
     could double them; a person checks instead. No window means lookups see everything."""
     if window is None:
         return []
     limit = (datetime.now(UTC) - window).isoformat()
-    return [r for r in rows if r["created_at"] < limit]
+    return [r for r in rows if r.created_at < limit]
 
 
 @dataclass
@@ -199,11 +194,11 @@ class Retirements:
     """What a run does with the voids and credit notes billing planned, given the intents left
     over from earlier runs (`sort_retirements`)."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)  # planned rows that go ahead
-    resend: list[dict[str, Any]] = field(default_factory=list)  # left-over intents to finish
+    rows: list[InvoiceRow] = field(default_factory=list)  # planned rows that go ahead
+    resend: list[InvoiceRow] = field(default_factory=list)  # left-over intents to finish
     settled: list[Change] = field(default_factory=list)  # intents closed with no ledger call
     forget: list[str] = field(default_factory=list)  # void intents that were never sent
-    waiting: list[dict[str, Any]] = field(default_factory=list)  # their invoice is in doubt
+    waiting: list[InvoiceRow] = field(default_factory=list)  # their invoice is in doubt
     # planned keys not sent: the key whose confirmation stands for each (None: nothing to wait
     # for), so the documents that wait for them (close-outs) know when to go
     stand_ins: dict[str, str | None] = field(default_factory=dict)
@@ -218,9 +213,9 @@ PAID_SINCE = "not sent: the invoice has been paid since, so a credit note retire
 
 
 def sort_retirements(
-    planned: Sequence[dict[str, Any]],
-    resend: Sequence[dict[str, Any]],
-    rows: Mapping[str, dict[str, Any]],
+    planned: Sequence[InvoiceRow],
+    resend: Sequence[InvoiceRow],
+    rows: Mapping[str, InvoiceRow],
 ) -> Retirements:
     """One retirement per invoice, and none of an invoice the ledger does not have.
 
@@ -241,35 +236,35 @@ def sort_retirements(
     it to): it is forgotten."""
     out = Retirements()
     for row in resend:
-        old = rows.get(row["replaces"] or "")
-        if row["action"] == "void" and (old is None or not old["ledger_id"]):
-            out.forget.append(row["key"])
-    absent = {r["key"] for r in resend if r["action"] == "create"}
-    resending = {r["key"] for r in resend}
+        old = rows.get(row.replaces or "")
+        if row.action == "void" and (old is None or not old.ledger_id):
+            out.forget.append(row.key)
+    absent = {r.key for r in resend if r.action == "create"}
+    resending = {r.key for r in resend}
     pending = {
-        r["replaces"]: r
+        r.replaces: r
         for r in rows.values()
-        if r["replaces"] and r["state"] == schema.PUSHING and r["key"] not in out.forget
+        if r.replaces and r.state == schema.PUSHING and r.key not in out.forget
     }
     closed: dict[str, str] = {}
     for row in planned:
-        old = row["replaces"]
-        earlier = pending.get(old or "")
-        if not old:
+        old_key = row.replaces
+        earlier = pending.get(old_key or "")
+        if not old_key:
             out.rows.append(row)
-        elif old in absent:
-            closed[old] = NEVER_SENT
-            out.stand_ins[row["key"]] = None
+        elif old_key in absent:
+            closed[old_key] = NEVER_SENT
+            out.stand_ins[row.key] = None
         elif earlier is None:
-            (out.waiting if rows[old]["state"] == schema.PUSHING else out.rows).append(row)
-        elif earlier["key"] not in resending:
+            (out.waiting if rows[old_key].state == schema.PUSHING else out.rows).append(row)
+        elif earlier.key not in resending:
             out.waiting.append(row)
-        elif _overtaken(earlier, row, rows[old]):
-            closed[earlier["key"]] = PAID_SINCE
+        elif _overtaken(earlier, row, rows[old_key]):
+            closed[earlier.key] = PAID_SINCE
             out.rows.append(row)
         else:  # the earlier one is sent again tonight, and this one is not needed
-            out.stand_ins[row["key"]] = earlier["key"]
-    out.resend = [r for r in resend if r["key"] not in closed and r["key"] not in out.forget]
+            out.stand_ins[row.key] = earlier.key
+    out.resend = [r for r in resend if r.key not in closed and r.key not in out.forget]
     for key, why in sorted(closed.items()):
         if why == NEVER_SENT:
             out.settled.append((key, {"state": schema.VOIDED, "balance_minor": 0, "error": why}))
@@ -278,22 +273,18 @@ def sort_retirements(
     return out
 
 
-def _overtaken(earlier: dict[str, Any], planned: dict[str, Any], old: dict[str, Any]) -> bool:
+def _overtaken(earlier: InvoiceRow, planned: InvoiceRow, old: InvoiceRow) -> bool:
     """An unconfirmed void that tonight's credit note replaces: the invoice has payments now."""
-    return earlier["action"] == "void" and planned["action"] == "create" and old["paid_minor"] > 0
+    return earlier.action == "void" and planned.action == "create" and old.paid_minor > 0
 
 
 def reissuable(
-    ready: list[dict[str, Any]], retiring: list[dict[str, Any]], confirmed: set[str]
-) -> list[dict[str, Any]]:
+    ready: list[InvoiceRow], retiring: list[InvoiceRow], confirmed: set[str]
+) -> list[InvoiceRow]:
     """The rows to send after the retirements, less any whose milestone's old invoice was not
     confirmed retired: a customer must never hold both."""
-    blocked = {
-        m for r in retiring if r["key"] not in confirmed for m in json.loads(r["milestones"])
-    }
-    return [
-        r for r in ready if r not in retiring and not blocked & set(json.loads(r["milestones"]))
-    ]
+    blocked = {m for r in retiring if r.key not in confirmed for m in r.milestones}
+    return [r for r in ready if r not in retiring and not blocked & set(r.milestones)]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

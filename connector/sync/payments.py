@@ -10,12 +10,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from connector.adapters.base import RemoteInvoice, RemoteStatus
 from connector.money import to_minor
 from connector.sync import schema
-from connector.sync.rows import label
+from connector.sync.rows import InvoiceRow, RowUpdate, label
 
 
 @dataclass(frozen=True)
@@ -25,46 +24,46 @@ class InvoiceUpdate:
 
     key: str
     currency: str
-    values: dict[str, Any]
+    values: RowUpdate
     payments: list[tuple[str, Decimal, date, bool]] | None = None
     received: int = 0  # payments that count (not deleted)
     notice: str | None = None  # for the report: a person voided it in the ledger
 
 
 def invoice_updates(
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[InvoiceRow],
     remote_invoices: Iterable[RemoteInvoice],
     voiding: Collection[str] = (),
 ) -> list[InvoiceUpdate]:
     """Changes on invoices this connector created; anything else in the ledger is ignored.
     `voiding` holds the keys of invoices that a void of ours, not yet confirmed, retires: the
     ledger showing one voided is that void landing, not a person's doing."""
-    by_ledger_id = {r["ledger_id"]: r for r in rows if r["ledger_id"]}
+    by_ledger_id = {r.ledger_id: r for r in rows if r.ledger_id}
     updates = []
     for remote in remote_invoices:
         row = by_ledger_id.get(remote.ledger_id)
-        if row is None or row["action"] != "create":
+        if row is None or row.action != "create":
             continue
-        currency = row["currency"]
+        currency = row.currency
         if remote.is_credit:  # only what is left of the credit changes on a credit note
             updates.append(
                 InvoiceUpdate(
-                    row["key"], currency, {"balance_minor": to_minor(remote.balance, currency)}
+                    row.key, currency, {"balance_minor": to_minor(remote.balance, currency)}
                 )
             )
             continue
         voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
         paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
-        new_state = state_for(row["state"], remote, ours=row["key"] in voiding)
+        new_state = state_for(row.state, remote, ours=row.key in voiding)
         notice = None
-        if new_state == schema.VOIDED_IN_LEDGER and row["state"] != schema.VOIDED_IN_LEDGER:
+        if new_state == schema.VOIDED_IN_LEDGER and row.state != schema.VOIDED_IN_LEDGER:
             notice = (
                 f"{label(row)} ({remote.number}) was voided or deleted in the ledger; its "
                 "milestone is not billed again until a person decides"
             )
         updates.append(
             InvoiceUpdate(
-                row["key"],
+                row.key,
                 currency,
                 {
                     "state": new_state,
@@ -79,7 +78,9 @@ def invoice_updates(
     return updates
 
 
-def state_for(current: str, remote: RemoteInvoice, ours: bool = False) -> str:
+def state_for(
+    current: schema.OutboxState, remote: RemoteInvoice, ours: bool = False
+) -> schema.OutboxState:
     """The outbox state a row moves to; one we retired ourselves stays retired, and one we are
     voiding (`ours`) stays as it is until that void is confirmed."""
     if current in (schema.CREDITED, schema.VOIDED):

@@ -11,7 +11,6 @@ says so.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from connector.adapters.base import LedgerAdapter
 from connector.config import Config
@@ -19,6 +18,7 @@ from connector.errors import ConnectorError
 from connector.sources.base import Source
 from connector.sync import billing
 from connector.sync import state as st
+from connector.sync.rows import InvoiceRow
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.tonight import as_tonight_finds, decide_tonight
 
@@ -34,7 +34,7 @@ def preview(
         config.state_url, config.business.name, path=config.state_path, read_only=True
     )
     rows = state.invoice_rows()
-    resend: list[dict[str, Any]] = []
+    resend: list[InvoiceRow] = []
     caveats: list[str] = []
     if rows:  # nothing billed yet: nothing to ask the ledger about
         try:

@@ -24,7 +24,7 @@ from connector.models import (
 from connector.money import fmt, from_minor, round_money
 from connector.sync import schema
 from connector.sync.closeout import unbilled_remainder
-from connector.sync.rows import lines_from_json, milestone_from_json
+from connector.sync.rows import InvoiceRow, milestone_from_json
 from connector.sync.state import State
 from connector.validation import printable
 
@@ -35,8 +35,8 @@ class SyncReport:
     as_of: date
     run_id: int = 0
     planned: list[PlannedInvoice] = field(default_factory=list)
-    created: list[tuple[dict[str, Any], str]] = field(default_factory=list)
-    voided: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    created: list[tuple[InvoiceRow, str]] = field(default_factory=list)
+    voided: list[tuple[InvoiceRow, str]] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -135,21 +135,19 @@ STATUS_WORDS = {
 def status_data(
     business: str, contracts: dict[str, Contract], state: State, as_of: date
 ) -> dict[str, Any]:
-    rows = [r for r in state.invoice_rows() if r["action"] == "create"]
+    rows = [r for r in state.invoice_rows() if r.action == "create"]
     per_contract: dict[str, dict[str, Decimal]] = {}
     invoices_out = []
     for row in rows:
-        currency = row["currency"]
-        total = from_minor(row["total_minor"], currency)
-        paid = from_minor(row["paid_minor"] or 0, currency)
+        currency = row.currency
+        total = from_minor(row.total_minor, currency)
+        paid = from_minor(row.paid_minor or 0, currency)
         balance = (
-            from_minor(row["balance_minor"], currency)
-            if row["balance_minor"] is not None
-            else total
+            from_minor(row.balance_minor, currency) if row.balance_minor is not None else total
         )
-        due = date.fromisoformat(row["due_date"])
+        due = row.due_date
         sums = per_contract.setdefault(
-            row["contract"],
+            row.contract,
             {
                 "billed": Decimal(0),
                 "paid": Decimal(0),
@@ -159,7 +157,7 @@ def status_data(
             },
         )
         credit_note = total < 0  # lines that net below zero went as a credit note
-        if row["state"] in BILLED_STATES or row["state"] == schema.CREDITED:
+        if row.state in BILLED_STATES or row.state == schema.CREDITED:
             # A credited invoice and its credit note both count: together they bill nothing,
             # and what is still due on the one less the credit left on the other is owed.
             sums["billed"] += total
@@ -168,33 +166,31 @@ def status_data(
             else:
                 sums["paid"] += paid
                 sums["outstanding"] += balance
-        if row["state"] in BILLED_STATES and not credit_note and balance > 0 and due < as_of:
+        if row.state in BILLED_STATES and not credit_note and balance > 0 and due < as_of:
             sums["overdue"] += balance
-        if row["state"] in BILLED_STATES:
-            for line in lines_from_json(row["lines"], currency):
+        if row.state in BILLED_STATES:
+            for line in row.lines:
                 if line.role in (Role.RETAINAGE, Role.RETAINAGE_RELEASE):
                     sums["retainage_held"] -= line.amount  # withheld lines are negative
-        late = (
-            row["state"] in (schema.PUSHED, schema.PARTIALLY_PAID) and balance > 0 and due < as_of
-        )
+        late = row.state in (schema.PUSHED, schema.PARTIALLY_PAID) and balance > 0 and due < as_of
         overdue_days = (as_of - due).days if late and not credit_note else 0
         invoices_out.append(
             {
-                "number": row["number"] or row["reference"],
-                "contract": row["contract"],
-                "kind": row["kind"],
-                "milestones": json.loads(row["milestones"]),
+                "number": row.number or row.reference,
+                "contract": row.contract,
+                "kind": str(row.kind),
+                "milestones": list(row.milestones),
                 "currency": currency,
                 "total": fmt(total),
-                "date": row["invoice_date"],
-                "due_date": row["due_date"],
+                "date": row.invoice_date.isoformat(),
+                "due_date": row.due_date.isoformat(),
                 "paid": fmt(paid),
                 "balance": fmt(balance),
                 "status": "credit_note"
-                if credit_note and row["state"] in BILLED_STATES
-                else STATUS_WORDS.get(row["state"], row["state"]),
+                if credit_note and row.state in BILLED_STATES
+                else STATUS_WORDS.get(row.state, str(row.state)),
                 "days_overdue": overdue_days,
-                "error": row["error"],
+                "error": row.error,
             }
         )
     contracts_out = []
@@ -206,7 +202,7 @@ def status_data(
     for cid in sorted(set(contracts) | set(per_contract)):
         c = contracts.get(cid)
         sums = per_contract.get(cid, {})
-        currency = c.currency if c else next(r["currency"] for r in rows if r["contract"] == cid)
+        currency = c.currency if c else next(r.currency for r in rows if r.contract == cid)
         shown = {
             k: round_money(sums.get(k, Decimal(0)), currency)
             for k in ("billed", "paid", "outstanding", "overdue", "retainage_held")
@@ -231,19 +227,18 @@ def status_data(
             )
     attention += unbilled_notices(contracts, state, rows, as_of)
     for row in rows:
-        if row["state"] == schema.FAILED:
+        if row.state == schema.FAILED:
             attention.append(
-                f"{row['number'] or row['reference']} ({row['contract']}): push "
-                f"failed: {row['error']}"
+                f"{row.number or row.reference} ({row.contract}): push failed: {row.error}"
             )
-        elif row["state"] == schema.PUSHING:
+        elif row.state == schema.PUSHING:
             attention.append(
-                f"{row['reference']} ({row['contract']}): not yet confirmed by the "
+                f"{row.reference} ({row.contract}): not yet confirmed by the "
                 "ledger; the next sync checks before sending again"
             )
-        elif row["state"] == schema.VOIDED_IN_LEDGER:
+        elif row.state == schema.VOIDED_IN_LEDGER:
             attention.append(
-                f"{row['number']} ({row['contract']}): voided or deleted in the "
+                f"{row.number} ({row.contract}): voided or deleted in the "
                 "ledger; its milestone will not be billed again automatically"
             )
     last = state.last_run()
@@ -265,13 +260,13 @@ def status_data(
 
 
 def unbilled_notices(
-    contracts: dict[str, Contract], state: State, rows: list[dict[str, Any]], as_of: date
+    contracts: dict[str, Contract], state: State, rows: list[InvoiceRow], as_of: date
 ) -> list[str]:
     """Contracts whose every milestone is billed while part of their value is on none."""
     billed: set[str] = set()
     for row in rows:
-        if row["kind"] == "milestone" and row["state"] in schema.ACTIVE_STATES:
-            billed.update(json.loads(row["milestones"]))
+        if row.kind == "milestone" and row.state in schema.ACTIVE_STATES:
+            billed.update(row.milestones)
     by_contract: dict[str, list[Milestone]] = {}
     for r in state.milestone_rows():
         if r["valid"]:

@@ -7,15 +7,17 @@ ISO text. Pure functions: nothing here opens the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from connector.models import BilledInvoice, Kind, Line, Milestone, Role, Status
 from connector.money import from_minor, to_minor
-from connector.sync.schema import ACTIVE_STATES, PUSHING
+from connector.sync.schema import ACTIVE_STATES, PUSHING, OutboxAction, OutboxState
 
 
 def lines_to_json(lines: Sequence[Line], currency: str) -> str:
@@ -44,22 +46,139 @@ def lines_from_json(text: str, currency: str) -> tuple[Line, ...]:
     )
 
 
-def to_billed(row: dict[str, Any]) -> BilledInvoice:
-    currency = row["currency"]
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    """One invoice (or credit note, or void) as the outbox holds it: its intent, and what the
+    ledger has said of it since. Amounts are integer minor units of `currency`."""
+
+    key: str
+    reference: str
+    action: OutboxAction
+    contract: str
+    customer: str
+    kind: Kind
+    milestones: tuple[str, ...]
+    milestone_hashes: tuple[tuple[str, str], ...]
+    revision: int
+    currency: str
+    invoice_date: dt.date
+    due_date: dt.date
+    lines: tuple[Line, ...]
+    total_minor: int
+    replaces: str | None = None
+    state: OutboxState = OutboxState.PUSHING
+    ledger_id: str | None = None
+    number: str | None = None
+    paid_minor: int = 0
+    balance_minor: int | None = None
+    error: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    id: int = 0  # the database's order of writing; 0 until recorded
+
+    @property
+    def total(self) -> Decimal:
+        return from_minor(self.total_minor, self.currency)
+
+    @property
+    def paid(self) -> Decimal:
+        return from_minor(self.paid_minor, self.currency)
+
+    @property
+    def balance(self) -> Decimal:
+        """What is still due (left to use, on a credit note); the total until the ledger says."""
+        minor = self.total_minor if self.balance_minor is None else self.balance_minor
+        return from_minor(minor, self.currency)
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.total_minor < 0
+
+    def updated(self, change: RowUpdate) -> InvoiceRow:
+        return replace(self, **change)
+
+
+class RowUpdate(TypedDict, total=False):
+    """The columns a ledger's answer (or a run's decision) changes on one invoice row."""
+
+    state: OutboxState
+    ledger_id: str | None
+    number: str | None
+    paid_minor: int
+    balance_minor: int | None
+    error: str | None
+
+
+# A row update: the invoice's key and what changes on it.
+Change = tuple[str, RowUpdate]
+
+
+def row_from_db(m: Mapping[Any, Any]) -> InvoiceRow:
+    currency = m["currency"]
+    return InvoiceRow(
+        key=m["key"],
+        reference=m["reference"],
+        action=OutboxAction(m["action"]),
+        contract=m["contract"],
+        customer=m["customer"],
+        kind=Kind(m["kind"]),
+        milestones=tuple(json.loads(m["milestones"])),
+        milestone_hashes=tuple((str(a), str(b)) for a, b in json.loads(m["milestone_hashes"])),
+        revision=m["revision"],
+        currency=currency,
+        invoice_date=dt.date.fromisoformat(m["invoice_date"]),
+        due_date=dt.date.fromisoformat(m["due_date"]),
+        lines=lines_from_json(m["lines"], currency),
+        total_minor=m["total_minor"],
+        replaces=m["replaces"],
+        state=OutboxState(m["state"]),
+        ledger_id=m["ledger_id"],
+        number=m["number"],
+        paid_minor=m["paid_minor"] or 0,
+        balance_minor=m["balance_minor"],
+        error=m["error"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        id=m["id"],
+    )
+
+
+def row_to_db(row: InvoiceRow) -> dict[str, Any]:
+    """The columns of a new intent (the database gives it its id and time stamps)."""
+    return {
+        "key": row.key,
+        "reference": row.reference,
+        "action": str(row.action),
+        "contract": row.contract,
+        "customer": row.customer,
+        "kind": str(row.kind),
+        "milestones": json.dumps(list(row.milestones)),
+        "milestone_hashes": json.dumps([list(h) for h in row.milestone_hashes]),
+        "revision": row.revision,
+        "currency": row.currency,
+        "invoice_date": row.invoice_date.isoformat(),
+        "due_date": row.due_date.isoformat(),
+        "lines": lines_to_json(row.lines, row.currency),
+        "total_minor": row.total_minor,
+        "replaces": row.replaces,
+    }
+
+
+def to_billed(row: InvoiceRow) -> BilledInvoice:
     return BilledInvoice(
-        key=row["key"],
-        contract=row["contract"],
-        kind=Kind(row["kind"]),
-        milestones=tuple(json.loads(row["milestones"])),
-        lines=lines_from_json(row["lines"], currency),
-        active=row["state"] in ACTIVE_STATES,
-        revision=row["revision"],
-        milestone_hashes=tuple((str(a), str(b)) for a, b in json.loads(row["milestone_hashes"])),
-        paid=from_minor(row["paid_minor"] or 0, currency),
-        number=row["number"],
-        total=from_minor(row["total_minor"], currency),
-        date=date.fromisoformat(row["invoice_date"]),
-        confirmed=row["state"] != PUSHING,
+        key=row.key,
+        contract=row.contract,
+        kind=row.kind,
+        milestones=row.milestones,
+        lines=row.lines,
+        active=row.state in ACTIVE_STATES,
+        revision=row.revision,
+        milestone_hashes=row.milestone_hashes,
+        paid=row.paid,
+        number=row.number,
+        total=row.total,
+        date=row.invoice_date,
+        confirmed=row.state != PUSHING,
     )
 
 
@@ -102,8 +221,7 @@ def milestone_from_json(d: dict[str, Any]) -> Milestone:
     )
 
 
-def label(row: dict[str, Any]) -> str:
+def label(row: InvoiceRow) -> str:
     """How a person finds an invoice row in a message: its contract and milestones."""
-    milestones = json.loads(row["milestones"])
-    what = f"milestone {', '.join(milestones)}" if milestones else f"{row['kind']} invoice"
-    return f"contract {row['contract']}, {what}"
+    what = f"milestone {', '.join(row.milestones)}" if row.milestones else f"{row.kind} invoice"
+    return f"contract {row.contract}, {what}"

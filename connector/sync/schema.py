@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -25,15 +26,40 @@ from sqlalchemy import (
 
 SCHEMA_VERSION = 2
 
-# Outbox states of an invoice row. `pushing` means the intent is committed and the ledger may or
-# may not have the document: a run that finds one asks the ledger before sending anything.
-PUSHING, PUSHED, PARTIALLY_PAID, PAID = "pushing", "pushed", "partially_paid", "paid"
-VOIDED, CREDITED, FAILED = "voided", "credited", "failed"
-# Voided or deleted by a person in the ledger: still counts as billed, so the milestone is never
-# silently billed again; reported until someone decides what to do.
-VOIDED_IN_LEDGER = "voided_in_ledger"
-# Lines that net to zero: billed (it counts), but no document is sent to the ledger.
-NOT_SENT = "not_sent"
+
+class OutboxState(StrEnum):
+    """Where an invoice row stands. `pushing` means the intent is committed and the ledger may
+    or may not have the document: a run that finds one asks the ledger before sending anything."""
+
+    __hash__ = str.__hash__  # equal to the hash of the text it equals, as in a set of strings
+
+    PUSHING = "pushing"
+    PUSHED = "pushed"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    VOIDED = "voided"
+    CREDITED = "credited"
+    FAILED = "failed"
+    # Voided or deleted by a person in the ledger: still counts as billed, so the milestone is
+    # never silently billed again; reported until someone decides what to do.
+    VOIDED_IN_LEDGER = "voided_in_ledger"
+    # Lines that net to zero: billed (it counts), but no document is sent to the ledger.
+    NOT_SENT = "not_sent"
+
+
+class OutboxAction(StrEnum):
+    """What an intent asks of the ledger."""
+
+    __hash__ = str.__hash__
+
+    CREATE = "create"
+    VOID = "void"
+
+
+PUSHING, PUSHED = OutboxState.PUSHING, OutboxState.PUSHED
+PARTIALLY_PAID, PAID = OutboxState.PARTIALLY_PAID, OutboxState.PAID
+VOIDED, CREDITED, FAILED = OutboxState.VOIDED, OutboxState.CREDITED, OutboxState.FAILED
+VOIDED_IN_LEDGER, NOT_SENT = OutboxState.VOIDED_IN_LEDGER, OutboxState.NOT_SENT
 ACTIVE_STATES = (PUSHING, PUSHED, PARTIALLY_PAID, PAID, VOIDED_IN_LEDGER, NOT_SENT)
 
 metadata = MetaData()

@@ -25,7 +25,15 @@ from connector.errors import StateError
 from connector.models import BilledInvoice, InvalidMilestone, Milestone
 from connector.money import to_minor
 from connector.sync.http_cache import HttpCache
-from connector.sync.rows import milestone_from_json, milestone_to_json, to_billed
+from connector.sync.rows import (
+    Change,
+    InvoiceRow,
+    milestone_from_json,
+    milestone_to_json,
+    row_from_db,
+    row_to_db,
+    to_billed,
+)
 from connector.sync.schema import (
     MIGRATIONS,
     PUSHING,
@@ -176,17 +184,17 @@ class State:
 
     # -- invoices ------------------------------------------------------------------------------
 
-    def invoice_rows(self, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def invoice_rows(self, states: Iterable[str] | None = None) -> list[InvoiceRow]:
         query = select(invoices).where(invoices.c.business == self.business)
         if states is not None:
-            query = query.where(invoices.c.state.in_(list(states)))
+            query = query.where(invoices.c.state.in_([str(s) for s in states]))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.order_by(invoices.c.id))]
+            return [row_from_db(r._mapping) for r in conn.execute(query.order_by(invoices.c.id))]
 
     def history(self) -> list[BilledInvoice]:
         return [to_billed(row) for row in self.invoice_rows()]
 
-    def record_intents(self, rows: Sequence[dict[str, Any]]) -> None:
+    def record_intents(self, rows: Sequence[InvoiceRow]) -> None:
         """Commit every intent (state `pushing`) in one transaction, before any ledger call."""
         if not rows:
             return
@@ -196,9 +204,9 @@ class State:
                 insert(invoices),
                 [
                     {
-                        **row,
+                        **row_to_db(row),
                         "business": self.business,
-                        "state": PUSHING,
+                        "state": str(PUSHING),
                         "paid_minor": 0,
                         "created_at": stamp,
                         "updated_at": stamp,
@@ -219,7 +227,7 @@ class State:
                 )
             )
 
-    def update_invoices(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def update_invoices(self, changes: Sequence[Change]) -> None:
         """Several row updates in one transaction (a batch's results land together)."""
         if not changes:
             return

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from connector.adapters.base import LedgerAdapter
 from connector.config import Config
@@ -27,9 +26,7 @@ from connector.sync.outbox import (
     sort_retirements,
 )
 from connector.sync.payments import invoice_updates
-from connector.sync.rows import to_billed
-
-Row = dict[str, Any]
+from connector.sync.rows import InvoiceRow, to_billed
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class Tonight:
     def documents(self) -> list[PlannedInvoice]:
         """The planned documents that go to the ledger tonight, in order: a void or credit
         note made unnecessary by an earlier one still in flight is not among them."""
-        going = {r["key"] for r in self.retirements.rows}
+        going = {r.key for r in self.retirements.rows}
         return [p for p in self.decisions.invoices if p.key in going]
 
 
@@ -48,49 +45,51 @@ def decide_tonight(
     config: Config,
     good: Sequence[Milestone],
     bad: Sequence[InvalidMilestone],
-    rows: Sequence[Row],
-    resend: Sequence[Row],
+    rows: Sequence[InvoiceRow],
+    resend: Sequence[InvoiceRow],
     as_of: date,
 ) -> Tonight:
     """Billing's decisions over `rows`, and what becomes of the retirements they plan."""
     history = [to_billed(r) for r in rows]
     decisions = billing.decide(config.contracts, good, bad, history, config.rules, as_of)
     planned = [intent_row(p) for p in decisions.invoices]
-    retirements = sort_retirements(planned, resend, {r["key"]: r for r in rows})
+    retirements = sort_retirements(planned, resend, {r.key: r for r in rows})
     return Tonight(decisions, retirements)
 
 
 def as_tonight_finds(
-    rows: Sequence[Row], ledger: LedgerAdapter, payments_cursor: str | None
-) -> tuple[list[Row], list[Row]]:
+    rows: Sequence[InvoiceRow], ledger: LedgerAdapter, payments_cursor: str | None
+) -> tuple[list[InvoiceRow], list[InvoiceRow]]:
     """The invoice rows as tonight's sync will find them, asking the ledger the same read-only
     questions it asks first: where each unconfirmed intent is, and what was paid since the last
     run. Returns the rows (copies; nothing is written) and the intents it would send again."""
-    by_key = {r["key"]: dict(r) for r in rows}
-    pushing = [r for r in by_key.values() if r["state"] == schema.PUSHING]
-    resend: list[Row] = []
+    by_key = {r.key: r for r in rows}
+    pushing = [r for r in by_key.values() if r.state == schema.PUSHING]
+    resend: list[InvoiceRow] = []
     if pushing:
         try:
             window = getattr(ledger, "lookup_window", None)
         except (RetriableLedgerError, SkippableLedgerError):
             window = None
-        too_old = {r["key"] for r in beyond_lookup(pushing, window)}
-        creates = [r for r in pushing if r["action"] == "create" and r["key"] not in too_old]
+        too_old = {r.key for r in beyond_lookup(pushing, window)}
+        creates = [r for r in pushing if r.action == "create" and r.key not in too_old]
         for chunk in chunks(creates, ledger.batch_size):
-            found = ledger.find_invoices([r["reference"] for r in chunk])
+            found = ledger.find_invoices([r.reference for r in chunk])
             for row in chunk:
-                remote = found.get(row["reference"])
+                remote = found.get(row.reference)
                 if remote is None:
                     resend.append(row)
                     continue
-                for key, values in pushed_changes(row, remote, by_key.get(row["replaces"] or "")):
-                    by_key[key].update(values)
-        resend += [r for r in pushing if r["action"] == "void" and r["key"] not in too_old]
+                for key, values in pushed_changes(row, remote, by_key.get(row.replaces or "")):
+                    by_key[key] = by_key[key].updated(values)
+        resend += [r for r in pushing if r.action == "void" and r.key not in too_old]
     changes = ledger.payment_changes(payments_cursor)
     current = list(by_key.values())
     voiding = {
-        r["replaces"] for r in current if r["action"] == "void" and r["state"] == schema.PUSHING
+        r.replaces
+        for r in current
+        if r.replaces and r.action == "void" and r.state == schema.PUSHING
     }
     for update in invoice_updates(current, changes.invoices, voiding):
-        by_key[update.key].update(update.values)
+        by_key[update.key] = by_key[update.key].updated(update.values)
     return list(by_key.values()), resend
