@@ -177,12 +177,12 @@ def test_every_error_class_in_the_product_is_in_the_one_tree():
 def test_a_ledger_error_that_reaches_the_command_is_said_not_unexpected(
     business, monkeypatch, capsys, error, code
 ):
-    from connector import cli
+    from connector.cli import books
 
     def fails(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(cli, "run_once", fails)
+    monkeypatch.setattr(books, "run_once", fails)
     got, printed = sync(business.config_path, monkeypatch, capsys)
     assert got == code and f"error: {error}" in printed and "unexpected" not in printed
     assert (error.next_step or "error:") in printed

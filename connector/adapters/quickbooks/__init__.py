@@ -42,7 +42,7 @@ from connector.adapters.quickbooks.session import (
 from connector.credentials import TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
-from connector.plugins import PluginContext
+from connector.plugins import CommandGroups, PluginContext
 
 log = logging.getLogger("connector.ledger.quickbooks")
 
@@ -452,3 +452,8 @@ class QuickBooksPlugin:
             retry_wait=(settings.retry_first_wait, settings.retry_max_wait),
         )
         return QuickBooksLedger(session, context.item)
+
+    def add_commands(self, groups: CommandGroups) -> None:
+        from connector.adapters.quickbooks.cli import register
+
+        register(groups)

@@ -54,7 +54,7 @@ from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenStore
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
-from connector.plugins import PluginContext
+from connector.plugins import CommandGroups, PluginContext
 
 log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 25  # references per `where` filter
@@ -336,3 +336,8 @@ class XeroPlugin:
             retry_wait=(settings.retry_first_wait, settings.retry_max_wait),
         )
         return XeroLedger(session, settings, context.item)
+
+    def add_commands(self, groups: CommandGroups) -> None:
+        from connector.adapters.xero.cli import register
+
+        register(groups)

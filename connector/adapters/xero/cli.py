@@ -1,4 +1,4 @@
-"""`connector auth xero`, registered into the main command by `connector.cli`."""
+"""`connector auth xero`, added to the main command by the plugin."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from connector.plugins import CommandGroups
 
 
-def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> None:
-    @auth_app.command("xero")
+def register(groups: CommandGroups) -> None:
+    out = groups.out
+
+    @groups.auth.command("xero")
     def auth_xero(
         config: Annotated[Path, typer.Option("--config", "-c", help="The business's TOML config.")],
         paste: Annotated[

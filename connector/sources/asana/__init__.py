@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.errors import FatalTrackerError, PageTokenExpired, SettingRefused, TrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.plugins import PluginContext
+from connector.plugins import CommandGroups, PluginContext
 from connector.sources.base import SourceBatch
 from connector.sources.http import Page, TrackerHttp
 from connector.sources.incremental import IncrementalRead, IncrementalSource
@@ -279,3 +279,8 @@ class AsanaSourcePlugin:
 
     def create(self, settings: AsanaSettings, context: PluginContext) -> AsanaSource:
         return AsanaSource(settings, context.business, context.timezone)
+
+    def add_commands(self, groups: CommandGroups) -> None:
+        from connector.sources.asana.cli import register
+
+        register(groups)

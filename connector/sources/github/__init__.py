@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from connector.errors import FatalTrackerError, RetriableTrackerError, TrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.plugins import PluginContext
+from connector.plugins import CommandGroups, PluginContext
 from connector.sources import block
 from connector.sources.base import SourceBatch
 from connector.sources.http import (
@@ -228,3 +228,8 @@ class GitHubSourcePlugin:
 
     def create(self, settings: GitHubSettings, context: PluginContext) -> GitHubSource:
         return GitHubSource(settings, context.business, context.timezone)
+
+    def add_commands(self, groups: CommandGroups) -> None:
+        from connector.sources.github.cli import register
+
+        register(groups)

@@ -1,10 +1,8 @@
-"""`connector auth github`, registered into the main command by `connector.cli`."""
+"""`connector auth github`, added to the main command by the plugin."""
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
-
+from connector.plugins import CommandGroups
 from connector.sources.github import GitHubSettings, identify, session
 from connector.sources.signin import ConfigOpt, connect_tracker
 
@@ -15,8 +13,10 @@ def whoami(settings: GitHubSettings, user: str, token: str) -> str:
     return identify(session(settings, token), settings)
 
 
-def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> None:
-    @auth_app.command("github")
+def register(groups: CommandGroups) -> None:
+    out = groups.out
+
+    @groups.auth.command("github")
     def auth_github(config: ConfigOpt) -> None:
         """Keep a GitHub token for the tracker in the OS keyring."""
         connect_tracker("github", config, out, prompt=PROMPT, whoami=whoami)

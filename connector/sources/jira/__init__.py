@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.errors import FatalTrackerError, PageTokenExpired, SettingRefused, TrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.plugins import PluginContext
+from connector.plugins import CommandGroups, PluginContext
 from connector.sources.base import SourceBatch
 from connector.sources.http import Page, TrackerHttp
 from connector.sources.incremental import IncrementalRead, IncrementalSource
@@ -250,3 +250,8 @@ class JiraSourcePlugin:
 
     def create(self, settings: JiraSettings, context: PluginContext) -> JiraSource:
         return JiraSource(settings, context.business, context.timezone)
+
+    def add_commands(self, groups: CommandGroups) -> None:
+        from connector.sources.jira.cli import register
+
+        register(groups)

@@ -1,10 +1,8 @@
-"""`connector auth jira`, registered into the main command by `connector.cli`."""
+"""`connector auth jira`, added to the main command by the plugin."""
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
-
+from connector.plugins import CommandGroups
 from connector.sources.jira import JiraSettings, session
 from connector.sources.signin import ConfigOpt, connect_tracker
 
@@ -16,8 +14,10 @@ def whoami(settings: JiraSettings, user: str, token: str) -> str:
     return str(me.get("displayName") or me.get("emailAddress"))
 
 
-def register(auth_app: typer.Typer, sandbox_app: typer.Typer, out: Console) -> None:
-    @auth_app.command("jira")
+def register(groups: CommandGroups) -> None:
+    out = groups.out
+
+    @groups.auth.command("jira")
     def auth_jira(config: ConfigOpt) -> None:
         """Keep the Jira Cloud account email and API token in the OS keyring."""
         connect_tracker(

@@ -1,0 +1,83 @@
+"""The `connector` command. `main` is the one place an error becomes words and an exit code
+(0 ok, 1 finished but something needs a person, 2 could not run): each class in
+`connector.errors` knows both.
+
+One module per command group (`books`: plan, sync, status; `checks`: config check, doctor;
+`daemon`: run; `sandbox`: demo and the emulators; `auth`); the commands are listed here in the
+order `connector --help` shows them. A ledger or tracker plugin brings its own commands (its
+`connector auth` sign-in) through `add_commands`, so the CLI names no vendor.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from connector import plugins
+from connector.cli import auth, books, checks, daemon, sandbox
+from connector.cli.common import out
+from connector.errors import ConnectorError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Turn project milestones into ledger invoices, exactly once.",
+)
+_debug = {"on": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    _debug["on"] = debug
+
+
+for command in (
+    books.plan,
+    books.sync,
+    books.status,
+    daemon.run,
+    sandbox.demo,
+    checks.doctor,
+):
+    app.command()(command)
+app.add_typer(checks.config_app, name="config")
+app.add_typer(sandbox.sandbox_app, name="sandbox")
+app.add_typer(auth.auth_app, name="auth")
+
+
+def add_plugin_commands(groups: plugins.CommandGroups) -> None:
+    """The commands of every installed ledger and tracker plugin that has some: the built-ins in
+    their order, then the others by name."""
+    for kind in (plugins.ADAPTERS, plugins.SOURCES):
+        for name in plugins.installed(kind):
+            plugin = plugins.find(kind, name)
+            if isinstance(plugin, plugins.HasCommands):
+                plugin.add_commands(groups)
+
+
+add_plugin_commands(plugins.CommandGroups(auth=auth.auth_app, sandbox=sandbox.sandbox_app, out=out))
+
+
+def main() -> None:
+    try:
+        app()  # usage errors: click's own message and exit code 2
+    except ConnectorError as exc:
+        sys.stderr.write(f"error: {exc.for_person()}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "interrupted; what was sent is recorded, the next sync goes on from there\n"
+        )
+        sys.exit(130)
+    except Exception as exc:  # anything unexpected: one line, traceback only on --debug
+        if _debug["on"]:
+            traceback.print_exc()
+        else:
+            sys.stderr.write(
+                f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)\n"
+            )
+        sys.exit(2)

@@ -1,0 +1,86 @@
+"""`connector plan`, `sync` and `status`: what one business's books will get, get, and hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from connector import config as config_mod
+from connector import render
+from connector.cli.common import (
+    AsOfOpt,
+    ConfigOpt,
+    JsonOpt,
+    err,
+    out,
+    parse_as_of,
+    print_json,
+    tracker_settings,
+)
+from connector.errors import UserError
+from connector.sync import preview, run_once
+from connector.sync.report import plan_json
+
+
+def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Show what the next sync would do. Writes nothing anywhere and calls no ledger."""
+    cfg = config_mod.load(config)
+    with tracker_settings(cfg):
+        day, decisions = preview(cfg, parse_as_of(as_of))
+    if as_json:
+        print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped))
+    else:
+        render.plan(
+            out, cfg.business.name, day, decisions.invoices, decisions.skipped, decisions.caveats
+        )
+    raise typer.Exit(1 if decisions.problems else 0)
+
+
+def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
+    """Run one sync: push new invoices exactly once, pull payment status back."""
+    cfg = config_mod.load(config)
+    with tracker_settings(cfg), Progress(console=err, transient=True) as progress:
+        task = progress.add_task("Pushing invoices", total=None)
+
+        def show(step: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = run_once(cfg, as_of=parse_as_of(as_of), progress=show)
+    render.sync(out, err, report)
+    raise typer.Exit(report.exit_code)
+
+
+def status(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
+    ] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What is billed, paid, outstanding and overdue, and what needs a person: per contract and
+    invoice for one business, or one line per business for a folder of them. Exits 1 when
+    something needs a person or a business cannot load, as plan and sync do."""
+    from connector.daemon import config_files
+    from connector.overview import business_status, overview
+
+    if (config is None) == (config_dir is None):
+        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    day = parse_as_of(as_of)
+    if config is not None:
+        data = business_status(config_mod.load(config), day)
+        if as_json:
+            print_json(data)
+        else:
+            render.status(out, data)
+        raise typer.Exit(1 if data["attention"] else 0)
+    assert config_dir is not None
+    entries = overview(config_files(None, config_dir), day)
+    if as_json:
+        print_json(entries)
+    else:
+        render.overview(out, entries)
+    raise typer.Exit(1 if any(e.get("error") or e.get("attention") for e in entries) else 0)

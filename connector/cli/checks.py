@@ -1,0 +1,63 @@
+"""`connector config check` and `connector doctor`: is a business ready to sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape as esc
+
+from connector import config as config_mod
+from connector.cli.common import ConfigOpt, err, out, tracker_settings
+from connector.errors import UserError
+
+config_app = typer.Typer(no_args_is_help=True, help="Check a business config file.")
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt) -> None:
+    """Validate the config and read the tracker; report every problem at once."""
+    cfg = config_mod.load(config)
+    with tracker_settings(cfg):
+        batch = cfg.source().read(None)
+    out.print(
+        f"{cfg.path}: ok ({cfg.business.name}; {len(cfg.contracts)} contract(s); "
+        f"tracker {cfg.tracker_kind}: {len(batch.milestones)} milestone(s); "
+        f"ledger {cfg.ledger_kind}; state {cfg.state_path or 'database URL'})"
+    )
+    for bad in batch.invalid:
+        err.print(f"[red]invalid milestone:[/red] {esc(bad.message)}")
+    unknown = sorted({m.contract for m in batch.milestones} - set(cfg.contracts))
+    for cid in unknown:
+        err.print(
+            f"[red]unknown contract:[/red] milestones name {esc(repr(cid))}, not in the config"
+        )
+    from connector.doctor import credentials_warning
+
+    warning = credentials_warning(cfg)
+    if warning:
+        err.print(f"[red]credentials:[/red] {esc(warning)}")
+    raise typer.Exit(1 if batch.invalid or unknown or warning else 0)
+
+
+def doctor(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
+    ] = None,
+) -> None:
+    """Can each business sync tonight? Config, state, keyring, credentials, ledger, tracker."""
+    from connector.daemon import config_files
+    from connector.doctor import check_business
+
+    if (config is None) == (config_dir is None):
+        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    failed = False
+    for path in config_files(config, config_dir):
+        out.print(f"[bold]{esc(str(path))}[/bold]")
+        for check in check_business(path):
+            failed |= not check.ok
+            mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+            out.print(f"  {mark} {check.name:<12} {esc(check.detail)}", highlight=False)
+    raise typer.Exit(2 if failed else 0)
