@@ -28,8 +28,9 @@ from connector.credentials import MemoryKeyring
 from connector.errors import UserError
 from connector.models import Skip
 from connector.sync import run_once
-from connector.sync.report import SyncReport, status_data
+from connector.sync.report import SyncReport
 from connector.sync.state import State
+from connector.sync.status import status_data
 
 EXAMPLE = Path(__file__).resolve().parent / "examples"
 

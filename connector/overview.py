@@ -13,7 +13,7 @@ from connector import config as config_mod
 from connector.doctor import credentials_warning
 from connector.errors import ConnectorError
 from connector.sync import state as st
-from connector.sync.report import status_data
+from connector.sync.status import status_data
 
 
 def business_status(cfg: config_mod.Config, as_of: date | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from connector.adapters.local import MemoryLedger
 from connector.errors import LockHeld
 from connector.sync.lock import business_lock
-from connector.sync.report import status_data
+from connector.sync.status import status_data
 from connector_sandbox.local import FaultyLocalLedger
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 

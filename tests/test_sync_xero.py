@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.sync.report import status_data
+from connector.sync.status import status_data
 from tests.conftest import AS_OF, MILESTONES, add_change_order, cancel_beta_after_invoicing
 from tests.xero_support import XeroWorld, connect, xero_business
 
