@@ -479,61 +479,21 @@ class _ContractBilling:
 
     def bill_milestone(self, m: Milestone, remaining: set[str], live: list[Milestone]) -> bool:
         day = self.invoice_date(m)
-        value = self.value_on(day)
-        if m.percent is not None:
-            gross = self.money(percent_of(m.percent, value))
-            lines = [
-                Line(
-                    f"{m.title or m.id} ({percent_text(m.percent)}% of {self.show(value)})",
-                    gross,
-                    Role.PERCENT,
-                    m.id,
-                )
-            ]
-        else:
-            gross = m.amount or ZERO
-            lines = [Line(m.title or m.id, gross, Role.FIXED, m.id)]
+        gross, lines = self.gross_lines(m, day)
         is_last = remaining == {m.id} and self.settled()
-        adjustment = ZERO
+        adjustment, trued = ZERO, day
         if is_last:
             # The true-up covers the change orders approved by this invoice's own date (or the
             # latest milestone invoice's, which a reissued early milestone is not).
             last = self.tally.last_milestone_date
             trued = max(day, last) if last else day
             adjustment = self.adjustment(live, self.value_on(trued), gross if m.percent else ZERO)
-        cap = self.cap()
-        if cap is not None and self.tally.gross + gross + adjustment > cap:
-            self.skip(
-                m,
-                Reason.EXCEEDS_CAP,
-                f"billing {m.id} ({self.show(gross + adjustment)}) would bring contract "
-                f"{self.c.id} to {self.show(self.tally.gross + gross + adjustment)}, above "
-                f"its cap of {self.show(cap)}; it is billed on the first night there is room",
-            )
+        if self.held_at_cap(m, gross + adjustment):
             return False
         if adjustment:
-            # The change orders some percent line was billed without.
-            first = self.valued_from
-            if m.percent is not None:
-                first = min(first, day) if first else day
-            covered = orders_between(self.c, first, trued)
-            lines.append(Line(adjustment_label(covered), adjustment, Role.CO_ADJUSTMENT))
+            lines.append(self.true_up_line(m, day, trued, adjustment))
         lines += self.deposit_applied(gross, is_last)
-        if self.c.retainage:
-            # Retainage follows completed work, change-order work included.
-            withheld = self.money(percent_of(gross + adjustment, self.c.retainage))
-            if withheld:
-                lines.append(Line(self.retainage_label, -withheld, Role.RETAINAGE, m.id))
-        if is_last:
-            # More released than is now withheld (a reissued milestone withheld less): the
-            # difference is settled on this invoice, never as a negative release invoice.
-            over = (
-                self.tally.withheld
-                - self.tally.released
-                + sum(-ln.amount for ln in lines if ln.role is Role.RETAINAGE)
-            )
-            if over < 0:
-                lines.append(Line("Retainage release adjustment", over, Role.RETAINAGE_RELEASE))
+        lines += self.retainage_lines(m, gross + adjustment, lines, is_last)
         self.plan(
             Kind.MILESTONE,
             (m.id,),
@@ -549,6 +509,57 @@ class _ContractBilling:
             self.trued_up(trued)
             self.closing_day = day
         return True
+
+    def gross_lines(self, m: Milestone, day: date) -> tuple[Decimal, list[Line]]:
+        """The work line: the fixed amount, or the percent of the value as of `day`."""
+        if m.percent is None:
+            gross = m.amount or ZERO
+            return gross, [Line(m.title or m.id, gross, Role.FIXED, m.id)]
+        value = self.value_on(day)
+        gross = self.money(percent_of(m.percent, value))
+        text = f"{m.title or m.id} ({percent_text(m.percent)}% of {self.show(value)})"
+        return gross, [Line(text, gross, Role.PERCENT, m.id)]
+
+    def held_at_cap(self, m: Milestone, billed: Decimal) -> bool:
+        cap = self.cap()
+        if cap is None or self.tally.gross + billed <= cap:
+            return False
+        self.skip(
+            m,
+            Reason.EXCEEDS_CAP,
+            f"billing {m.id} ({self.show(billed)}) would bring contract "
+            f"{self.c.id} to {self.show(self.tally.gross + billed)}, above "
+            f"its cap of {self.show(cap)}; it is billed on the first night there is room",
+        )
+        return True
+
+    def true_up_line(self, m: Milestone, day: date, trued: date, adjustment: Decimal) -> Line:
+        """Named for the change orders some percent line was billed without."""
+        first = self.valued_from
+        if m.percent is not None:
+            first = min(first, day) if first else day
+        covered = orders_between(self.c, first, trued)
+        return Line(adjustment_label(covered), adjustment, Role.CO_ADJUSTMENT)
+
+    def retainage_lines(
+        self, m: Milestone, work: Decimal, lines: list[Line], is_last: bool
+    ) -> list[Line]:
+        """Retainage follows completed work, change-order work included. On the last invoice,
+        more released than is now withheld (a reissued milestone withheld less) is settled
+        here, never as a negative release invoice."""
+        out = []
+        withheld = self.money(percent_of(work, self.c.retainage)) if self.c.retainage else ZERO
+        if withheld:
+            out.append(Line(self.retainage_label, -withheld, Role.RETAINAGE, m.id))
+        if is_last:
+            over = (
+                self.tally.withheld
+                - self.tally.released
+                + sum(-ln.amount for ln in [*lines, *out] if ln.role is Role.RETAINAGE)
+            )
+            if over < 0:
+                out.append(Line("Retainage release adjustment", over, Role.RETAINAGE_RELEASE))
+        return out
 
     def adjustment(self, live: list[Milestone], value: Decimal, this_gross: Decimal) -> Decimal:
         """What brings the percent milestones' gross to their share of `value`."""

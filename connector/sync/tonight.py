@@ -64,25 +64,7 @@ def as_tonight_finds(
     questions it asks first: where each unconfirmed intent is, and what was paid since the last
     run. Returns the rows (copies; nothing is written) and the intents it would send again."""
     by_key = {r.key: r for r in rows}
-    pushing = [r for r in by_key.values() if r.state == schema.PUSHING]
-    resend: list[InvoiceRow] = []
-    if pushing:
-        try:
-            window = getattr(ledger, "lookup_window", None)
-        except (RetriableLedgerError, SkippableLedgerError):
-            window = None
-        too_old = {r.key for r in beyond_lookup(pushing, window)}
-        creates = [r for r in pushing if r.action == "create" and r.key not in too_old]
-        for chunk in chunks(creates, ledger.batch_size):
-            found = ledger.find_invoices([r.reference for r in chunk])
-            for row in chunk:
-                remote = found.get(row.reference)
-                if remote is None:
-                    resend.append(row)
-                    continue
-                for key, values in pushed_changes(row, remote, by_key.get(row.replaces or "")):
-                    by_key[key] = by_key[key].updated(values)
-        resend += [r for r in pushing if r.action == "void" and r.key not in too_old]
+    resend = _looked_up(by_key, ledger)
     changes = ledger.payment_changes(payments_cursor)
     current = list(by_key.values())
     voiding = {
@@ -93,3 +75,29 @@ def as_tonight_finds(
     for update in invoice_updates(current, changes.invoices, voiding):
         by_key[update.key] = by_key[update.key].updated(update.values)
     return list(by_key.values()), resend
+
+
+def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[InvoiceRow]:
+    """Each unconfirmed intent as the ledger has it (updated in `by_key`); returns those the
+    ledger does not have, and the voids, which the sync sends again."""
+    pushing = [r for r in by_key.values() if r.state == schema.PUSHING]
+    if not pushing:
+        return []
+    try:
+        window = getattr(ledger, "lookup_window", None)
+    except (RetriableLedgerError, SkippableLedgerError):
+        window = None
+    too_old = {r.key for r in beyond_lookup(pushing, window)}
+    pushing = [r for r in pushing if r.key not in too_old]
+    creates = [r for r in pushing if r.action == "create"]
+    resend: list[InvoiceRow] = []
+    for chunk in chunks(creates, ledger.batch_size):
+        found = ledger.find_invoices([r.reference for r in chunk])
+        for row in chunk:
+            remote = found.get(row.reference)
+            if remote is None:
+                resend.append(row)
+                continue
+            for key, values in pushed_changes(row, remote, by_key.get(row.replaces or "")):
+                by_key[key] = by_key[key].updated(values)
+    return resend + [r for r in pushing if r.action == "void"]
