@@ -11,6 +11,7 @@ import keyring
 from keyring.backends import fail
 
 from connector import config as config_mod
+from connector import plugins
 from connector.adapters.base import SelfChecking as LedgerCheck
 from connector.credentials import TokenStore
 from connector.errors import ConnectorError, UserError
@@ -34,19 +35,18 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
         return Check(name, False, str(exc))
 
 
-LEDGER_LABELS = {"quickbooks": "QuickBooks", "xero": "Xero"}
-
-
 def credentials_warning(cfg: config_mod.Config) -> str | None:
-    """Not connected yet, or the refresh token expires soon: say how to reconnect."""
-    label = LEDGER_LABELS.get(cfg.ledger_kind)
-    if label is None:
+    """Not connected yet, or the connection lapses soon: say how to reconnect. Only for a ledger
+    that keeps credentials (a tracker's token is checked by the tracker line of doctor)."""
+    plugin = plugins.find(plugins.ADAPTERS, cfg.ledger_kind)
+    if not isinstance(plugin, plugins.HasCredentials):
         return None
-    tokens = TokenStore(cfg.business.name, cfg.ledger_kind).load()
+    label = plugins.label(plugin)
+    stored = plugin.credentials(cfg.context)
     how = f"run `connector auth {cfg.ledger_kind} --config {cfg.path}`"
-    if tokens is None or not tokens.refresh_token:
+    if not stored.connected:
         return f"{cfg.business.name} is not connected to {label} yet; {how}"
-    days = tokens.refresh_days_left()
+    days = stored.days_left
     if days is not None and days < RECONNECT_WARNING_DAYS:
         return (
             f"the {label} connection expires in {max(days, 0):.0f} day(s) unless a sync "
@@ -57,16 +57,16 @@ def credentials_warning(cfg: config_mod.Config) -> str | None:
 
 def _connection(cfg: config_mod.Config) -> str:
     """How long the ledger connection lasts without a sync; a problem is an error."""
-    label = LEDGER_LABELS.get(cfg.ledger_kind)
-    if label is None:
+    plugin = plugins.find(plugins.ADAPTERS, cfg.ledger_kind)
+    if not isinstance(plugin, plugins.HasCredentials):
         return "none needed"
     warning = credentials_warning(cfg)
     if warning:
         raise UserError(warning)
-    tokens = TokenStore(cfg.business.name, cfg.ledger_kind).require()
-    days = tokens.refresh_days_left()
+    stored = plugin.credentials(cfg.context)
+    days = stored.days_left
     lasts = f"; unused, it lapses in {days:.0f} days (each sync renews it)" if days else ""
-    return f"connected to {label} ({tokens.company_id}){lasts}"
+    return f"connected to {plugins.label(plugin)} ({stored.account}){lasts}"
 
 
 def check_business(path: Path) -> Iterator[Check]:
@@ -90,7 +90,13 @@ def check_business(path: Path) -> Iterator[Check]:
             TokenStore(cfg.business.name, cfg.ledger_kind).load()  # raises the install advice
         return type(chosen).__module__ + "." + type(chosen).__name__
 
-    needs_secrets = cfg.ledger_kind != "local" or cfg.tracker_kind != "file"
+    needs_secrets = any(
+        isinstance(plugins.find(group, kind), plugins.HasCredentials)
+        for group, kind in (
+            (plugins.ADAPTERS, cfg.ledger_kind),
+            (plugins.SOURCES, cfg.tracker_kind),
+        )
+    )
     if needs_secrets or cfg.notify.smtp_username:  # only then is a keyring needed
         yield _check("keyring", backend)
     credentials = _check("credentials", lambda: _connection(cfg))
@@ -100,7 +106,7 @@ def check_business(path: Path) -> Iterator[Check]:
         adapter = cfg.ledger()
         if isinstance(adapter, LedgerCheck):
             return adapter.check()
-        return f"{cfg.ledger_kind} ledger ready"
+        return f"{plugins.label(plugins.find(plugins.ADAPTERS, cfg.ledger_kind))} ready"
 
     if credentials.ok:
         yield _check("ledger", ledger)

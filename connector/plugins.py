@@ -1,17 +1,18 @@
-"""Find tracker sources and ledger adapters by name: built-ins first, then entry points.
+"""Find tracker sources and ledger adapters by name, through the entry-point groups
+`connector.sources` and `connector.adapters` only: the built-ins are registered there like any
+third party's plugin, so nothing in the core has to know a vendor.
 
 A plugin is an object with `name`, `settings` (a pydantic model for the rest of its config
 section) and `create(settings, context)`, where the context says where the config file lives and
-which business it is for. Third parties register one under the entry-point
-groups `connector.sources` and `connector.adapters`. A plugin with commands of its own (a
-`connector auth` sign-in) also has `add_commands(groups)`: the CLI calls it for every installed
-plugin.
+which business it is for. What else a plugin can say is one small Protocol each, checked with
+`isinstance`: its `label` (what a person calls it), its `rank` (where it is listed), its
+`credentials` (what the keyring holds for a business: doctor, status and config check read it)
+and its commands (`add_commands`, e.g. its `connector auth` sign-in).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -27,19 +28,6 @@ if TYPE_CHECKING:
 SOURCES = "connector.sources"
 ADAPTERS = "connector.adapters"
 
-_BUILTIN: dict[str, dict[str, str]] = {
-    SOURCES: {
-        "file": "connector.sources.file:FileSourcePlugin",
-        "github": "connector.sources.github:GitHubSourcePlugin",
-        "jira": "connector.sources.jira:JiraSourcePlugin",
-        "asana": "connector.sources.asana:AsanaSourcePlugin",
-    },
-    ADAPTERS: {
-        "local": "connector.adapters.local:LocalLedgerPlugin",
-        "quickbooks": "connector.adapters.quickbooks:QuickBooksPlugin",
-        "xero": "connector.adapters.xero:XeroPlugin",
-    },
-}
 _WHAT = {SOURCES: "tracker source", ADAPTERS: "ledger adapter"}
 
 
@@ -74,28 +62,60 @@ class HasCommands(Protocol):
     def add_commands(self, groups: CommandGroups) -> None: ...
 
 
-def _load(target: str) -> Plugin:
-    module, _, attr = target.partition(":")
-    return getattr(import_module(module), attr)()
+@runtime_checkable
+class HasLabel(Protocol):
+    """A plugin's name for people ("QuickBooks", "GitHub"); without one, its `name` is shown."""
+
+    label: str
+
+
+@runtime_checkable
+class HasRank(Protocol):
+    """Where the plugin is listed (its commands in `--help`): lower first; plugins without a
+    rank come after every ranked one, by name."""
+
+    rank: int
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the keyring holds for one business's connection to a plugin's service."""
+
+    connected: bool  # a sign-in is stored (`connector auth <name>` stores it)
+    account: str = ""  # the company, organisation or user it is connected to
+    days_left: float | None = None  # until it lapses unused; None: it does not lapse
+
+
+@runtime_checkable
+class HasCredentials(Protocol):
+    """A plugin whose secrets live in the keyring. Reading them must not touch the network."""
+
+    def credentials(self, context: PluginContext) -> Credentials: ...
+
+
+def label(plugin: Plugin) -> str:
+    return plugin.label if isinstance(plugin, HasLabel) else plugin.name
 
 
 def available(group: str) -> list[str]:
-    names = set(_BUILTIN[group]) | {ep.name for ep in entry_points(group=group)}
-    return sorted(names)
+    return sorted({ep.name for ep in entry_points(group=group)})
 
 
 def installed(group: str) -> list[str]:
-    """Every installed plugin: the built-ins in their order, then the others by name."""
-    others = {ep.name for ep in entry_points(group=group)} - set(_BUILTIN[group])
-    return [*_BUILTIN[group], *sorted(others)]
+    """Every installed plugin: the ranked ones by rank, then the others by name."""
+
+    def order(name: str) -> tuple[int, int, str]:
+        plugin = find(group, name)
+        return (0, plugin.rank, name) if isinstance(plugin, HasRank) else (1, 0, name)
+
+    return sorted(available(group), key=order)
 
 
 def find(group: str, name: str) -> Plugin:
     """The plugin called `name`; an error listing what is installed when there is none."""
-    if name in _BUILTIN[group]:
-        return _load(_BUILTIN[group][name])
     for ep in entry_points(group=group, name=name):
-        return ep.load()()
+        plugin: Plugin = ep.load()()
+        return plugin
     raise PluginNotFound(
         f"no {_WHAT[group]} named {name!r} is installed; installed: {', '.join(available(group))}"
     )

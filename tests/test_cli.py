@@ -146,39 +146,16 @@ def test_a_bad_as_of_date_is_one_clear_message(example, monkeypatch, capsys):
     assert err.strip() == "error: --as-of: expected a date like 2026-11-26, got '26/11/2026'"
 
 
-class _AbacusPlugin:
-    """A third-party ledger plugin with a sign-in command of its own."""
-
-    name = "abacus"
-
-    def add_commands(self, groups):
-        @groups.auth.command("abacus")
-        def auth_abacus() -> None:
-            """Sign in to Abacus."""
-            groups.out.print("connected to abacus")
-
-
-class _EntryPoint:
-    def __init__(self, name, plugin):
-        self.name, self._plugin = name, plugin
-
-    def load(self):
-        return self._plugin
-
-
-def test_every_installed_plugin_brings_its_own_commands(monkeypatch):
-    """The CLI names no vendor: each plugin adds its commands, built-ins first, then the others."""
+def test_every_installed_plugin_brings_its_own_commands(tmp_path, monkeypatch):
+    """The CLI names no vendor: each plugin found through its entry point adds its commands,
+    the built-ins first (by their rank), then the others."""
     import typer
     from typer.testing import CliRunner
 
     from connector import plugins
+    from tests.test_plugin_labels import write_plugin
 
-    installed = {plugins.ADAPTERS: [_EntryPoint("abacus", _AbacusPlugin)], plugins.SOURCES: []}
-
-    def entry_points(group, name=None):
-        return [ep for ep in installed[group] if name in (None, ep.name)]
-
-    monkeypatch.setattr(plugins, "entry_points", entry_points)
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path / "site")))
     auth, sandbox = typer.Typer(), typer.Typer()
     app = typer.Typer()
     app.add_typer(auth, name="auth")
@@ -189,3 +166,4 @@ def test_every_installed_plugin_brings_its_own_commands(monkeypatch):
     assert sandbox.registered_commands == []
     answer = CliRunner().invoke(app, ["auth", "abacus"])
     assert answer.exit_code == 0 and "connected to abacus" in answer.output
+    sys.modules.pop("abacus_plugin", None)

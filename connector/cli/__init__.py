@@ -50,8 +50,8 @@ app.add_typer(auth.auth_app, name="auth")
 
 
 def add_plugin_commands(groups: plugins.CommandGroups) -> None:
-    """The commands of every installed ledger and tracker plugin that has some: the built-ins in
-    their order, then the others by name."""
+    """The commands of every installed ledger and tracker plugin that has some, in the order
+    `plugins.installed` gives (the ranked ones, the built-ins, first; then the others by name)."""
     for kind in (plugins.ADAPTERS, plugins.SOURCES):
         for name in plugins.installed(kind):
             plugin = plugins.find(kind, name)

@@ -307,6 +307,8 @@ class FileSource:
 
 class FileSourcePlugin:
     name = "file"
+    label = "Milestones file"
+    rank = 0
     settings = FileSourceSettings
 
     def create(self, settings: FileSourceSettings, context: PluginContext) -> FileSource:

@@ -306,6 +306,8 @@ class LocalLedgerPlugin:
     """`[ledger] kind = "local"`: a practice ledger in a JSON file, no account needed."""
 
     name = "local"
+    label = "Local ledger"
+    rank = 0
     settings = LocalLedgerSettings
 
     def create(self, settings: LocalLedgerSettings, context: PluginContext) -> MemoryLedger:

@@ -42,7 +42,7 @@ from connector.adapters.quickbooks.session import (
 from connector.credentials import TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
-from connector.plugins import CommandGroups, PluginContext
+from connector.plugins import CommandGroups, Credentials, PluginContext
 
 log = logging.getLogger("connector.ledger.quickbooks")
 
@@ -443,6 +443,8 @@ class QuickBooksPlugin:
     """`[ledger] kind = "quickbooks"`."""
 
     name = "quickbooks"
+    label = "QuickBooks"
+    rank = 1
     settings = QuickBooksSettings
 
     def create(self, settings: QuickBooksSettings, context: PluginContext) -> QuickBooksLedger:
@@ -452,6 +454,13 @@ class QuickBooksPlugin:
             retry_wait=(settings.retry_first_wait, settings.retry_max_wait),
         )
         return QuickBooksLedger(session, context.item)
+
+    def credentials(self, context: PluginContext) -> Credentials:
+        """Connected while a refresh token is stored; it lapses unless a sync renews it."""
+        tokens = TokenStore(context.business, self.name).load()
+        if tokens is None or not tokens.refresh_token:
+            return Credentials(connected=False)
+        return Credentials(True, tokens.company_id, tokens.refresh_days_left())
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.adapters.quickbooks.cli import register

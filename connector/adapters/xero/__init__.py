@@ -54,7 +54,7 @@ from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenStore
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind
-from connector.plugins import CommandGroups, PluginContext
+from connector.plugins import CommandGroups, Credentials, PluginContext
 
 log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 25  # references per `where` filter
@@ -327,6 +327,8 @@ class XeroPlugin:
     """`[ledger] kind = "xero"`."""
 
     name = "xero"
+    label = "Xero"
+    rank = 2
     settings = XeroSettings
 
     def create(self, settings: XeroSettings, context: PluginContext) -> XeroLedger:
@@ -336,6 +338,13 @@ class XeroPlugin:
             retry_wait=(settings.retry_first_wait, settings.retry_max_wait),
         )
         return XeroLedger(session, settings, context.item)
+
+    def credentials(self, context: PluginContext) -> Credentials:
+        """Connected while a refresh token is stored; it lapses unless a sync renews it."""
+        tokens = TokenStore(context.business, self.name).load()
+        if tokens is None or not tokens.refresh_token:
+            return Credentials(connected=False)
+        return Credentials(True, tokens.company_id, tokens.refresh_days_left())
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.adapters.xero.cli import register

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.errors import FatalTrackerError, PageTokenExpired, SettingRefused, TrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.plugins import CommandGroups, PluginContext
+from connector.plugins import CommandGroups, Credentials, PluginContext
 from connector.sources.base import SourceBatch
 from connector.sources.http import Page, TrackerHttp
 from connector.sources.incremental import IncrementalRead, IncrementalSource
@@ -34,7 +34,10 @@ from connector.sources.records import (
     overlap_start,
     to_milestone,
 )
-from connector.sources.tokens import auth_hint, load_token
+from connector.sources.tokens import auth_hint, load_token, token_credentials
+
+# what `connector auth asana` stores
+TOKEN = "an Asana personal access token"
 
 OPT_FIELDS = (
     "name,resource_subtype,completed,completed_at,due_on,modified_at,permalink_url,"
@@ -91,7 +94,7 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
     name = "asana"
 
     def make_session(self) -> TrackerHttp:
-        _, token = load_token(self.business, "asana")
+        _, token = load_token(self.business, "asana", TOKEN)
         return session(self.settings, token)
 
     def check(self) -> str:
@@ -275,10 +278,15 @@ def _percent(fraction: Decimal, precision: object) -> Decimal:
 
 class AsanaSourcePlugin:
     name = "asana"
+    label = "Asana"
+    rank = 3
     settings = AsanaSettings
 
     def create(self, settings: AsanaSettings, context: PluginContext) -> AsanaSource:
         return AsanaSource(settings, context.business, context.timezone)
+
+    def credentials(self, context: PluginContext) -> Credentials:
+        return token_credentials(context.business, self.name)
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.sources.asana.cli import register

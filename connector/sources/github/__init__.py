@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from connector.errors import FatalTrackerError, RetriableTrackerError, TrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.plugins import CommandGroups, PluginContext
+from connector.plugins import CommandGroups, Credentials, PluginContext
 from connector.sources import block
 from connector.sources.base import SourceBatch
 from connector.sources.http import (
@@ -28,7 +28,10 @@ from connector.sources.http import (
     TrackerSettings,
 )
 from connector.sources.records import local_date, split, to_milestone
-from connector.sources.tokens import auth_hint, load_token
+from connector.sources.tokens import auth_hint, load_token, token_credentials
+
+# what `connector auth github` stores
+TOKEN = "a GitHub personal access token (fine-grained: Issues read-only)"
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 API_VERSION = "2022-11-28"
@@ -106,7 +109,7 @@ class GitHubSource:
     @property
     def http(self) -> TrackerHttp:
         if self._http is None:
-            _, token = load_token(self.business, "github")
+            _, token = load_token(self.business, "github", TOKEN)
             self._http = session(self.settings, token)
             if self._cache is None:
                 self._cache = MemoryHttpCache()
@@ -224,10 +227,15 @@ def _kind(value: object) -> str:
 
 class GitHubSourcePlugin:
     name = "github"
+    label = "GitHub"
+    rank = 1
     settings = GitHubSettings
 
     def create(self, settings: GitHubSettings, context: PluginContext) -> GitHubSource:
         return GitHubSource(settings, context.business, context.timezone)
+
+    def credentials(self, context: PluginContext) -> Credentials:
+        return token_credentials(context.business, self.name)
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.sources.github.cli import register

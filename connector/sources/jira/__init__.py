@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.errors import FatalTrackerError, PageTokenExpired, SettingRefused, TrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.plugins import CommandGroups, PluginContext
+from connector.plugins import CommandGroups, Credentials, PluginContext
 from connector.sources.base import SourceBatch
 from connector.sources.http import Page, TrackerHttp
 from connector.sources.incremental import IncrementalRead, IncrementalSource
@@ -34,7 +34,10 @@ from connector.sources.records import (
     parse_time,
     to_milestone,
 )
-from connector.sources.tokens import auth_hint, load_token
+from connector.sources.tokens import auth_hint, load_token, token_credentials
+
+# what `connector auth jira` stores
+TOKEN = "the Atlassian account email and an API token"
 
 SEARCH = "/rest/api/3/search/jql"
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
@@ -97,7 +100,7 @@ class JiraSource(IncrementalSource[JiraSettings]):
     name = "jira"
 
     def make_session(self) -> TrackerHttp:
-        return session(self.settings, *load_token(self.business, "jira"))
+        return session(self.settings, *load_token(self.business, "jira", TOKEN))
 
     def myself(self) -> dict[str, Any]:
         return self.http.get("/rest/api/3/myself").data
@@ -246,10 +249,15 @@ def _updated(issue: dict[str, Any]) -> datetime:
 
 class JiraSourcePlugin:
     name = "jira"
+    label = "Jira"
+    rank = 2
     settings = JiraSettings
 
     def create(self, settings: JiraSettings, context: PluginContext) -> JiraSource:
         return JiraSource(settings, context.business, context.timezone)
+
+    def credentials(self, context: PluginContext) -> Credentials:
+        return token_credentials(context.business, self.name)
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.sources.jira.cli import register
