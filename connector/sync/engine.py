@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
-from connector.adapters.base import CustomerRef, LedgerAdapter, RemoteInvoice, SettlesCredits
+from connector.adapters.base import CustomerRef, LedgerAdapter
 from connector.config import Config
 from connector.errors import (
     FatalLedgerError,
@@ -29,11 +29,10 @@ from connector.errors import (
 from connector.logs import run_context
 from connector.models import PlannedInvoice
 from connector.sources.base import CachesResponses, Source
-from connector.sync import schema
+from connector.sync import recovery, schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
     Retirements,
-    beyond_lookup,
     chunks,
     credit_targets,
     failed_change,
@@ -214,80 +213,7 @@ class _Run:
     # -- step 1: intents left by an earlier run ---------------------------------------------
 
     def resolve_in_doubt(self) -> None:
-        """Rows left in `pushing`: ask the ledger before anything is sent again."""
-        rows = self.state.invoice_rows([schema.PUSHING])
-        if not rows:
-            return
-        self.report.in_doubt_found = len(rows)
-        try:  # an adapter may have to ask the ledger how far back its lookups see
-            window = getattr(self.ledger, "lookup_window", None)
-        except (RetriableLedgerError, SkippableLedgerError) as exc:
-            self.report.in_doubt += len(rows)
-            self.report.failures.append(
-                f"{len(rows)} earlier push(es) could not be checked in the ledger ({exc}); "
-                "they are checked again next run before anything is sent"
-            )
-            self.resend = []
-            return
-        too_old = beyond_lookup(rows, window)
-        for row in too_old:
-            self.report.failures.append(
-                f"{label(row)} ({row.reference}) has waited since {row.created_at} "
-                "for confirmation, longer than the ledger can be searched; check the ledger "
-                "by hand before anything is sent again"
-            )
-        rows = [r for r in rows if r not in too_old]
-        creates = [r for r in rows if r.action == "create"]
-        for chunk in chunks(creates, self.ledger.batch_size):
-            self.checkpoint("before:find_invoices")
-            try:
-                found = self.ledger.find_invoices([r.reference for r in chunk])
-            except (RetriableLedgerError, SkippableLedgerError) as exc:
-                self.report.in_doubt += len(chunk)
-                self.report.failures.append(
-                    f"{len(chunk)} earlier push(es) could not be checked in the ledger ({exc}); "
-                    "they are checked again next run before anything is sent"
-                )
-                continue
-            self.checkpoint("after:find_invoices")
-            changes = []
-            for row in chunk:
-                remote = found.get(row.reference)
-                if remote is None:
-                    self.resend.append(row)  # the ledger never got it: same key, same content
-                else:
-                    old = self._replaced(row)
-                    if old is not None and remote.is_credit:
-                        remote = self._settle(row, remote, old)
-                    changes += pushed_changes(row, remote, old)
-                    self.report.resolved += 1
-            self._commit(changes)
-        for row in (r for r in rows if r.action == "void"):
-            self.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
-
-    def _replaced(self, row: InvoiceRow) -> InvoiceRow | None:
-        if not row.replaces:
-            return None
-        return next((r for r in self.state.invoice_rows() if r.key == row.replaces), None)
-
-    def _settle(self, row: InvoiceRow, remote: RemoteInvoice, old: InvoiceRow) -> RemoteInvoice:
-        """A credit note found by lookup may have been created by a run that stopped before
-        setting it against the invoice it replaces; ledgers that allocate credits explicitly
-        (Xero) do it now, and do nothing when it is done already."""
-        if not isinstance(self.ledger, SettlesCredits) or not old.ledger_id:
-            return remote
-        settle = self.ledger.settle_credit
-        self.checkpoint("before:settle_credit")
-        try:
-            settled = settle(remote.ledger_id, old.ledger_id, row.invoice_date)
-        except (RetriableLedgerError, SkippableLedgerError) as exc:
-            self.report.failures.append(
-                f"{label(row)}: credit note {remote.number} was not set against invoice "
-                f"{old.number} ({exc}); allocate it in the ledger"
-            )
-            return remote
-        self.checkpoint("after:settle_credit")
-        return settled
+        recovery.resolve_in_doubt(self)
 
     # -- step 2: push what billing decided ----------------------------------------------------
 
@@ -335,7 +261,7 @@ class _Run:
             self.state.forget_intents(plan.forget)
         for key, values in plan.settled:
             log.info("%s (%s): %s", label(rows[key]), rows[key].reference, values.get("error"))
-        self._commit(plan.settled)
+        self.commit(plan.settled)
         self.resend = plan.resend
         for row in plan.waiting:
             old = rows[row.replaces or ""]
@@ -353,7 +279,7 @@ class _Run:
         self.checkpoint("after:commit:intents")
         # A document whose lines net to zero is recorded as billed and never sent.
         nothing = [r for r in ready if r.action == "create" and not r.total_minor]
-        self._commit([c for r in nothing for c in not_sent_changes(r)])
+        self.commit([c for r in nothing for c in not_sent_changes(r)])
         creates = [r for r in ready if r.action == "create" and r.total_minor]
         for chunk in chunks(creates, self.ledger.batch_size):
             self._create(chunk)
@@ -444,7 +370,7 @@ class _Run:
             else:
                 changes.append(failed_change(row, result.error))
                 self.report.failures.append(f"{label(row)}: rejected by the ledger: {result.error}")
-        self._commit(changes)
+        self.commit(changes)
 
     def _void(self, row: InvoiceRow) -> None:
         old = next((r for r in self.state.invoice_rows() if r.key == row.replaces), None)
@@ -460,14 +386,14 @@ class _Run:
             self.report.failures.append(f"{label(row)}: void not confirmed ({exc})")
             return
         except SkippableLedgerError as exc:
-            self._commit([failed_change(row, str(exc))])
+            self.commit([failed_change(row, str(exc))])
             self.report.failures.append(f"{label(row)}: {exc}")
             return
         self.checkpoint("after:void_invoice")
-        self._commit(voided_changes(row, old, remote))
+        self.commit(voided_changes(row, old, remote))
         self.report.voided.append((row, remote.number))
 
-    def _commit(self, changes: list[Change]) -> None:
+    def commit(self, changes: list[Change]) -> None:
         self.checkpoint("before:commit:results")
         self.state.update_invoices(changes)
         self.confirmed.update(
@@ -500,5 +426,5 @@ class _Run:
             if update.payments is not None:
                 self.state.record_payments(update.key, update.currency, update.payments)
                 self.report.payments_pulled += update.received
-        self._commit([(u.key, u.values) for u in updates])
+        self.commit([(u.key, u.values) for u in updates])
         return changes.cursor

@@ -1,0 +1,107 @@
+"""Step 1 of a run: the intents an earlier run left in `pushing`, asked of the ledger before
+anything is sent again.
+
+A document the ledger has is recorded as pushed (and a credit note found so is set against the
+invoice it replaces, where the ledger allocates credits); one it does not have is sent again
+with the same key and content; one older than the ledger's lookups can see is left for a
+person. It never sends anything new itself.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from connector.adapters.base import LedgerAdapter, RemoteInvoice, SettlesCredits
+from connector.errors import RetriableLedgerError, SkippableLedgerError
+from connector.sync import schema
+from connector.sync.outbox import beyond_lookup, chunks, pushed_changes
+from connector.sync.report import SyncReport
+from connector.sync.rows import Change, InvoiceRow, label
+from connector.sync.state import State
+
+
+class Run(Protocol):
+    """What recovery needs of the run it is the first step of."""
+
+    state: State
+    ledger: LedgerAdapter
+    report: SyncReport
+    resend: list[InvoiceRow]  # filled here: intents the ledger never received
+
+    def checkpoint(self, name: str) -> None: ...
+
+    def commit(self, changes: list[Change]) -> None: ...
+
+
+def resolve_in_doubt(run: Run) -> None:
+    """Rows left in `pushing`: ask the ledger before anything is sent again."""
+    rows = run.state.invoice_rows([schema.PUSHING])
+    if not rows:
+        return
+    run.report.in_doubt_found = len(rows)
+    try:  # an adapter may have to ask the ledger how far back its lookups see
+        window = getattr(run.ledger, "lookup_window", None)
+    except (RetriableLedgerError, SkippableLedgerError) as exc:
+        run.report.in_doubt += len(rows)
+        run.report.failures.append(
+            f"{len(rows)} earlier push(es) could not be checked in the ledger ({exc}); "
+            "they are checked again next run before anything is sent"
+        )
+        run.resend = []
+        return
+    too_old = beyond_lookup(rows, window)
+    for row in too_old:
+        run.report.failures.append(
+            f"{label(row)} ({row.reference}) has waited since {row.created_at} "
+            "for confirmation, longer than the ledger can be searched; check the ledger "
+            "by hand before anything is sent again"
+        )
+    rows = [r for r in rows if r not in too_old]
+    creates = [r for r in rows if r.action == "create"]
+    known = {r.key: r for r in run.state.invoice_rows()} if any(r.replaces for r in creates) else {}
+    for chunk in chunks(creates, run.ledger.batch_size):
+        run.checkpoint("before:find_invoices")
+        try:
+            found = run.ledger.find_invoices([r.reference for r in chunk])
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
+            run.report.in_doubt += len(chunk)
+            run.report.failures.append(
+                f"{len(chunk)} earlier push(es) could not be checked in the ledger ({exc}); "
+                "they are checked again next run before anything is sent"
+            )
+            continue
+        run.checkpoint("after:find_invoices")
+        changes = []
+        for row in chunk:
+            remote = found.get(row.reference)
+            if remote is None:
+                run.resend.append(row)  # the ledger never got it: same key, same content
+            else:
+                old = known.get(row.replaces) if row.replaces else None
+                if old is not None and remote.is_credit:
+                    remote = _settle(run, row, remote, old)
+                changes += pushed_changes(row, remote, old)
+                run.report.resolved += 1
+        run.commit(changes)
+    for row in (r for r in rows if r.action == "void"):
+        run.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
+
+
+def _settle(run: Run, row: InvoiceRow, remote: RemoteInvoice, old: InvoiceRow) -> RemoteInvoice:
+    """A credit note found by lookup may have been created by a run that stopped before
+    setting it against the invoice it replaces; ledgers that allocate credits explicitly
+    (Xero) do it now, and do nothing when it is done already."""
+    if not isinstance(run.ledger, SettlesCredits) or not old.ledger_id:
+        return remote
+    settle = run.ledger.settle_credit
+    run.checkpoint("before:settle_credit")
+    try:
+        settled = settle(remote.ledger_id, old.ledger_id, row.invoice_date)
+    except (RetriableLedgerError, SkippableLedgerError) as exc:
+        run.report.failures.append(
+            f"{label(row)}: credit note {remote.number} was not set against invoice "
+            f"{old.number} ({exc}); allocate it in the ledger"
+        )
+        return remote
+    run.checkpoint("after:settle_credit")
+    return settled
