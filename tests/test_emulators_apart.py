@@ -14,8 +14,8 @@ import pytest
 from connector.adapters.local import LocalLedgerPlugin, LocalLedgerSettings, MemoryLedger
 from connector.errors import RetriableLedgerError
 from connector.plugins import PluginContext
+from connector.testing.ledger import LedgerConformance, request
 from connector_sandbox.local import FaultyLocalLedger
-from tests.conformance.ledger import LedgerConformance, request
 
 LOAD_EVERY_MODULE = """
 import importlib, json, pkgutil, sys

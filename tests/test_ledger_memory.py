@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from connector.adapters.local import MemoryLedger
-from tests.conformance.ledger import LedgerConformance, request
+from connector.testing.ledger import LedgerConformance, request
 
 
 class TestMemoryLedger(LedgerConformance):

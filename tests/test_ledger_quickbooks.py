@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from connector.testing.ledger import LedgerConformance, request
 from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from tests import qbo_support
-from tests.conformance.ledger import LedgerConformance, request
 
 
 @pytest.fixture

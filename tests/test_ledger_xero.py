@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from connector.adapters.base import RemoteStatus
-from tests.conformance.ledger import LedgerConformance, request
+from connector.testing.ledger import LedgerConformance, request
 from tests.xero_support import XeroWorld
 
 

@@ -18,7 +18,7 @@ import pytest
 from connector.adapters.quickbooks import QuickBooksLedger
 from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings
 from connector.credentials import TokenSet, TokenStore
-from tests.conformance.ledger import request
+from connector.testing.ledger import request
 
 NEEDED = ("QBO_CLIENT_ID", "QBO_CLIENT_SECRET", "QBO_REFRESH_TOKEN", "QBO_REALM_ID")
 SECRET_FIELDS = ["client_secret", "access_token", "refresh_token", "code", "id_token"]

@@ -32,7 +32,7 @@ from connector.adapters.xero import XeroLedger
 from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
 from connector.jsonwire import dumps
-from tests.conformance.ledger import request
+from connector.testing.ledger import request
 from tests.xero_support import SPECS
 
 CASSETTES = Path(__file__).parent / "cassettes" / "xero"

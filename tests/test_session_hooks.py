@@ -8,8 +8,8 @@ from connector.adapters.quickbooks.session import QuickBooksSession
 from connector.adapters.xero import XeroLedger
 from connector.adapters.xero.session import XeroSession
 from connector.credentials import TokenStore
+from connector.testing.ledger import request
 from tests import qbo_support
-from tests.conformance.ledger import request
 
 
 def test_quickbooks_tells_the_hook_of_every_request_the_sandbox_serves(qbo):

@@ -16,9 +16,9 @@ from connector.models import Reason, Status
 from connector.sources.asana import AsanaFields, AsanaSettings, AsanaSource
 from connector.sources.http import TrackerError
 from connector.sources.records import iso, now_utc
+from connector.testing.source import RECORDS, SourceConformance
 from connector_sandbox.asana import TOKEN, AsanaPerson, AsanaSandbox
 from connector_sandbox.trackers_demo import TrackerDemo
-from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,
     Tracker,

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from connector.sources.file import FileSource
-from tests.conformance.source import SourceConformance
+from connector.testing.source import SourceConformance
 
 
 def _toml_value(value: object) -> str:

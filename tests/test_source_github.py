@@ -14,10 +14,10 @@ from connector.demo import EXAMPLE
 from connector.models import Status
 from connector.sources.github import GitHubSettings, GitHubSource
 from connector.sources.http import TrackerError
+from connector.testing.source import RECORDS, SourceConformance
 from connector_sandbox.github import APP_TOKEN, TOKEN, GitHubPerson, GitHubSandbox
 from connector_sandbox.server import Clock, Response
 from connector_sandbox.trackers_demo import TrackerDemo
-from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,
     DictCache,

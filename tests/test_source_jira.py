@@ -17,9 +17,9 @@ from connector.models import Status
 from connector.sources.http import TrackerError
 from connector.sources.jira import JiraFields, JiraSettings, JiraSource
 from connector.sources.records import iso, now_utc
+from connector.testing.source import RECORDS, SourceConformance
 from connector_sandbox.jira import EMAIL, TOKEN, JiraPerson, JiraSandbox
 from connector_sandbox.trackers_demo import TrackerDemo
-from tests.conformance.source import RECORDS, SourceConformance
 from tests.tracker_support import (
     BUSINESS,
     Tracker,

@@ -15,8 +15,8 @@ from connector.sources.http import MemoryHttpCache
 from connector.sources.tokens import save_token
 from connector.sync import run_once
 from connector.sync.report import SyncReport
+from connector.testing.source import RECORDS
 from connector_sandbox.trackers_demo import TrackerDemo
-from tests.conformance.source import RECORDS
 
 BUSINESS = "Northwind Studio"
 
