@@ -9,9 +9,12 @@ installed distribution's.
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -224,3 +227,45 @@ def test_the_dist_info_is_what_registers_it(installed):
     assert "abacus" not in plugins.available(plugins.ADAPTERS)
     with pytest.raises(PluginNotFound, match="no ledger adapter named 'abacus'"):
         plugins.find(plugins.ADAPTERS, "abacus")
+
+
+VENDOR = re.compile("quickbooks|xero|github|jira|asana", re.IGNORECASE)
+# The two places that start the bundled emulators by name; every vendor's own package is its own.
+EMULATOR_STARTERS = {"connector/demo.py", "connector/cli/sandbox.py"}
+
+
+def _code_words(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Names and string constants of a module, its docstrings left out (they may give examples)."""
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            yield node.lineno, node.value
+        elif isinstance(node, ast.Name):
+            yield node.lineno, node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.lineno, node.attr
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            yield node.lineno, node.name
+
+
+def test_no_core_module_names_a_vendor():
+    """A new ledger or tracker needs no edit outside its own package."""
+    repo = Path(__file__).resolve().parents[1]
+    shared = ["connector/*.py", "connector/cli/*.py", "connector/sync/*.py"]
+    shared += ["connector/adapters/*.py", "connector/sources/*.py"]
+    found = [
+        f"{path.relative_to(repo)}:{line}: {word!r}"
+        for pattern in shared
+        for path in sorted(repo.glob(pattern))
+        if str(path.relative_to(repo)) not in EMULATOR_STARTERS
+        for line, word in _code_words(ast.parse(path.read_text()))
+        if VENDOR.search(word)
+    ]
+    assert found == []
