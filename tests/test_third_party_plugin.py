@@ -160,6 +160,7 @@ class AbacusLedger:
 
 class AbacusLedgerPlugin:
     name = "abacus"
+    label = "Abacus Books"  # optional (connector.plugins.HasLabel): how people call it
     settings = PathSettings
 
     def create(self, settings, context):
@@ -256,6 +257,8 @@ def test_the_plugin_is_installed_and_not_part_of_the_connector(site):
     assert "abacus-tasks" in plugins.available(plugins.SOURCES)
     plugin = plugins.find(plugins.ADAPTERS, "abacus")
     assert type(plugin).__module__ == "abacus_books"
+    assert plugins.label(plugin) == "Abacus Books"
+    assert plugins.label(plugins.find(plugins.SOURCES, "abacus-tasks")) == "abacus-tasks"
     import connector
 
     assert not list(Path(connector.__file__).parent.rglob("*abacus*"))
@@ -402,17 +405,15 @@ def test_plan_sync_status_and_doctor_through_the_plugin(business, monkeypatch, c
     assert "ACME-WEB USD 10,000.00 4,750.00 1,900.00 2,850.00" in out
     assert "AB-0001 ACME-WEB M1 1,900.00 USD 2026-10-22 1,900.00 paid" in out
 
-    # doctor: the plugin's ledger says how it is through SelfChecking. DEPENDS ON the removal of
-    # doctor.py's vendor tables (in progress elsewhere): today "credentials" passes only because
-    # LEDGER_LABELS has no "abacus" (so no sign-in is asked for), and a keyring is checked because
-    # `needs_secrets` names the kinds "local" and "file"; a plugin's own credential status
-    # should decide both.
+    # doctor: the plugin's ledger says how it is through SelfChecking; neither plugin keeps
+    # credentials (plugins.HasCredentials), so no sign-in is asked for and no keyring checked
     code, out = run_cli(monkeypatch, capsys, "doctor", "--config", str(business))
     assert code == 0, out
     for name in ("config", "state", "credentials", "ledger", "tracker"):
         assert f"ok {name}" in out, name
     assert "Abacus Books at books.json: 2 document(s)" in out
     assert "3 milestone(s), 1 invalid" in out
+    assert "keyring" not in out
 
 
 def test_a_fresh_process_finds_the_plugin_on_its_path(site, business):
