@@ -113,7 +113,7 @@ def test_postgres_sync_is_exactly_once(tmp_path, pg_url):
     doc = next(d for d in business.ledger.documents() if d.total == Decimal("8160.00"))
     business.ledger.record_payment(doc.ledger_id, Decimal("8160.00"), business.sync().as_of)
     business.sync()
-    states = {r["number"]: r["state"] for r in business.state().invoice_rows()}
+    states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[doc.number] == "paid"
     assert business.state().version() == schema.SCHEMA_VERSION
 
