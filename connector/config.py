@@ -270,6 +270,35 @@ def load_notify(path: str | Path) -> NotifySettings:
     return notify
 
 
+def _contract_sections(raw: dict[str, Any], problems: list[str]) -> list[ContractSection | None]:
+    """Each [[contracts]] table validated on its own (None where it is wrong)."""
+    sections: list[ContractSection | None] = []
+    raw_contracts = raw.get("contracts", [])
+    if not isinstance(raw_contracts, list):
+        problems.append("contracts: expected [[contracts]] tables")
+        raw_contracts = []
+    for i, item in enumerate(raw_contracts):
+        try:
+            sections.append(ContractSection.model_validate(item))
+        except ValidationError as exc:
+            problems += problems_from(exc, ContractSection, f"contracts[{i}]")
+            sections.append(None)
+    return sections
+
+
+def _state_location(path: Path, parsed: ConfigFile) -> tuple[str, Path | None]:
+    """The state database's URL, and its file when it is SQLite on this machine."""
+    if parsed.state.url:
+        return parsed.state.url, None
+    if parsed.state.path:
+        state_path = (path.parent / parsed.state.path).resolve()
+    else:
+        state_path = Path(platformdirs.user_data_dir("milestone-connector")) / (
+            slug(parsed.business.name) + ".db"
+        )
+    return f"sqlite:///{state_path}", state_path
+
+
 def load(path: str | Path) -> Config:
     """Read, validate and resolve a config file, or raise one `ConfigError` with every problem."""
     path = Path(path).expanduser().resolve()
@@ -279,7 +308,7 @@ def load(path: str | Path) -> Config:
     # Each section is checked on its own, so one problem never hides the next.
     known = set(ConfigFile.model_fields)
     problems += [
-        f"{key}: unknown key; expected one of: {', '.join(known)}"
+        f"{key}: unknown key; expected one of: {', '.join(sorted(known))}"
         for key in raw
         if key not in known
     ]
@@ -292,17 +321,7 @@ def load(path: str | Path) -> Config:
     ledger = _section(PluginSection, raw, "ledger", problems, required=True)
     tracker_settings = tracker and _plugin_settings(plugins.SOURCES, "tracker", tracker, problems)
     ledger_settings = ledger and _plugin_settings(plugins.ADAPTERS, "ledger", ledger, problems)
-    sections: list[ContractSection | None] = []
-    raw_contracts = raw.get("contracts", [])
-    if not isinstance(raw_contracts, list):
-        problems.append("contracts: expected [[contracts]] tables")
-        raw_contracts = []
-    for i, item in enumerate(raw_contracts):
-        try:
-            sections.append(ContractSection.model_validate(item))
-        except ValidationError as exc:
-            problems += problems_from(exc, ContractSection, f"contracts[{i}]")
-            sections.append(None)
+    sections = _contract_sections(raw, problems)
     contracts = _contracts(sections, business.currency if business else "USD", problems)
     if state.path and state.url:
         problems.append("state: give path or url, not both")
@@ -320,17 +339,7 @@ def load(path: str | Path) -> Config:
         notify=notify,
     )
 
-    state_path: Path | None = None
-    if parsed.state.url:
-        state_url = parsed.state.url
-    else:
-        if parsed.state.path:
-            state_path = (path.parent / parsed.state.path).resolve()
-        else:
-            state_path = Path(platformdirs.user_data_dir("milestone-connector")) / (
-                slug(parsed.business.name) + ".db"
-            )
-        state_url = f"sqlite:///{state_path}"
+    state_url, state_path = _state_location(path, parsed)
     assert tracker_settings is not None and ledger_settings is not None
     return Config(
         path=path,

@@ -1140,3 +1140,16 @@ def test_a_milestone_id_with_an_escape_is_shown_by_code_point_on_the_terminal(
     assert result.code == 1
     assert "\x1b" not in result.out + result.err
     assert "M<U+001B>[2J1" in result.out
+
+
+def test_an_unknown_section_lists_the_sections_in_the_same_order_every_time(
+    tmp_path: Path, plan, good_milestones
+) -> None:
+    """A message that reorders itself on every run looks like a different problem each time."""
+    result = plan(write_config(tmp_path, extra='[bilings]\nitem = "x"'))
+
+    assert result.code == 2
+    line = " ".join(ln for ln in result.err.split("\n") if ln.strip())
+    listed = line.split("expected one of: ", 1)[1].split(";")[0].split()[:8]
+    names = [word.strip(",") for word in listed]
+    assert "billing" in names and names == sorted(names)
