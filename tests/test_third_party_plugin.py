@@ -103,7 +103,7 @@ class AbacusLedger:
         for r in requests:
             if r.key not in books["keys"]:
                 books["seq"] += 1
-                credit = r.kind is Kind.CREDIT
+                credit = r.is_credit_note
                 doc = {
                     "id": str(len(books["docs"]) + 1),
                     "number": f"AB-{len(books['docs']) + 1:04d}",

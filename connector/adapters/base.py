@@ -55,6 +55,12 @@ class InvoiceRequest:
     def total(self) -> Decimal:
         return sum((line.amount for line in self.lines), Decimal(0))
 
+    @property
+    def is_credit_note(self) -> bool:
+        """Lines that net below zero are created as a credit note for the positive amount: no
+        document with a negative total ever reaches a ledger. `kind` says what it bills."""
+        return self.total < 0
+
 
 @dataclass(frozen=True, slots=True)
 class RemotePayment:
@@ -105,7 +111,7 @@ class LedgerAdapter(Protocol):
         ...
 
     def create_invoices(self, requests: Sequence[InvoiceRequest]) -> list[PushResult]:
-        """Create invoices and credit notes (kind credit), one result per request, in order.
+        """Create invoices and credit notes (`is_credit_note`), one result per request, in order.
         A request whose key the ledger has seen returns the original document."""
         ...
 

@@ -8,12 +8,12 @@ here calls the ledger or opens the database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.adapters.base import CustomerRef, InvoiceRequest, RemoteInvoice
-from connector.models import Kind, PlannedInvoice
+from connector.models import PlannedInvoice
 from connector.money import to_minor
 from connector.sync import schema
 from connector.sync.rows import Change, InvoiceRow, RowUpdate
@@ -41,16 +41,6 @@ def intent_row(p: PlannedInvoice) -> InvoiceRow:
     )
 
 
-def document_kind(row: InvoiceRow) -> Kind:
-    """What the ledger is asked to create: lines that net below zero go as a credit note, so
-    no document with a negative total ever reaches a ledger; a credit-and-reissue reversal of
-    a credit note (a positive total) goes as an invoice."""
-    kind = row.kind
-    if row.total_minor < 0:
-        return Kind.CREDIT
-    return Kind.ADJUSTMENT if kind is Kind.CREDIT else kind
-
-
 def invoice_request(
     row: InvoiceRow, customer: CustomerRef, credited: InvoiceRow | None = None
 ) -> InvoiceRequest:
@@ -60,21 +50,20 @@ def invoice_request(
     memo = (
         f"{row.contract}: {', '.join(milestones)}" if milestones else f"{row.contract}: {row.kind}"
     )
-    kind = document_kind(row)
-    return InvoiceRequest(
+    request = InvoiceRequest(
         key=row.key,
         reference=row.reference,
         customer=customer,
         currency=row.currency,
-        kind=kind,
+        kind=row.kind,
         date=row.invoice_date,
         due_date=row.due_date,
         lines=row.lines,
         memo=memo,
-        credits_ledger_id=(
-            credited.ledger_id if credited is not None and kind is Kind.CREDIT else None
-        ),
     )
+    if credited is not None and request.is_credit_note:
+        request = replace(request, credits_ledger_id=credited.ledger_id)
+    return request
 
 
 def credit_targets(

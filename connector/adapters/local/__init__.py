@@ -31,7 +31,6 @@ from connector.adapters.base import (
     RemoteStatus,
 )
 from connector.errors import SkippableLedgerError, UserError
-from connector.models import Kind
 from connector.plugins import PluginContext
 
 
@@ -152,7 +151,7 @@ class MemoryLedger:
             if seen != fingerprint:
                 return PushResult(r.key, error="idempotency key reused with a different request")
             return PushResult(r.key, invoice=self.docs[doc_id].remote())
-        is_credit = r.kind is Kind.CREDIT
+        is_credit = r.is_credit_note
         sign = Decimal(-1) if is_credit else Decimal(1)
         total = r.total * sign
         if total < 0:

@@ -41,7 +41,6 @@ from connector.adapters.quickbooks.session import (
 )
 from connector.credentials import TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
-from connector.models import Kind
 from connector.plugins import CommandGroups, Credentials, PluginContext
 
 log = logging.getLogger("connector.ledger.quickbooks")
@@ -140,7 +139,7 @@ class QuickBooksLedger:
             raise ValueError(f"at most {self.batch_size} documents per batch")
         items = []
         for r in requests:
-            entity = "CreditMemo" if r.kind is Kind.CREDIT else "Invoice"
+            entity = "CreditMemo" if r.is_credit_note else "Invoice"
             items.append(
                 {
                     "bId": r.key,
@@ -194,7 +193,7 @@ class QuickBooksLedger:
         return results
 
     def _document(self, r: InvoiceRequest) -> Invoice | CreditMemo:
-        credit = r.kind is Kind.CREDIT
+        credit = r.is_credit_note
         doc = CreditMemo() if credit else Invoice()
         doc.CustomerRef = _ref(r.customer.id, r.customer.name)
         doc.CurrencyRef = _ref(r.currency)

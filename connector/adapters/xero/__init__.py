@@ -53,7 +53,6 @@ from connector.adapters.xero.reads import PAGE, pages, payment_changes
 from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenStore
 from connector.errors import RetriableLedgerError, SkippableLedgerError
-from connector.models import Kind
 from connector.plugins import CommandGroups, Credentials, PluginContext
 
 log = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ class XeroLedger:
             else:
                 ready.append(r)
         for credit in (False, True):
-            group = [r for r in ready if (r.kind is Kind.CREDIT) == credit]
+            group = [r for r in ready if (r.is_credit_note) == credit]
             if group:
                 results.update(self._send(group, credit))
         for r in ready:
@@ -152,7 +151,7 @@ class XeroLedger:
         """A document found by reference is this request's only if it bills the same amount
         in the same currency; otherwise it is an earlier version, and a person must decide."""
         remote = to_remote(doc)
-        sign = Decimal(-1) if r.kind is Kind.CREDIT else Decimal(1)
+        sign = Decimal(-1) if r.is_credit_note else Decimal(1)
         wanted = r.total * sign
         if lines_total(doc) == wanted and remote.currency == r.currency:
             return PushResult(r.key, invoice=remote)
@@ -235,7 +234,7 @@ class XeroLedger:
         return settle_credit(self.session, credit_ledger_id, invoice_ledger_id, on)
 
     def _document(self, r: InvoiceRequest) -> Invoice | CreditNote:
-        credit = r.kind is Kind.CREDIT
+        credit = r.is_credit_note
         lines = [
             LineItem(
                 description=line.description,
