@@ -235,15 +235,19 @@ class _Run:
                 self.report.failures.append(
                     f"{label(row)}: not reissued because its old invoice was not retired"
                 )
-        # A close-out follows the documents billed before it: it is sent only once the ledger
-        # has confirmed each of them, in waves; one left waiting is planned afresh next run.
         after = {p.key: plan.waits_for(p.after) for p in planned if p.after}
-        pending = rest
+        self._send_in_waves(rows, rest, after)
+
+    def _send_in_waves(
+        self, planned_rows: list[InvoiceRow], pending: list[InvoiceRow], after: dict[str, set[str]]
+    ) -> None:
+        """A close-out follows the documents billed before it: it is sent only once the ledger
+        has confirmed each of them, in waves; one left waiting is planned afresh next run."""
         while pending:
             wave = [r for r in pending if after.get(r.key, set()) <= self.confirmed]
             if not wave:
                 break
-            self._run_phase(rows, wave)
+            self._run_phase(planned_rows, wave)
             sent = {r.key for r in wave}
             pending = [r for r in pending if r.key not in sent]
         for row in pending:
@@ -414,12 +418,7 @@ class _Run:
             self.report.failures.append(f"payment status not pulled: {exc}")
             return None
         rows = self.state.invoice_rows()
-        voiding = {
-            r.replaces
-            for r in rows
-            if r.replaces and r.action == "void" and r.state == schema.PUSHING
-        }
-        updates = invoice_updates(rows, changes.invoices, voiding)
+        updates = invoice_updates(rows, changes.invoices)
         for update in updates:
             if update.notice:
                 self.report.failures.append(update.notice)

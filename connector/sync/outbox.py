@@ -169,13 +169,37 @@ def failed_change(row: InvoiceRow, error: str | None) -> Change:
     return (row.key, {"state": schema.FAILED, "error": error})
 
 
-def beyond_lookup(rows: list[InvoiceRow], window: timedelta | None) -> list[InvoiceRow]:
+def beyond_lookup(rows: Sequence[InvoiceRow], window: timedelta | None) -> list[InvoiceRow]:
     """Intents older than the ledger's lookups can see: a lookup would miss them, so a re-send
     could double them; a person checks instead. No window means lookups see everything."""
     if window is None:
         return []
     limit = (datetime.now(UTC) - window).isoformat()
     return [r for r in rows if r.created_at < limit]
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """The intents left in `pushing`, sorted for the lookups that come before anything is
+    sent: the creates to look up by reference, the voids to send again (voiding twice is a
+    no-op), and those older than the ledger's lookups can see, for a person to check."""
+
+    creates: list[InvoiceRow]
+    voids: list[InvoiceRow]
+    too_old: list[InvoiceRow]
+
+
+def in_doubt(rows: Sequence[InvoiceRow], window: timedelta | None) -> InDoubt:
+    """Sort `pushing` rows by what the lookups do with them; `window` as `beyond_lookup`."""
+    pushing = [r for r in rows if r.state == schema.PUSHING]
+    too_old = beyond_lookup(pushing, window)
+    old = {r.key for r in too_old}
+    seen = [r for r in pushing if r.key not in old]
+    return InDoubt(
+        creates=[r for r in seen if r.action == OutboxAction.CREATE],
+        voids=[r for r in seen if r.action == OutboxAction.VOID],
+        too_old=too_old,
+    )
 
 
 @dataclass
@@ -273,7 +297,8 @@ def reissuable(
     """The rows to send after the retirements, less any whose milestone's old invoice was not
     confirmed retired: a customer must never hold both."""
     blocked = {m for r in retiring if r.key not in confirmed for m in r.milestones}
-    return [r for r in ready if r not in retiring and not blocked & set(r.milestones)]
+    retiring_keys = {r.key for r in retiring}
+    return [r for r in ready if r.key not in retiring_keys and blocked.isdisjoint(r.milestones)]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

@@ -6,7 +6,7 @@ deleted in the ledger is never treated as unbilled; it is kept and reported inst
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -15,6 +15,7 @@ from connector.adapters.base import RemoteInvoice, RemoteStatus
 from connector.money import to_minor
 from connector.sync import schema
 from connector.sync.rows import InvoiceRow, RowUpdate, label
+from connector.sync.schema import OutboxAction
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,17 @@ class InvoiceUpdate:
 
 
 def invoice_updates(
-    rows: Iterable[InvoiceRow],
-    remote_invoices: Iterable[RemoteInvoice],
-    voiding: Collection[str] = (),
+    rows: Iterable[InvoiceRow], remote_invoices: Iterable[RemoteInvoice]
 ) -> list[InvoiceUpdate]:
     """Changes on invoices this connector created; anything else in the ledger is ignored.
-    `voiding` holds the keys of invoices that a void of ours, not yet confirmed, retires: the
-    ledger showing one voided is that void landing, not a person's doing."""
+    An invoice that a void of ours, not yet confirmed, retires is left as it is: the ledger
+    showing it voided is that void landing, not a person's doing."""
+    rows = list(rows)
+    voiding = {
+        r.replaces
+        for r in rows
+        if r.replaces and r.action == OutboxAction.VOID and r.state == schema.PUSHING
+    }
     by_ledger_id = {r.ledger_id: r for r in rows if r.ledger_id}
     updates = []
     for remote in remote_invoices:

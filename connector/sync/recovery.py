@@ -14,7 +14,7 @@ from typing import Protocol
 from connector.adapters.base import LedgerAdapter, RemoteInvoice, SettlesCredits
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.sync import schema
-from connector.sync.outbox import beyond_lookup, chunks, pushed_changes
+from connector.sync.outbox import chunks, in_doubt, pushed_changes
 from connector.sync.report import SyncReport
 from connector.sync.rows import Change, InvoiceRow, label
 from connector.sync.state import State
@@ -49,15 +49,14 @@ def resolve_in_doubt(run: Run) -> None:
         )
         run.resend = []
         return
-    too_old = beyond_lookup(rows, window)
-    for row in too_old:
+    doubt = in_doubt(rows, window)
+    for row in doubt.too_old:
         run.report.failures.append(
             f"{label(row)} ({row.reference}) has waited since {row.created_at} "
             "for confirmation, longer than the ledger can be searched; check the ledger "
             "by hand before anything is sent again"
         )
-    rows = [r for r in rows if r not in too_old]
-    creates = [r for r in rows if r.action == "create"]
+    creates = doubt.creates
     known = {r.key: r for r in run.state.invoice_rows()} if any(r.replaces for r in creates) else {}
     for chunk in chunks(creates, run.ledger.batch_size):
         run.checkpoint("before:find_invoices")
@@ -83,8 +82,7 @@ def resolve_in_doubt(run: Run) -> None:
                 changes += pushed_changes(row, remote, old)
                 run.report.resolved += 1
         run.commit(changes)
-    for row in (r for r in rows if r.action == "void"):
-        run.resend.append(row)  # voiding is idempotent: voiding a voided invoice is a no-op
+    run.resend += doubt.voids  # voiding is idempotent: voiding a voided invoice is a no-op
 
 
 def _settle(run: Run, row: InvoiceRow, remote: RemoteInvoice, old: InvoiceRow) -> RemoteInvoice:

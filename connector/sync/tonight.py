@@ -16,11 +16,11 @@ from connector.adapters.base import LedgerAdapter
 from connector.config import Config
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import InvalidMilestone, Milestone, PlannedInvoice
-from connector.sync import billing, schema
+from connector.sync import billing
 from connector.sync.outbox import (
     Retirements,
-    beyond_lookup,
     chunks,
+    in_doubt,
     intent_row,
     pushed_changes,
     sort_retirements,
@@ -67,31 +67,23 @@ def as_tonight_finds(
     resend = _looked_up(by_key, ledger)
     changes = ledger.payment_changes(payments_cursor)
     current = list(by_key.values())
-    voiding = {
-        r.replaces
-        for r in current
-        if r.replaces and r.action == "void" and r.state == schema.PUSHING
-    }
-    for update in invoice_updates(current, changes.invoices, voiding):
+    for update in invoice_updates(current, changes.invoices):
         by_key[update.key] = by_key[update.key].updated(update.values)
     return list(by_key.values()), resend
 
 
 def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[InvoiceRow]:
-    """Each unconfirmed intent as the ledger has it (updated in `by_key`); returns those the
-    ledger does not have, and the voids, which the sync sends again."""
-    pushing = [r for r in by_key.values() if r.state == schema.PUSHING]
-    if not pushing:
-        return []
+    """Each unconfirmed intent as the ledger has it (updated in `by_key`), as the sync's
+    recovery looks it up; returns those the ledger does not have, and the voids, which the
+    sync sends again. When the ledger cannot say how far back it sees, the sync checks
+    nothing tonight, and neither does this."""
     try:
         window = getattr(ledger, "lookup_window", None)
     except (RetriableLedgerError, SkippableLedgerError):
-        window = None
-    too_old = {r.key for r in beyond_lookup(pushing, window)}
-    pushing = [r for r in pushing if r.key not in too_old]
-    creates = [r for r in pushing if r.action == "create"]
+        return []
+    doubt = in_doubt(list(by_key.values()), window)
     resend: list[InvoiceRow] = []
-    for chunk in chunks(creates, ledger.batch_size):
+    for chunk in chunks(doubt.creates, ledger.batch_size):
         found = ledger.find_invoices([r.reference for r in chunk])
         for row in chunk:
             remote = found.get(row.reference)
@@ -100,4 +92,4 @@ def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[Inv
                 continue
             for key, values in pushed_changes(row, remote, by_key.get(row.replaces or "")):
                 by_key[key] = by_key[key].updated(values)
-    return resend + [r for r in pushing if r.action == "void"]
+    return resend + doubt.voids
