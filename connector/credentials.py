@@ -21,6 +21,7 @@ from jaraco.classes import properties
 from keyring.errors import KeyringError, NoKeyringError
 
 from connector.errors import CredentialsMissing, CredentialsUnreadable, UserError
+from connector.plugins import Credentials
 
 SERVICE = "milestone-connector"
 
@@ -179,3 +180,12 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     def delete_password(self, service: str, username: str) -> None:
         if self.entries.pop((service, username), None) is None:
             raise keyring.errors.PasswordDeleteError(username)
+
+
+def refresh_token_credentials(business: str, service: str) -> Credentials:
+    """An OAuth ledger plugin's `credentials`: connected while a refresh token is stored, for
+    the company it names; it lapses unless a sync renews it."""
+    tokens = TokenStore(business, service).load()
+    if tokens is None or not tokens.refresh_token:
+        return Credentials(connected=False)
+    return Credentials(True, tokens.company_id, tokens.refresh_days_left())

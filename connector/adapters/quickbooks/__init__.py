@@ -39,7 +39,7 @@ from connector.adapters.quickbooks.session import (
     classify,
     escape,
 )
-from connector.credentials import TokenStore
+from connector.credentials import TokenStore, refresh_token_credentials
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.plugins import CommandGroups, Credentials, PluginContext
 
@@ -455,11 +455,7 @@ class QuickBooksPlugin:
         return QuickBooksLedger(session, context.item)
 
     def credentials(self, context: PluginContext) -> Credentials:
-        """Connected while a refresh token is stored; it lapses unless a sync renews it."""
-        tokens = TokenStore(context.business, self.name).load()
-        if tokens is None or not tokens.refresh_token:
-            return Credentials(connected=False)
-        return Credentials(True, tokens.company_id, tokens.refresh_days_left())
+        return refresh_token_credentials(context.business, self.name)
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.adapters.quickbooks.cli import register

@@ -51,7 +51,7 @@ from connector.adapters.xero.mapping import (
 )
 from connector.adapters.xero.reads import PAGE, pages, payment_changes
 from connector.adapters.xero.session import XeroSession, XeroSettings
-from connector.credentials import TokenStore
+from connector.credentials import TokenStore, refresh_token_credentials
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.plugins import CommandGroups, Credentials, PluginContext
 
@@ -339,11 +339,7 @@ class XeroPlugin:
         return XeroLedger(session, settings, context.item)
 
     def credentials(self, context: PluginContext) -> Credentials:
-        """Connected while a refresh token is stored; it lapses unless a sync renews it."""
-        tokens = TokenStore(context.business, self.name).load()
-        if tokens is None or not tokens.refresh_token:
-            return Credentials(connected=False)
-        return Credentials(True, tokens.company_id, tokens.refresh_days_left())
+        return refresh_token_credentials(context.business, self.name)
 
     def add_commands(self, groups: CommandGroups) -> None:
         from connector.adapters.xero.cli import register
