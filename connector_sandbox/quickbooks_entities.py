@@ -178,6 +178,10 @@ def build_sales_txn(
             f"{customer['CurrencyRef']['value']} of the customer"
         )
     lines, total = _price_lines(books, body.get("Line"))
+    # QuickBooks refuses a transaction whose total is below zero ("Transaction amount must be
+    # positive", as integrators quote it, e.g. ontime360.com/support/kb/a231); Intuit's own
+    # invoice reference (developer.intuit.com .../all-entities/invoice) gives no negative
+    # TotalAmt. Not confirmed here against Intuit's exact wording: the message below is ours.
     if total < 0:
         raise business(
             f"The {kind} total {total} is negative: a transaction total cannot be less than "

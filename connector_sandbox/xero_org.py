@@ -199,6 +199,9 @@ class Organisation(PaymentRules):
             app=app,
         )
         doc.compute()
+        # A negative total is refused, as for QuickBooks. Xero's OpenAPI file (shared/specs)
+        # does not state this rule and no Xero page found here does either: it is assumed, so
+        # that a client never relies on sending one. The message is ours.
         if doc.total < 0:
             raise Invalid("The document total cannot be negative.")
         contact["IsCustomer"] = True
