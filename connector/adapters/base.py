@@ -33,6 +33,30 @@ class CustomerRef:
     currency: str
 
 
+class AmountsAre(StrEnum):
+    """Whether line amounts are net of tax (the ledger adds it) or include it. QuickBooks
+    `GlobalTaxCalculation` TaxExcluded/TaxInclusive/NotApplicable, Xero `LineAmountTypes`
+    Exclusive/Inclusive/NoTax (ledger-apis.md, Tax row)."""
+
+    EXCLUSIVE = "exclusive"
+    INCLUSIVE = "inclusive"
+    NO_TAX = "no_tax"
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """How the ledger books one contract's documents: tax, and where the revenue is tracked.
+    Names are as the company shows them; the adapter maps them to the ledger's ids and
+    `connector.sync.preflight` checks them against the ledger's lists before any push."""
+
+    tax_code: str | None = None  # QuickBooks TaxCode name (non-US); Xero TaxType or rate name
+    taxable: bool | None = None  # QuickBooks US: line TAX or NON; Automated Sales Tax computes it
+    amounts: AmountsAre = AmountsAre.EXCLUSIVE
+    class_name: str | None = None  # QuickBooks Class, on every line
+    location: str | None = None  # QuickBooks Department (location), on the document
+    tracking: tuple[tuple[str, str], ...] = ()  # Xero (category, option) pairs, at most two
+
+
 @dataclass(frozen=True, slots=True)
 class InvoiceRequest:
     """One invoice or credit note to create; `key` is the idempotency key, `reference` is
@@ -50,6 +74,7 @@ class InvoiceRequest:
     # A credit note's invoice: the ledger id of the document it credits, so that a ledger
     # which allocates credits explicitly (Xero) can settle that invoice with it.
     credits_ledger_id: str | None = None
+    booking: Booking = Booking()
 
     @property
     def total(self) -> Decimal:
@@ -83,6 +108,12 @@ class RemoteInvoice:
     payments: tuple[RemotePayment, ...] = ()
     # Settled by credit notes rather than paid: total - balance - credited is what was paid.
     credited: Decimal = Decimal(0)
+    # The tax the ledger computed; `total` is gross (net + tax).
+    tax: Decimal = Decimal(0)
+    # Where the client can see and pay it online, when the ledger gives one.
+    payment_link: str | None = None
+    # The ledger says it has emailed this document to the client.
+    sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +186,41 @@ class LimitsLookups(Protocol):
 
     @property
     def lookup_window(self) -> timedelta | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerProfile:
+    """What a company's books are set up to accept, read before the first push and shown by
+    `connector doctor`. A list that is None is switched off in the company (for example class
+    tracking); an empty tuple is switched on with nothing in it."""
+
+    country: str | None
+    home_currency: str
+    multicurrency: bool
+    currencies: tuple[str, ...] = ()  # currencies the company can invoice in
+    automated_sales_tax: bool = False
+    needs_tax_code: bool = False  # every line must name a tax code (QuickBooks outside the US)
+    tax_codes: tuple[str, ...] = ()  # active codes by the name the company shows
+    classes: tuple[str, ...] | None = None
+    locations: tuple[str, ...] | None = None
+    tracking: tuple[tuple[str, tuple[str, ...]], ...] = ()  # Xero: category, its active options
+    custom_numbers: bool | None = None
+    other: tuple[tuple[str, str], ...] = ()  # further settings doctor shows as they are
+
+
+@runtime_checkable
+class Profiled(Protocol):
+    """Ledgers that can describe the company's setup (`LedgerProfile`)."""
+
+    def profile(self) -> LedgerProfile: ...
+
+
+@runtime_checkable
+class SendsInvoices(Protocol):
+    """Ledgers that can email a document to the client themselves (QuickBooks
+    `POST /invoice/{id}/send`, Xero `POST /Invoices/{id}/Email`)."""
+
+    def send_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
+        """Email the document to the customer's address on file and return it (`sent` True).
+        A customer with no email address is a `SkippableLedgerError` naming the customer."""
+        ...
