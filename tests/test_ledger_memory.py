@@ -52,3 +52,15 @@ def test_local_ledger_file_is_private_and_keeps_money_exact(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert '"950.10"' in path.read_text()
     assert MemoryLedger(path).documents()[0].total == Decimal("950.10")
+
+
+def test_local_ledger_marks_a_sent_invoice_once_and_keeps_it_in_its_file(tmp_path):
+    path = tmp_path / "ledger.json"
+    ledger = MemoryLedger(path)
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    [created] = ledger.create_invoices([request(customer, 1, "1000.10")])
+    assert created.invoice is not None and not created.invoice.sent
+    sent = ledger.send_invoice(created.invoice.ledger_id, "k1:send")
+    again = MemoryLedger(path).send_invoice(created.invoice.ledger_id, "k1:send")
+    assert sent.sent and again.sent
+    assert [d.sent for d in MemoryLedger(path).documents()] == [True]

@@ -51,6 +51,7 @@ class _Doc:
     payments: list[RemotePayment] = field(default_factory=list)
     changed: int = 0
     credits: str | None = None  # a credit note: the id of the invoice it credits
+    sent: bool = False
 
     def remote(self) -> RemoteInvoice:
         paid = sum((p.amount for p in self.payments if not p.deleted), Decimal(0))
@@ -73,6 +74,7 @@ class _Doc:
             status,
             self.is_credit,
             tuple(self.payments),
+            sent=self.sent,
         )
 
 
@@ -200,6 +202,19 @@ class MemoryLedger:
             self._save()
         return doc.remote()
 
+    def send_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
+        """`SendsInvoices`: a practice ledger has no mail server, so sending only marks the
+        document sent (what `status` then shows); sending it again changes nothing."""
+        doc = self.docs.get(ledger_id)
+        if doc is None:
+            raise SkippableLedgerError(f"invoice {ledger_id} not found")
+        if not doc.sent:
+            doc.sent = True
+            self.seq += 1
+            doc.changed = self.seq
+            self._save()
+        return doc.remote()
+
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
         since = int(cursor or 0)
         changed = [d.remote() for d in self.docs.values() if d.changed > since]
@@ -227,6 +242,7 @@ class MemoryLedger:
                     "due_date": d.due_date.isoformat(),
                     "total": str(d.total),
                     "voided": d.voided,
+                    "sent": d.sent,
                     "changed": d.changed,
                     "lines": [[text, str(amount)] for text, amount in d.lines],
                     "payments": [
@@ -286,6 +302,7 @@ class MemoryLedger:
                 due_date=date.fromisoformat(d["due_date"]),
                 total=Decimal(d["total"]),
                 voided=d["voided"],
+                sent=bool(d.get("sent", False)),  # files written before sending existed
                 changed=d["changed"],
                 lines=[(text, Decimal(amount)) for text, amount in d["lines"]],
                 payments=[
