@@ -51,10 +51,10 @@ app.add_typer(auth.auth_app, name="auth")
 
 def add_plugin_commands(groups: plugins.CommandGroups) -> None:
     """The commands of every installed ledger and tracker plugin that has some, in the order
-    `plugins.installed` gives (the ranked ones, the built-ins, first; then the others by name)."""
+    `plugins.loaded` gives (the ranked ones, the built-ins, first; then the others by name). A
+    plugin whose code fails to load is left out with a warning, so every other command works."""
     for kind in (plugins.ADAPTERS, plugins.SOURCES):
-        for name in plugins.installed(kind):
-            plugin = plugins.find(kind, name)
+        for plugin in plugins.loaded(kind):
             if isinstance(plugin, plugins.HasCommands):
                 plugin.add_commands(groups)
 
