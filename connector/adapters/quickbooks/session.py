@@ -38,7 +38,12 @@ from tenacity import (
 from connector.adapters.oauth_retry import refresh_once
 from connector.adapters.plain_http import LoopbackOAuth2Session, loopback_origin
 from connector.credentials import TokenSet, TokenStore
-from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
+from connector.errors import (
+    FatalLedgerError,
+    LedgerError,
+    RetriableLedgerError,
+    SkippableLedgerError,
+)
 
 T = TypeVar("T")
 
@@ -121,20 +126,43 @@ def classify(exc: BaseException) -> Exception:
     if isinstance(exc, requests.exceptions.RequestException):
         return RetriableLedgerError(f"QuickBooks did not answer: {type(exc).__name__}")
     if isinstance(exc, AuthClientError):
-        if exc.status_code >= 500 or exc.status_code == 429:
-            return RetriableLedgerError(f"QuickBooks sign-in service error {exc.status_code}")
-        error = oauth_error(exc)
-        if error == "invalid_client":
-            return FatalLedgerError(KEYS_REFUSED, code=error)
-        if error == "invalid_grant":
-            return FatalLedgerError(GRANT_REFUSED, code=error)
-        return FatalLedgerError(
-            f"QuickBooks' sign-in service refused the token refresh ({exc.status_code} "
-            f"{error or 'without a reason'}); {RECONNECT}",
-            code=error or str(exc.status_code),
-        )
-    if not isinstance(exc, QuickbooksException):
-        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+        return _sign_in_error(exc)
+    if isinstance(exc, QuickbooksException):
+        return _api_error(exc)
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _sign_in_error(exc: AuthClientError) -> LedgerError:
+    """A refusal from Intuit's token endpoint: its OAuth error code says which."""
+    if exc.status_code >= 500 or exc.status_code == 429:
+        return RetriableLedgerError(f"QuickBooks sign-in service error {exc.status_code}")
+    error = oauth_error(exc)
+    if error == "invalid_client":
+        return FatalLedgerError(KEYS_REFUSED, code=error)
+    if error == "invalid_grant":
+        return FatalLedgerError(GRANT_REFUSED, code=error)
+    return FatalLedgerError(
+        f"QuickBooks' sign-in service refused the token refresh ({exc.status_code} "
+        f"{error or 'without a reason'}); {RECONNECT}",
+        code=error or str(exc.status_code),
+    )
+
+
+# Data-service codes that need more than "rejected": the class and what the message says.
+_DATA_FAULTS: dict[int, tuple[type[SkippableLedgerError], str]] = {
+    5010: (StaleObject, "QuickBooks says the object changed meanwhile (5010): {text}"),
+    6140: (DuplicateDocNumber, "QuickBooks already has this invoice number (6140): {text}"),
+    6240: (
+        SkippableLedgerError,
+        "the name is already used in QuickBooks by a vendor, employee or another customer "
+        "(6240): {text}; rename one of them",
+    ),
+}
+
+
+def _api_error(exc: QuickbooksException) -> LedgerError:
+    """An API answer, sorted by its code and the HTTP status text python-quickbooks leaves in
+    the message (module docstring)."""
     code = int(exc.error_code or 0)
     text = f"{exc.message} {exc.detail or ''}".strip()
     if code == 401:
@@ -150,21 +178,10 @@ def classify(exc: BaseException) -> Exception:
         # 5xx: a JSON SystemFault (SevereException), an HTML gateway page ("Error reading json
         # response"), or a bare status. The request may or may not have been applied.
         return RetriableLedgerError(f"QuickBooks server error: {text[:300]}")
-    if code == 5010:
-        return StaleObject(
-            f"QuickBooks says the object changed meanwhile (5010): {text}", code="5010"
-        )
-    if code == 6140:
-        return DuplicateDocNumber(
-            f"QuickBooks already has this invoice number (6140): {text}", code="6140"
-        )
-    if code == 6240:
-        return SkippableLedgerError(
-            f"the name is already used in QuickBooks by a vendor, employee or another customer "
-            f"(6240): {text}; rename one of them",
-            code="6240",
-        )
-    return SkippableLedgerError(f"QuickBooks rejected the request ({code}): {text}", code=str(code))
+    kind, message = _DATA_FAULTS.get(
+        code, (SkippableLedgerError, "QuickBooks rejected the request ({code}): {text}")
+    )
+    return kind(message.format(code=code, text=text), code=str(code))
 
 
 class QuickBooksSession:
