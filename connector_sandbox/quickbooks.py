@@ -31,15 +31,15 @@ from typing import Any
 from connector_sandbox import quickbooks_api
 from connector_sandbox import quickbooks_oauth as oauth
 from connector_sandbox.quickbooks_admin import QuickBooksAdminApi
-from connector_sandbox.quickbooks_company import (
-    Company,
-    CompanySettings,
-    payment_body,
-)
+from connector_sandbox.quickbooks_company import Company, payment_body
 from connector_sandbox.quickbooks_faults import (
     QboFault,
     dec,
 )
+from connector_sandbox.quickbooks_lists import seed_lists
+from connector_sandbox.quickbooks_rates import seed_rates
+from connector_sandbox.quickbooks_settings import HOME_CURRENCY, CompanySettings
+from connector_sandbox.quickbooks_tax import seed_tax, tax_code_specs
 from connector_sandbox.server import (
     Clock,
     FaultInjector,
@@ -123,7 +123,7 @@ class QuickBooksSandbox(Served):
         self,
         realm_id: str = DEFAULT_REALM,
         *,
-        currency: str = "USD",
+        currency: str | None = None,
         company_name: str = "Sandbox Company",
         items: Sequence[str | Mapping[str, Any]] = ("Services",),
         custom_txn_numbers: bool = True,
@@ -131,29 +131,80 @@ class QuickBooksSandbox(Served):
         exchange_rates: Mapping[str, Decimal | str] | None = None,
         custom_fields: Sequence[str] = (),
         timezone: str = "America/Los_Angeles",
+        country: str = "US",
+        automated_sales_tax: bool = False,
+        ast_rate: Decimal | str = "8.25",
+        tax_codes: Sequence[Mapping[str, Any]] | None = None,
+        classes: Sequence[str] = (),
+        departments: Sequence[str] = (),
+        class_tracking: str = "none",
     ) -> str:
-        """A fresh company (replacing any with that realm id). `currencies` beyond the home
-        currency turn multicurrency on; items are names (Service items) or Item bodies."""
+        """A fresh company (replacing any with that realm id).
+
+        `country` is US, CA, GB or AU; the home `currency` defaults to the country's.
+        `currencies` beyond the home currency turn multicurrency on; `exchange_rates` are the
+        rates of the day (home units per foreign unit, 1 when not given). Items are names
+        (Service items) or Item bodies. `automated_sales_tax` (US only) taxes TAX lines at
+        `ast_rate` percent. `tax_codes` None gives the country's standard codes; otherwise
+        each is {"name", "rate"} or {"name", "rates": [{"name", "rate"}, ...]} (optional
+        "description", "active"). `class_tracking` is "none", "line" (ClassRef on lines) or
+        "txn" (ClassRef on the document)."""
         rates = {
             k: dec(v, f"exchange_rates.{k}") or Decimal(1)
             for k, v in (exchange_rates or {}).items()
         }
+        ast = dec(ast_rate, "ast_rate")
         settings = CompanySettings(
             realm_id=realm_id,
             company_name=company_name,
-            currency=currency,
+            currency=currency or HOME_CURRENCY.get(country, "USD"),
             currencies=frozenset(currencies),
             custom_txn_numbers=custom_txn_numbers,
             exchange_rates=rates,
             custom_fields=tuple(custom_fields),
             timezone=timezone,
+            country=country,
+            automated_sales_tax=automated_sales_tax,
+            ast_rate=ast if ast is not None else Decimal("8.25"),
+            tax_codes=tax_code_specs(tax_codes, country),
+            classes=tuple(classes),
+            departments=tuple(departments),
+            class_tracking=class_tracking,
         )
         company = Company(settings, self.clock)
         with company.lock:
             for item in items:
                 company.create("Item", {"Name": item} if isinstance(item, str) else item)
+            seed_tax(company)
+            seed_lists(company)
+            seed_rates(company)
         self._companies.put(realm_id, company)
         return realm_id
+
+    def set_customer_email(self, realm_id: str, display_name: str, email: str) -> dict[str, Any]:
+        """Give a customer (found by DisplayName) a PrimaryEmailAddr, as a bookkeeper would in
+        QuickBooks; the customer's SyncToken moves on, as for any update."""
+        company = self.company(realm_id)
+        with company.lock:
+            found = [
+                c
+                for c in company.objects["Customer"].values()
+                if str(c["DisplayName"]).casefold() == display_name.casefold()
+            ]
+            if not found:
+                raise ValueError(f"no customer named {display_name!r} in company {realm_id}")
+            customer = found[0]
+            body = {
+                "Id": customer["Id"],
+                "SyncToken": customer["SyncToken"],
+                "sparse": True,
+                "PrimaryEmailAddr": {"Address": email},
+            }
+            return company.update("Customer", body)
+
+    def sent_emails(self, realm_id: str = DEFAULT_REALM) -> list[dict[str, Any]]:
+        """Every invoice email the company sent, oldest first: invoice_id, doc_number, to, at."""
+        return list(self.snapshot(realm_id)["sent_emails"])
 
     def issue_tokens(self, realm_id: str = DEFAULT_REALM) -> dict[str, Any]:
         """A token response (access_token, refresh_token, expires_in...) for `realm_id`,

@@ -6,6 +6,8 @@ drive a running `connector sandbox quickbooks`:
     POST   /admin/companies                       {"realm_id", "currency", "items", ...}
     GET    /admin/companies/<realm>               invoices, customers, payments, ...
     POST   /admin/companies/<realm>/payments      {"invoice_id", "amount": "12.50", "date"}
+    POST   /admin/companies/<realm>/customer-email    {"display_name", "email"}
+    GET    /admin/companies/<realm>/sent-emails
     POST   /admin/companies/<realm>/forget-request-ids
     POST   /admin/tokens                          {"realm_id"} -> a token response
     GET|POST|DELETE /admin/faults                 {"latency_ms", "fail": {"count", "status",
@@ -37,6 +39,13 @@ _SEED_KEYS = (
     "exchange_rates",
     "custom_fields",
     "timezone",
+    "country",
+    "automated_sales_tax",
+    "ast_rate",
+    "tax_codes",
+    "classes",
+    "departments",
+    "class_tracking",
 )
 
 
@@ -71,6 +80,12 @@ class QuickBooksAdminApi(AdminApi):
                     b["amount"],
                     date.fromisoformat(b["date"]) if b.get("date") else None,
                 )
+            case "POST", ["companies", realm, "customer-email"]:
+                return lambda b: sb.set_customer_email(
+                    realm, str(b["display_name"]), str(b["email"])
+                )
+            case "GET", ["companies", realm, "sent-emails"]:
+                return lambda b: {"sent_emails": sb.sent_emails(realm)}
             case "POST", ["companies", realm, "forget-request-ids"]:
                 return doing(lambda b: sb.forget_request_ids(realm), dict)
             case "POST", ["tokens"]:

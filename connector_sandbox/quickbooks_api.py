@@ -10,20 +10,38 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connector_sandbox.quickbooks_company import ENTITIES, RESOURCES, Company
+from connector_sandbox import quickbooks_rates as rates
+from connector_sandbox import quickbooks_send
+from connector_sandbox.quickbooks_company import Company
 from connector_sandbox.quickbooks_entities import reject_unknown
 from connector_sandbox.quickbooks_faults import QboFault, invalid_property, required, text
+from connector_sandbox.quickbooks_schema import (
+    ENTITIES,
+    NOT_IN_CDC,
+    READ_ONLY_ENTITIES,
+    RESOURCES,
+)
+from connector_sandbox.quickbooks_settings import company_info, preferences
 from connector_sandbox.server import Request, Response
 
 MIN_MINOR_VERSION = 75
 BATCH_MAX_ITEMS = 30
 CDC_MAX_OBJECTS = 1000
 CDC_LOOKBACK = timedelta(days=30)
+# requestid: "a maximum of 50 characters for all operations, except for batch operations"; a
+# batch's requestid "a maximum of 36 characters", and "for each batch ID, only 10 characters
+# are allowed when the request ID is also specified" (Intuit, Basic field definitions,
+# developer.intuit.com/app/developer/qbo/docs/learn/learn-basic-field-definitions). What
+# QuickBooks answers to a longer one is not documented: the sandbox refuses it with 2010
+# (invalid property) before anything runs or is remembered (assumption).
+REQUEST_ID_MAX = 50
+BATCH_REQUEST_ID_MAX = 36
+BATCH_ID_MAX = 10
 
 
 def serve(
@@ -43,6 +61,11 @@ def serve(
         )
         return Response.json(400, {"Fault": fault.fault(), "time": stamp})
     request_id = request.param("requestid") if request.method == "POST" else None
+    if request_id:
+        try:
+            request_id = _replay_key(request, rest, request_id)
+        except QboFault as fault:
+            return Response.json(fault.status, {"Fault": fault.fault(), "time": stamp})
     with company.lock:
         if request_id:
             replay = company.replay(request_id)
@@ -58,32 +81,96 @@ def serve(
         return response
 
 
+def _replay_key(request: Request, rest: list[str], request_id: str) -> str:
+    """The key a repeated request is recognised by, after the documented length checks. For a
+    batch it is the requestid and every bId: "both the request ID and batch ID must be the same
+    as the original ... If you pass the same request ID but different batch IDs, they will be
+    considered to be different requests" (Basic field definitions)."""
+    if rest[:1] != ["batch"]:
+        if len(request_id) > REQUEST_ID_MAX:
+            raise invalid_property("requestid", f"at most {REQUEST_ID_MAX} characters")
+        return request_id
+    if len(request_id) > BATCH_REQUEST_ID_MAX:
+        raise invalid_property("requestid", f"at most {BATCH_REQUEST_ID_MAX} characters in a batch")
+    items = _json_object(request).get("BatchItemRequest")
+    bids = (
+        [str(i.get("bId", "")) for i in items if isinstance(i, Mapping)]
+        if isinstance(items, list)
+        else []
+    )
+    for bid in bids:
+        if len(bid) > BATCH_ID_MAX:
+            raise invalid_property("bId", f"{bid} is longer than {BATCH_ID_MAX} characters")
+    return request_id + "|" + ",".join(bids)
+
+
+Route = Callable[[Company, Request, list[str], datetime], dict[str, Any]]
+
+
+def _query(company: Company, request: Request, rest: list[str], now: datetime) -> dict[str, Any]:
+    statement = request.param("query") or request.body.decode()
+    return {"QueryResponse": company.query(statement)}
+
+
+def _batch_route(
+    company: Company, request: Request, rest: list[str], now: datetime
+) -> dict[str, Any]:
+    return {"BatchItemResponse": _batch(company, _json_object(request))}
+
+
+def _cdc_route(
+    company: Company, request: Request, rest: list[str], now: datetime
+) -> dict[str, Any]:
+    found = _cdc(company, request.param("entities"), request.param("changedSince"), now)
+    return {"CDCResponse": [{"QueryResponse": found}]}
+
+
+def _send(company: Company, request: Request, rest: list[str], now: datetime) -> dict[str, Any]:
+    return {"Invoice": quickbooks_send.send(company, rest[1], request.param("sendTo"))}
+
+
+# (method, resource, path length) -> what answers it; entity reads and writes come after
+_ROUTES: dict[tuple[str, str, int], Route] = {
+    ("GET", "query", 1): _query,
+    ("POST", "query", 1): _query,
+    ("POST", "batch", 1): _batch_route,
+    ("GET", "cdc", 1): _cdc_route,
+    ("GET", "preferences", 1): lambda c, r, p, n: {"Preferences": preferences(c.settings)},
+    ("GET", "companyinfo", 1): lambda c, r, p, n: {"CompanyInfo": company_info(c.settings)},
+    ("GET", "exchangerate", 1): lambda c, r, p, n: _exchange_rate(c, r),
+    ("POST", "exchangerate", 1): lambda c, r, p, n: _exchange_rate(c, r),
+}
+
+
 def _operation(
     company: Company, request: Request, rest: list[str], now: datetime
 ) -> dict[str, Any]:
     resource = rest[0].lower() if rest else ""
-    get, post = request.method == "GET", request.method == "POST"
-    if resource == "query" and (get or post):
-        statement = request.param("query") or request.body.decode()
-        return {"QueryResponse": company.query(statement)}
-    if resource == "batch" and post:
-        return {"BatchItemResponse": _batch(company, _json_object(request))}
-    if resource == "cdc" and get:
-        found = _cdc(company, request.param("entities"), request.param("changedSince"), now)
-        return {"CDCResponse": [{"QueryResponse": found}]}
-    if resource == "preferences" and get:
-        return {"Preferences": _preferences(company)}
-    if resource == "companyinfo" and get:
-        info = {"domain": "QBO", "Id": "1", "CompanyName": company.settings.company_name}
-        return {"CompanyInfo": info}
+    route = _ROUTES.get((request.method, resource, len(rest)))
+    if route is not None:
+        return route(company, request, rest, now)
+    if (request.method, resource, rest[2:]) == ("POST", "invoice", ["send"]):
+        return _send(company, request, rest, now)
     entity = RESOURCES.get(resource)
-    if entity is not None and get and len(rest) == 2:
-        return {entity: company.read(entity, rest[1])}
-    if entity is not None and post and len(rest) == 1:
+    if entity is not None and request.method == "GET" and len(rest) == 2:
+        obj = company.read(entity, rest[1])
+        if entity == "Invoice" and (request.param("include") or "").lower() == "invoicelink":
+            obj = quickbooks_send.with_link(company, obj)
+        return {entity: obj}
+    if entity is not None and request.method == "POST" and len(rest) == 1:
         body = _json_object(request)
         operation, include = request.param("operation"), request.param("include")
         return {entity: write(company, entity, operation, body, include)}
     raise reject_unknown(f"{request.method} {'/'.join(rest)}")
+
+
+def _exchange_rate(company: Company, request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        code, as_of = request.param("sourcecurrencycode"), request.param("asofdate")
+        return {"ExchangeRate": rates.read_rate(company, code, as_of)}
+    if request.method == "POST":
+        return {"ExchangeRate": rates.update_rate(company, _json_object(request))}
+    raise reject_unknown(f"{request.method} exchangerate")
 
 
 def write(
@@ -95,6 +182,10 @@ def write(
 ) -> dict[str, Any]:
     """Create or update (by whether an Id is sent), delete or void. The SDK voids a Payment
     with operation=update&include=void and an Invoice with operation=void."""
+    if entity in READ_ONLY_ENTITIES:  # made through TaxService, never here
+        raise reject_unknown(f"{operation or 'create'} on {entity}")
+    if entity == "ExchangeRate":
+        return rates.update_rate(company, body)
     if operation == "void" or (operation == "update" and include == "void"):
         return company.void(entity, body)
     if operation == "delete":
@@ -141,7 +232,16 @@ def _batch(company: Company, body: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _cdc(
     company: Company, entities: str | None, changed_since: str | None, now: datetime
 ) -> list[dict[str, Any]]:
-    """At most 30 days back and 1,000 objects in all; one QueryResponse per entity asked."""
+    """At most 30 days back and 1,000 objects in all; one QueryResponse per entity asked.
+
+    "A given CDC request returns a maximum of 1000 objects" and "Objects are grouped by type
+    and then in order of last updated time within the group. Objects deleted within the
+    look-back period are returned after active objects" (Intuit, ChangeDataCapture reference,
+    developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/changedatacapture).
+    Which objects a capped answer keeps is not documented: the sandbox fills the 1,000 in that
+    order (the entities as asked, each oldest change first, its deletions last) and drops the
+    rest, so the newest changes of the last entities asked are the ones missing (assumption).
+    Nothing in the answer says it was cut: a client knows only by counting to 1,000."""
     if not entities:
         raise required("entities")
     if not changed_since:
@@ -152,7 +252,7 @@ def _cdc(
     budget, out = CDC_MAX_OBJECTS, []
     for name in entities.split(","):
         entity = next((e for e in ENTITIES if e.lower() == name.strip().lower()), None)
-        if entity is None:
+        if entity is None or entity in NOT_IN_CDC:
             raise invalid_property("entities", f"{name.strip()} is not supported by CDC")
         found = company.changed_since(entity, since)[:budget]
         budget -= len(found)
@@ -179,20 +279,6 @@ def _moment(raw: str, tz: ZoneInfo) -> datetime:
     except ValueError:
         raise invalid_property("changedSince", f"{raw} is not a date-time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
-
-
-def _preferences(company: Company) -> dict[str, Any]:
-    s = company.settings
-    return {
-        "domain": "QBO",
-        "Id": "1",
-        "SyncToken": "0",
-        "SalesFormsPrefs": {"CustomTxnNumbers": s.custom_txn_numbers},
-        "CurrencyPrefs": {
-            "MultiCurrencyEnabled": s.multicurrency,
-            "HomeCurrency": {"value": s.currency},
-        },
-    }
 
 
 def _json_object(request: Request) -> Mapping[str, Any]:

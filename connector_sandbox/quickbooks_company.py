@@ -12,17 +12,16 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connector_sandbox import quickbooks_tax as tax
 from connector_sandbox.quickbooks_entities import (
     build_customer,
     build_item,
     build_payment,
-    build_sales_txn,
     reject_unknown,
 )
 from connector_sandbox.quickbooks_faults import (
@@ -35,66 +34,20 @@ from connector_sandbox.quickbooks_faults import (
     stale,
     text,
 )
+from connector_sandbox.quickbooks_lists import build_named
 from connector_sandbox.quickbooks_query import QueryError, parse, run
+from connector_sandbox.quickbooks_sales import build_sales_txn
+from connector_sandbox.quickbooks_schema import (
+    ENTITIES,
+    FILTERABLE,
+    READ_ONLY,
+    READ_ONLY_ENTITIES,
+    TXNS,
+)
+from connector_sandbox.quickbooks_settings import CompanySettings
 from connector_sandbox.server import Clock, Response
 
-ENTITIES = ("Customer", "Item", "Invoice", "CreditMemo", "Payment")
-RESOURCES = {name.lower(): name for name in ENTITIES}
-_TXNS = ("Invoice", "CreditMemo", "Payment")
-_META = ("Id", "MetaData.CreateTime", "MetaData.LastUpdatedTime")
-FILTERABLE: dict[str, tuple[str, ...]] = {
-    "Customer": (
-        *_META,
-        "DisplayName",
-        "GivenName",
-        "FamilyName",
-        "CompanyName",
-        "Active",
-        "Balance",
-        "PrimaryEmailAddr",
-    ),
-    "Item": (*_META, "Name", "Type", "Active", "Sku"),
-    "Invoice": (*_META, "DocNumber", "TxnDate", "DueDate", "CustomerRef", "Balance", "TotalAmt"),
-    "CreditMemo": (*_META, "DocNumber", "TxnDate", "CustomerRef", "Balance", "TotalAmt"),
-    "Payment": (*_META, "TxnDate", "CustomerRef", "TotalAmt", "PaymentRefNum"),
-}
-READ_ONLY = frozenset(
-    {
-        "Id",
-        "SyncToken",
-        "MetaData",
-        "domain",
-        "sparse",
-        "TotalAmt",
-        "Balance",
-        "HomeTotalAmt",
-        "HomeBalance",
-        "UnappliedAmt",
-        "RemainingCredit",
-        "FullyQualifiedName",
-        "LinkedTxn",
-        "status",
-    }
-)
-
-
-@dataclass
-class CompanySettings:
-    realm_id: str
-    company_name: str = "Sandbox Company"
-    currency: str = "USD"
-    currencies: frozenset[str] = frozenset()
-    custom_txn_numbers: bool = True
-    exchange_rates: dict[str, Decimal] = field(default_factory=dict)
-    custom_fields: tuple[str, ...] = ()
-    timezone: str = "America/Los_Angeles"
-
-    def __post_init__(self) -> None:
-        self.currencies = frozenset({self.currency, *self.currencies})
-
-    @property
-    def multicurrency(self) -> bool:
-        return len(self.currencies) > 1
+_PLURAL = {"Class": "classes", "ExchangeRate": "exchangerates"}
 
 
 class Company:
@@ -107,8 +60,10 @@ class Company:
         self._updated: dict[tuple[str, str], datetime] = {}
         self._deleted: dict[tuple[str, str], datetime] = {}
         self._applications: dict[str, list[tuple[str, str, Decimal]]] = {}
-        self._ids = {"Customer": 0, "Item": 0, "txn": 0}
+        self._ids = {name: 0 for name in ENTITIES if name not in TXNS}
+        self._ids["txn"] = 0
         self._replies: dict[str, Response] = {}
+        self.sent: list[dict[str, Any]] = []
 
     # --- helpers the builders use ---
 
@@ -158,6 +113,13 @@ class Company:
         ]
         return str(max([1000, *numbers]) + 1)
 
+    def has_transactions(self, customer_id: str) -> bool:
+        return any(
+            o["CustomerRef"]["value"] == customer_id
+            for kind in TXNS
+            for o in self.objects[kind].values()
+        )
+
     def open_balance(
         self, txn_type: str, txn_id: str, excluding_payment: str | None = None
     ) -> Decimal:
@@ -173,9 +135,13 @@ class Company:
             raise not_found(f"{entity} {obj_id}")
         return self.present(entity, obj)
 
-    def create(self, entity: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create(
+        self, entity: str, body: Mapping[str, Any], obj_id: str | None = None
+    ) -> dict[str, Any]:
+        """A new object; `obj_id` only when the sandbox seeds one with a fixed Id (the US
+        pseudo tax codes TAX and NON)."""
         fields, applications = self._build(entity, body, None)
-        new_id = self._next_id(entity)
+        new_id = obj_id or self._next_id(entity)
         now = self.now()
         obj = {
             "domain": "QBO",
@@ -192,8 +158,13 @@ class Company:
 
     def update(self, entity: str, body: Mapping[str, Any]) -> dict[str, Any]:
         current = self._current(entity, body)
+        if entity in READ_ONLY_ENTITIES:
+            raise reject_unknown(f"update on {entity}")
         if body.get("sparse") is True:
-            merged = {k: v for k, v in current.items() if k not in READ_ONLY}
+            # the stored tax detail is not sent again: it is recomputed unless the body has one
+            merged = {
+                k: v for k, v in current.items() if k not in READ_ONLY and k != "TxnTaxDetail"
+            }
             merged.update({k: v for k, v in body.items() if k not in READ_ONLY})
         else:
             merged = dict(body)
@@ -212,7 +183,7 @@ class Company:
         return self.present(entity, self.objects[entity][current["Id"]])
 
     def delete(self, entity: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        if entity not in _TXNS:
+        if entity not in TXNS:
             raise reject_unknown(f"delete on {entity}")
         current = self._current(entity, body)
         obj_id = current["Id"]
@@ -242,6 +213,7 @@ class Company:
                     detail.pop("UnitPrice", None)
                     detail["Qty"] = Decimal(0)
             current.update(TotalAmt=Decimal(0), Deposit=Decimal(0))
+            current["TxnTaxDetail"] = tax.zero(current.get("TxnTaxDetail") or {})
             if "HomeTotalAmt" in current:
                 current["HomeTotalAmt"] = Decimal(0)
             self._refresh_balance(entity, obj_id, touch=False)
@@ -305,7 +277,11 @@ class Company:
         return {
             "realm_id": self.settings.realm_id,
             "currency": self.settings.currency,
-            **{f"{e.lower()}s": [self.present(e, o) for o in self._sorted(e)] for e in ENTITIES},
+            **{
+                _PLURAL.get(e, f"{e.lower()}s"): [self.present(e, o) for o in self._sorted(e)]
+                for e in ENTITIES
+            },
+            "sent_emails": [dict(s) for s in self.sent],
         }
 
     def present(self, entity: str, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,12 +301,15 @@ class Company:
     # --- internals ---
 
     def _next_id(self, entity: str) -> str:
-        key = "txn" if entity in _TXNS else entity
+        key = "txn" if entity in TXNS else entity
         self._ids[key] += 1
         return str(self._ids[key])
 
     def _sorted(self, entity: str) -> list[dict[str, Any]]:
-        return [self.objects[entity][k] for k in sorted(self.objects[entity], key=int)]
+        keys = sorted(
+            self.objects[entity], key=lambda k: (0, int(k), "") if k.isdigit() else (1, 0, k)
+        )
+        return [self.objects[entity][k] for k in keys]
 
     def _build(
         self, entity: str, body: Mapping[str, Any], own_id: str | None
@@ -339,6 +318,12 @@ class Company:
             return build_payment(self, body, own_id)
         if entity in ("Invoice", "CreditMemo"):
             return build_sales_txn(self, entity, body, own_id), []
+        if entity in ("Class", "Department"):
+            return build_named(self, entity, body, own_id), []
+        if entity in READ_ONLY_ENTITIES:  # only the sandbox's own seeding gets here
+            return {k: v for k, v in body.items() if k != "Id"}, []
+        if entity not in ("Customer", "Item"):
+            raise reject_unknown(f"create on {entity}")
         build = build_customer if entity == "Customer" else build_item
         return build(self, body, own_id), []
 
@@ -355,6 +340,10 @@ class Company:
         if str(token) != current["SyncToken"]:
             raise stale()
         return current
+
+    def touch(self, entity: str, obj_id: str) -> None:
+        """A change the API made itself (a send): new SyncToken and LastUpdatedTime."""
+        self._touch(entity, obj_id)
 
     def _touch(self, entity: str, obj_id: str) -> None:
         obj = self.objects[entity][obj_id]

@@ -285,7 +285,9 @@ def test_multicurrency_and_automatic_numbers(sandbox):
     beta.CurrencyRef = Ref()
     beta.CurrencyRef.value = "EUR"
     beta = beta.save(qb=qb)
-    first = invoice(beta, "4000.00").save(qb=qb)
+    first = invoice(beta, "4000.00")
+    first.ExchangeRate = None  # python-quickbooks sends 1 unless told not to; 1 would be booked
+    first = first.save(qb=qb)
     second = invoice(beta, "10.00").save(qb=qb)
     assert (first.CurrencyRef.value, first.ExchangeRate, first.HomeTotalAmt) == (
         "EUR",
@@ -293,6 +295,7 @@ def test_multicurrency_and_automatic_numbers(sandbox):
         D("4320.00"),
     )
     assert (first.DocNumber, second.DocNumber) == ("1001", "1002")
+    assert (second.ExchangeRate, second.HomeTotalAmt) == (D(1), D("10.00"))  # as sent
     in_dollars = invoice(beta)
     in_dollars.CurrencyRef = Ref()
     in_dollars.CurrencyRef.value = "USD"
