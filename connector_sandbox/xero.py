@@ -134,10 +134,16 @@ class XeroSandbox(Served):
         currencies: Iterable[str] = (),
         items: Sequence[str | Mapping[str, Any]] = ("Services",),
         contacts: Sequence[str | Mapping[str, Any]] = (),
+        country: str = "US",
+        tracking: Mapping[str, Sequence[str]] | None = None,
     ) -> str:
         """A fresh organisation (replacing any with that tenant id). `currencies` beyond the
-        base one are subscribed; items are codes (sold into account 200) or Item bodies."""
-        settings = OrgSettings(tenant_id, name, base_currency, frozenset(currencies))
+        base one are subscribed; items are codes (sold into account 200) or Item bodies;
+        `country` picks the region's tax rates (`xero_setup.REGIONS`); `tracking` is
+        {category: [options]}."""
+        settings = OrgSettings(
+            tenant_id, name, base_currency, frozenset(currencies), country, dict(tracking or {})
+        )
         org = Organisation(settings, self.clock)
         with org.lock:
             for item in items:
@@ -210,6 +216,35 @@ class XeroSandbox(Served):
         org = self.organisation(tenant_id)
         with org.lock:
             return [dict(c) for c in org.contacts.values()]
+
+    def set_contact_email(self, tenant_id: str, name: str, email: str | None) -> None:
+        """A person adds (or removes) the contact's email address in Xero."""
+        org = self.organisation(tenant_id)
+        with org.lock:
+            contact = org.contact_by_name(name)
+            if contact is None:
+                raise ValueError(f"no contact named {name!r}")
+            if email:
+                contact["EmailAddress"] = email
+            else:
+                contact.pop("EmailAddress", None)
+            contact["UpdatedDateUTC"] = org.now()
+
+    def emails(self, tenant_id: str, invoice_id: str) -> list[str]:
+        """To whom each `POST /Invoices/{id}/Email` for this invoice went, in order."""
+        org = self.organisation(tenant_id)
+        with org.lock:
+            return list(org.document(invoice_id, False).emails)
+
+    def archive_tracking_option(self, tenant_id: str, category: str, option: str) -> None:
+        """A person archives a tracking option in Xero."""
+        org = self.organisation(tenant_id)
+        with org.lock:
+            for found in org.tracking.values():
+                if found["Name"] == category:
+                    for entry in found["Options"]:
+                        if entry["Name"] == option:
+                            entry["Status"] = "ARCHIVED"
 
     def forget_idempotency_keys(self) -> None:
         """As if Xero's 6-minute key window had passed."""

@@ -4,12 +4,16 @@ It mirrors the Python admin methods so a test in another process, or a person wi
 drive a running `connector sandbox xero`:
 
     POST   /admin/organisations                    {"tenant_id", "base_currency", "currencies",
-                                                    "items", "contacts", "name"}
+                                                    "items", "contacts", "name", "country",
+                                                    "tracking": {"Region": ["North"]}}
     GET    /admin/organisations/<tenant>           invoices, credit notes, contacts
     POST   /admin/organisations/<tenant>/payments  {"invoice_id", "amount": "12.50", "date"}
+    POST   /admin/organisations/<tenant>/contact-email  {"name", "email"} (email null: remove)
+    GET    /admin/organisations/<tenant>/emails/<invoice_id>  -> {"emails": [...]}
     POST   /admin/tokens                           {"tenants": [...]} -> a token response
     GET|POST|DELETE /admin/faults                  {"latency_ms", "fail", "throttle", "drop",
-                                                    "omit", "reorder", "server_error"}
+                                                    "omit", "reorder", "server_error",
+                                                    "odd_field": {"field", "value", "match"}}
     POST   /admin/clock                            {"advance_seconds": 3600}
     POST   /admin/forget-idempotency-keys
     POST   /admin/reset
@@ -27,7 +31,7 @@ from connector_sandbox.admin import AdminApi, Route, doing
 if TYPE_CHECKING:
     from connector_sandbox.xero import XeroSandbox
 
-_SEED_KEYS = ("name", "base_currency", "currencies", "items", "contacts")
+_SEED_KEYS = ("name", "base_currency", "currencies", "items", "contacts", "country", "tracking")
 
 
 class XeroAdminApi(AdminApi):
@@ -62,6 +66,12 @@ class XeroAdminApi(AdminApi):
                     str(b["amount"]),
                     date.fromisoformat(b["date"]) if b.get("date") else None,
                 )
+            case "POST", ["organisations", tenant, "contact-email"]:
+                return doing(
+                    lambda b: sb.set_contact_email(tenant, str(b["name"]), b.get("email")), dict
+                )
+            case "GET", ["organisations", tenant, "emails", invoice_id]:
+                return lambda b: {"emails": sb.emails(tenant, invoice_id)}
             case "POST", ["tokens"]:
                 return lambda b: sb.issue_tokens(list(b["tenants"]))
             case "POST", ["forget-idempotency-keys"]:

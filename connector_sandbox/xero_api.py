@@ -10,13 +10,20 @@ were created. The gateway (tokens, limits, idempotency) runs before this module 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from connector_sandbox import xero_api_sending, xero_api_setup
 from connector_sandbox.server import Request, Response
-from connector_sandbox.xero_dates import ms_datetime, parse_instant
+from connector_sandbox.xero_answers import (
+    ApiError,
+    bad_request,
+    envelope,
+    not_found,
+    validation,
+)
+from connector_sandbox.xero_dates import parse_instant
 from connector_sandbox.xero_entities import (
     Document,
     Invalid,
@@ -31,53 +38,6 @@ BASE = "/api.xro/2.0"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 _DATES = ("Date", "DueDate", "UpdatedDateUTC")
-
-
-class ApiError(Exception):
-    def __init__(self, response: Response):
-        super().__init__(response.status)
-        self.response = response
-
-
-def validation(elements: list[dict[str, Any]], message: str = "") -> Response:
-    """Xero's 400 body for data it refuses."""
-    body: dict[str, Any] = {
-        "ErrorNumber": 10,
-        "Type": "ValidationException",
-        "Message": message or "A validation exception occurred",
-    }
-    if elements:
-        body["Elements"] = elements
-    return Response.json(400, body)
-
-
-def not_found() -> Response:
-    return Response.json(
-        404,
-        {
-            "Type": None,
-            "Title": "NotFound",
-            "Status": 404,
-            "Detail": "The resource you're looking for cannot be found",
-        },
-    )
-
-
-def bad_request(message: str) -> Response:
-    return Response.json(
-        400, {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": message}
-    )
-
-
-def envelope(now: datetime, key: str, items: list[Any], extra: dict[str, Any] | None = None) -> Any:
-    return {
-        "Id": str(uuid.uuid4()),
-        "Status": "OK",
-        "ProviderName": "milestone-connector sandbox",
-        "DateTimeUTC": ms_datetime(now),
-        **(extra or {}),
-        key: items,
-    }
 
 
 def serve(org: Organisation, request: Request, rest: list[str], app: str) -> Response:
@@ -95,28 +55,12 @@ def _route(
     org: Organisation, request: Request, lower: list[str], rest: list[str], app: str
 ) -> Response:
     method, now = request.method, org.now()
+    answer = xero_api_setup.route(org, request, lower, now) or xero_api_sending.route(
+        org, request, lower, now
+    )
+    if answer is not None:
+        return answer
     match method, lower:
-        case "GET", ["organisation"]:
-            s = org.settings
-            view = {
-                "OrganisationID": s.tenant_id,
-                "Name": s.name,
-                "LegalName": s.name,
-                "BaseCurrency": s.base_currency,
-                "CountryCode": s.country,
-                "OrganisationType": "COMPANY",
-                "OrganisationStatus": "ACTIVE",
-                "IsDemoCompany": True,
-                "Version": s.country,
-            }
-            return Response.json(200, envelope(now, "Organisations", [view]))
-        case "GET", ["currencies"]:
-            codes = sorted(org.settings.all_currencies)
-            items = [{"Code": c, "Description": c} for c in codes]
-            return Response.json(200, envelope(now, "Currencies", items))
-        case "GET", ["accounts"]:
-            accounts = [{**a, "Status": "ACTIVE"} for a in org.accounts.values()]
-            return Response.json(200, envelope(now, "Accounts", accounts))
         case "GET", ["contacts"]:
             summary = request.param("summaryOnly") == "true"
             include = request.param("includeArchived") == "true"

@@ -2,8 +2,10 @@
 JSON views (with .NET dates) that responses carry.
 
 Amounts are Decimal from the JSON parser and are rounded to cents here, the one place, with
-ROUND_HALF_UP. Validation messages are Xero's own words where we have seen them; the rest are
-marked in `ledger-apis.md` as unverified.
+ROUND_HALF_UP. Tax is computed and rounded per line, then added up, as Xero does ("we calculate
+tax on a per line item basis. The tax for each line item is rounded to 2 decimal places",
+https://www.airsquare.com/support/manual/commerce/tax-zones/). Validation messages are Xero's own
+words where we have seen them; the rest are marked in `ledger-apis.md` as unverified.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from connector_sandbox.xero_dates import iso_date, ms_date, ms_datetime, parse_d
 
 CENT = Decimal("0.01")
 LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
-TAX_RATES = {"NONE": Decimal(0), "EXEMPTOUTPUT": Decimal(0), "OUTPUT": Decimal(15)}
 ACCOUNTS = {
     "090": {"Name": "Business Bank Account", "Type": "BANK"},
     "200": {"Name": "Sales", "Type": "REVENUE"},
@@ -70,6 +71,8 @@ class Line:
     account_code: str | None
     item_code: str | None
     tax_type: str | None
+    tax_rate: Decimal = Decimal(0)  # percent, the organisation's rate for `tax_type`
+    tracking: list[dict[str, Any]] = field(default_factory=list)
     line_amount: Decimal = Decimal(0)
     tax_amount: Decimal = Decimal(0)
 
@@ -81,7 +84,7 @@ class Line:
             "UnitAmount": self.unit_amount,
             "TaxAmount": self.tax_amount,
             "LineAmount": self.line_amount,
-            "Tracking": [],
+            "Tracking": [dict(t) for t in self.tracking],
         }
         if self.account_code:
             out["AccountCode"] = self.account_code
@@ -119,6 +122,8 @@ class Document:
     fully_paid_on: dt.date | None = None
     payments: list[dict[str, Any]] = field(default_factory=list)
     allocations: list[dict[str, Any]] = field(default_factory=list)
+    sent_to_contact: bool = False
+    emails: list[str] = field(default_factory=list)  # to whom each POST .../Email went
 
     @property
     def is_credit(self) -> bool:
@@ -131,11 +136,13 @@ class Document:
         return self.total - self.paid - self.credited
 
     def compute(self) -> None:
-        """Line amounts, tax and totals, as Xero computes them from the lines."""
+        """Line amounts, tax and totals, as Xero computes them from the lines: Exclusive adds
+        the tax to the lines, Inclusive takes it out of them, NoTax has none
+        (xero_accounting.yaml, LineAmountTypes; TotalTax, SubTotal, Total)."""
         sub = tax = Decimal(0)
         for line in self.lines:
             line.line_amount = cents(line.quantity * line.unit_amount)
-            rate = TAX_RATES.get(line.tax_type or "NONE", Decimal(0)) / 100
+            rate = line.tax_rate / 100
             if self.line_amount_types == "Exclusive":
                 line.tax_amount = cents(line.line_amount * rate)
                 sub += line.line_amount
@@ -187,7 +194,7 @@ class Document:
             out["AmountPaid"] = self.paid
             out["AmountCredited"] = self.credited
             out["IsDiscounted"] = False
-            out["SentToContact"] = False
+            out["SentToContact"] = self.sent_to_contact
             out["Payments"] = list(self.payments)
             out["CreditNotes"] = list(self.allocations)
             out["Prepayments"] = []
@@ -213,7 +220,7 @@ def contact_view(contact: dict[str, Any], summary: bool = False) -> dict[str, An
         out["Addresses"] = []
         out["Phones"] = []
         out["ContactGroups"] = []
-        out["ContactPersons"] = []
+        out["ContactPersons"] = [dict(p) for p in contact.get("ContactPersons", [])]
     return out
 
 

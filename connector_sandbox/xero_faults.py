@@ -5,7 +5,11 @@ gateway 5xx and 429 storms, lost responses):
 - `reorder_elements`: a batch answer lists its elements in another order than sent;
 - `server_error`: a write is answered 500 from inside the API, after it was (or was not)
   applied, and because it carries an Idempotency-Key the 500 is what that key replays for the
-  next 6 minutes, as Xero documents.
+  next 6 minutes, as Xero documents;
+- `odd_field`: an answer carries a field in a form its schema does not allow, as Xero's own
+  example for GET /Payments does (xero_accounting.yaml: `BatchPayment.IsReconciled: "false"`, a
+  string where the schema says boolean, which xero-python refuses with ValueError). Such an
+  answer breaks the OpenAPI description on purpose; a test using it takes that violation.
 
 Rules match `METHOD /path` by regex and disarm after `count` requests, like the shared ones.
 """
@@ -22,8 +26,16 @@ from connector_sandbox.faults import FaultInjector
 from connector_sandbox.server import Request, Response, loads
 from connector_sandbox.xero_identity import problem
 
-OMIT, REORDER, SERVER_ERROR = "omit", "reorder", "server_error"
-ELEMENTS = ("Invoices", "CreditNotes", "Contacts", "Payments", "Allocations")
+OMIT, REORDER, SERVER_ERROR, ODD = "omit", "reorder", "server_error", "odd_field"
+ELEMENTS = (
+    "Invoices",
+    "CreditNotes",
+    "Contacts",
+    "Payments",
+    "Allocations",
+    "TaxRates",
+    "TrackingCategories",
+)
 
 
 @dataclass
@@ -31,8 +43,10 @@ class _Rule:
     kind: str
     remaining: int
     match: re.Pattern[str] | None
-    index: int = 0  # OMIT: which element is left out
+    index: int | None = 0  # OMIT: which element is left out; ODD: which is changed (None: all)
     applied: bool = True  # SERVER_ERROR: the write happened before the 500
+    field: str = ""  # ODD: the (dotted) field set to `value`
+    value: Any = None
 
     def fires(self, request: Request) -> bool:
         return self.remaining > 0 and (self.match is None or bool(self.match.search(request.line)))
@@ -56,6 +70,18 @@ class XeroFaults(FaultInjector):
         """The next `count` matching requests get a 500 from inside the API, after being
         applied (or not); a write's Idempotency-Key keeps replaying that 500."""
         self._arm(_Rule(SERVER_ERROR, count, _pattern(match), applied=applied))
+
+    def odd_field(
+        self,
+        field: str,
+        value: Any,
+        count: int = 1,
+        match: str | None = None,
+        index: int | None = 0,
+    ) -> None:
+        """The next `count` matching list answers carry `field` (dotted for a nested one, e.g.
+        "BatchPayment.IsReconciled") set to `value` in element `index` (None: every one)."""
+        self._arm(_Rule(ODD, count, _pattern(match), index=index, field=field, value=value))
 
     def clear(self) -> None:
         super().clear()
@@ -84,6 +110,14 @@ class XeroFaults(FaultInjector):
         if (rule := spec.get("server_error")) is not None:
             applied = bool(rule.get("applied", True))
             self.server_error(int(rule.get("count", 1)), rule.get("match"), applied)
+        if (rule := spec.get("odd_field")) is not None:
+            self.odd_field(
+                str(rule["field"]),
+                rule.get("value"),
+                int(rule.get("count", 1)),
+                rule.get("match"),
+                rule.get("index", 0),
+            )
 
     def server_error_instead(
         self, request: Request, run: Callable[[], Response]
@@ -100,7 +134,7 @@ class XeroFaults(FaultInjector):
         """The answer with an element left out or the order changed, when a rule fires."""
         if response.status != 200:
             return response
-        rule = self._fire(request, (OMIT, REORDER))
+        rule = self._fire(request, (OMIT, REORDER, ODD))
         if rule is None:
             return response
         body = loads(response.body)
@@ -109,6 +143,10 @@ class XeroFaults(FaultInjector):
             return response
         if rule.kind == OMIT:
             body[key] = [e for n, e in enumerate(body[key]) if n != rule.index]
+        elif rule.kind == ODD:
+            for n, element in enumerate(body[key]):
+                if rule.index is None or n == rule.index:
+                    _set(element, rule.field, rule.value)
         else:
             body[key] = list(reversed(body[key]))
         return Response.json(200, body, dict(response.headers))
@@ -126,6 +164,13 @@ class XeroFaults(FaultInjector):
                     rule.remaining -= 1
                     return rule
         return None
+
+
+def _set(element: dict[str, Any], field: str, value: Any) -> None:
+    *parents, last = field.split(".")
+    for name in parents:
+        element = element.setdefault(name, {})
+    element[last] = value
 
 
 def _pattern(match: str | None) -> re.Pattern[str] | None:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connector_sandbox import xero_api
 from connector_sandbox.server import Clock, Request, Response
+from connector_sandbox.xero_answers import validation
 
 KEY_TTL = timedelta(minutes=6)  # Xero keeps an Idempotency-Key for 6 minutes from first use
 KEY_MAX = 128
@@ -37,7 +37,7 @@ class IdempotencyKeys:
     def answer(self, request: Request, key: str, app: str, run: Callable[[], Response]) -> Response:
         """The replayed first answer to `key`, or a refusal, or `run()` remembered."""
         if len(key) > KEY_MAX:
-            return xero_api.validation([], f"Idempotency-Key must be {KEY_MAX} characters or fewer")
+            return validation([], f"Idempotency-Key must be {KEY_MAX} characters or fewer")
         query = sorted((k, v) for k, vs in request.query.items() for v in vs)
         fingerprint = hashlib.sha256(
             repr((request.method, request.path.lower(), query)).encode() + request.body
@@ -47,7 +47,7 @@ class IdempotencyKeys:
             seen = self._keys.get((app, key.lower()))
             if seen is not None and seen.expires > now:
                 if seen.fingerprint != fingerprint:
-                    return xero_api.validation(
+                    return validation(
                         [], f"Idempotency Key: {key} is used with a different request."
                     )
                 return seen.response

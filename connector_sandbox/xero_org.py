@@ -12,26 +12,30 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from connector_sandbox.server import Clock
 from connector_sandbox.xero_entities import (
     ACCOUNTS,
     LINE_AMOUNT_TYPES,
-    TAX_RATES,
     Document,
     Invalid,
     Line,
     a_date,
-    cents,
     contact_view,
-    money,
 )
+from connector_sandbox.xero_lines import parse_lines
 from connector_sandbox.xero_payments import PaymentRules
+from connector_sandbox.xero_setup import (
+    RegionSettings,
+    TaxRate,
+    rates_for,
+    settings_for,
+    tracking_categories,
+)
 
 EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
 NOT_MODIFIABLE = "Invoice not of valid status for modification"
@@ -44,10 +48,15 @@ class OrgSettings:
     base_currency: str = "USD"
     currencies: frozenset[str] = frozenset()
     country: str = "US"
+    tracking: Mapping[str, Sequence[str]] = field(default_factory=dict)  # category -> options
 
     @property
     def all_currencies(self) -> frozenset[str]:
         return self.currencies | {self.base_currency}
+
+    @property
+    def region(self) -> RegionSettings:
+        return settings_for(self.country)
 
 
 @dataclass
@@ -61,10 +70,21 @@ class Organisation(PaymentRules):
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
+    tax_rates: dict[str, TaxRate] = field(default_factory=dict)
+    tracking: dict[str, dict[str, Any]] = field(default_factory=dict)  # by TrackingCategoryID
 
     def __post_init__(self) -> None:
+        region = self.settings.region
         for code, account in ACCOUNTS.items():
-            self.accounts[code] = {"AccountID": str(uuid.uuid4()), "Code": code, **account}
+            tax = region.sales_account_tax if account["Type"] == "REVENUE" else region.no_tax
+            self.accounts[code] = {
+                "AccountID": str(uuid.uuid4()),
+                "Code": code,
+                **account,
+                "TaxType": tax,
+            }
+        self.tax_rates = rates_for(self.settings.country)
+        self.tracking = tracking_categories(self.settings.tracking)
 
     @property
     def tenant_id(self) -> str:
@@ -109,6 +129,9 @@ class Organisation(PaymentRules):
         for key in ("EmailAddress", "ContactNumber", "FirstName", "LastName"):
             if body.get(key):
                 contact[key] = str(body[key])
+        persons = body.get("ContactPersons")
+        if isinstance(persons, list):
+            contact["ContactPersons"] = [dict(p) for p in persons if isinstance(p, dict)]
         if currency:
             contact["DefaultCurrency"] = str(currency)
         self.contacts[contact["ContactID"]] = contact
@@ -159,6 +182,10 @@ class Organisation(PaymentRules):
             problems.append(f"Invalid status '{status}' for a new document")
         contact = self._contact_for(body.get("Contact"), problems)
         currency = str(body.get("CurrencyCode") or self.settings.base_currency)
+        # Only a currency the organisation has added (GET /Currencies) can be invoiced in
+        # (chargify/docs.chargify.com#86: "the currency ... has been enabled in your Xero
+        # Settings"; waynerobinson/xeroizer#401: currencies are "subscribed to"). The words
+        # are an assumption.
         if currency not in self.settings.all_currencies:
             problems.append(f"Organisation is not subscribed to currency {currency}")
         amounts = str(body.get("LineAmountTypes") or "Exclusive")
@@ -225,62 +252,7 @@ class Organisation(PaymentRules):
         return self.contacts[created["ContactID"]]
 
     def _lines(self, raw: Any, status: str, problems: list[str]) -> list[Line]:
-        if raw is None:
-            raw = []
-        if not isinstance(raw, list):
-            problems.append("LineItems must be a list")
-            return []
-        if not raw and status == "AUTHORISED":
-            problems.append("At least one line item is required to approve a document")
-        lines = []
-        for n, item in enumerate(raw, 1):
-            if not isinstance(item, dict):
-                problems.append(f"Line item {n} must be an object")
-                continue
-            try:
-                quantity = money(item.get("Quantity"), "Quantity")
-                unit = money(item.get("UnitAmount"), "UnitAmount")
-            except Invalid as exc:
-                problems += exc.messages
-                continue
-            description = str(item.get("Description") or "")
-            if len(description) > 4000:
-                problems.append("Description must be 4000 characters or less")
-            item_code = item.get("ItemCode") or None
-            account = item.get("AccountCode") or None
-            tax_type = item.get("TaxType") or None
-            if item_code is not None:
-                stored = self.item_by_code(str(item_code))
-                if stored is None:
-                    problems.append(f"Item code '{item_code}' is not valid")
-                else:
-                    account = account or stored["SalesDetails"].get("AccountCode")
-                    tax_type = tax_type or stored["SalesDetails"].get("TaxType")
-                    if unit is None:
-                        unit = money(stored["SalesDetails"].get("UnitPrice"), "UnitPrice")
-            if account is not None and account not in self.accounts:
-                problems.append(f"Account code '{account}' is not a valid code for this document.")
-            if tax_type is not None and tax_type not in TAX_RATES:
-                problems.append(
-                    f"The TaxType code '{tax_type}' does not exist or cannot be used for this "
-                    "type of transaction."
-                )
-            if status == "AUTHORISED" and account is None:
-                problems.append("An account code must be specified to approve a document")
-            if status == "AUTHORISED" and not description:
-                problems.append("Description must be specified to approve a document")
-            lines.append(
-                Line(
-                    id=str(uuid.uuid4()),
-                    description=description,
-                    quantity=quantity if quantity is not None else Decimal(1),
-                    unit_amount=cents(unit if unit is not None else Decimal(0)),
-                    account_code=str(account) if account else None,
-                    item_code=str(item_code) if item_code else None,
-                    tax_type=str(tax_type) if tax_type else ("NONE" if account else None),
-                )
-            )
-        return lines
+        return parse_lines(self, raw, status, problems)
 
     def _next_number(self, prefix: str) -> str:
         self.numbers[prefix] = self.numbers.get(prefix, 0) + 1

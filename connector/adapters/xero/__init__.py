@@ -21,26 +21,24 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from xero_python.accounting import (
-    Contact,
-    CreditNote,
-    CreditNotes,
-    Invoice,
-    Invoices,
-    LineItem,
-)
+from xero_python.accounting import CreditNote, CreditNotes, Invoice, Invoices
 
 from connector.adapters.base import (
     CustomerRef,
     InvoiceRequest,
+    LedgerProfile,
     PaymentChanges,
     PushResult,
     RemoteInvoice,
     RemoteStatus,
 )
+from connector.adapters.xero import sending
+from connector.adapters.xero.books import BookingRefused, OrgBooks
 from connector.adapters.xero.contacts import ContactBook
 from connector.adapters.xero.credits import settle_credit
+from connector.adapters.xero.documents import document
 from connector.adapters.xero.errors import IdempotencyConflict
+from connector.adapters.xero.lenient import Unreadable
 from connector.adapters.xero.mapping import (
     folded,
     lines_total,
@@ -69,6 +67,10 @@ class XeroLedger:
         self.settings = settings
         self.item = item
         self.contacts = ContactBook(session)
+        self.books = OrgBooks(session)
+        self._docs: dict[str, Invoice | CreditNote] = {}  # by request key, built once
+        # what the last payment pull could not read, each naming its document
+        self.unreadable: tuple[str, ...] = ()
 
     def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
         return self.contacts.find_or_create(name, currency)
@@ -92,8 +94,13 @@ class XeroLedger:
             if contact is None:
                 why = failed_contacts.get(folded(r.customer.name), "it could not be created")
                 results[r.key] = PushResult(r.key, error=f"contact {r.customer.name!r}: {why}")
-            else:
-                ready.append(r)
+                continue
+            try:  # refused here, before the push: Xero would drop unknown tracking silently
+                self._docs[r.key] = document(r, contact, self.settings, self.item, self.books)
+            except BookingRefused as exc:
+                results[r.key] = PushResult(r.key, error=str(exc))
+                continue
+            ready.append(r)
         for credit in (False, True):
             group = [r for r in ready if (r.is_credit_note) == credit]
             if group:
@@ -126,7 +133,7 @@ class XeroLedger:
                     if not pending:
                         return results
                     answer = self._put(pending, credit, self._new_key(base, pending, "body"))
-                results.update(self._results(pending, answer))
+                results.update(self._results(pending, answer, self.session.take_unreadable()))
                 return results
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -189,20 +196,23 @@ class XeroLedger:
             or []
         )
 
-    def _results(self, group: list[InvoiceRequest], answer: list[Any]) -> dict[str, PushResult]:
+    def _results(
+        self, group: list[InvoiceRequest], answer: list[Any], unread: list[Unreadable]
+    ) -> dict[str, PushResult]:
         """Each returned element goes to the request with its `Reference`; a request Xero
-        returned nothing for is left in doubt (looked up next run), never given another's."""
+        returned nothing readable for is left in doubt (looked up next run), never given
+        another's."""
         returned: dict[str, list[Any]] = {}
         for doc in answer:
             returned.setdefault(doc.reference or "", []).append(doc)
+        odd = {u.reference: str(u) for u in unread if u.reference}
         results = {}
         for r in group:
             docs = returned.get(r.reference)
             doc = docs.pop(0) if docs else None
             if doc is None:
-                results[r.key] = PushResult(
-                    r.key, error="Xero returned no result for it", retriable=True
-                )
+                why = odd.get(r.reference, "Xero returned no result for it")
+                results[r.key] = PushResult(r.key, error=why, retriable=True)
             elif doc.has_errors or doc.validation_errors:
                 results[r.key] = PushResult(r.key, error=messages(doc))
             else:
@@ -234,30 +244,7 @@ class XeroLedger:
         return settle_credit(self.session, credit_ledger_id, invoice_ledger_id, on)
 
     def _document(self, r: InvoiceRequest) -> Invoice | CreditNote:
-        credit = r.is_credit_note
-        lines = [
-            LineItem(
-                description=line.description,
-                quantity=Decimal(1),
-                unit_amount=-line.amount if credit else line.amount,  # credit notes are positive
-                item_code=self.item or None,
-                account_code=self.settings.account_code,
-                tax_type=self.settings.tax_type,
-            )
-            for line in r.lines
-        ]
-        common: dict[str, Any] = {
-            "contact": Contact(contact_id=self.contacts.contact_id(r.customer)),
-            "line_items": lines,
-            "date": r.date,
-            "line_amount_types": self.settings.line_amount_types,
-            "reference": r.reference,
-            "currency_code": r.currency,
-            "status": self.settings.invoice_status,
-        }
-        if credit:
-            return CreditNote(type="ACCRECCREDIT", **common)
-        return Invoice(type="ACCREC", due_date=r.due_date, **common)
+        return self._docs[r.key]
 
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
         return {ref: to_remote(doc) for ref, doc in self._find_docs(references).items()}
@@ -277,15 +264,17 @@ class XeroLedger:
                 answer = api.get_credit_notes(tenant, where=where, page=page, page_size=PAGE)
                 return answer.credit_notes
 
-            for doc in pages(self.session, invoices):
+            unread: list[Unreadable] = []
+            for doc in pages(self.session, invoices, unread):
                 earlier = found.get(doc.reference)
                 if earlier is None or to_remote(earlier).status in (
                     RemoteStatus.VOIDED,
                     RemoteStatus.DELETED,
                 ):
                     found[doc.reference] = doc
-            for doc in pages(self.session, credit_notes):
+            for doc in pages(self.session, credit_notes, unread):
                 found[doc.reference] = doc
+            _never_absent(unread, set(chunk))
         return {ref: doc for ref, doc in found.items() if ref in set(wanted)}
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
@@ -294,7 +283,7 @@ class XeroLedger:
         for attempt in self.session.after_server_errors():  # a cached 500: look again, new key
             with attempt:
                 current = self.session.call(lambda api, t: api.get_invoice(t, ledger_id))
-                doc = current.invoices[0]
+                doc = self.session.only(current.invoices, f"invoice {ledger_id}")
                 remote = to_remote(doc)
                 if remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED):
                     return remote
@@ -313,13 +302,40 @@ class XeroLedger:
                     return api.update_invoice(tenant, ledger_id, body, idempotency_key=key)
 
                 answer = self.session.call(update, write=True)
-                return to_remote(answer.invoices[0])
+                return to_remote(self.session.only(answer.invoices, f"invoice {ledger_id}"))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- payments --------------------------------------------------------------------------------
 
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
-        return payment_changes(self.session, cursor)
+        changes, unread = payment_changes(self.session, cursor)
+        self.unreadable = tuple(str(u) for u in unread)
+        return changes
+
+    # -- the organisation, and getting invoices to the client ----------------------------------
+
+    def profile(self) -> LedgerProfile:
+        """`Profiled`: country, currencies, tax rates, tracking and settings (four reads)."""
+        return self.books.profile()
+
+    def send_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
+        """`SendsInvoices`: Xero emails the invoice to the contact, once (see `sending`)."""
+        return sending.send_invoice(self.session, ledger_id, key)
+
+    def payment_link(self, ledger_id: str) -> str | None:
+        """The invoice's online address, read only when asked: one call per invoice."""
+        return sending.payment_link(self.session, ledger_id)
+
+
+def _never_absent(unread: list[Unreadable], wanted: set[str]) -> None:
+    """A lookup must not call a document absent because it could not be read: the engine would
+    send it again. One that may carry a wanted reference stops the lookup, named."""
+    for problem in unread:
+        if problem.reference is None or problem.reference in wanted:
+            raise SkippableLedgerError(
+                f"Xero's answer holds a document that could not be read: {problem}; it is "
+                "looked up again next run"
+            )
 
 
 class XeroPlugin:

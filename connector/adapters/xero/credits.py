@@ -33,7 +33,8 @@ def settle_credit(session: XeroSession, credit_id: str, invoice_id: str, on: dat
     base = request_key("mc-alloc", [session.tenant(), credit_id, invoice_id])
     for attempt in session.after_server_errors():  # a 5xx is cached under its key: new key
         with attempt:
-            credit = session.call(lambda api, t: api.get_credit_note(t, credit_id)).credit_notes[0]
+            notes = session.call(lambda api, t: api.get_credit_note(t, credit_id)).credit_notes
+            credit = session.only(notes, f"credit note {credit_id}")
             remote = to_remote(credit)
             if any(
                 a.invoice is not None and a.invoice.invoice_id == invoice_id
@@ -43,7 +44,8 @@ def settle_credit(session: XeroSession, credit_id: str, invoice_id: str, on: dat
             remaining = credit.remaining_credit or ZERO
             if credit.status != "AUTHORISED" or remaining <= 0:
                 return remote
-            invoice = session.call(lambda api, t: api.get_invoice(t, invoice_id)).invoices[0]
+            invoices = session.call(lambda api, t: api.get_invoice(t, invoice_id)).invoices
+            invoice = session.only(invoices, f"invoice {invoice_id}")
             due = invoice.amount_due or ZERO
             if invoice.status != "AUTHORISED" or due <= 0:
                 return remote  # paid meanwhile (or voided): the credit stays with the customer

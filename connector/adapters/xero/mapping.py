@@ -55,6 +55,8 @@ def to_remote(doc: Any) -> RemoteInvoice:
         status,
         credit,
         credited=Decimal(0) if credit else Decimal(doc.amount_credited or 0),
+        tax=Decimal(doc.total_tax or 0),
+        sent=bool(doc.sent_to_contact),
     )
 
 

@@ -51,9 +51,10 @@ from connector.adapters.xero.errors import (
     classify,
     day_limit_reached,
 )
+from connector.adapters.xero.lenient import Unreadable
 from connector.adapters.xero.wire import DecimalApiClient
 from connector.credentials import TokenSet, TokenStore
-from connector.errors import FatalLedgerError, RetriableLedgerError
+from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.jsonwire import loads
 
 T = TypeVar("T")
@@ -290,6 +291,22 @@ class XeroSession:
             sleep=self.sleep,
             reraise=True,
         )
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The documents Xero's answers held that could not be read, since the last take."""
+        if self._client is None:
+            return []
+        taken, self._client.unreadable = self._client.unreadable, []
+        return taken
+
+    def only(self, rows: list[Any] | None, what: str) -> Any:
+        """The one document an answer for `what` holds; one that could not be read is a
+        problem on that item, named, never an IndexError."""
+        if rows:
+            return rows[0]
+        unread = self.take_unreadable()
+        why = f": {unread[0]}" if unread else ""
+        raise SkippableLedgerError(f"Xero's answer for {what} could not be read{why}")
 
     def connections(self) -> list[Any]:
         return self._retrying(lambda: self.identity().get_connections())

@@ -4,7 +4,9 @@ The SDK serialises every `float`-typed model field (all money) with `float(value
 `json.dumps`. This module keeps the SDK for everything else (URLs, headers, token refresh,
 response models, errors) and changes one thing: a model body is turned into JSON here, with each
 Decimal written as the number it is, and handed to the transport already encoded. Responses are
-unaffected: the SDK already parses them with `parse_float=Decimal`.
+unaffected by that: the SDK already parses them with `parse_float=Decimal`. Responses are read one
+document at a time instead (`lenient`), so that a field the SDK does not expect costs that
+document, not the whole answer; the documents left out wait in `unreadable` for the caller.
 
 urllib3 retries only connections that were never made; a request that may have reached Xero
 is retried, if at all, by the session with the same Idempotency-Key.
@@ -29,7 +31,8 @@ from xero_python.api_client.serializer import serialize
 from xero_python.exceptions import HTTPStatusException
 from xero_python.models import BaseModel
 
-from connector.jsonwire import dumps
+from connector.adapters.xero.lenient import Unreadable, UnreadableAnswer, read_answer
+from connector.jsonwire import dumps, loads
 
 _LIST = re.compile(r"^list\[(.*)\]$")
 
@@ -143,6 +146,17 @@ class DecimalApiClient(ApiClient):
     def __init__(self, *args: Any, timeout: urllib3.Timeout, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.rest_client = DecimalRestClient(self.configuration, timeout)
+        self.unreadable: list[Unreadable] = []  # documents left out of answers, until taken
+
+    def deserialize(self, response: Any, response_type: Any, response_model_finder: Any) -> Any:
+        """The answer's models, read document by document (`lenient.read_answer`)."""
+        if response_type in (None, "file"):
+            return super().deserialize(response, response_type, response_model_finder)
+        try:
+            data = loads(response.data or b"null")
+        except ValueError:
+            raise UnreadableAnswer("Xero's answer is not JSON") from None
+        return read_answer(response_type, data, response_model_finder, self.unreadable)
 
     def call_api(self, *args: Any, **kwargs: Any) -> Any:
         body = kwargs.get("body")
