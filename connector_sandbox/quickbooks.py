@@ -31,7 +31,8 @@ from typing import Any
 from connector_sandbox import quickbooks_api
 from connector_sandbox import quickbooks_oauth as oauth
 from connector_sandbox.quickbooks_admin import QuickBooksAdminApi
-from connector_sandbox.quickbooks_company import Company, payment_body
+from connector_sandbox.quickbooks_applications import payment_body
+from connector_sandbox.quickbooks_company import Company
 from connector_sandbox.quickbooks_faults import (
     QboFault,
     dec,
@@ -186,21 +187,7 @@ class QuickBooksSandbox(Served):
         QuickBooks; the customer's SyncToken moves on, as for any update."""
         company = self.company(realm_id)
         with company.lock:
-            found = [
-                c
-                for c in company.objects["Customer"].values()
-                if str(c["DisplayName"]).casefold() == display_name.casefold()
-            ]
-            if not found:
-                raise ValueError(f"no customer named {display_name!r} in company {realm_id}")
-            customer = found[0]
-            body = {
-                "Id": customer["Id"],
-                "SyncToken": customer["SyncToken"],
-                "sparse": True,
-                "PrimaryEmailAddr": {"Address": email},
-            }
-            return company.update("Customer", body)
+            return company.set_customer_email(display_name, email)
 
     def sent_emails(self, realm_id: str = DEFAULT_REALM) -> list[dict[str, Any]]:
         """Every invoice email the company sent, oldest first: invoice_id, doc_number, to, at."""

@@ -137,6 +137,8 @@ _ROUTES: dict[tuple[str, str, int], Route] = {
     ("GET", "cdc", 1): _cdc_route,
     ("GET", "preferences", 1): lambda c, r, p, n: {"Preferences": preferences(c.settings)},
     ("GET", "companyinfo", 1): lambda c, r, p, n: {"CompanyInfo": company_info(c.settings)},
+    # python-quickbooks reads it as CompanyInfo.get(<id>): GET /companyinfo/<id>
+    ("GET", "companyinfo", 2): lambda c, r, p, n: {"CompanyInfo": company_info(c.settings)},
     ("GET", "exchangerate", 1): lambda c, r, p, n: _exchange_rate(c, r),
     ("POST", "exchangerate", 1): lambda c, r, p, n: _exchange_rate(c, r),
 }

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from connector_sandbox import quickbooks_tax as tax
+from connector_sandbox.quickbooks_applications import Applications
 from connector_sandbox.quickbooks_entities import (
     build_customer,
     build_item,
@@ -29,7 +30,6 @@ from connector_sandbox.quickbooks_faults import (
     business,
     duplicate_name,
     not_found,
-    ref_value,
     required,
     stale,
     text,
@@ -40,17 +40,18 @@ from connector_sandbox.quickbooks_sales import build_sales_txn
 from connector_sandbox.quickbooks_schema import (
     ENTITIES,
     FILTERABLE,
+    QUERYABLE,
     READ_ONLY,
     READ_ONLY_ENTITIES,
     TXNS,
 )
-from connector_sandbox.quickbooks_settings import CompanySettings
+from connector_sandbox.quickbooks_settings import CompanySettings, company_info, preferences
 from connector_sandbox.server import Clock, Response
 
 _PLURAL = {"Class": "classes", "ExchangeRate": "exchangerates"}
 
 
-class Company:
+class Company(Applications):
     def __init__(self, settings: CompanySettings, clock: Clock):
         self.settings = settings
         self.lock = threading.RLock()
@@ -113,19 +114,24 @@ class Company:
         ]
         return str(max([1000, *numbers]) + 1)
 
+    def set_customer_email(self, display_name: str, email: str) -> dict[str, Any]:
+        """The admin side of a bookkeeper typing a customer's email: a sparse update."""
+        found = [
+            c
+            for c in self.objects["Customer"].values()
+            if str(c["DisplayName"]).casefold() == display_name.casefold()
+        ]
+        if not found:
+            raise ValueError(f"no customer named {display_name!r}")
+        body = {"Id": found[0]["Id"], "SyncToken": found[0]["SyncToken"], "sparse": True}
+        return self.update("Customer", {**body, "PrimaryEmailAddr": {"Address": email}})
+
     def has_transactions(self, customer_id: str) -> bool:
         return any(
             o["CustomerRef"]["value"] == customer_id
             for kind in TXNS
             for o in self.objects[kind].values()
         )
-
-    def open_balance(
-        self, txn_type: str, txn_id: str, excluding_payment: str | None = None
-    ) -> Decimal:
-        obj = self.objects[txn_type][txn_id]
-        applied = self._applied_to(txn_type, txn_id, excluding_payment)
-        return obj["TotalAmt"] - obj.get("Deposit", Decimal(0)) - applied
 
     # --- the v3 operations ---
 
@@ -228,11 +234,10 @@ class Company:
     def query(self, statement: str) -> dict[str, Any]:
         try:
             query = parse(statement)
-            entity = next((e for e in ENTITIES if e.lower() == query.entity.lower()), None)
+            entity = next((e for e in QUERYABLE if e.lower() == query.entity.lower()), None)
             if entity is None:
                 raise QueryError("4001", f"QueryValidationError: Unsupported entity {query.entity}")
-            rows = [self.present(entity, o) for o in self._sorted(entity)]
-            page, total = run(query, rows, FILTERABLE[entity])
+            page, total = run(query, self._rows(entity), FILTERABLE[entity])
         except QueryError as e:
             message = "Error parsing query" if e.code == "4000" else "Invalid query"
             raise QboFault(e.code, message, e.detail) from None
@@ -241,6 +246,13 @@ class Company:
         if not page:
             return {}
         return {entity: page, "startPosition": query.start, "maxResults": len(page)}
+
+    def _rows(self, entity: str) -> list[dict[str, Any]]:
+        if entity == "CompanyInfo":
+            return [company_info(self.settings)]
+        if entity == "Preferences":
+            return [preferences(self.settings)]
+        return [self.present(entity, o) for o in self._sorted(entity)]
 
     def changed_since(self, entity: str, since: datetime) -> list[dict[str, Any]]:
         """What CDC returns for one entity: objects changed at or after `since`, oldest first,
@@ -351,84 +363,3 @@ class Company:
         obj["SyncToken"] = str(int(obj["SyncToken"]) + 1)
         obj["MetaData"] = {**obj["MetaData"], "LastUpdatedTime": self.stamp(now)}
         self._updated[(entity, obj_id)] = now
-
-    def _applied_to(
-        self, txn_type: str, txn_id: str, excluding_payment: str | None = None
-    ) -> Decimal:
-        return sum(
-            (
-                amount
-                for pid, apps in self._applications.items()
-                if pid != excluding_payment
-                for t, i, amount in apps
-                if (t, i) == (txn_type, txn_id)
-            ),
-            Decimal(0),
-        )
-
-    def _payments_applying(self, txn_type: str, txn_id: str) -> list[str]:
-        return [
-            pid
-            for pid, apps in self._applications.items()
-            if any((t, i) == (txn_type, txn_id) for t, i, _ in apps)
-        ]
-
-    def _settle(
-        self, entity: str, obj_id: str, applications: Sequence[tuple[str, str, Decimal]]
-    ) -> None:
-        """Record what a payment applies, then recompute every balance it touches."""
-        if entity == "Payment":
-            before = {(t, i) for t, i, _ in self._applications.get(obj_id, [])}
-            self._applications[obj_id] = list(applications)
-            for t, i in before | {(t, i) for t, i, _ in applications}:
-                self._refresh_balance(t, i, touch=True)
-        elif entity in ("Invoice", "CreditMemo"):
-            self._refresh_balance(entity, obj_id, touch=False)
-
-    def _unapply(self, payment_id: str) -> None:
-        for t, i, _ in self._applications.pop(payment_id, []):
-            if i in self.objects[t]:
-                self._refresh_balance(t, i, touch=True)
-
-    def _refresh_payment(self, payment_id: str) -> None:
-        payment = self.objects["Payment"][payment_id]
-        apps = self._applications[payment_id]
-        payment["Line"] = [
-            {"Amount": a, "LinkedTxn": [{"TxnId": i, "TxnType": t}]} for t, i, a in apps
-        ]
-        net = sum((a if t == "Invoice" else -a for t, _, a in apps), Decimal(0))
-        payment["UnappliedAmt"] = payment["TotalAmt"] - net
-        self._touch("Payment", payment_id)
-
-    def _refresh_balance(self, txn_type: str, txn_id: str, touch: bool) -> None:
-        obj = self.objects[txn_type][txn_id]
-        balance = self.open_balance(txn_type, txn_id)
-        links = [
-            {"TxnId": pid, "TxnType": "Payment"}
-            for pid in self._payments_applying(txn_type, txn_id)
-        ]
-        changed = obj.get("Balance") != balance or obj.get("LinkedTxn") != links
-        obj["Balance"] = balance
-        obj["LinkedTxn"] = links
-        if txn_type == "CreditMemo":
-            obj["RemainingCredit"] = balance
-        if "HomeTotalAmt" in obj:
-            obj["HomeBalance"] = (balance * obj.get("ExchangeRate", Decimal(1))).quantize(
-                Decimal("0.01")
-            )
-        if touch and changed:
-            self._touch(txn_type, txn_id)
-
-
-def payment_body(
-    invoice: Mapping[str, Any], amount: Decimal, txn_date: date | None
-) -> dict[str, Any]:
-    """The Payment a customer's payment against one invoice becomes (for the admin API)."""
-    body: dict[str, Any] = {
-        "CustomerRef": {"value": ref_value(invoice["CustomerRef"])},
-        "TotalAmt": amount,
-        "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
-    }
-    if txn_date is not None:
-        body["TxnDate"] = txn_date.isoformat()
-    return body

@@ -23,6 +23,8 @@ TXNS = ("Invoice", "CreditMemo", "Payment")
 # TimeActivity, TaxAgency, TaxCode, and TaxRate").
 READ_ONLY_ENTITIES = ("TaxCode", "TaxRate")
 NOT_IN_CDC = ("TaxCode", "TaxRate", "ExchangeRate")
+# the company's own records answer queries too (`select * from CompanyInfo`, `... Preferences`)
+QUERYABLE = (*ENTITIES, "CompanyInfo", "Preferences")
 _META = ("Id", "MetaData.CreateTime", "MetaData.LastUpdatedTime")
 FILTERABLE: dict[str, tuple[str, ...]] = {
     "Customer": (
@@ -45,6 +47,8 @@ FILTERABLE: dict[str, tuple[str, ...]] = {
     "Department": (*_META, "Name", "Active", "FullyQualifiedName", "SubDepartment"),
     # ExchangeRate reference: SourceCurrencyCode and AsOfDate are the filterable fields
     "ExchangeRate": ("SourceCurrencyCode", "AsOfDate", "MetaData.LastUpdatedTime"),
+    "CompanyInfo": ("Id",),
+    "Preferences": ("Id",),
 }
 READ_ONLY = frozenset(
     {

@@ -133,7 +133,7 @@ def seed_tax(books: Company) -> None:
 
     if s.us:
         for pseudo in US_PSEUDO_CODES:
-            books.create("TaxCode", _pseudo_body(pseudo))
+            books.create("TaxCode", _pseudo_body(pseudo), obj_id=pseudo)
     if s.automated_sales_tax:
         rate_id(TaxRateSpec(AST_RATE_NAME, s.ast_rate))
     for spec in s.tax_codes:
