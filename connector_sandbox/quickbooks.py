@@ -39,7 +39,7 @@ from connector_sandbox.quickbooks_faults import (
 )
 from connector_sandbox.quickbooks_lists import seed_lists
 from connector_sandbox.quickbooks_rates import seed_rates
-from connector_sandbox.quickbooks_settings import HOME_CURRENCY, CompanySettings
+from connector_sandbox.quickbooks_settings import HOME_CURRENCY, HOME_TIMEZONE, CompanySettings
 from connector_sandbox.quickbooks_tax import seed_tax, tax_code_specs
 from connector_sandbox.server import (
     Clock,
@@ -131,7 +131,7 @@ class QuickBooksSandbox(Served):
         currencies: Iterable[str] = (),
         exchange_rates: Mapping[str, Decimal | str] | None = None,
         custom_fields: Sequence[str] = (),
-        timezone: str = "America/Los_Angeles",
+        timezone: str | None = None,
         country: str = "US",
         automated_sales_tax: bool = False,
         ast_rate: Decimal | str = "8.25",
@@ -142,7 +142,8 @@ class QuickBooksSandbox(Served):
     ) -> str:
         """A fresh company (replacing any with that realm id).
 
-        `country` is US, CA, GB or AU; the home `currency` defaults to the country's.
+        `country` is US, CA, GB or AU; the home `currency` and the `timezone` default to the
+        country's (US: America/Los_Angeles).
         `currencies` beyond the home currency turn multicurrency on; `exchange_rates` are the
         rates of the day (home units per foreign unit, 1 when not given). Items are names
         (Service items) or Item bodies. `automated_sales_tax` (US only) taxes TAX lines at
@@ -163,7 +164,7 @@ class QuickBooksSandbox(Served):
             custom_txn_numbers=custom_txn_numbers,
             exchange_rates=rates,
             custom_fields=tuple(custom_fields),
-            timezone=timezone,
+            timezone=timezone or HOME_TIMEZONE.get(country, "America/Los_Angeles"),
             country=country,
             automated_sales_tax=automated_sales_tax,
             ast_rate=ast if ast is not None else Decimal("8.25"),

@@ -109,7 +109,14 @@ Route = Callable[[Company, Request, list[str], datetime], dict[str, Any]]
 
 def _query(company: Company, request: Request, rest: list[str], now: datetime) -> dict[str, Any]:
     statement = request.param("query") or request.body.decode()
-    return {"QueryResponse": company.query(statement)}
+    found = company.query(statement)
+    if _wants_link(request) and "Invoice" in found:  # assumption: as on a read
+        found["Invoice"] = [quickbooks_send.with_link(company, i) for i in found["Invoice"]]
+    return {"QueryResponse": found}
+
+
+def _wants_link(request: Request) -> bool:
+    return (request.param("include") or "").lower() == "invoicelink"
 
 
 def _batch_route(
@@ -156,7 +163,7 @@ def _operation(
     entity = RESOURCES.get(resource)
     if entity is not None and request.method == "GET" and len(rest) == 2:
         obj = company.read(entity, rest[1])
-        if entity == "Invoice" and (request.param("include") or "").lower() == "invoicelink":
+        if entity == "Invoice" and _wants_link(request):
             obj = quickbooks_send.with_link(company, obj)
         return {entity: obj}
     if entity is not None and request.method == "POST" and len(rest) == 1:

@@ -81,7 +81,7 @@ def build_sales_txn(
             f"The {kind} total {total} is negative: a transaction total cannot be less than "
             "zero; use a credit memo"
         )
-    out = _header(books, body, customer, own_id)
+    out = _header(books, kind, body, customer, own_id)
     out.update(Line=lines, TxnTaxDetail=detail, TotalAmt=total)
     if calc is not None:
         out["GlobalTaxCalculation"] = calc
@@ -114,7 +114,11 @@ def _currency(books: Company, body: Mapping[str, Any], customer: Mapping[str, An
 
 
 def _header(
-    books: Company, body: Mapping[str, Any], customer: Mapping[str, Any], own_id: str | None
+    books: Company,
+    kind: str,
+    body: Mapping[str, Any],
+    customer: Mapping[str, Any],
+    own_id: str | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     copy_fields(body, out, _PASSTHROUGH)
@@ -146,7 +150,7 @@ def _header(
     if fields:
         out["CustomField"] = fields
     if own_id is not None:  # what sending recorded stays (DeliveryInfo is read only)
-        before = books.objects["Invoice"].get(own_id) or {}
+        before = books.objects[kind].get(own_id) or {}
         if "DeliveryInfo" in before:
             out["DeliveryInfo"] = before["DeliveryInfo"]
     return out

@@ -17,6 +17,12 @@ from typing import Any
 COUNTRIES = ("US", "CA", "GB", "AU")
 CLASS_TRACKING = ("none", "line", "txn")
 HOME_CURRENCY = {"US": "USD", "CA": "CAD", "GB": "GBP", "AU": "AUD"}
+HOME_TIMEZONE = {
+    "US": "America/Los_Angeles",
+    "CA": "America/Toronto",
+    "GB": "Europe/London",
+    "AU": "Australia/Sydney",
+}
 
 
 @dataclass(frozen=True)

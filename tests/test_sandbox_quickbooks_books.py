@@ -505,6 +505,9 @@ def test_invoice_link_needs_online_payment_and_an_email(sandbox):
     )
     assert not Invoice.get(plain.Id, qb=qb, params=include).InvoiceLink
     assert not Invoice.get(online.Id, qb=qb).InvoiceLink  # only when asked
+    url = f"{qb.api_url}/company/{REALM}/query"
+    listed = qb.get(url, params={"query": "select * from Invoice", "include": "invoiceLink"})
+    assert [i.get("InvoiceLink") for i in listed["QueryResponse"]["Invoice"]] == [None, link]
 
 
 def test_the_admin_api_seeds_a_country_and_its_codes(sandbox):
