@@ -3,9 +3,9 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -13,9 +13,22 @@ from rich.markup import escape as esc
 from rich.table import Table
 
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
-from connector.money import from_minor
+from connector.money import fmt
 from connector.sync.report import SyncReport
+from connector.sync.status import (
+    BooksStatus,
+    ContractStatus,
+    InvoiceStatus,
+    LastRun,
+    Standing,
+)
 from connector.validation import printable
+
+if TYPE_CHECKING:  # the overview imports the config and the doctor; rendering needs neither
+    from connector.overview import CannotLoad
+
+# What the overview counts as open.
+OPEN = (Standing.OPEN, Standing.PARTIALLY_PAID)
 
 
 def _n(amount: Decimal | str | None) -> str:
@@ -84,11 +97,10 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
     )
     for row, number in report.created:
         what = ", ".join(row.milestones) or row.kind
-        total = from_minor(row.total_minor, row.currency)
-        document = "credit note" if total < 0 else "invoice"  # a credit note is for -total
+        document = "credit note" if row.is_credit_note else "invoice"  # for -total
         console.print(
             f"  created {document} {esc(number)}: {esc(row.contract)} {esc(what)}, "
-            f"{money(abs(total), row.currency)}"
+            f"{money(abs(row.total), row.currency)}"
         )
     for row, number in report.voided:
         console.print(f"  voided {esc(number.removeprefix('void of '))}: {esc(row.contract)}")
@@ -103,58 +115,78 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
         err.print(f"  [red]needs attention:[/red] {esc(problem)}")
 
 
-def status(console: Console, data: dict[str, Any]) -> None:
-    last = data["last_run"]
-    ran = f"{last['finished_at'] or last['started_at']} ({last['outcome']})" if last else "never"
-    console.print(f"[bold]{esc(data['business'])}[/bold] as of {data['as_of']}; last sync: {ran}")
+def status(console: Console, books: BooksStatus | Mapping[str, object]) -> None:
+    """One business's books: contracts, invoices, and what needs a person. The demo still hands
+    the status's JSON form (a mapping), which is read back into the typed value first."""
+    if not isinstance(books, BooksStatus):
+        books = BooksStatus.from_json(books)
+    console.print(
+        f"[bold]{esc(books.business)}[/bold] as of {books.as_of}; last sync: {_ran(books.last_run)}"
+    )
+    console.print(_contracts_table(books.contracts))
+    if books.invoices:
+        console.print(_invoices_table(books.invoices))
+    for item in books.attention:
+        console.print(f"[red]needs attention:[/red] {esc(item)}")
+
+
+def _ran(last: LastRun | None) -> str:
+    return f"{last.when} ({last.outcome})" if last else "never"
+
+
+def _shown(amount: Decimal | None) -> str:
+    """An amount as its JSON text reads (`fmt`), with thousands separators."""
+    return "" if amount is None else _n(fmt(amount))
+
+
+def _contracts_table(contracts: Sequence[ContractStatus]) -> Table:
     table = _table("Contracts")
     table.add_column("Contract")
     table.add_column("Cur", no_wrap=True)
     for name in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage"):
         table.add_column(name, justify="right", no_wrap=True, min_width=9)
-    for c in data["contracts"]:
-        owed = _n(c["outstanding"])
-        if Decimal(c.get("credit", "0")):  # the customer's money, never a negative balance
-            owed = f"credit {_n(c['credit'])}"
+    for c in contracts:
+        # the customer's unused credit is their money, never a negative balance
+        owed = f"credit {_shown(c.credit)}" if c.credit else _shown(c.outstanding)
         table.add_row(
-            esc(c["contract"]),
-            c["currency"],
-            _n(c["value"]),
-            _n(c["billed"]),
-            _n(c["paid"]),
+            esc(c.contract),
+            c.currency,
+            _shown(c.value),
+            _shown(c.billed),
+            _shown(c.paid),
             owed,
-            _n(c["overdue"]),
-            _n(c["retainage_held"]),
+            _shown(c.overdue),
+            _shown(c.retainage_held),
         )
-    console.print(table)
-    if data["invoices"]:
-        table = _table("Invoices")
-        table.add_column("Invoice", no_wrap=True)
-        table.add_column("Contract")
-        table.add_column("For")
-        table.add_column("Total", justify="right", no_wrap=True, min_width=12)
-        table.add_column("Due", no_wrap=True, min_width=10)
-        table.add_column("Paid", justify="right", no_wrap=True, min_width=8)
-        table.add_column("Status")
-        table.add_column("Late", justify="right", no_wrap=True)
-        for i in data["invoices"]:
-            table.add_row(
-                esc(i["number"]),
-                esc(i["contract"]),
-                esc(", ".join(i["milestones"]) or i["kind"]),
-                # a credit note is for a positive amount, shown as such beside its status
-                f"{_n(str(abs(Decimal(i['total']))))} {i['currency']}",
-                i["due_date"],
-                _n(i["paid"]),
-                i["status"],
-                f"{i['days_overdue']}d" if i["days_overdue"] else "",
-            )
-        console.print(table)
-    for item in data["attention"]:
-        console.print(f"[red]needs attention:[/red] {esc(item)}")
+    return table
 
 
-def overview(console: Console, entries: list[dict[str, Any]]) -> None:
+def _invoices_table(invoices: Sequence[InvoiceStatus]) -> Table:
+    table = _table("Invoices")
+    table.add_column("Invoice", no_wrap=True)
+    table.add_column("Contract")
+    table.add_column("For")
+    table.add_column("Total", justify="right", no_wrap=True, min_width=12)
+    table.add_column("Due", no_wrap=True, min_width=10)
+    table.add_column("Paid", justify="right", no_wrap=True, min_width=8)
+    table.add_column("Status")
+    table.add_column("Late", justify="right", no_wrap=True)
+    for i in invoices:
+        table.add_row(
+            esc(i.number),
+            esc(i.contract),
+            esc(", ".join(i.milestones) or str(i.kind)),
+            # a credit note is for a positive amount, shown as such beside its status
+            f"{_shown(abs(i.total))} {i.currency}",
+            i.due_date.isoformat(),
+            _shown(i.paid),
+            str(i.status),
+            f"{i.days_overdue}d" if i.days_overdue else "",
+        )
+    return table
+
+
+def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> None:
     """Every business on one screen: the last sync, open and overdue invoices, and what needs
     a person, each item under its business's name."""
     table = _table("Businesses")
@@ -163,25 +195,27 @@ def overview(console: Console, entries: list[dict[str, Any]]) -> None:
     for name in ("Open", "Overdue", "Attention"):
         table.add_column(name, justify="right", no_wrap=True)
     for e in entries:
-        if e.get("error"):
-            table.add_row(esc(e["config"]), "", "[red]cannot load[/red]", "", "", "1")
-            continue
-        last = e["last_run"]
-        invoices = e["invoices"]
-        table.add_row(
-            esc(e["business"]),
-            (last["finished_at"] or last["started_at"]) if last else "never",
-            last["outcome"] if last else "",
-            str(sum(1 for i in invoices if i["status"] in ("open", "partially_paid"))),
-            str(sum(1 for i in invoices if i["days_overdue"])),
-            str(len(e["attention"])),
-        )
+        if isinstance(e, BooksStatus):
+            table.add_row(*_business_row(e))
+        else:
+            table.add_row(esc(e.config), "", "[red]cannot load[/red]", "", "", "1")
     console.print(table)
     for e in entries:
-        who = str(e.get("business") or e.get("config"))
-        items = [e["error"]] if e.get("error") else e["attention"]
-        for item in items:
+        who = e.business if isinstance(e, BooksStatus) else e.config
+        for item in e.attention:
             console.print(f"[red]needs attention:[/red] {esc(who)}: {esc(item)}", highlight=False)
+
+
+def _business_row(books: BooksStatus) -> tuple[str, ...]:
+    last = books.last_run
+    return (
+        esc(books.business),
+        last.when if last else "never",
+        str(last.outcome) if last else "",
+        str(sum(1 for i in books.invoices if i.status in OPEN)),
+        str(sum(1 for i in books.invoices if i.days_overdue)),
+        str(len(books.attention)),
+    )
 
 
 def _table(title: str) -> Table:

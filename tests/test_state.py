@@ -1,20 +1,27 @@
-"""The state database: versioned schema, refusal of a newer one, read-only opens, and the same
-engine tests on PostgreSQL when a server is given (CI starts one: .ci/postgres.sh)."""
+"""The state database: versioned schema, refusal of a newer one, read-only opens, the typed
+records it hands out, and the same engine tests on PostgreSQL when a server is given (CI starts
+one: .ci/postgres.sh)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
+from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from connector.errors import StateError
+from connector.models import InvalidMilestone, Milestone, Reason
 from connector.sync import schema
 from connector.sync import state as st
-from tests.conftest import make_business
+from connector.sync.state_records import RunOutcome
+from connector.sync.status import STATUS_WORDS, BooksStatus, books_status
+from tests.conftest import AS_OF, MILESTONES, make_business
 from tests.test_engine import (
     EXPECTED_TOTALS,
     Crash,
@@ -24,6 +31,7 @@ from tests.test_engine import (
 )
 
 PG = os.environ.get("CONNECTOR_TEST_PG_URL")
+BROKEN = '\n[[milestones]]\nid = "ACME-X"\ncontract = "ACME-WEB"\ntitle = "Extra"\n'
 
 
 def test_new_database_is_at_the_current_schema_version(tmp_path):
@@ -89,6 +97,61 @@ def test_money_is_stored_as_integer_minor_units(tmp_path):
             and set(ln) == {"description", "amount_minor", "role", "milestone"}
             for ln in json.loads(lines)
         )
+
+
+def test_a_run_is_a_typed_record_and_still_reads_by_column(tmp_path):
+    business = make_business(tmp_path / "b")
+    business.sync()
+    run = business.state().last_run()
+    assert run is not None and run.outcome is RunOutcome.OK
+    assert run.finished_at is not None and run.finished_at >= run.started_at
+    assert run.started_at.tzinfo is not None
+    assert run.counts["invoices_created"] == 6 and run.problems == ()
+    with business.state().engine.connect() as conn:
+        stored = conn.execute(text("SELECT * FROM runs")).mappings().one()
+    assert dict(run) == {k: v for k, v in stored.items() if k != "business"}
+
+
+def test_payments_and_milestones_come_back_typed(tmp_path):
+    business = make_business(tmp_path / "b", milestones=MILESTONES + BROKEN)
+    business.sync()
+    doc = next(d for d in business.ledger.documents() if d.total == Decimal("4800.00"))
+    business.ledger.record_payment(doc.ledger_id, Decimal("4800.00"), date(2026, 9, 10))
+    business.sync()
+    [payment] = business.state().payment_rows()
+    assert (payment.amount, payment.currency, payment.paid_on) == (
+        Decimal("4800.00"),
+        "USD",
+        date(2026, 9, 10),
+    )
+    assert payment["amount_minor"] == 480000 and payment["deleted"] is False
+    rows = {r.milestone: r for r in business.state().milestone_rows()}
+    assert isinstance(rows["ACME-M1"].record, Milestone)
+    assert rows["ACME-M1"].reason is Reason.ALREADY_INVOICED  # billed by the first run
+    assert isinstance(rows["ACME-X"].record, InvalidMilestone) and not rows["ACME-X"].valid
+    assert rows["ACME-X"].reason is Reason.INVALID_MILESTONE
+    assert rows["BETA-2"].reason is Reason.NOT_DONE and rows["BETA-2"].valid
+
+
+def test_every_outbox_state_has_a_word_in_the_status():
+    assert set(STATUS_WORDS) == set(schema.OutboxState)
+
+
+def test_the_status_json_reads_back_to_the_same_status(tmp_path):
+    """`from_json` (for a caller handed the JSON form, as the demo's renderer is) undoes
+    `to_json` exactly, with the run's times as stored or in local time to the minute."""
+    business = make_business(tmp_path / "b")
+    business.sync()
+    status = books_status("N", business.config().contracts, business.state(), AS_OF)
+    assert status.invoices and status.last_run is not None
+    local = status.last_run.in_zone(ZoneInfo("America/Chicago"))
+    for shown in (status, BooksStatus(status.business, status.as_of, local)):
+        data = shown.to_json()
+        assert BooksStatus.from_json(data) == shown
+        assert BooksStatus.from_json(json.loads(json.dumps(data))).to_json() == data
+    stored = business.state().last_run()
+    assert stored is not None and status.last_run.to_json()["started_at"] == stored["started_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d-0[56]:00", local.to_json()["started_at"])
 
 
 @pytest.fixture

@@ -71,16 +71,16 @@ def status(
         raise UserError("give exactly one of --config FILE or --config-dir DIR")
     day = parse_as_of(as_of)
     if config is not None:
-        data = business_status(config_mod.load(config), day)
+        books = business_status(config_mod.load(config), day)
         if as_json:
-            print_json(data)
+            print_json(books.to_json())
         else:
-            render.status(out, data)
-        raise typer.Exit(1 if data["attention"] else 0)
+            render.status(out, books)
+        raise typer.Exit(1 if books.attention else 0)
     assert config_dir is not None
     entries = overview(config_files(None, config_dir), day)
     if as_json:
-        print_json(entries)
+        print_json([e.to_json() for e in entries])
     else:
         render.overview(out, entries)
-    raise typer.Exit(1 if any(e.get("error") or e.get("attention") for e in entries) else 0)
+    raise typer.Exit(1 if any(e.attention for e in entries) else 0)

@@ -1,89 +1,35 @@
 """The state database: what was billed, what is in flight, what was paid, and every run.
 
 SQLAlchemy Core, SQLite by default, any SQLAlchemy URL (PostgreSQL) instead. The tables and
-migrations are in `schema`, the row <-> record conversions in `rows`. Every write is one short
-transaction; the schema is migrated forward on open. This module never calls a ledger or a
-tracker.
+migrations are in `schema`; opening and migrating in `state_open`; the run book and cursors in
+`state_runs`; the milestones last read in `state_milestones`; invoice rows <-> records in `rows`,
+the other records in `state_records`. `State` is the one door to all of them: every read hands
+out frozen records, every write is one short transaction, and the schema is migrated forward on
+open. This module never calls a ledger or a tracker.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import create_engine, func, insert, inspect, make_url, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import StateError
 from connector.models import BilledInvoice, InvalidMilestone, Milestone
 from connector.money import to_minor
+from connector.sync import state_milestones, state_runs
+from connector.sync import state_open as opening
 from connector.sync.http_cache import HttpCache
-from connector.sync.rows import (
-    Change,
-    InvoiceRow,
-    milestone_from_json,
-    milestone_to_json,
-    row_from_db,
-    row_to_db,
-    to_billed,
-)
-from connector.sync.schema import (
-    MIGRATIONS,
-    PUSHING,
-    SCHEMA_VERSION,
-    cursors,
-    invoices,
-    meta,
-    milestones,
-    now,
-    payments,
-    runs,
-)
+from connector.sync.rows import Change, InvoiceRow, row_from_db, row_to_db, to_billed
+from connector.sync.schema import PUSHING, invoices, now, payments
+from connector.sync.state_records import MilestoneRow, PaymentRow, RunRow
 
-
-def _shown_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return "named by state.url (not a database URL)"
-
-
-def _first_line(exc: Exception) -> str:
-    """The driver's own words (not SQLAlchemy's wrapping of them), first line only."""
-    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _open_problem(exc: SQLAlchemyError, where: str, path: Path | None) -> str:
-    """One sentence for a database that cannot be opened or written."""
-    first = _first_line(exc)
-    if path is not None:
-        folder = path.parent
-        if "readonly" in first or "read-only" in first:
-            return (
-                f"the state database {path} is read-only ({first}); the user running the "
-                f"connector must be able to write it and its folder {folder}"
-            )
-        if "unable to open database file" in first:
-            return (
-                f"cannot write beside the state database {path} (SQLite keeps its journal in "
-                f"the same folder): the user running the connector must be able to write in "
-                f"{folder}"
-            )
-        if "not a database" in first:
-            return (
-                f"{path} is not a state database ({first}); restore it from a backup, or point "
-                "state.path at another file"
-            )
-    elif isinstance(exc, OperationalError):
-        return f"cannot reach the state database {where} (state.url): {first}"
-    return f"cannot open the state database {where}: {type(exc).__name__}: {first}"
+__all__ = ["MilestoneRow", "PaymentRow", "RunRow", "State"]
 
 
 class State:
@@ -103,84 +49,19 @@ class State:
         empty in-memory state instead, so `plan` writes nothing anywhere. A database that cannot
         be used is one `StateError` naming it (the file, or the URL without any password); a
         writer finds out here, before anything is sent, that it could not record what it sends."""
-        where = str(path) if path is not None else _shown_url(url)
-        if path is not None and path.is_dir():
-            raise StateError(f"{path} (state.path) is a folder; it must name the database file")
-        if path is not None and not path.exists():
-            if read_only:
-                url = "sqlite://"
-            else:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-                except OSError as exc:
-                    raise StateError(
-                        f"cannot create the state database {path}: {exc.strerror}; the user "
-                        f"running the connector must be able to write in {path.parent}"
-                    ) from None
+        where = str(path) if path is not None else opening.shown_url(url)
+        url = opening.database_url(url, path, read_only=read_only)
+        engine = opening.make_engine(url, where)
         try:
-            engine = (
-                create_engine(url, poolclass=StaticPool)
-                if url == "sqlite://"
-                else create_engine(url)
-            )
-        except (ArgumentError, ValueError, ImportError) as exc:
-            raise StateError(
-                f"cannot use the state database {where} (state.url): {_first_line(exc)}"
-            ) from None
-        try:
-            state = cls(engine, business)
-            state._migrate(allow_write=not read_only or url == "sqlite://")
+            opening.migrate(engine, allow_write=not read_only or url == opening.IN_MEMORY)
             if path is not None and not read_only:
-                state._check_writable()
+                opening.check_writable(engine)
         except SQLAlchemyError as exc:
-            raise StateError(_open_problem(exc, where, path)) from None
-        return state
-
-    def _check_writable(self) -> None:
-        """Touch the schema version row and roll back: SQLite refuses this when the file is
-        read-only, or when its folder is (the journal is written beside the file). A database
-        another process is writing to right now is writable, whatever it answers."""
-        with self.engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                conn.execute(
-                    update(meta).where(meta.c.key == "schema_version").values(value=meta.c.value)
-                )
-            except OperationalError as exc:
-                if "locked" not in _first_line(exc):
-                    raise
-            finally:
-                transaction.rollback()
+            raise StateError(opening.open_problem(exc, where, path)) from None
+        return cls(engine, business)
 
     def version(self) -> int:
-        with self.engine.connect() as conn:
-            if not inspect(conn).has_table("meta"):
-                return 0
-            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-            return int(row[0]) if row else 0
-
-    def _migrate(self, *, allow_write: bool) -> None:
-        current = self.version()
-        if current > SCHEMA_VERSION:
-            raise StateError(
-                f"the state database is at schema version {current}, newer than this "
-                f"milestone-connector understands ({SCHEMA_VERSION}); upgrade milestone-connector"
-            )
-        if current == SCHEMA_VERSION:
-            return
-        if not allow_write:
-            raise StateError(
-                f"the state database is at schema version {current}; run `connector sync` once "
-                f"to upgrade it to {SCHEMA_VERSION}"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self.engine.begin() as conn:
-                if version == 1:
-                    meta.create(conn, checkfirst=True)
-                MIGRATIONS[version](conn)
-                conn.execute(meta.delete().where(meta.c.key == "schema_version"))
-                conn.execute(insert(meta).values(key="schema_version", value=str(version)))
+        return opening.version(self.engine)
 
     # -- invoices ------------------------------------------------------------------------------
 
@@ -267,10 +148,10 @@ class State:
                         )
                     )
 
-    def payment_rows(self) -> list[dict[str, Any]]:
+    def payment_rows(self) -> list[PaymentRow]:
         with self.engine.connect() as conn:
             return [
-                dict(r._mapping)
+                _payment(r._mapping)
                 for r in conn.execute(
                     select(payments)
                     .where(payments.c.business == self.business)
@@ -281,80 +162,19 @@ class State:
     # -- milestones snapshot ------------------------------------------------------------------
 
     def snapshot(self) -> tuple[list[Milestone], list[InvalidMilestone]]:
-        good, bad = [], []
-        with self.engine.connect() as conn:
-            for row in conn.execute(
-                select(milestones)
-                .where(milestones.c.business == self.business)
-                .order_by(milestones.c.id)
-            ):
-                data = json.loads(row.record)
-                if row.valid:
-                    good.append(milestone_from_json(data))
-                else:
-                    bad.append(
-                        InvalidMilestone(
-                            data["id"], data["contract"], data["message"], data["where"]
-                        )
-                    )
-        return good, bad
+        return state_milestones.snapshot(self.engine, self.business)
 
     def save_snapshot(
         self,
         good: Sequence[Milestone],
         bad: Sequence[InvalidMilestone],
-        reasons: dict[str, tuple[str, str]],
+        reasons: state_milestones.Reasons,
     ) -> None:
         """Replace the known milestones with this set and their latest decisions."""
-        stamp = now()
-        rows = [
-            {"milestone": m.id, "record": json.dumps(milestone_to_json(m)), "valid": True}
-            for m in good
-        ]
-        rows += [
-            {
-                "milestone": b.id or f"?{b.where}",
-                "valid": False,
-                "record": json.dumps(
-                    {"id": b.id, "contract": b.contract, "message": b.message, "where": b.where}
-                ),
-            }
-            for b in bad
-        ]
-        seen: set[str] = set()
-        unique = []
-        for row in rows:  # duplicate ids in the tracker: keep one row, all are invalid anyway
-            mid = str(row["milestone"])
-            if mid not in seen:
-                seen.add(mid)
-                unique.append(row)
-        with self.engine.begin() as conn:
-            conn.execute(milestones.delete().where(milestones.c.business == self.business))
-            if unique:
-                conn.execute(
-                    insert(milestones),
-                    [
-                        {
-                            **row,
-                            "business": self.business,
-                            "seen_at": stamp,
-                            "reason": reasons.get(str(row["milestone"]), (None, None))[0],
-                            "message": reasons.get(str(row["milestone"]), (None, None))[1],
-                        }
-                        for row in unique
-                    ],
-                )
+        state_milestones.save_snapshot(self.engine, self.business, good, bad, reasons)
 
-    def milestone_rows(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [
-                dict(r._mapping)
-                for r in conn.execute(
-                    select(milestones)
-                    .where(milestones.c.business == self.business)
-                    .order_by(milestones.c.milestone)
-                )
-            ]
+    def milestone_rows(self) -> list[MilestoneRow]:
+        return state_milestones.milestone_rows(self.engine, self.business)
 
     @property
     def http_cache(self) -> HttpCache:
@@ -363,62 +183,34 @@ class State:
     # -- cursors and runs ----------------------------------------------------------------------
 
     def cursor(self, name: str) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(cursors.c.value).where(
-                    cursors.c.business == self.business, cursors.c.name == name
-                )
-            ).first()
-            return row[0] if row else None
+        return state_runs.cursor(self.engine, self.business, name)
 
-    def set_cursors(self, values: dict[str, str | None]) -> None:
-        with self.engine.begin() as conn:
-            for name, value in values.items():
-                if value is None:
-                    continue
-                conn.execute(
-                    cursors.delete().where(
-                        cursors.c.business == self.business, cursors.c.name == name
-                    )
-                )
-                conn.execute(insert(cursors).values(business=self.business, name=name, value=value))
+    def set_cursors(self, values: Mapping[str, str | None]) -> None:
+        state_runs.set_cursors(self.engine, self.business, values)
 
     def start_run(self) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                insert(runs).values(business=self.business, started_at=now(), outcome="running")
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return state_runs.start_run(self.engine, self.business)
 
     def finish_run(
-        self, run_id: int, outcome: str, counts: dict[str, int], problems: list[str]
+        self, run_id: int, outcome: str, counts: Mapping[str, int], problems: list[str]
     ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(
-                    finished_at=now(),
-                    outcome=outcome,
-                    counts=json.dumps(counts),
-                    problems=json.dumps(problems),
-                )
-            )
+        state_runs.finish_run(self.engine, run_id, outcome, counts, problems)
 
-    def last_run(self) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(runs)
-                .where(runs.c.business == self.business)
-                .order_by(runs.c.id.desc())
-                .limit(1)
-            ).first()
-            return dict(row._mapping) if row else None
+    def last_run(self) -> RunRow | None:
+        return state_runs.last_run(self.engine, self.business)
 
     def count_runs(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(runs).where(runs.c.business == self.business)
-                ).scalar_one()
-            )
+        return state_runs.count_runs(self.engine, self.business)
+
+
+def _payment(m: RowMapping) -> PaymentRow:
+    """A database row of `payments` as a record."""
+    return PaymentRow(
+        id=m["id"],
+        invoice_key=m["invoice_key"],
+        payment_id=m["payment_id"],
+        amount_minor=m["amount_minor"],
+        currency=m["currency"],
+        paid_on=date.fromisoformat(m["paid_on"]),
+        deleted=bool(m["deleted"]),
+    )
