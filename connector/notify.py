@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # the report module imports the config, which imports this on
     from connector.sync.report import SyncReport
     from connector.sync.rows import InvoiceRow
 
+# The webhook's body, JSON at the edge: only `webhook_payload` builds one, for `requests` to send.
+Json = dict[str, Any]
+
 SMTP_TIMEOUT = 30.0
 WEBHOOK_TIMEOUT = 10.0
 
@@ -97,10 +100,14 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _invoice(row: InvoiceRow, number: str | None) -> dict[str, Any]:
-    """One invoice as the email and the webhook show it: JSON-safe, amounts as text."""
+def _number(row: InvoiceRow, number: str | None) -> str:
+    return number or row.number or row.reference
+
+
+def _invoice_json(row: InvoiceRow, number: str | None) -> Json:
+    """One invoice as the webhook sends it: JSON-safe, amounts as text."""
     return {
-        "number": number or row.number or row.reference,
+        "number": _number(row, number),
         # lines that net below zero went to the ledger as a credit note, for -total
         "document": "credit_note" if row.is_credit_note else "invoice",
         "contract": row.contract,
@@ -138,20 +145,13 @@ def render_body(report: SyncReport) -> str:
         lines += ["", f"The sync FAILED and did not finish: {report.fatal}"]
     if report.created:
         lines += ["", "Invoices created:"]
-        for row, number in report.created:
-            inv = _invoice(row, number)
-            what = " ".join([inv["kind"], ", ".join(inv["milestones"])]).strip()
-            who = f" ({inv['customer']})" if inv["customer"] else ""
-            due = f"  due {inv['due_date']}" if inv["due_date"] else ""
-            amount = f"{inv['total']} {inv['currency']}"
-            if inv["document"] == "credit_note":
-                amount, due = f"credit note for {inv['total'].lstrip('-')} {inv['currency']}", ""
-            lines.append(f"  {inv['number']}  {inv['contract']}{who}  {what}  {amount}{due}")
+        lines += [_created(row, number) for row, number in report.created]
     if report.voided:
         lines += ["", "Invoices voided:"]
-        for row, number in report.voided:
-            inv = _invoice(row, number)
-            lines.append(f"  {inv['number']}  {inv['contract']}  {', '.join(inv['milestones'])}")
+        lines += [
+            f"  {_number(row, number)}  {row.contract}  {', '.join(row.milestones)}"
+            for row, number in report.voided
+        ]
     lines += ["", f"Payments seen: {report.payments_pulled}"]
     if report.resolved:
         lines.append(f"Unconfirmed invoices resolved: {report.resolved}")
@@ -164,6 +164,18 @@ def render_body(report: SyncReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _created(row: InvoiceRow, number: str | None) -> str:
+    """One created invoice as the email lists it; a credit note is for the positive amount."""
+    what = " ".join([str(row.kind), ", ".join(row.milestones)]).strip()
+    who = f" ({row.customer})" if row.customer else ""
+    total = fmt(row.total)
+    if row.is_credit_note:
+        amount = f"credit note for {total.lstrip('-')} {row.currency}"
+    else:
+        amount = f"{total} {row.currency}  due {row.due_date.isoformat()}"
+    return f"  {_number(row, number)}  {row.contract}{who}  {what}  {amount}"
+
+
 def render_email(report: SyncReport) -> EmailMessage:
     """The plain-text email; To/From are set by `send`, from the settings."""
     msg = EmailMessage()
@@ -172,7 +184,7 @@ def render_email(report: SyncReport) -> EmailMessage:
     return msg
 
 
-def webhook_payload(report: SyncReport) -> dict[str, Any]:
+def webhook_payload(report: SyncReport) -> Json:
     """JSON-safe: amounts as strings, dates as ISO text, never floats (like `plan --json`)."""
     return {
         "business": report.business,
@@ -182,8 +194,8 @@ def webhook_payload(report: SyncReport) -> dict[str, Any]:
         "exit_code": report.exit_code,
         "summary": subject(report),
         "counts": report.counts(),
-        "created": [_invoice(row, number) for row, number in report.created],
-        "voided": [_invoice(row, number) for row, number in report.voided],
+        "created": [_invoice_json(row, number) for row, number in report.created],
+        "voided": [_invoice_json(row, number) for row, number in report.voided],
         "payments_pulled": report.payments_pulled,
         "problems": report.problems(),
     }

@@ -19,6 +19,9 @@ from connector.models import (
 from connector.money import fmt
 from connector.sync.rows import InvoiceRow
 
+# `plan --json`'s output, JSON at the edge: only the functions below build it, for printing.
+Json = dict[str, Any]
+
 
 @dataclass
 class SyncReport:
@@ -70,7 +73,7 @@ class SyncReport:
         }
 
 
-def invoice_json(p: PlannedInvoice) -> dict[str, Any]:
+def invoice_json(p: PlannedInvoice) -> Json:
     return {
         "contract": p.contract,
         "customer": p.customer,
@@ -85,7 +88,7 @@ def invoice_json(p: PlannedInvoice) -> dict[str, Any]:
     }
 
 
-def skip_json(s: Skip) -> dict[str, Any]:
+def skip_json(s: Skip) -> Json:
     return {
         "milestone": s.milestone,
         "contract": s.contract,
@@ -96,7 +99,7 @@ def skip_json(s: Skip) -> dict[str, Any]:
 
 def plan_json(
     business: str, as_of: date, invoices: list[PlannedInvoice], skipped: list[Skip]
-) -> dict[str, Any]:
+) -> Json:
     return {
         "business": business,
         "as_of": as_of.isoformat(),
