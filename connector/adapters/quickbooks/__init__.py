@@ -9,38 +9,42 @@ decides what to bill and never touches the state database.
     __init__   the ledger (what the engine calls) and the plugin
     session    the python-quickbooks client, tokens, retries and errors
     mapping    requests to documents, answers to records (pure)
+    books      the company's setup (profile) and a booking resolved to its ids
     push       the batch create and its per-item answers
+    ids        requestids and bIds within Intuit's lengths, from our keys
     reads      finding our documents again
-    payments   what changed since the cursor (CDC)
+    payments   what changed since the cursor (CDC, windowed under its cap)
+    send       emailing a document through QuickBooks' own send
     faults     a Fault inside an answer, read as the session reads errors
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from quickbooks.objects.base import Ref
-from quickbooks.objects.creditmemo import CreditMemo
 from quickbooks.objects.customer import Customer
-from quickbooks.objects.invoice import Invoice
 
 from connector.adapters.base import (
     CustomerRef,
     InvoiceRequest,
+    LedgerProfile,
     PaymentChanges,
     PushResult,
     RemoteInvoice,
     RemoteStatus,
 )
-from connector.adapters.quickbooks import payments, reads
+from connector.adapters.quickbooks import ids, payments, reads
+from connector.adapters.quickbooks.books import CompanyBooks
 from connector.adapters.quickbooks.faults import classify_fault
 from connector.adapters.quickbooks.mapping import document, ref, remote_invoice
 from connector.adapters.quickbooks.push import create_documents
-from connector.adapters.quickbooks.reads import NOTE_LOOKBACK
+from connector.adapters.quickbooks.reads import LINK, NOTE_LOOKBACK
+from connector.adapters.quickbooks.send import send_document
 from connector.adapters.quickbooks.session import (
     QuickBooksSession,
     QuickBooksSettings,
@@ -62,8 +66,8 @@ class QuickBooksLedger:
     def __init__(self, session: QuickBooksSession, item: str):
         self.session = session
         self.item = item
+        self.books = CompanyBooks(session)
         self._item_ref: Ref | None = None
-        self._custom_numbers: bool | None = None
         self._unbounded_lookup = False  # lookup_window promised "no limit" without knowing
 
     def check(self) -> str:
@@ -94,12 +98,11 @@ class QuickBooksLedger:
     def custom_numbers(self) -> bool:
         """Whether the company lets us set invoice numbers (DocNumber). When it does not, the
         reference lives only in the private note, and lookups scan recent documents."""
-        if self._custom_numbers is None:
-            prefs = self.session.get("preferences").get("Preferences", {})
-            self._custom_numbers = bool(
-                prefs.get("SalesFormsPrefs", {}).get("CustomTxnNumbers", True)
-            )
-        return self._custom_numbers
+        return self.books.custom_numbers()
+
+    def profile(self) -> LedgerProfile:
+        """`Profiled`: the company's setup, for `doctor` and the checks before a push."""
+        return self.books.profile()
 
     # -- customers and items -------------------------------------------------------------------
 
@@ -119,7 +122,7 @@ class QuickBooksLedger:
         customer = Customer()
         customer.DisplayName = name
         customer.CurrencyRef = ref(currency)
-        key = "mc-cust-" + hashlib.sha256(f"{name}|{currency}".encode()).hexdigest()[:32]
+        key = ids.request_id("customer", name, currency)
         created = self.session.post("customer", customer.to_json(), request_id=key)
         return CustomerRef(str(created["Customer"]["Id"]), name, currency)
 
@@ -143,18 +146,21 @@ class QuickBooksLedger:
             raise ValueError(f"at most {self.batch_size} documents per batch")
         return create_documents(self.session, requests, self._document, self.find_invoices)
 
-    def _document(self, r: InvoiceRequest) -> Invoice | CreditMemo:
-        return document(r, self.item_ref(), self.custom_numbers())
+    def _document(self, r: InvoiceRequest) -> dict[str, Any]:
+        booked = self.books.booked(r)  # refuses what the company cannot take, before sending
+        return document(r, self.item_ref(), self.custom_numbers(), booked)
 
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
         if not self.custom_numbers():
             lookback = None if self._unbounded_lookup else NOTE_LOOKBACK
             return reads.find_by_note(self.session, set(references), lookback)
-        return reads.find_by_number(self.session, references, self.batch_size)
+        found = reads.find_by_number(self.session, references, self.batch_size)
+        linked = reads.with_links(self.session, list(found.values()))
+        return {r.reference: r for r in linked}
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
         for attempt in (1, 2):
-            data = self.session.get(f"invoice/{ledger_id}")["Invoice"]
+            data = self.session.get(f"invoice/{ledger_id}", {"include": LINK})["Invoice"]
             current = remote_invoice(data, False)
             if current.status is RemoteStatus.VOIDED:
                 return current
@@ -169,13 +175,18 @@ class QuickBooksLedger:
                     "invoice",
                     body,
                     params={"operation": "void"},
-                    request_id=f"{key}-void-{attempt}"[:50],
+                    request_id=ids.request_id(key, "void", str(attempt)),
                 )
                 return remote_invoice(answer["Invoice"], False)
             except SkippableLedgerError as exc:
                 if exc.code != "5010" or attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def send_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
+        """`SendsInvoices`: email the document to the customer's address on file, once (see
+        `send`). `key` names no request: QuickBooks' send takes no requestid."""
+        return send_document(self.session, ledger_id)
 
     # -- payments ------------------------------------------------------------------------------
 

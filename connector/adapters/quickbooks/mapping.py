@@ -1,12 +1,14 @@
 """Requests to QuickBooks documents and QuickBooks documents to `RemoteInvoice` records.
 
-Pure: no call to QuickBooks. The document is built with python-quickbooks' objects; the answer
-is read from its JSON (Decimal amounts, since the client parses with use_decimal).
+Pure: no call to QuickBooks. The document is built with python-quickbooks' objects, then its
+JSON loses the defaults python-quickbooks adds that are not ours to send (`NOT_SENT`); the
+answer is read from its JSON (Decimal amounts, since the client parses with use_decimal).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +16,10 @@ from quickbooks.objects.base import Ref
 from quickbooks.objects.creditmemo import CreditMemo
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 from quickbooks.objects.invoice import Invoice
+from quickbooks.objects.tax import TxnTaxDetail
 
 from connector.adapters.base import InvoiceRequest, RemoteInvoice, RemotePayment, RemoteStatus
+from connector.models import Line
 
 
 def ref(value: str, name: str | None = None) -> Ref:
@@ -30,10 +34,46 @@ def dec(value: Any) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
 
-def document(r: InvoiceRequest, item: Ref, custom_numbers: bool) -> Invoice | CreditMemo:
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """A request's booking as the company's ids (`books.CompanyBooks.booked`)."""
+
+    line_tax_code: str | None = None  # TaxCodeRef on every line: a TaxCode Id, or TAX/NON (US)
+    txn_tax_code: str | None = None  # TxnTaxDetail.TxnTaxCodeRef: a US tax group, without AST
+    calculation: str | None = None  # GlobalTaxCalculation; None: not sent (US companies)
+    inclusive: bool = False  # the amounts include tax: each line's TaxInclusiveAmt says so
+    line_class: str | None = None  # ClassRef on every line (class tracking per line)
+    txn_class: str | None = None  # ClassRef on the document (class tracking per transaction)
+    department: str | None = None  # DepartmentRef (location), on the document
+
+
+# python-quickbooks serialises these defaults on every Invoice and CreditMemo; none of them is
+# ours to send. ExchangeRate 1 (0 on a CreditMemo) would book a foreign-currency document at
+# that rate instead of the company's own ("The number of home currency units it takes to equal
+# one unit of currency specified by CurrencyRef", Invoice reference); AllowIPNPayment "must
+# always be set to false"; the AllowOnline* false would switch off the company's own online
+# payment settings (and with them InvoiceLink, "generated only for invoices with online payment
+# enabled"); the rest are read only, computed by QuickBooks.
+NOT_SENT = (
+    "ExchangeRate",
+    "AllowIPNPayment",
+    "AllowOnlineCreditCardPayment",
+    "AllowOnlineACHPayment",
+    "TotalAmt",
+    "Balance",
+    "HomeBalance",
+    "HomeTotalAmt",
+    "RemainingCredit",
+    "InvoiceLink",
+)
+
+
+def document(
+    r: InvoiceRequest, item: Ref, custom_numbers: bool, booked: Booked = Booked()
+) -> dict[str, Any]:
     """The Invoice, or the CreditMemo for a request whose lines net below zero (its amounts
-    positive). Our reference is the DocNumber where the company lets us set it, and always the
-    first word of the private note."""
+    positive), as the JSON object QuickBooks is sent. Our reference is the DocNumber where the
+    company lets us set it, and always the first word of the private note."""
     credit = r.is_credit_note
     doc = CreditMemo() if credit else Invoice()
     doc.CustomerRef = ref(r.customer.id, r.customer.name)
@@ -44,19 +84,48 @@ def document(r: InvoiceRequest, item: Ref, custom_numbers: bool) -> Invoice | Cr
     doc.PrivateNote = f"{r.reference} {r.memo}".strip()
     if not credit:
         doc.DueDate = r.due_date.isoformat()
-    doc.Line = []
-    for line in r.lines:
-        amount = -line.amount if credit else line.amount
-        detail = SalesItemLineDetail()
-        detail.ItemRef = item
-        detail.Qty = 1
-        detail.UnitPrice = amount
-        sales = SalesItemLine()
-        sales.Amount = amount
-        sales.Description = line.description
-        sales.SalesItemLineDetail = detail
-        doc.Line.append(sales)
-    return doc
+    if booked.txn_class:
+        doc.ClassRef = ref(booked.txn_class)
+    if booked.department:
+        doc.DepartmentRef = ref(booked.department)
+    if booked.txn_tax_code:
+        doc.TxnTaxDetail = TxnTaxDetail()
+        doc.TxnTaxDetail.TxnTaxCodeRef = ref(booked.txn_tax_code)
+    doc.Line = [_line(line, item, booked, credit) for line in r.lines]
+    wire: dict[str, Any] = json.loads(doc.to_json(), parse_float=Decimal)
+    for name in NOT_SENT:
+        wire.pop(name, None)
+    if booked.calculation is None:
+        wire.pop("GlobalTaxCalculation", None)
+    else:
+        wire["GlobalTaxCalculation"] = booked.calculation
+    if booked.txn_tax_code:
+        wire["TxnTaxDetail"] = {"TxnTaxCodeRef": wire["TxnTaxDetail"]["TxnTaxCodeRef"]}
+    for line in wire["Line"]:
+        if not booked.inclusive:
+            line["SalesItemLineDetail"].pop("TaxInclusiveAmt", None)
+    return wire
+
+
+def _line(line: Line, item: Ref, booked: Booked, credit: bool) -> SalesItemLine:
+    amount = -line.amount if credit else line.amount  # credit memo amounts are positive
+    detail = SalesItemLineDetail()
+    detail.ItemRef = item
+    detail.Qty = 1
+    detail.UnitPrice = amount
+    if booked.inclusive:
+        # "if GlobalTaxCalculation is TaxInclusive and TaxCodeRef is specified, TaxInclusiveAmt
+        # is required" (JournalEntry reference, AU); the amount sent is the gross
+        detail.TaxInclusiveAmt = amount
+    if booked.line_tax_code:
+        detail.TaxCodeRef = ref(booked.line_tax_code)
+    if booked.line_class:
+        detail.ClassRef = ref(booked.line_class)
+    sales = SalesItemLine()
+    sales.Amount = amount
+    sales.Description = line.description
+    sales.SalesItemLineDetail = detail
+    return sales
 
 
 def status_of(data: dict[str, Any], credit: bool, total: Decimal, balance: Decimal) -> RemoteStatus:
@@ -89,6 +158,9 @@ def remote_invoice(data: dict[str, Any], credit: bool) -> RemoteInvoice:
         balance=balance,
         status=status_of(data, credit, total, balance),
         is_credit=credit,
+        tax=dec((data.get("TxnTaxDetail") or {}).get("TotalTax")),
+        payment_link=data.get("InvoiceLink") or None,
+        sent=data.get("EmailStatus") == "EmailSent",
     )
 
 

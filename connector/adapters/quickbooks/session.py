@@ -315,14 +315,24 @@ class QuickBooksSession:
             lambda: self._with_retries(fn), AuthExpired, lambda: self.refresh(self.store.require())
         )
 
+    def call_once(self, fn: Callable[[QuickBooks], T]) -> T:
+        """`call`, tried once: for a request QuickBooks cannot replay by requestid (a send),
+        whose caller checks what happened before trying again. A 401 still refreshes once."""
+        return refresh_once(
+            lambda: self._retrying(lambda: fn(self.client()), attempts=1),
+            AuthExpired,
+            lambda: self.refresh(self.store.require()),
+        )
+
     def _with_retries(self, fn: Callable[[QuickBooks], T]) -> T:
         return self._retrying(lambda: fn(self.client()))
 
-    def _retrying(self, fn: Callable[[], T], what: str = "api") -> T:
-        """One API call, classified; retriable failures back off and try again."""
+    def _retrying(self, fn: Callable[[], T], what: str = "api", attempts: int = 0) -> T:
+        """One API call, classified; retriable failures back off and try again (up to
+        `attempts`, or the session's own number)."""
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableLedgerError),
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_after_attempt(attempts or self.attempts),
             wait=wait_exponential_jitter(
                 multiplier=self.retry_wait[0], max=self.retry_wait[1], jitter=self.retry_wait[0]
             ),
@@ -362,8 +372,12 @@ class QuickBooksSession:
             )
         )
 
-    def query(self, select: str) -> dict[str, Any]:
-        result = self.post("query", select, content_type="application/text")
+    def query(self, select: str, include: str | None = None) -> dict[str, Any]:
+        """`include=invoiceLink` brings Invoice.InvoiceLink back, which QuickBooks leaves out
+        of query answers otherwise (minorversion 36 or later; Invoice reference, InvoiceLink,
+        and Intuit's answer quoted in python-quickbooks#241)."""
+        params = {"include": include} if include else None
+        result = self.post("query", select, params=params, content_type="application/text")
         return result.get("QueryResponse", {})
 
 
