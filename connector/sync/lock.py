@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 from filelock import FileLock, Timeout
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -112,7 +111,7 @@ def _database_lock(config: Config) -> Iterator[None]:
 
 
 @contextmanager
-def _connected(engine: Any, shown: str) -> Iterator[Any]:
+def _connected(engine: Engine, shown: str) -> Iterator[Connection]:
     """A connection, or one sentence naming the database that cannot be reached."""
     try:
         conn = engine.connect()
