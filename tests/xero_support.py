@@ -252,6 +252,38 @@ def xero(xero_server: XeroSandbox, xero_spec: SpecCheck) -> Iterator[XeroWorld]:
     _assert_clean(xero_spec)
 
 
+@pytest.fixture
+def xero_books(xero_server: XeroSandbox, xero_spec: SpecCheck) -> Iterator[Any]:
+    """`xero_books(country, base_currency, tracking=..., currencies=..., business=...)`: a fresh
+    organisation of that region (its tax rates, `xero_setup.REGIONS`) with the business
+    connected to it. Any spec violation the test caused and did not take fails it."""
+    xero_server.faults.clear()
+    xero_spec.take()
+
+    def make(
+        country: str,
+        base_currency: str,
+        *,
+        tracking: dict[str, list[str]] | None = None,
+        currencies: tuple[str, ...] = (),
+        business: str = BUSINESS,
+    ) -> XeroWorld:
+        tenant = xero_server.seed_organisation(
+            str(uuid.uuid4()),
+            name=f"Northwind Books {country}",
+            base_currency=base_currency,
+            currencies=currencies,
+            country=country,
+            tracking=tracking,
+        )
+        connect(xero_server, tenant, business)
+        return XeroWorld(xero_server, tenant, business)
+
+    yield make
+    xero_server.faults.clear()
+    _assert_clean(xero_spec)
+
+
 class XeroBusiness(Business):
     """The test business of conftest, its ledger in a Xero sandbox organisation. Each sync
     builds a fresh adapter, as every real run does; time the adapter waits passes for the

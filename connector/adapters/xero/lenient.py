@@ -30,6 +30,16 @@ _BOOLS = {"true": True, "false": False}
 _NAMES = ("InvoiceNumber", "CreditNoteNumber", "Name", "PaymentID", "InvoiceID", "CreditNoteID")
 
 
+class OddField(ValueError):
+    """A field whose value does not fit the SDK's type, named by its path in the document."""
+
+    def __init__(self, path: str, value: Any):
+        shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+        super().__init__(f"{path} = {shown[:60]} does not fit Xero's schema")
+        self.path = path
+        self.value = value
+
+
 class UnreadableAnswer(SkippableLedgerError):
     """Xero's answer as a whole could not be read (not JSON, not the expected shape)."""
 
@@ -109,11 +119,17 @@ def _value(kind: str, data: Any, finder: Any) -> Any:
     model = finder.find_model(kind)
     if issubclass(model, Enum) or not isinstance(data, dict):
         return deserialize(kind, data, finder)
-    kwargs = {
-        attr: _value(t, data[model.attribute_map[attr]], finder)
-        for attr, t in model.openapi_types.items()
-        if model.attribute_map[attr] in data
-    }
+    kwargs = {}
+    for attr, t in model.openapi_types.items():
+        key = model.attribute_map[attr]
+        if key not in data:
+            continue
+        try:
+            kwargs[attr] = _value(t, data[key], finder)
+        except OddField as exc:
+            raise OddField(f"{key}.{exc.path}", exc.value) from None
+        except Exception:  # the SDK's own error says little (decimal.ConversionSyntax): name it
+            raise OddField(key, data[key]) from None
     return _build(model, kwargs)
 
 

@@ -87,7 +87,7 @@ def payment_changes(
             RemotePayment(p.payment_id, p.amount, day(p.date)) for p in doc.payments or []
         ) + tuple(deleted.get(invoice_id, ()))
         out.append(with_payments(to_remote(doc), payments))
-    for problem in unread:
+    for problem in dict.fromkeys(str(u) for u in unread):
         log.warning("payment status: %s; it is read again on the next pull", problem)
     if unread:
         return PaymentChanges(out, cursor), unread
