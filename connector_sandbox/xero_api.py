@@ -54,27 +54,25 @@ def serve(org: Organisation, request: Request, rest: list[str], app: str) -> Res
 def _route(
     org: Organisation, request: Request, lower: list[str], rest: list[str], app: str
 ) -> Response:
-    method, now = request.method, org.now()
-    answer = xero_api_setup.route(org, request, lower, now) or xero_api_sending.route(
-        org, request, lower, now
-    )
-    if answer is not None:
-        return answer
-    match method, lower:
+    now = org.now()
+    for route in (xero_api_setup.route, xero_api_sending.route):
+        answer = route(org, request, lower, now)
+        if answer is not None:
+            return answer
+    for group in (_contacts_and_items, _documents_route, _payments_route):
+        answer = group(org, request, lower, rest, app)
+        if answer is not None:
+            return answer
+    return not_found()
+
+
+def _contacts_and_items(
+    org: Organisation, request: Request, lower: list[str], rest: list[str], app: str
+) -> Response | None:
+    now = org.now()
+    match request.method, lower:
         case "GET", ["contacts"]:
-            summary = request.param("summaryOnly") == "true"
-            include = request.param("includeArchived") == "true"
-            ids = _csv(request.param("IDs"))
-            rows = [
-                (contact_view(c, summary), c)
-                for c in org.contacts.values()
-                if (include or c["ContactStatus"] == "ACTIVE")
-                and (not ids or c["ContactID"] in ids)
-            ]
-            term = (request.param("searchTerm") or "").casefold()
-            if term:
-                rows = [r for r in rows if term in r[0]["Name"].casefold()]
-            return _listing(org, request, "Contacts", rows)
+            return _contacts(org, request)
         case "GET", ["contacts", _]:
             contact = org.contacts.get(rest[1])
             if contact is None:
@@ -87,28 +85,55 @@ def _route(
             return _listing(org, request, "Items", rows)
         case "PUT" | "POST", ["items"]:
             return _write(now, request, "Items", org.create_item)
-        case "GET", ["invoices" | "creditnotes" as what]:
-            return _documents(org, request, what == "creditnotes", app)
-        case "GET", ["invoices" | "creditnotes" as what, _]:
-            doc = _doc(org, rest[1], what == "creditnotes")
-            key = "CreditNotes" if what == "creditnotes" else "Invoices"
-            return Response.json(200, envelope(now, key, [doc.view()]))
-        case "PUT", ["invoices" | "creditnotes" as what]:
-            credit = what == "creditnotes"
-            key = "CreditNotes" if credit else "Invoices"
+    return None
+
+
+def _contacts(org: Organisation, request: Request) -> Response:
+    summary = request.param("summaryOnly") == "true"
+    include = request.param("includeArchived") == "true"
+    ids = _csv(request.param("IDs"))
+    rows = [
+        (contact_view(c, summary), c)
+        for c in org.contacts.values()
+        if (include or c["ContactStatus"] == "ACTIVE") and (not ids or c["ContactID"] in ids)
+    ]
+    term = (request.param("searchTerm") or "").casefold()
+    if term:
+        rows = [r for r in rows if term in r[0]["Name"].casefold()]
+    return _listing(org, request, "Contacts", rows)
+
+
+def _documents_route(
+    org: Organisation, request: Request, lower: list[str], rest: list[str], app: str
+) -> Response | None:
+    if not lower or lower[0] not in ("invoices", "creditnotes"):
+        return None
+    now = org.now()
+    credit = lower[0] == "creditnotes"
+    key = "CreditNotes" if credit else "Invoices"
+    match request.method, lower[1:]:
+        case "GET", []:
+            return _documents(org, request, credit, app)
+        case "GET", [_]:
+            return Response.json(200, envelope(now, key, [_doc(org, rest[1], credit).view()]))
+        case "PUT", []:
             return _write(now, request, key, lambda b: org.create_document(b, credit, app).view())
-        case "POST", ["invoices" | "creditnotes" as what]:
-            credit = what == "creditnotes"
-            key = "CreditNotes" if credit else "Invoices"
+        case "POST", []:
             return _write(now, request, key, lambda b: _update_or_create(org, b, credit, app))
-        case "POST", ["invoices" | "creditnotes" as what, _]:
-            credit = what == "creditnotes"
-            key = "CreditNotes" if credit else "Invoices"
+        case "POST", [_]:
             doc = _doc(org, rest[1], credit)
             return _write(now, request, key, lambda b: org.update_document(doc, b).view())
-        case "PUT", ["creditnotes", _, "allocations"]:
+        case "PUT", [_, "allocations"] if credit:
             note = _doc(org, rest[1], True)
             return _write(now, request, "Allocations", lambda b: org.allocate(note, b))
+    return None
+
+
+def _payments_route(
+    org: Organisation, request: Request, lower: list[str], rest: list[str], app: str
+) -> Response | None:
+    now = org.now()
+    match request.method, lower:
         case "GET", ["payments"]:
             rows = [
                 (payment_view(p, org.documents[p["DocumentID"]]), p) for p in org.payments.values()
@@ -124,7 +149,7 @@ def _route(
             return _write(now, request, "Payments", lambda b: payment_view(*org.create_payment(b)))
         case "POST", ["payments", _]:
             return _write(now, request, "Payments", lambda b: _delete_payment(org, rest[1], b))
-    return not_found()
+    return None
 
 
 def _doc(org: Organisation, doc_id: str, credit: bool) -> Document:

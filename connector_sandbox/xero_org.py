@@ -181,16 +181,7 @@ class Organisation(PaymentRules):
         if status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
             problems.append(f"Invalid status '{status}' for a new document")
         contact = self._contact_for(body.get("Contact"), problems)
-        currency = str(body.get("CurrencyCode") or self.settings.base_currency)
-        # Only a currency the organisation has added (GET /Currencies) can be invoiced in
-        # (chargify/docs.chargify.com#86: "the currency ... has been enabled in your Xero
-        # Settings"; waynerobinson/xeroizer#401: currencies are "subscribed to"). The words
-        # are an assumption.
-        if currency not in self.settings.all_currencies:
-            problems.append(f"Organisation is not subscribed to currency {currency}")
-        amounts = str(body.get("LineAmountTypes") or "Exclusive")
-        if amounts not in LINE_AMOUNT_TYPES:
-            problems.append(f"LineAmountTypes must be one of {', '.join(LINE_AMOUNT_TYPES)}")
+        currency, amounts = self._money_terms(body, problems)
         try:
             on = a_date(body.get("Date"), "Date") or self.today()
             due = a_date(body.get("DueDate"), "DueDate")
@@ -198,14 +189,7 @@ class Organisation(PaymentRules):
             problems += exc.messages
             on, due = self.today(), None
         lines = self._lines(body.get("LineItems"), status, problems)
-        number_key = "CreditNoteNumber" if credit else "InvoiceNumber"
-        number = str(body.get(number_key) or "")
-        if number and any(
-            d.number.casefold() == number.casefold() and d.is_credit == credit
-            for d in self.documents.values()
-            if d.type == kind
-        ):
-            problems.append("Invoice # must be unique.")
+        number = self._number(body, credit, kind, problems)
         if problems:
             raise Invalid(*problems)
         assert contact is not None
@@ -234,6 +218,32 @@ class Organisation(PaymentRules):
         contact["IsCustomer"] = True
         self.documents[doc.id] = doc
         return doc
+
+    def _number(self, body: dict[str, Any], credit: bool, kind: str, problems: list[str]) -> str:
+        """The number asked for, which must be unique for its type ("" lets Xero number it)."""
+        number = str(body.get("CreditNoteNumber" if credit else "InvoiceNumber") or "")
+        if number and any(
+            d.number.casefold() == number.casefold() and d.is_credit == credit
+            for d in self.documents.values()
+            if d.type == kind
+        ):
+            problems.append("Invoice # must be unique.")
+        return number
+
+    def _money_terms(self, body: dict[str, Any], problems: list[str]) -> tuple[str, str]:
+        """The document's currency and LineAmountTypes (default Exclusive: xero_accounting.yaml,
+        LineAmountTypes)."""
+        currency = str(body.get("CurrencyCode") or self.settings.base_currency)
+        # Only a currency the organisation has added (GET /Currencies) can be invoiced in
+        # (chargify/docs.chargify.com#86: "the currency ... has been enabled in your Xero
+        # Settings"; waynerobinson/xeroizer#401: currencies are "subscribed to"). The words
+        # are an assumption.
+        if currency not in self.settings.all_currencies:
+            problems.append(f"Organisation is not subscribed to currency {currency}")
+        amounts = str(body.get("LineAmountTypes") or "Exclusive")
+        if amounts not in LINE_AMOUNT_TYPES:
+            problems.append(f"LineAmountTypes must be one of {', '.join(LINE_AMOUNT_TYPES)}")
+        return currency, amounts
 
     def _contact_for(self, ref: Any, problems: list[str]) -> dict[str, Any] | None:
         """By ContactID, or by Name: Xero finds the contact with that name or creates it."""

@@ -406,6 +406,22 @@ def test_a_document_that_cannot_be_read_is_named_and_the_others_are_pulled(
     assert business.state().cursor("payments") != cursor
 
 
+def test_a_value_newer_than_the_sdk_is_kept_as_xero_sent_it(uk, xero_spec):
+    """xero-python refuses a ReportTaxType it does not know (XeroAPI/xero-ruby#245 is the same
+    generator's failure for Singapore's): the rates are read anyway and OUTPUT2 still books."""
+    uk.sandbox.faults.odd_field(
+        "ReportTaxType", "NEWREPORTTYPE", match="GET /api.xro/2.0/TaxRates", index=None
+    )
+    ledger = uk.ledger()
+    customer = ledger.find_or_create_customer("Acme Ltd", "GBP")
+    (result,) = ledger.create_invoices(
+        [bill(customer, 1, "100.00", booking=Booking(tax_code="OUTPUT2"))]
+    )
+    assert result.error is None and result.invoice.tax == Decimal("20.00")
+    assert {r.report_tax_type for r in ledger.books.tax_rates()} == {"NEWREPORTTYPE"}
+    _violations_only_of(xero_spec, "ReportTaxType")
+
+
 def test_a_lookup_never_calls_an_unreadable_document_absent(xero, xero_spec):
     """An in-doubt invoice that Xero holds but cannot be read must not be sent again: the
     lookup says so instead of answering "not there"."""
