@@ -11,8 +11,9 @@ make of the lines, and the total is net + tax.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +37,17 @@ from tests import qbo_support
 
 D = Decimal
 HOME = {"US": "USD", "CA": "CAD", "GB": "GBP", "AU": "AUD"}
+
+
+@pytest.fixture(autouse=True)
+def _unthrottled(qbo_server: QuickBooksSandbox) -> Iterator[None]:
+    """This module sends a few hundred requests a minute to one realm, over QuickBooks' 500:
+    the sandbox's counts start afresh for each test and for whatever test runs next."""
+    qbo_server.limits.reset()
+    qbo_server.batch_limits.reset()
+    yield
+    qbo_server.limits.reset()
+    qbo_server.batch_limits.reset()
 
 
 def company(sandbox: QuickBooksSandbox, country: str = "US", **seed: Any) -> QuickBooksLedger:
@@ -339,17 +351,23 @@ def test_a_cdc_window_over_the_cap_loses_no_payment(qbo, caplog):
         [bill(customer, 1, Booking(), "2000.00"), bill(customer, 2, Booking(), "500.00")]
     )
     assert big.invoice and small.invoice
-    qbo.clock.advance(timedelta(hours=-4))  # the payments land over the last three hours
-    cursor = (qbo.clock.now() + ledger_overlap()).isoformat()
-    paid = []
-    for n in range(1, 1201):
-        qbo.clock.advance(timedelta(seconds=9))
-        target = big.invoice if n % 5 else small.invoice
-        paid.append(qbo.record_payment(DEFAULT_REALM, target.ledger_id, "1.00")["Id"])
-    qbo.clock.advance(timedelta(hours=4) - timedelta(seconds=9 * 1200))
-    assert len(paid) == 1200 > 1000
-    with caplog.at_level("WARNING", logger="connector.ledger.quickbooks"):
-        changes = ledger.payment_changes(cursor)
+    # the payments land over the three hours before now (other tests may have moved the
+    # sandbox's clock: it is set from the real one, and put back after)
+    ahead = qbo.clock.now() - datetime.now(UTC)
+    qbo.clock.advance(-ahead - timedelta(hours=4))
+    try:
+        cursor = (qbo.clock.now() + ledger_overlap()).isoformat()
+        paid = []
+        for n in range(1, 1201):
+            qbo.clock.advance(timedelta(seconds=9))
+            target = big.invoice if n % 5 else small.invoice
+            paid.append(qbo.record_payment(DEFAULT_REALM, target.ledger_id, "1.00")["Id"])
+        qbo.clock.advance(timedelta(hours=4) - timedelta(seconds=9 * 1200))
+        assert len(paid) == 1200 > 1000
+        with caplog.at_level("WARNING", logger="connector.ledger.quickbooks"):
+            changes = ledger.payment_changes(cursor)
+    finally:
+        qbo.clock.advance(ahead)
     seen = {p.id for i in changes.invoices for p in i.payments}
     assert seen == set(paid)
     # CDC's own answer stopped at 1,000: the window was halved, its first part read by query

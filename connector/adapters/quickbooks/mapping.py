@@ -1,8 +1,8 @@
 """Requests to QuickBooks documents and QuickBooks documents to `RemoteInvoice` records.
 
-Pure: no call to QuickBooks. The document is built with python-quickbooks' objects, then its
-JSON loses the defaults python-quickbooks adds that are not ours to send (`NOT_SENT`); the
-answer is read from its JSON (Decimal amounts, since the client parses with use_decimal).
+Pure: no call to QuickBooks. The document is built with python-quickbooks' objects, without
+the defaults python-quickbooks adds that are not ours to send (`NOT_SENT`); the answer is read
+from its JSON (Decimal amounts, since the client parses with use_decimal).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ class Booked:
     department: str | None = None  # DepartmentRef (location), on the document
 
 
-# python-quickbooks serialises these defaults on every Invoice and CreditMemo; none of them is
-# ours to send. ExchangeRate 1 (0 on a CreditMemo) would book a foreign-currency document at
+# python-quickbooks serialises these defaults on every Invoice and CreditMemo (and
+# GlobalTaxCalculation "TaxExcluded", set from the booking instead); none of them is ours to
+# send. ExchangeRate 1 (0 on a CreditMemo) would book a foreign-currency document at
 # that rate instead of the company's own ("The number of home currency units it takes to equal
 # one unit of currency specified by CurrencyRef", Invoice reference); AllowIPNPayment "must
 # always be set to false"; the AllowOnline* false would switch off the company's own online
@@ -91,19 +92,13 @@ def document(
     if booked.txn_tax_code:
         doc.TxnTaxDetail = TxnTaxDetail()
         doc.TxnTaxDetail.TxnTaxCodeRef = ref(booked.txn_tax_code)
+        # an explicit TotalTax (0 by default) is honoured under AST (Intuit blog, 2017-12-11)
+        doc.TxnTaxDetail.TotalTax = doc.TxnTaxDetail.TaxLine = None
+    doc.GlobalTaxCalculation = booked.calculation
+    for name in NOT_SENT:
+        setattr(doc, name, None)  # python-quickbooks leaves out what is None
     doc.Line = [_line(line, item, booked, credit) for line in r.lines]
     wire: dict[str, Any] = json.loads(doc.to_json(), parse_float=Decimal)
-    for name in NOT_SENT:
-        wire.pop(name, None)
-    if booked.calculation is None:
-        wire.pop("GlobalTaxCalculation", None)
-    else:
-        wire["GlobalTaxCalculation"] = booked.calculation
-    if booked.txn_tax_code:
-        wire["TxnTaxDetail"] = {"TxnTaxCodeRef": wire["TxnTaxDetail"]["TxnTaxCodeRef"]}
-    for line in wire["Line"]:
-        if not booked.inclusive:
-            line["SalesItemLineDetail"].pop("TaxInclusiveAmt", None)
     return wire
 
 
@@ -113,10 +108,10 @@ def _line(line: Line, item: Ref, booked: Booked, credit: bool) -> SalesItemLine:
     detail.ItemRef = item
     detail.Qty = 1
     detail.UnitPrice = amount
-    if booked.inclusive:
-        # "if GlobalTaxCalculation is TaxInclusive and TaxCodeRef is specified, TaxInclusiveAmt
-        # is required" (JournalEntry reference, AU); the amount sent is the gross
-        detail.TaxInclusiveAmt = amount
+    # "if GlobalTaxCalculation is TaxInclusive and TaxCodeRef is specified, TaxInclusiveAmt is
+    # required" (JournalEntry reference, AU): the amount sent is the gross; otherwise none (not
+    # python-quickbooks' 0)
+    detail.TaxInclusiveAmt = amount if booked.inclusive else None
     if booked.line_tax_code:
         detail.TaxCodeRef = ref(booked.line_tax_code)
     if booked.line_class:
