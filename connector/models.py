@@ -182,7 +182,8 @@ class Line(NamedTuple):
 
 
 class PlannedInvoice(NamedTuple):
-    """An invoice (or credit note) billing decided on; `key` makes pushing it idempotent."""
+    """A document billing decided on; `key` makes pushing it idempotent. Billing returns it
+    as an action (`connector.sync.actions`) whose type says what the ledger is to do with it."""
 
     business: str
     contract: str
@@ -195,8 +196,7 @@ class PlannedInvoice(NamedTuple):
     lines: tuple[Line, ...]
     revision: int = 0
     billed_milestones: tuple[Milestone, ...] = ()  # as they were when billed
-    replaces: str | None = None  # key of the invoice a credit note cancels
-    void_instead: bool = False  # credit kind only: the old invoice is unpaid, void it
+    replaces: str | None = None  # key of the invoice a void or credit note retires
     # Keys of documents planned in the same run that the ledger must confirm before this one
     # is sent: a close-out never goes out beside a refused or unconfirmed milestone invoice.
     after: tuple[str, ...] = ()

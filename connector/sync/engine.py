@@ -8,15 +8,17 @@ that is still unconfirmed, and never at all when the ledger was found not to hav
 milestone's current revision is billed). A failure on one item is recorded on that item and the
 run goes on; only a fatal ledger error (credentials, configuration) stops the business's run.
 
-This module keeps that order and every checkpoint; building rows and requests (`outbox`) and
-reading payment changes (`payments`) are plain functions it calls.
+This module keeps that order and every checkpoint. Billing's typed actions (`actions`) reach it
+as outbox intents (`outbox.Intent`: tonight's actions, recorded, and the left-overs of earlier
+runs), and it picks each ledger call by the intent's type; the steps before the push are
+`recovery` (intents in doubt) and `payments.pull`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 
 from connector.adapters.base import CustomerRef, LedgerAdapter
@@ -27,27 +29,28 @@ from connector.errors import (
     SkippableLedgerError,
 )
 from connector.logs import run_context
-from connector.models import PlannedInvoice
+from connector.models import Kind
 from connector.sources.base import CachesResponses, Source
-from connector.sync import recovery, schema
+from connector.sync import payments, recovery, schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
-    Retirements,
+    Creation,
+    Intent,
+    Voiding,
     chunks,
-    credit_targets,
     failed_change,
     invoice_request,
     not_sent_changes,
     pushed_changes,
     reissuable,
+    settle_targets,
     voided_changes,
 )
-from connector.sync.payments import invoice_updates
 from connector.sync.report import SyncReport
 from connector.sync.rows import Change, InvoiceRow, label
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.state import State
-from connector.sync.tonight import decide_tonight
+from connector.sync.tonight import Tonight, decide_tonight
 
 log = logging.getLogger("connector.sync")
 
@@ -127,7 +130,7 @@ class _Run:
         self.progress = progress or (lambda step, done, total: None)
         self.report = SyncReport(business=config.business.name, as_of=as_of)
         self.customers: dict[tuple[str, str], CustomerRef] = {}
-        self.resend: list[InvoiceRow] = []  # intents the ledger never received
+        self.resend: list[Intent] = []  # left-over intents to send again
         self._pushed = self._to_push = 0  # progress
         self.confirmed: set[str] = set()  # keys the ledger confirmed in this run
         self.recorded: set[str] = set()  # intents committed by this run
@@ -154,10 +157,10 @@ class _Run:
 
     def _execute(self) -> None:
         try:
-            self.resolve_in_doubt()
-            # Payments first: whether a changed milestone's invoice is voided or credited
+            recovery.resolve_in_doubt(self)  # the intents an earlier run left, before anything
+            # Payments next: whether a changed milestone's invoice is voided or credited
             # depends on what has been paid on it today, not last night.
-            payment_cursor = self.pull_payments()
+            payment_cursor = payments.pull(self)
             if isinstance(self.source, CachesResponses):
                 self.source.use_cache(self.state.http_cache)
             batch = self.source.read(self.state.cursor("source"))
@@ -171,7 +174,7 @@ class _Run:
             decisions = tonight.decisions
             self.report.skipped = decisions.skipped
             self.report.notices = decisions.notices
-            self.push(decisions.invoices, tonight.retirements)
+            self.push(tonight)
             reasons = {s.milestone: (str(s.reason), s.message) for s in decisions.skipped}
             self.checkpoint("before:commit:snapshot")
             self.state.save_snapshot(good, bad, reasons)
@@ -187,21 +190,16 @@ class _Run:
             log.warning("stopping as asked, between ledger calls; the next run goes on from here")
             self._forget_unsent()
             if isinstance(exc, KeyboardInterrupt):  # Ctrl-C on `connector sync`: record, then go
-                self.state.finish_run(
-                    self.report.run_id, "stopped", self.report.counts(), self.report.problems()
-                )
+                self._finish("stopped")
                 raise
         except Exception as exc:
-            self.state.finish_run(
-                self.report.run_id,
-                "failed",
-                self.report.counts(),
-                [*self.report.problems(), f"{type(exc).__name__}: {exc}"],
-            )
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
             raise
-        self.state.finish_run(
-            self.report.run_id, self.report.outcome, self.report.counts(), self.report.problems()
-        )
+        self._finish(self.report.outcome)
+
+    def _finish(self, outcome: str, *why: str) -> None:
+        report = self.report
+        self.state.finish_run(report.run_id, outcome, report.counts(), [*report.problems(), *why])
 
     def _forget_unsent(self) -> None:
         """A run that ends early drops the intents it never handed to the ledger: they were not
@@ -210,92 +208,83 @@ class _Run:
         if unsent:
             self.state.forget_intents(unsent)
 
-    # -- step 1: intents left by an earlier run ---------------------------------------------
+    # -- carrying out tonight's actions ---------------------------------------------------
 
-    def resolve_in_doubt(self) -> None:
-        recovery.resolve_in_doubt(self)
-
-    # -- step 2: push what billing decided ----------------------------------------------------
-
-    def push(self, planned: Sequence[PlannedInvoice], retirements: Retirements) -> None:
+    def push(self, tonight: Tonight) -> None:
         """Retire old invoices (voids, credit notes) first; a milestone whose old invoice could
         not be retired is not reissued, so a customer never holds both."""
-        self.report.planned = list(planned)
-        plan = self._retire_once(retirements)
-        rows = plan.rows
-        ready = [r for r in rows + self.resend if self._customer(r) is not None]
-        retiring = [r for r in ready if r.action == "void" or r.kind == "credit"]
+        planned = tonight.decisions.invoices
+        self.report.planned = planned
+        plan = tonight.retirements
+        recovery.settle_left_overs(self, plan)
+        ready = [i for i in plan.going + self.resend if self._customer(i) is not None]
+        retiring = [i for i in ready if isinstance(i, Voiding) or i.row.kind is Kind.CREDIT]
         self._pushed, self._to_push = 0, len(ready)
-        self._run_phase(rows, retiring)
+        self._run_phase(plan.going, retiring)
         rest = reissuable(ready, retiring + plan.waiting, self.confirmed)
-        retiring_keys = {r.key for r in retiring}
-        rest_keys = {r.key for r in rest}
-        for row in ready:
-            if row.key not in retiring_keys and row.key not in rest_keys:
+        going = {i.key for i in retiring} | {i.key for i in rest}
+        for intent in ready:
+            if intent.key not in going:
                 self.report.failures.append(
-                    f"{label(row)}: not reissued because its old invoice was not retired"
+                    f"{label(intent.row)}: not reissued because its old invoice was not retired"
                 )
         after = {p.key: plan.waits_for(p.after) for p in planned if p.after}
-        self._send_in_waves(rows, rest, after)
+        self._send_in_waves(plan.going, rest, after)
 
     def _send_in_waves(
-        self, planned_rows: list[InvoiceRow], pending: list[InvoiceRow], after: dict[str, set[str]]
+        self, planned: list[Intent], pending: list[Intent], after: dict[str, set[str]]
     ) -> None:
         """A close-out follows the documents billed before it: it is sent only once the ledger
         has confirmed each of them, in waves; one left waiting is planned afresh next run."""
         while pending:
-            wave = [r for r in pending if after.get(r.key, set()) <= self.confirmed]
+            wave = [i for i in pending if after.get(i.key, set()) <= self.confirmed]
             if not wave:
                 break
-            self._run_phase(planned_rows, wave)
-            sent = {r.key for r in wave}
-            pending = [r for r in pending if r.key not in sent]
-        for row in pending:
+            self._run_phase(planned, wave)
+            sent = {i.key for i in wave}
+            pending = [i for i in pending if i.key not in sent]
+        for intent in pending:
             self.report.failures.append(
-                f"{label(row)}: waits until the ledger has confirmed the contract's other "
+                f"{label(intent.row)}: waits until the ledger has confirmed the contract's other "
                 "invoices of this run; it is planned again next run"
             )
 
-    def _retire_once(self, plan: Retirements) -> Retirements:
-        """Carry out what tonight's decision says of retirements: an invoice that never reached
-        the ledger is retired without a ledger call, one that an earlier run's void or credit
-        note retires gets no second one, and those whose invoice is in doubt wait."""
-        rows = {r.key: r for r in self.state.invoice_rows()}
-        if plan.forget:
-            self.state.forget_intents(plan.forget)
-        for key, values in plan.settled:
-            log.info("%s (%s): %s", label(rows[key]), rows[key].reference, values.get("error"))
-        self.commit(plan.settled)
-        self.resend = plan.resend
-        for row in plan.waiting:
-            old = rows[row.replaces or ""]
-            self.report.failures.append(
-                f"{label(row)}: invoice {old.number or old.reference} is retired, and the "
-                "milestone billed again, once the ledger has confirmed what was sent before"
-            )
-        return plan
-
-    def _run_phase(self, planned_rows: list[InvoiceRow], ready: list[InvoiceRow]) -> None:
-        keys = {r.key for r in ready}
+    def _run_phase(self, planned: list[Intent], ready: list[Intent]) -> None:
+        """Record the intents of `ready` this run planned, then carry each out by its type:
+        the creations in batches (one netting to zero is recorded as billed, never sent), then
+        the voids. A new type of action gets its case here."""
+        keys = {i.key for i in ready}
+        new = [i.row for i in planned if i.key in keys]
         self.checkpoint("before:commit:intents")
-        self.state.record_intents([r for r in planned_rows if r.key in keys])
-        self.recorded |= {r.key for r in planned_rows if r.key in keys}
+        self.state.record_intents(new)
+        self.recorded |= {r.key for r in new}
         self.checkpoint("after:commit:intents")
-        # A document whose lines net to zero is recorded as billed and never sent.
-        nothing = [r for r in ready if r.action == "create" and not r.total_minor]
-        self.commit([c for r in nothing for c in not_sent_changes(r)])
-        creates = [r for r in ready if r.action == "create" and r.total_minor]
-        for chunk in chunks(creates, self.ledger.batch_size):
+        nothing: list[Creation] = []
+        creations: list[Creation] = []
+        voids: list[Voiding] = []
+        for intent in ready:
+            match intent:
+                case Creation(row=row) if not row.total_minor:
+                    nothing.append(intent)
+                case Creation():
+                    creations.append(intent)
+                case Voiding():
+                    voids.append(intent)
+        self.commit([c for i in nothing for c in not_sent_changes(i.row)])
+        for chunk in chunks(creations, self.ledger.batch_size):
             self._create(chunk)
-            self._pushed += len(chunk)
-            self.progress("push", self._pushed, self._to_push)
-        for row in (r for r in ready if r.action == "void"):
-            self._void(row)
-            self._pushed += 1
-            self.progress("push", self._pushed, self._to_push)
+            self._done(len(chunk))
+        for void in voids:
+            self._void(void)
+            self._done(1)
 
-    def _customer(self, row: InvoiceRow) -> CustomerRef | None:
-        if row.action == "void":
+    def _done(self, count: int) -> None:
+        self._pushed += count
+        self.progress("push", self._pushed, self._to_push)
+
+    def _customer(self, intent: Intent) -> CustomerRef | None:
+        row = intent.row
+        if isinstance(intent, Voiding):
             return CustomerRef("", row.customer, row.currency)
         wanted = (row.customer, row.currency)
         if wanted not in self.customers:
@@ -310,62 +299,53 @@ class _Run:
                 return None
         return self.customers[wanted]
 
-    def _create(self, chunk: list[InvoiceRow]) -> None:
+    def _create(self, chunk: list[Creation]) -> None:
         olds: dict[str, InvoiceRow] = {}
         targets: dict[str, InvoiceRow] = {}
-        if any(r.replaces or r.total_minor < 0 for r in chunk):
+        if any(c.row.replaces or c.settle for c in chunk):
             # a credit note names the invoice it credits, or the open invoice it is set against
             known = self.state.invoice_rows()
             olds = {r.key: r for r in known}
-            targets = credit_targets(chunk, known)
+            targets = settle_targets(chunk, known)
         requests = [
             invoice_request(
-                r,
-                self.customers[(r.customer, r.currency)],
-                (olds.get(r.replaces) if r.replaces else targets.get(r.key)),
+                c.row, self.customers[(c.row.customer, c.row.currency)], targets.get(c.key)
             )
-            for r in chunk
+            for c in chunk
         ]
         self.checkpoint("before:create_invoices")
-        self.sent.update(r.key for r in chunk)
+        self.sent.update(c.key for c in chunk)
         try:
             results = self.ledger.create_invoices(requests)
-        except RetriableLedgerError as exc:
-            self.report.in_doubt += len(chunk)
-            self.report.failures.append(
-                f"{len(chunk)} invoice(s) not confirmed by the ledger ({exc}); the next run "
-                "checks the ledger before sending them again"
-            )
-            return
-        except SkippableLedgerError as exc:
+        except (RetriableLedgerError, SkippableLedgerError) as exc:
             # A whole-batch error says nothing about which items the ledger kept: leave them
             # in `pushing`, to be looked up before anything is sent again.
+            retriable = isinstance(exc, RetriableLedgerError)
+            how = " by the ledger" if retriable else ": the ledger refused the batch"
             self.report.in_doubt += len(chunk)
             self.report.failures.append(
-                f"{len(chunk)} invoice(s) not confirmed: the ledger refused the batch ({exc}); "
-                "the next run checks the ledger before sending them again"
+                f"{len(chunk)} invoice(s) not confirmed{how} ({exc}); the next run "
+                "checks the ledger before sending them again"
             )
             return
         self.checkpoint("after:create_invoices")
         changes: list[Change] = []
-        by_key = {r.key: r for r in chunk}
+        by_key = {c.key: c.row for c in chunk}
         for result in results:
             row = by_key[result.key]
             if result.invoice is not None:
-                changes += pushed_changes(
-                    row,
-                    result.invoice,
-                    olds.get(row.replaces or ""),
-                    applied_to=targets.get(row.key),
-                )
+                replaced = olds.get(row.replaces or "")
+                applied_to = targets.get(row.key)
+                changes += pushed_changes(row, result.invoice, replaced, applied_to=applied_to)
                 self.report.created.append((row, result.invoice.number))
                 if result.error:  # created, but a follow-up (a credit's allocation) failed
                     self.report.failures.append(f"{label(row)}: {result.error}")
+                remote = result.invoice
                 log.info(
                     "invoice %s created: %s, %s %s",
-                    result.invoice.number,
+                    remote.number,
                     label(row),
-                    result.invoice.total,
+                    remote.total,
                     row.currency,
                 )
             elif result.retriable:
@@ -376,7 +356,8 @@ class _Run:
                 self.report.failures.append(f"{label(row)}: rejected by the ledger: {result.error}")
         self.commit(changes)
 
-    def _void(self, row: InvoiceRow) -> None:
+    def _void(self, void: Voiding) -> None:
+        row = void.row
         old = next((r for r in self.state.invoice_rows() if r.key == row.replaces), None)
         if old is None or not old.ledger_id:
             self.report.failures.append(f"{label(row)}: the invoice to void is not in the ledger")
@@ -406,24 +387,3 @@ class _Run:
             if values.get("state") in (schema.PUSHED, schema.NOT_SENT)
         )
         self.checkpoint("after:commit:results")
-
-    # -- step 3: payments ------------------------------------------------------------------------
-
-    def pull_payments(self) -> str | None:
-        try:
-            self.checkpoint("before:payment_changes")
-            changes = self.ledger.payment_changes(self.state.cursor("payments"))
-            self.checkpoint("after:payment_changes")
-        except (RetriableLedgerError, SkippableLedgerError) as exc:
-            self.report.failures.append(f"payment status not pulled: {exc}")
-            return None
-        rows = self.state.invoice_rows()
-        updates = invoice_updates(rows, changes.invoices)
-        for update in updates:
-            if update.notice:
-                self.report.failures.append(update.notice)
-            if update.payments is not None:
-                self.state.record_payments(update.key, update.currency, update.payments)
-                self.report.payments_pulled += update.received
-        self.commit([(u.key, u.values) for u in updates])
-        return changes.cursor

@@ -1,44 +1,106 @@
-"""The outbox rows a run writes and the ledger requests it builds from them.
+"""The outbox: the rows a run records for its actions, and the ledger requests built from them.
 
-A planned invoice becomes a row (its intent) before any ledger call; the request is rebuilt from
-that row, so a re-send after a crash carries the same key and content. Pure functions: nothing
-here calls the ledger or opens the database.
+An action becomes a row (its intent) before any ledger call; the request is rebuilt from that
+row, so a re-send after a crash carries the same key and content. The stored `action` column
+keeps its two values (`OutboxAction`): this module alone maps the typed actions to it and back.
+Pure functions: nothing here calls the ledger or opens the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from connector.adapters.base import CustomerRef, InvoiceRequest, RemoteInvoice
-from connector.models import PlannedInvoice
 from connector.money import to_minor
 from connector.sync import schema
+from connector.sync.actions import Action, CreateCredit, CreateInvoice, Document, Settle, Void
 from connector.sync.rows import Change, InvoiceRow, RowUpdate
 from connector.sync.schema import OutboxAction
 
 
-def intent_row(p: PlannedInvoice) -> InvoiceRow:
-    """The row committed as `pushing` before the ledger sees the invoice."""
+def intent_row(action: Document) -> InvoiceRow:
+    """The row committed as `pushing` before the ledger sees the action."""
+    match action:
+        case Void():
+            stored = OutboxAction.VOID
+        case CreateInvoice() | CreateCredit():
+            stored = OutboxAction.CREATE
+        case _:
+            assert_never(action)
     return InvoiceRow(
-        key=p.key,
-        reference=p.reference,
-        action=OutboxAction.VOID if p.void_instead else OutboxAction.CREATE,
-        contract=p.contract,
-        customer=p.customer,
-        kind=p.kind,
-        milestones=p.milestones,
-        milestone_hashes=p.milestone_hashes,
-        revision=p.revision,
-        currency=p.currency,
-        invoice_date=p.date,
-        due_date=p.due_date,
-        lines=p.lines,
-        total_minor=to_minor(p.total, p.currency),
-        replaces=p.replaces,
+        key=action.key,
+        reference=action.reference,
+        action=stored,
+        contract=action.contract,
+        customer=action.customer,
+        kind=action.kind,
+        milestones=action.milestones,
+        milestone_hashes=action.milestone_hashes,
+        revision=action.revision,
+        currency=action.currency,
+        invoice_date=action.date,
+        due_date=action.due_date,
+        lines=action.lines,
+        total_minor=to_minor(action.total, action.currency),
+        replaces=action.replaces,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Creation:
+    """A document for the ledger to create, as its row records it (one whose lines net to zero
+    is recorded as billed, never sent); `settle` says what a credit note is set against."""
+
+    row: InvoiceRow
+    settle: Settle | None = None
+
+    @property
+    def key(self) -> str:
+        return self.row.key
+
+
+@dataclass(frozen=True, slots=True)
+class Voiding:
+    """A void of the invoice `row.replaces`, as its row records it."""
+
+    row: InvoiceRow
+
+    @property
+    def key(self) -> str:
+        return self.row.key
+
+
+# What the engine sends: tonight's actions once recorded, and the intents an earlier run left,
+# which exist only as their rows. Same key, same content either way.
+Intent = Creation | Voiding
+
+
+def intents(actions: Sequence[Action]) -> list[Intent]:
+    """Tonight's actions as the outbox records them, in order; a `Settle` goes with the
+    creation of its credit note, as the ledger allocates a credit when it creates it."""
+    settles = {a.credit: a for a in actions if isinstance(a, Settle)}
+    out: list[Intent] = []
+    for action in actions:
+        match action:
+            case Void():
+                out.append(Voiding(intent_row(action)))
+            case CreateInvoice() | CreateCredit():
+                out.append(Creation(intent_row(action), settles.get(action.key)))
+            case Settle():
+                pass
+            case _:
+                assert_never(action)
+    return out
+
+
+def left_over(row: InvoiceRow) -> Intent:
+    """An earlier run's intent, from its stored action; a credit note is set against what it
+    replaces (or an open invoice), as when it was planned."""
+    if row.action == OutboxAction.VOID:
+        return Voiding(row)
+    return Creation(row, Settle(row.key, row.replaces) if row.is_credit_note else None)
 
 
 def invoice_request(
@@ -66,18 +128,17 @@ def invoice_request(
     return request
 
 
-def credit_targets(
-    chunk: Sequence[InvoiceRow], known: Sequence[InvoiceRow]
-) -> dict[str, InvoiceRow]:
-    """For each credit note in `chunk` that retires nothing (lines that netted below zero),
-    the contract's oldest invoice still owing at least as much, to set it against; a ledger
-    that allocates credits explicitly (Xero) does so. With none, the credit stays with the
-    customer, and status shows it as a credit."""
-    open_rows = sorted(
+def settle_targets(chunk: Sequence[Creation], known: Sequence[InvoiceRow]) -> dict[str, InvoiceRow]:
+    """The invoice each credit note in `chunk` is set against, by the credit note's key: the
+    one its `Settle` names, or with none named the contract's oldest invoice still owing at
+    least as much. A ledger that allocates credits explicitly (Xero) does so; with no invoice,
+    the credit stays with the customer, and status shows it as a credit."""
+    by_key = {r.key: r for r in known}
+    owing = sorted(
         (
             r
             for r in known
-            if r.action == "create"
+            if r.action == OutboxAction.CREATE
             and r.state in (schema.PUSHED, schema.PARTIALLY_PAID)
             and r.ledger_id
             and r.total_minor > 0
@@ -85,20 +146,31 @@ def credit_targets(
         key=lambda r: (r.invoice_date, r.id),
     )
     targets = {}
-    for row in chunk:
-        if row.replaces or row.total_minor >= 0:
+    for creation in chunk:
+        settle = creation.settle
+        if settle is None:
             continue
-        owed = -row.total_minor
-        for candidate in open_rows:
-            balance = candidate.balance_minor
-            if (
-                candidate.contract == row.contract
-                and candidate.currency == row.currency
-                and (balance if balance is not None else candidate.total_minor) >= owed
-            ):
-                targets[row.key] = candidate
-                break
+        if settle.against:
+            target = by_key.get(settle.against)
+        else:
+            target = _oldest_owing(creation.row, owing)
+        if target is not None:
+            targets[creation.key] = target
     return targets
+
+
+def _oldest_owing(credit: InvoiceRow, owing: Sequence[InvoiceRow]) -> InvoiceRow | None:
+    """The first of `owing` (oldest first) of the credit note's contract and currency whose
+    balance takes the whole credit."""
+    for candidate in owing:
+        balance = candidate.balance_minor
+        if (
+            candidate.contract == credit.contract
+            and candidate.currency == credit.currency
+            and (balance if balance is not None else candidate.total_minor) >= -credit.total_minor
+        ):
+            return candidate
+    return None
 
 
 def pushed_changes(
@@ -169,49 +241,16 @@ def failed_change(row: InvoiceRow, error: str | None) -> Change:
     return (row.key, {"state": schema.FAILED, "error": error})
 
 
-def beyond_lookup(rows: Sequence[InvoiceRow], window: timedelta | None) -> list[InvoiceRow]:
-    """Intents older than the ledger's lookups can see: a lookup would miss them, so a re-send
-    could double them; a person checks instead. No window means lookups see everything."""
-    if window is None:
-        return []
-    limit = (datetime.now(UTC) - window).isoformat()
-    return [r for r in rows if r.created_at < limit]
-
-
-@dataclass(frozen=True)
-class InDoubt:
-    """The intents left in `pushing`, sorted for the lookups that come before anything is
-    sent: the creates to look up by reference, the voids to send again (voiding twice is a
-    no-op), and those older than the ledger's lookups can see, for a person to check."""
-
-    creates: list[InvoiceRow]
-    voids: list[InvoiceRow]
-    too_old: list[InvoiceRow]
-
-
-def in_doubt(rows: Sequence[InvoiceRow], window: timedelta | None) -> InDoubt:
-    """Sort `pushing` rows by what the lookups do with them; `window` as `beyond_lookup`."""
-    pushing = [r for r in rows if r.state == schema.PUSHING]
-    too_old = beyond_lookup(pushing, window)
-    old = {r.key for r in too_old}
-    seen = [r for r in pushing if r.key not in old]
-    return InDoubt(
-        creates=[r for r in seen if r.action == OutboxAction.CREATE],
-        voids=[r for r in seen if r.action == OutboxAction.VOID],
-        too_old=too_old,
-    )
-
-
 @dataclass
 class Retirements:
     """What a run does with the voids and credit notes billing planned, given the intents left
     over from earlier runs (`sort_retirements`)."""
 
-    rows: list[InvoiceRow] = field(default_factory=list)  # planned rows that go ahead
-    resend: list[InvoiceRow] = field(default_factory=list)  # left-over intents to finish
+    going: list[Intent] = field(default_factory=list)  # planned intents that go ahead
+    resend: list[Intent] = field(default_factory=list)  # left-over intents to finish
     settled: list[Change] = field(default_factory=list)  # intents closed with no ledger call
     forget: list[str] = field(default_factory=list)  # void intents that were never sent
-    waiting: list[InvoiceRow] = field(default_factory=list)  # their invoice is in doubt
+    waiting: list[Intent] = field(default_factory=list)  # their invoice is in doubt
     # planned keys not sent: the key whose confirmation stands for each (None: nothing to wait
     # for), so the documents that wait for them (close-outs) know when to go
     stand_ins: dict[str, str | None] = field(default_factory=dict)
@@ -225,16 +264,24 @@ NEVER_SENT = "never reached the ledger; the milestone changed, so its current re
 PAID_SINCE = "not sent: the invoice has been paid since, so a credit note retires it instead"
 
 
+@dataclass(frozen=True)
+class _Earlier:
+    """The intents earlier runs left, as the sort of tonight's retirements sees them."""
+
+    absent: set[str]  # creations the ledger was asked about and does not have
+    resending: dict[str, Intent]  # sent again tonight, by key
+    retiring: dict[str, str]  # invoice key -> the unconfirmed void or credit note retiring it
+    rows: Mapping[str, InvoiceRow]
+
+
 def sort_retirements(
-    planned: Sequence[InvoiceRow],
-    resend: Sequence[InvoiceRow],
-    rows: Mapping[str, InvoiceRow],
+    planned: Sequence[Intent], resend: Sequence[Intent], rows: Mapping[str, InvoiceRow]
 ) -> Retirements:
     """One retirement per invoice, and none of an invoice the ledger does not have.
 
-    `resend` holds this run's left-over intents: creates the ledger was asked about and does not
-    have, and voids; `rows` maps keys to the state's invoice rows. A void or credit note billing
-    planned for an invoice
+    `resend` holds this run's left-over intents: creations the ledger was asked about and does
+    not have, and voids; `rows` maps keys to the state's invoice rows. A void or credit note
+    billing planned for an invoice
 
     - that the ledger was just found not to have is not sent: there is nothing to retire. The
       invoice's intent is closed here and the milestone's current revision goes out instead;
@@ -247,37 +294,21 @@ def sort_retirements(
 
     A left-over void of an invoice with no ledger id was never sent (there was nothing to send
     it to): it is forgotten."""
-    out = Retirements()
-    for row in resend:
-        old = rows.get(row.replaces or "")
-        if row.action == "void" and (old is None or not old.ledger_id):
-            out.forget.append(row.key)
-    absent = {r.key for r in resend if r.action == "create"}
-    resending = {r.key for r in resend}
-    pending = {
-        r.replaces: r
-        for r in rows.values()
-        if r.replaces and r.state == schema.PUSHING and r.key not in out.forget
-    }
+    out = Retirements(forget=[i.key for i in resend if _void_of_nothing(i, rows)])
+    earlier = _Earlier(
+        absent={i.key for i in resend if isinstance(i, Creation)},
+        resending={i.key: i for i in resend},
+        retiring={
+            r.replaces: r.key
+            for r in rows.values()
+            if r.replaces and r.state == schema.PUSHING and r.key not in out.forget
+        },
+        rows=rows,
+    )
     closed: dict[str, str] = {}
-    for row in planned:
-        old_key = row.replaces
-        earlier = pending.get(old_key or "")
-        if not old_key:
-            out.rows.append(row)
-        elif old_key in absent:
-            closed[old_key] = NEVER_SENT
-            out.stand_ins[row.key] = None
-        elif earlier is None:
-            (out.waiting if rows[old_key].state == schema.PUSHING else out.rows).append(row)
-        elif earlier.key not in resending:
-            out.waiting.append(row)
-        elif _overtaken(earlier, row, rows[old_key]):
-            closed[earlier.key] = PAID_SINCE
-            out.rows.append(row)
-        else:  # the earlier one is sent again tonight, and this one is not needed
-            out.stand_ins[row.key] = earlier.key
-    out.resend = [r for r in resend if r.key not in closed and r.key not in out.forget]
+    for intent in planned:
+        _place(intent, earlier, out, closed)
+    out.resend = [i for i in resend if i.key not in closed and i.key not in out.forget]
     for key, why in sorted(closed.items()):
         if why == NEVER_SENT:
             out.settled.append((key, {"state": schema.VOIDED, "balance_minor": 0, "error": why}))
@@ -286,19 +317,46 @@ def sort_retirements(
     return out
 
 
-def _overtaken(earlier: InvoiceRow, planned: InvoiceRow, old: InvoiceRow) -> bool:
+def _void_of_nothing(intent: Intent, rows: Mapping[str, InvoiceRow]) -> bool:
+    old = rows.get(intent.row.replaces or "")
+    return isinstance(intent, Voiding) and (old is None or not old.ledger_id)
+
+
+def _place(intent: Intent, earlier: _Earlier, out: Retirements, closed: dict[str, str]) -> None:
+    """Where one planned intent goes (`sort_retirements`); `closed` gathers the left-over
+    intents it closes, with why."""
+    old_key = intent.row.replaces
+    if not old_key:
+        out.going.append(intent)
+        return
+    if old_key in earlier.absent:
+        closed[old_key] = NEVER_SENT
+        out.stand_ins[intent.key] = None
+        return
+    before = earlier.retiring.get(old_key)
+    if before is None:
+        unconfirmed = earlier.rows[old_key].state == schema.PUSHING
+        (out.waiting if unconfirmed else out.going).append(intent)
+    elif before not in earlier.resending:
+        out.waiting.append(intent)
+    elif _overtaken(earlier.resending[before], intent, earlier.rows[old_key]):
+        closed[before] = PAID_SINCE
+        out.going.append(intent)
+    else:  # the earlier one is sent again tonight, and this one is not needed
+        out.stand_ins[intent.key] = before
+
+
+def _overtaken(earlier: Intent, planned: Intent, old: InvoiceRow) -> bool:
     """An unconfirmed void that tonight's credit note replaces: the invoice has payments now."""
-    return earlier.action == "void" and planned.action == "create" and old.paid_minor > 0
+    return isinstance(earlier, Voiding) and isinstance(planned, Creation) and old.paid_minor > 0
 
 
-def reissuable(
-    ready: list[InvoiceRow], retiring: list[InvoiceRow], confirmed: set[str]
-) -> list[InvoiceRow]:
-    """The rows to send after the retirements, less any whose milestone's old invoice was not
-    confirmed retired: a customer must never hold both."""
-    blocked = {m for r in retiring if r.key not in confirmed for m in r.milestones}
-    retiring_keys = {r.key for r in retiring}
-    return [r for r in ready if r.key not in retiring_keys and blocked.isdisjoint(r.milestones)]
+def reissuable(ready: list[Intent], retiring: list[Intent], confirmed: set[str]) -> list[Intent]:
+    """The intents to send after the retirements, less any whose milestone's old invoice was
+    not confirmed retired: a customer must never hold both."""
+    blocked = {m for i in retiring if i.key not in confirmed for m in i.row.milestones}
+    retiring_keys = {i.key for i in retiring}
+    return [i for i in ready if i.key not in retiring_keys and blocked.isdisjoint(i.row.milestones)]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

@@ -1,7 +1,8 @@
 """Payment pull-back: what the ledger says changed on our invoices, as updates to their rows.
 
-Pure: the engine fetches the changes and records the result. An invoice a person voided or
-deleted in the ledger is never treated as unbilled; it is kept and reported instead.
+`invoice_updates` is pure; `pull` is the run's step that asks the ledger and records them. An
+invoice a person voided or deleted in the ledger is never treated as unbilled; it is kept and
+reported instead.
 """
 
 from __future__ import annotations
@@ -10,12 +11,49 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 
-from connector.adapters.base import RemoteInvoice, RemoteStatus
+from connector.adapters.base import LedgerAdapter, RemoteInvoice, RemoteStatus
+from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.money import to_minor
 from connector.sync import schema
-from connector.sync.rows import InvoiceRow, RowUpdate, label
+from connector.sync.report import SyncReport
+from connector.sync.rows import Change, InvoiceRow, RowUpdate, label
 from connector.sync.schema import OutboxAction
+from connector.sync.state import State
+
+
+class Run(Protocol):
+    """What the payment pull needs of the run it is a step of."""
+
+    state: State
+    ledger: LedgerAdapter
+    report: SyncReport
+
+    def checkpoint(self, name: str) -> None: ...
+
+    def commit(self, changes: list[Change]) -> None: ...
+
+
+def pull(run: Run) -> str | None:
+    """Record what the ledger says changed since the last pull; returns the cursor to store
+    once the run succeeds (None when the ledger could not be asked: the next run asks again)."""
+    try:
+        run.checkpoint("before:payment_changes")
+        changes = run.ledger.payment_changes(run.state.cursor("payments"))
+        run.checkpoint("after:payment_changes")
+    except (RetriableLedgerError, SkippableLedgerError) as exc:
+        run.report.failures.append(f"payment status not pulled: {exc}")
+        return None
+    updates = invoice_updates(run.state.invoice_rows(), changes.invoices)
+    for update in updates:
+        if update.notice:
+            run.report.failures.append(update.notice)
+        if update.payments is not None:
+            run.state.record_payments(update.key, update.currency, update.payments)
+            run.report.payments_pulled += update.received
+    run.commit([(u.key, u.values) for u in updates])
+    return changes.cursor
 
 
 @dataclass(frozen=True)
@@ -47,7 +85,7 @@ def invoice_updates(
     updates = []
     for remote in remote_invoices:
         row = by_ledger_id.get(remote.ledger_id)
-        if row is None or row.action != "create":
+        if row is None or row.action != OutboxAction.CREATE:
             continue
         currency = row.currency
         if remote.is_credit:  # only what is left of the credit changes on a credit note

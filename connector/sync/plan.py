@@ -18,7 +18,7 @@ from connector.errors import ConnectorError
 from connector.sources.base import Source
 from connector.sync import billing
 from connector.sync import state as st
-from connector.sync.rows import InvoiceRow
+from connector.sync.outbox import Intent
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.tonight import as_tonight_finds, decide_tonight
 
@@ -34,7 +34,7 @@ def preview(
         config.state_url, config.business.name, path=config.state_path, read_only=True
     )
     rows = state.invoice_rows()
-    resend: list[InvoiceRow] = []
+    resend: list[Intent] = []
     caveats: list[str] = []
     if rows:  # nothing billed yet: nothing to ask the ledger about
         try:
@@ -52,7 +52,7 @@ def preview(
     tonight = decide_tonight(config, good, bad, rows, resend, as_of)
     decisions = tonight.decisions
     return as_of, billing.Decisions(
-        invoices=tonight.documents(),
+        actions=tonight.actions(),
         skipped=decisions.skipped,
         notices=decisions.notices,
         caveats=caveats,

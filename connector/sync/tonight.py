@@ -15,17 +15,20 @@ from datetime import date
 from connector.adapters.base import LedgerAdapter
 from connector.config import Config
 from connector.errors import RetriableLedgerError, SkippableLedgerError
-from connector.models import InvalidMilestone, Milestone, PlannedInvoice
+from connector.models import InvalidMilestone, Milestone
 from connector.sync import billing
+from connector.sync.actions import Action, Settle
 from connector.sync.outbox import (
+    Intent,
     Retirements,
     chunks,
-    in_doubt,
-    intent_row,
+    intents,
+    left_over,
     pushed_changes,
     sort_retirements,
 )
 from connector.sync.payments import invoice_updates
+from connector.sync.recovery import in_doubt
 from connector.sync.rows import InvoiceRow, to_billed
 
 
@@ -34,11 +37,21 @@ class Tonight:
     decisions: billing.Decisions
     retirements: Retirements
 
-    def documents(self) -> list[PlannedInvoice]:
-        """The planned documents that go to the ledger tonight, in order: a void or credit
-        note made unnecessary by an earlier one still in flight is not among them."""
-        going = {r.key for r in self.retirements.rows}
-        return [p for p in self.decisions.invoices if p.key in going]
+    def actions(self) -> list[Action]:
+        """The actions that go to the ledger tonight, in billing's order: a void or credit
+        note made unnecessary by an earlier one still in flight is not among them, nor is
+        the `Settle` of a credit note that is not."""
+        going = {i.key for i in self.retirements.going}
+        return [a for a in self.decisions.actions if _document_key(a) in going]
+
+
+def _document_key(action: Action) -> str:
+    """The key of the document an action sends or settles."""
+    match action:
+        case Settle(credit=credit):
+            return credit
+        case _:
+            return action.key
 
 
 def decide_tonight(
@@ -46,20 +59,20 @@ def decide_tonight(
     good: Sequence[Milestone],
     bad: Sequence[InvalidMilestone],
     rows: Sequence[InvoiceRow],
-    resend: Sequence[InvoiceRow],
+    resend: Sequence[Intent],
     as_of: date,
 ) -> Tonight:
     """Billing's decisions over `rows`, and what becomes of the retirements they plan."""
     history = [to_billed(r) for r in rows]
     decisions = billing.decide(config.contracts, good, bad, history, config.rules, as_of)
-    planned = [intent_row(p) for p in decisions.invoices]
+    planned = intents(decisions.actions)
     retirements = sort_retirements(planned, resend, {r.key: r for r in rows})
     return Tonight(decisions, retirements)
 
 
 def as_tonight_finds(
     rows: Sequence[InvoiceRow], ledger: LedgerAdapter, payments_cursor: str | None
-) -> tuple[list[InvoiceRow], list[InvoiceRow]]:
+) -> tuple[list[InvoiceRow], list[Intent]]:
     """The invoice rows as tonight's sync will find them, asking the ledger the same read-only
     questions it asks first: where each unconfirmed intent is, and what was paid since the last
     run. Returns the rows (copies; nothing is written) and the intents it would send again."""
@@ -72,7 +85,7 @@ def as_tonight_finds(
     return list(by_key.values()), resend
 
 
-def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[InvoiceRow]:
+def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[Intent]:
     """Each unconfirmed intent as the ledger has it (updated in `by_key`), as the sync's
     recovery looks it up; returns those the ledger does not have, and the voids, which the
     sync sends again. When the ledger cannot say how far back it sees, the sync checks
@@ -82,13 +95,13 @@ def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[Inv
     except (RetriableLedgerError, SkippableLedgerError):
         return []
     doubt = in_doubt(list(by_key.values()), window)
-    resend: list[InvoiceRow] = []
+    resend: list[Intent] = []
     for chunk in chunks(doubt.creates, ledger.batch_size):
         found = ledger.find_invoices([r.reference for r in chunk])
         for row in chunk:
             remote = found.get(row.reference)
             if remote is None:
-                resend.append(row)
+                resend.append(left_over(row))
                 continue
             for key, values in pushed_changes(row, remote, by_key.get(row.replaces or "")):
                 by_key[key] = by_key[key].updated(values)
