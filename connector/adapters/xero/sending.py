@@ -91,10 +91,12 @@ def _check_sendable(session: XeroSession, doc: Any) -> None:
     status = str(doc.status or "")
     if doc.type is not None and str(getattr(doc.type, "value", doc.type)) != "ACCREC":
         raise SkippableLedgerError(f"invoice {doc.invoice_number} is not a sales invoice")
+    if status in ("VOIDED", "DELETED"):
+        raise SkippableLedgerError(f"invoice {doc.invoice_number} is {status}: it is not sent")
     if status not in EMAILABLE:
         raise SkippableLedgerError(
             f"invoice {doc.invoice_number} is {status}: Xero emails only approved invoices "
-            "(submitted, authorised or paid); approve it in Xero first"
+            "(submitted, authorised or paid); approve it in Xero, then send it again"
         )
     name = doc.contact.name if doc.contact else "?"
     contact = session.only(

@@ -272,8 +272,11 @@ class XeroSession:
     def call(self, fn: Callable[[AccountingApi, str], T], write: bool = False) -> T:
         """Run `fn(api, tenant)`: limits waited out, retriable errors retried, a 401 refreshes
         the access token once. A `write` is not retried after a 5xx (see the module docstring):
-        the `ServerError` goes to the caller."""
+        the `ServerError` goes to the caller. Documents its answer leaves out as unreadable
+        wait in `take_unreadable` until the next call."""
         tenant = self.tenant()
+        if self._client is not None:
+            self._client.unreadable = []
         return refresh_once(
             lambda: self._retrying(lambda: fn(self.accounting(), tenant), write),
             AuthExpired,
@@ -293,7 +296,7 @@ class XeroSession:
         )
 
     def take_unreadable(self) -> list[Unreadable]:
-        """The documents Xero's answers held that could not be read, since the last take."""
+        """The documents the last call's answer held that could not be read."""
         if self._client is None:
             return []
         taken, self._client.unreadable = self._client.unreadable, []
