@@ -10,8 +10,11 @@ body, and caches a 500 under it; in those cases what landed is found by `Referen
 what is missing is sent, under a new key. A document found that way whose amount differs from
 the request is an earlier version, reported, never taken for this one. New contacts are created
 in one call, just before the first batch that needs them. A credit note that replaces an invoice
-is allocated to it. This module translates; it never decides what to bill and never touches the
-state database.
+is allocated to it. Each document carries its booking's tax and tracking (`documents`), checked
+against the organisation's own lists before anything is sent (`books`: Xero drops tracking it
+cannot match without a word); `sending` emails an invoice once; answers are read one document at
+a time (`lenient`), so that one odd field costs one document, never the run. This module
+translates; it never decides what to bill and never touches the state database.
 """
 
 from __future__ import annotations
