@@ -12,7 +12,11 @@ from decimal import Decimal
 import pytest
 from quickbooks import QuickBooks
 from quickbooks.cdc import change_data_capture
-from quickbooks.exceptions import QuickbooksException, ValidationException
+from quickbooks.exceptions import (
+    QuickbooksException,
+    UnsupportedException,
+    ValidationException,
+)
 from quickbooks.objects.base import Ref
 from quickbooks.objects.company_info import CompanyInfo
 from quickbooks.objects.customer import Customer
@@ -118,6 +122,8 @@ def test_each_country_has_its_usual_tax_codes_and_rates(sandbox, country, expect
 def test_us_companies_answer_the_tax_and_non_pseudo_codes(sandbox):
     qb = company(sandbox)
     assert {c.Id: c.Taxable for c in TaxCode.all(qb=qb)} == {"TAX": True, "NON": False}
+    with pytest.raises(UnsupportedException):  # TaxService makes codes, not a create
+        qb.create_object("TaxCode", dumps({"Name": "Mine"}))
 
 
 @pytest.mark.parametrize(
