@@ -21,6 +21,7 @@ import platformdirs
 from pydantic import BaseModel, ValidationError
 
 from connector import plugins
+from connector.config_books import ContractBooks, books_of, contract_books
 from connector.config_contracts import contract_sections, contracts, with_contract_ids
 from connector.config_sections import (
     BillingSection,
@@ -81,6 +82,13 @@ class Config:
     state_path: Path | None
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    books: dict[str, ContractBooks] = field(default_factory=dict)
+
+    def books_for(self, contract: str) -> ContractBooks:
+        """How `contract`'s documents are booked and sent (the business's settings for a
+        contract the config no longer lists, whose old invoices may still be retired)."""
+        found = self.books.get(contract)
+        return found if found is not None else books_of(self.billing, None)
 
     @property
     def base_dir(self) -> Path:
@@ -163,6 +171,7 @@ def load(path: str | Path) -> Config:
         schedule=schedule,
         notify=notify,
         contracts=by_id,
+        books=contract_books(billing, sections),
         tracker_kind=tracker.kind,
         tracker_settings=tracker_settings,
         ledger_kind=ledger.kind,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connector.money import MoneyError, exponent
 from connector.notify import NotifySettings
-from connector.validation import SECRET_KEY, IsoDate, safe_text
+from connector.validation import SECRET_KEY, IsoDate, safe_optional_text, safe_text
 
 # Numbers are read by connector.money, which refuses floats and booleans; pydantic must not
 # coerce them first (it would turn true into 1).
@@ -73,7 +73,25 @@ class PluginSection(BaseModel):
     kind: str = Field(min_length=1)
 
 
-class BillingSection(Section):
+Send = Literal["never", "on-create"]
+# Whether amounts are net of tax (the ledger adds it), include it, or carry none
+# (QuickBooks GlobalTaxCalculation, Xero LineAmountTypes: ledger-apis.md, Tax row).
+Amounts = Literal["exclusive", "inclusive", "no_tax"]
+
+
+class BooksKeys(Section):
+    """How the ledger books and delivers documents: set for the business in [billing], and
+    per contract, where a contract's own key wins."""
+
+    send: Send | None = None
+    amounts: Amounts | None = None
+    tax_code: str | None = Field(default=None, min_length=1)
+    taxable: bool | None = None
+
+    _tax_code = field_validator("tax_code")(safe_optional_text)
+
+
+class BillingSection(BooksKeys):
     """`[billing]`: how every contract of the business is billed unless the contract says."""
 
     approval: Literal["required", "none"] = "required"
@@ -93,9 +111,11 @@ class ChangeOrderSection(Section):
     _id = field_validator("id")(safe_text)
 
 
-class ContractSection(Section):
+class ContractSection(BooksKeys):
     """One `[[contracts]]` table. Amounts are checked against the contract's currency in
     `connector.config_contracts`, which also turns the table into a `Contract`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     id: str = Field(min_length=1)
     customer: str = Field(min_length=1)
@@ -107,10 +127,26 @@ class ContractSection(Section):
     cap: Money | None = None
     terms_days: int | None = Field(default=None, ge=0, le=3650)
     change_orders: list[ChangeOrderSection] = []
+    # Where the revenue is tracked: a QuickBooks class (on every line) and location, or Xero
+    # tracking categories ({ Region = "North" }, at most two), by the names the books show.
+    class_name: str | None = Field(default=None, alias="class", min_length=1)
+    location: str | None = Field(default=None, min_length=1)
+    tracking: dict[str, str] = {}
 
     # The customer's name is what the ledger files the invoice under; the id is what
     # milestones name. A control or text-direction character in either is refused.
     _names = field_validator("id", "customer")(safe_text)
+    _books = field_validator("class_name", "location")(safe_optional_text)
+
+    @field_validator("tracking")
+    @classmethod
+    def _tracking(cls, value: dict[str, str]) -> dict[str, str]:
+        for category, option in value.items():
+            safe_text(category)
+            safe_text(option)
+            if not category or not option:
+                raise ValueError('expected { Category = "Option" } with names that are not empty')
+        return value
 
     @field_validator("currency")
     @classmethod

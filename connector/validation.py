@@ -59,7 +59,8 @@ def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
         return "required key is missing"
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
-        allowed = f"; expected one of: {', '.join(owner.model_fields)}" if owner else ""
+        keys = [f.alias or name for name, f in owner.model_fields.items()] if owner else []
+        allowed = f"; expected one of: {', '.join(keys)}" if owner else ""
         return f"unknown key{allowed}"
     message = error["msg"].removeprefix("Value error, ")
     if "input" in error and kind not in ("value_error",):
@@ -141,6 +142,11 @@ def safe_text(value: str) -> str:
     if reason:
         raise ValueError(reason)
     return value
+
+
+def safe_optional_text(value: str | None) -> str | None:
+    """`safe_text` for a key that may be left out."""
+    return None if value is None else safe_text(value)
 
 
 def printable(text: str) -> str:

@@ -68,9 +68,10 @@ def _currency(profile: LedgerProfile, c: ContractBooking) -> list[str]:
 def _tax(profile: LedgerProfile, c: ContractBooking) -> list[str]:
     b = c.booking
     if b.taxable is not None and profile.needs_tax_code:
+        where = profile.country or "outside the US"
         return [
-            f"contract {c.contract}: taxable = true/false is for US QuickBooks companies; this "
-            f"company ({profile.country or 'outside the US'}) needs tax_code = one of "
+            f"contract {c.contract}: taxable = true/false is for US companies, whose lines are "
+            f"taxable or not; this company ({where}) needs tax_code = one of "
             f"{_listed(profile.tax_codes)}"
         ]
     if b.tax_code is None:
