@@ -30,7 +30,8 @@ from connector.models import Skip
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
-from connector.sync.status import status_data
+from connector.sync.status import books_status
+from connector.sync.status_records import BooksStatus
 
 EXAMPLE = Path(__file__).resolve().parent / "examples"
 
@@ -98,7 +99,7 @@ def run_demo(
     show: Callable[[str], None],
     as_of: date | None = None,
     render_report: Callable[[SyncReport], None] | None = None,
-    render_status: Callable[[dict[str, object]], None] | None = None,
+    render_status: Callable[[BooksStatus], None] | None = None,
     render_skipped: Callable[[list[Skip]], None] | None = None,
     *,
     ledger: str = "quickbooks",
@@ -133,7 +134,7 @@ def _story(
     show: Callable[[str], None],
     as_of: date | None,
     render_report: Callable[[SyncReport], None] | None,
-    render_status: Callable[[dict[str, object]], None] | None,
+    render_status: Callable[[BooksStatus], None] | None,
     render_skipped: Callable[[list[Skip]], None] | None,
 ) -> dict[str, object]:
     as_of = as_of or datetime.now(cfg.zone).date()
@@ -157,8 +158,8 @@ def _story(
     if render_report:
         render_report(second)
     state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
-    data = status_data(cfg.business.name, cfg.contracts, state, as_of)
+    books_now = books_status(cfg.business.name, cfg.contracts, state, as_of)
     show("\n4. Where the books stand")
     if render_status:
-        render_status(data)
-    return data
+        render_status(books_now)
+    return books_now.to_json()

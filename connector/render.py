@@ -3,7 +3,7 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -115,11 +115,8 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
         err.print(f"  [red]needs attention:[/red] {esc(problem)}")
 
 
-def status(console: Console, books: BooksStatus | Mapping[str, object]) -> None:
-    """One business's books: contracts, invoices, and what needs a person. The demo still hands
-    the status's JSON form (a mapping), which is read back into the typed value first."""
-    if not isinstance(books, BooksStatus):
-        books = BooksStatus.from_json(books)
+def status(console: Console, books: BooksStatus) -> None:
+    """One business's books: contracts, invoices, and what needs a person."""
     console.print(
         f"[bold]{esc(books.business)}[/bold] as of {books.as_of}; last sync: {_ran(books.last_run)}"
     )
