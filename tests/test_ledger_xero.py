@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 
 from connector.adapters.base import RemoteStatus
+from connector.errors import SkippableLedgerError
 from connector.testing.ledger import LedgerConformance, request
-from tests.xero_support import XeroWorld
+from tests.xero_support import XeroWorld, take_violations
 
 
 class TestXeroLedger(LedgerConformance):
@@ -286,3 +287,34 @@ def test_payments_on_bills_are_not_pulled(xero):
     xero.pay(ours.invoice.ledger_id, "100.00")
     changes = ledger.payment_changes(cursor)
     assert [i.ledger_id for i in changes.invoices] == [ours.invoice.ledger_id]
+
+
+def test_a_lookup_never_calls_an_unreadable_document_absent(xero, xero_spec):
+    """An in-doubt invoice that Xero holds but cannot be read must not be sent again: the
+    lookup says so instead of answering "not there"."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    (result,) = ledger.create_invoices([request(customer, 1, "1000.00")])
+    xero.sandbox.faults.odd_field("Total", "n/a", match="GET /api.xro/2.0/Invoices$")
+    with pytest.raises(SkippableLedgerError, match="could not be read"):
+        ledger.find_invoices([result.invoice.reference])
+    take_violations(xero_spec, "Total")
+    assert result.invoice.reference in ledger.find_invoices([result.invoice.reference])
+
+
+def test_a_created_invoice_whose_answer_cannot_be_read_is_in_doubt_not_lost(xero, xero_spec):
+    """The create answer's element for the first request cannot be read: that request is left
+    in doubt, named (the engine looks it up before sending anything again); the second keeps
+    its own invoice."""
+    ledger = xero.ledger()
+    customer = ledger.find_or_create_customer("Acme Corporation", "USD")
+    ledger.create_invoices([])  # the contact first
+    xero.sandbox.faults.odd_field("AmountDue", "n/a", match="PUT /api.xro/2.0/Invoices$")
+    first, second = ledger.create_invoices(
+        [request(customer, 1, "1000.00"), request(customer, 2, "2000.00")]
+    )
+    take_violations(xero_spec, "AmountDue")
+    assert first.invoice is None and first.retriable and "could not be read" in first.error
+    assert second.invoice is not None and second.invoice.total == Decimal("1950.00")
+    found = ledger.find_invoices([request(customer, 1, "1000.00").reference])
+    assert len(found) == 1 and len(xero.invoices()) == 2

@@ -11,68 +11,13 @@ from decimal import Decimal
 import pytest
 import requests
 
-from connector.jsonwire import loads
 from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET
-from tests.xero_support import XeroWorld
-
-
-class Api:
-    """Raw HTTP to the sandbox with a bearer token for one organisation."""
-
-    def __init__(self, world: XeroWorld):
-        self.world = world
-        self.token = world.sandbox.issue_tokens([world.tenant])["access_token"]
-
-    def __call__(self, method: str, path: str, body=None, headers=None, **params):
-        sent = {
-            "Authorization": f"Bearer {self.token}",
-            "xero-tenant-id": self.world.tenant,
-            "Accept": "application/json",
-            **(headers or {}),
-        }
-        data = None
-        if body is not None:
-            from connector.jsonwire import dumps
-
-            data = dumps(body)
-            sent["Content-Type"] = "application/json"
-        answer = requests.request(
-            method,
-            self.world.sandbox.api_url + path,
-            data=data,
-            headers=sent,
-            params=params,
-            timeout=10,
-        )
-        answer.body = loads(answer.content) if answer.content else None
-        return answer
+from tests.xero_support import Api, XeroWorld, invoice, take_violations
 
 
 @pytest.fixture
 def api(xero):
     return Api(xero)
-
-
-def invoice(reference: str = "R1", amount: str = "100.00", currency: str = "USD", **extra):
-    return {
-        "Type": "ACCREC",
-        "Contact": {"Name": "Acme Corporation"},
-        "LineItems": [
-            {
-                "Description": "Work",
-                "Quantity": Decimal(1),
-                "UnitAmount": Decimal(amount),
-                "AccountCode": "200",
-            }
-        ],
-        "Date": "2026-11-02",
-        "DueDate": "2026-11-17",
-        "Reference": reference,
-        "CurrencyCode": currency,
-        "Status": "AUTHORISED",
-        "LineAmountTypes": "NoTax",
-        **extra,
-    }
 
 
 def test_dates_are_dotnet_json_and_amounts_exact(api):
@@ -518,8 +463,7 @@ def test_an_odd_field_fault_serves_xero_s_own_odd_example(api, xero, xero_spec):
     (payment,) = api("GET", "/Payments").body["Payments"]
     assert payment["BatchPayment"] == {"IsReconciled": "false"}
     assert api("GET", "/Payments").body["Payments"][0].get("BatchPayment") is None  # spent
-    (violation,) = xero_spec.take()
-    assert "IsReconciled" in violation  # Xero's example breaks Xero's schema, as served here
+    take_violations(xero_spec, "IsReconciled")  # Xero's example breaks Xero's own schema
 
 
 def test_admin_http_api_sets_a_region_tracking_and_contact_emails(checked_sandbox):

@@ -3,6 +3,7 @@ exchange checked against Xero's OpenAPI description."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -11,7 +12,7 @@ import pytest
 
 from connector.sync.status import status_data
 from tests.conftest import AS_OF, MILESTONES, add_change_order, cancel_beta_after_invoicing
-from tests.xero_support import XeroWorld, connect, xero_business
+from tests.xero_support import XeroWorld, connect, take_violations, xero_business
 
 EXPECTED = sorted(["4800.00", "8160.00", "13770.00", "24570.00", "2700.00", "4000.00"])
 
@@ -329,3 +330,34 @@ def test_a_last_invoice_that_nets_below_zero_goes_as_a_credit_note(tmp_path, xer
     (note,) = xero.sandbox.credit_notes(xero.tenant)
     assert note["Total"] == Decimal("13430.00")
     assert totals(xero) == sorted(["4800.00", "8160.00", "13770.00", "700.00", "4000.00"])
+
+
+def test_a_document_that_cannot_be_read_is_named_and_the_others_are_pulled(
+    tmp_path, xero, xero_spec, caplog
+):
+    """Xero's answer holds one invoice whose AmountDue is not a number. That invoice is left
+    out and named; the other invoice's payment is recorded in the same run; the cursor stays,
+    so the next night reads the odd one again and loses nothing."""
+    business = xero_business(tmp_path / "b", xero)
+    business.sync()
+    cursor = business.state().cursor("payments")
+    odd, other = xero.invoices()[0], xero.invoices()[1]
+    xero.pay(odd["InvoiceID"], "100.00")
+    xero.pay(other["InvoiceID"], "100.00")
+    xero.sandbox.faults.odd_field(
+        "AmountDue", "a lot", count=10, match="GET /api.xro/2.0/Invoices$", index=0
+    )
+    with caplog.at_level(logging.WARNING, logger="connector.adapters.xero.reads"):
+        report = business.sync()
+    take_violations(xero_spec, "AmountDue")
+    assert report.exit_code != 2 and report.fatal is None
+    named = [r.message for r in caplog.records if odd["InvoiceNumber"] in r.message]
+    assert named and "could not be read" in named[0], caplog.text
+    states = {r.ledger_id: r.state for r in business.state().invoice_rows()}
+    assert (states[odd["InvoiceID"]], states[other["InvoiceID"]]) == ("pushed", "partially_paid")
+    assert business.state().cursor("payments") == cursor
+    xero.sandbox.faults.clear()
+    business.sync()
+    states = {r.ledger_id: r.state for r in business.state().invoice_rows()}
+    assert states[odd["InvoiceID"]] == "partially_paid"
+    assert business.state().cursor("payments") != cursor
