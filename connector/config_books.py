@@ -1,8 +1,8 @@
 """How the ledger books and delivers each contract's documents, from [billing] and the contract.
 
-A contract's own key wins over the business's; what neither says takes the default: amounts net
-of tax (the ledger computes the tax), no tax code (the ledger's own default), nothing sent to the
-client. `connector.sync.preflight` checks the result against the company's lists.
+A contract's own key wins over the business's; what neither says is left to the ledger: amounts
+as its settings have them (net of tax unless changed there), its default tax code, and nothing
+sent to the client. `connector.sync.preflight` checks the result against the company's lists.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def books_of(billing: BillingSection, contract: ContractSection | None) -> Contr
     booking = Booking(
         tax_code=pick("tax_code"),  # type: ignore[arg-type]
         taxable=pick("taxable"),  # type: ignore[arg-type]
-        amounts=AmountsAre(amounts) if isinstance(amounts, str) else AmountsAre.EXCLUSIVE,
+        amounts=AmountsAre(amounts) if isinstance(amounts, str) else None,
         class_name=contract.class_name if contract else None,
         location=contract.location if contract else None,
         tracking=tuple(contract.tracking.items()) if contract else (),

@@ -51,7 +51,7 @@ class Booking:
 
     tax_code: str | None = None  # QuickBooks TaxCode name (non-US); Xero TaxType or rate name
     taxable: bool | None = None  # QuickBooks US: line TAX or NON; Automated Sales Tax computes it
-    amounts: AmountsAre = AmountsAre.EXCLUSIVE
+    amounts: AmountsAre | None = None  # None: as the ledger's settings have it (exclusive)
     class_name: str | None = None  # QuickBooks Class, on every line
     location: str | None = None  # QuickBooks Department (location), on the document
     tracking: tuple[tuple[str, str], ...] = ()  # Xero (category, option) pairs, at most two
@@ -130,6 +130,9 @@ class PushResult:
 class PaymentChanges:
     invoices: list[RemoteInvoice] = field(default_factory=list)
     cursor: str | None = None
+    # Documents the ledger answered with but that could not be read, one sentence each: shown
+    # to a person as problems of the run; the cursor stays so the next night reads them again.
+    problems: tuple[str, ...] = ()
 
 
 class LedgerAdapter(Protocol):

@@ -230,17 +230,18 @@ class CompanyBooks:
         """Outside the US every sales line names a TaxCode ("...have a GST/HST rate before you
         save", 6000, otherwise) and the document its GlobalTaxCalculation."""
         code = None
+        amounts = b.amounts or AmountsAre.EXCLUSIVE  # the Invoice reference's default
         if b.tax_code is not None:
             code = self._tax_code_id(b.tax_code)
-        elif b.amounts is not AmountsAre.NO_TAX:
+        elif amounts is not AmountsAre.NO_TAX:
             raise SkippableLedgerError(
                 f"QuickBooks in {self.country()} needs a tax code on every line, and this "
                 f"contract has none; set tax_code to one of {self.tax_codes().listed()}"
             )
         return Booked(
             line_tax_code=code,
-            calculation=CALCULATION[b.amounts],
-            inclusive=b.amounts is AmountsAre.INCLUSIVE,
+            calculation=CALCULATION[amounts],
+            inclusive=amounts is AmountsAre.INCLUSIVE,
         )
 
     def _tax_code_id(self, name: str) -> str:

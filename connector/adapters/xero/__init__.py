@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -313,7 +314,7 @@ class XeroLedger:
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
         changes, unread = payment_changes(self.session, cursor)
         self.unreadable = tuple(str(u) for u in unread)
-        return changes
+        return replace(changes, problems=self.unreadable)
 
     # -- the organisation, and getting invoices to the client ----------------------------------
 

@@ -3,9 +3,9 @@
 Every line carries the booking's TaxType (the request's tax code mapped through the
 organisation's rates, else `XeroSettings.tax_type`) and its tracking; the document carries its
 currency always (Xero would otherwise take the contact's or the base currency) and its
-LineAmountTypes. A booking that says nothing about tax (no tax code, amounts left at the default)
-keeps `XeroSettings.line_amount_types`, so that a business set up before bookings existed books
-exactly as it did. Building refuses (`BookingRefused`) what the organisation cannot take.
+LineAmountTypes. A booking that says nothing about tax (no tax code, `amounts` None) keeps
+`XeroSettings.line_amount_types`, so that a business set up before bookings existed books
+exactly as it did; one with a tax code and no `amounts` is Exclusive, Xero's default. Building refuses (`BookingRefused`) what the organisation cannot take.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ LINE_AMOUNT_TYPES = {
 
 
 def line_amount_types(booking: Booking, settings: XeroSettings) -> str:
-    if booking.tax_code is None and booking.amounts is AmountsAre.EXCLUSIVE:
+    if booking.amounts is not None:
+        return LINE_AMOUNT_TYPES[booking.amounts]
+    if booking.tax_code is None:
         return settings.line_amount_types
-    return LINE_AMOUNT_TYPES[booking.amounts]
+    return LINE_AMOUNT_TYPES[AmountsAre.EXCLUSIVE]  # Xero's own default (ledger-apis.md, Tax)
 
 
 def document(
