@@ -56,12 +56,18 @@ def test_a_version_1_database_is_upgraded_and_keeps_what_was_billed(tmp_path):
     billed = len(state.invoice_rows())
     with state.engine.begin() as conn:  # what a 0.1 database looked like
         conn.execute(text("DROP TABLE http_cache"))
+        for column in ("tax_minor", "payment_link", "delivery", "sent_at"):  # added in v3
+            conn.execute(text(f"ALTER TABLE invoices DROP COLUMN {column}"))
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
     with pytest.raises(StateError, match="run `connector sync` once"):
         st.State.open(business.config().state_url, "Northwind Studio", read_only=True)
     upgraded = business.state()
-    assert upgraded.version() == schema.SCHEMA_VERSION == 2
-    assert len(upgraded.invoice_rows()) == billed > 0
+    assert upgraded.version() == schema.SCHEMA_VERSION == 3
+    rows = upgraded.invoice_rows()
+    assert len(rows) == billed > 0
+    assert {(r.tax_minor, r.payment_link, r.delivery, r.sent_at) for r in rows} == {
+        (None, None, None, None)
+    }
     upgraded.http_cache.put("GET https://api.example/x", '"abc"', "[]")
     assert upgraded.http_cache.get("GET https://api.example/x") == ('"abc"', "[]")
 

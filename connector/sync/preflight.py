@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from connector.adapters.base import Booking, LedgerProfile
+from connector.config import Config
 
 MAX_TRACKING = 2  # Xero: at most two tracking categories per line (ledger-apis.md, Line row)
 
@@ -25,6 +26,16 @@ class ContractBooking:
     contract: str
     currency: str
     booking: Booking
+
+
+def bookings(config: Config, contracts: Iterable[str] | None = None) -> list[ContractBooking]:
+    """The config's contracts (or those named) as the ledger will see them."""
+    wanted = config.contracts if contracts is None else contracts
+    return [
+        ContractBooking(cid, config.contracts[cid].currency, config.books_for(cid).booking)
+        for cid in wanted
+        if cid in config.contracts
+    ]
 
 
 def _listed(values: Iterable[str]) -> str:

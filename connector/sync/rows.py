@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 
 from connector.models import BilledInvoice, Kind, Line, Milestone, Role, Status
 from connector.money import from_minor, to_minor
-from connector.sync.schema import ACTIVE_STATES, PUSHING, OutboxAction, OutboxState
+from connector.sync.schema import ACTIVE_STATES, PUSHING, Delivery, OutboxAction, OutboxState
 
 
 def lines_to_json(lines: Sequence[Line], currency: str) -> str:
@@ -75,6 +75,10 @@ class InvoiceRow:
     created_at: str = ""
     updated_at: str = ""
     id: int = 0  # the database's order of writing; 0 until recorded
+    tax_minor: int | None = None  # as the ledger computed it; None until it says
+    payment_link: str | None = None
+    delivery: Delivery | None = None  # None: not to be emailed to the client
+    sent_at: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -94,6 +98,10 @@ class InvoiceRow:
     def is_credit_note(self) -> bool:
         return self.total_minor < 0
 
+    @property
+    def tax(self) -> Decimal | None:
+        return None if self.tax_minor is None else from_minor(self.tax_minor, self.currency)
+
     def updated(self, change: RowUpdate) -> InvoiceRow:
         return replace(self, **change)
 
@@ -107,6 +115,10 @@ class RowUpdate(TypedDict, total=False):
     paid_minor: int
     balance_minor: int | None
     error: str | None
+    tax_minor: int | None
+    payment_link: str | None
+    delivery: Delivery | None
+    sent_at: str | None
 
 
 # A row update: the invoice's key and what changes on it.
@@ -140,6 +152,10 @@ def row_from_db(m: Mapping[Any, Any]) -> InvoiceRow:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         id=m["id"],
+        tax_minor=m["tax_minor"],
+        payment_link=m["payment_link"],
+        delivery=Delivery(m["delivery"]) if m["delivery"] else None,
+        sent_at=m["sent_at"],
     )
 
 
@@ -161,6 +177,7 @@ def row_to_db(row: InvoiceRow) -> dict[str, Any]:
         "lines": lines_to_json(row.lines, row.currency),
         "total_minor": row.total_minor,
         "replaces": row.replaces,
+        "delivery": None if row.delivery is None else str(row.delivery),
     }
 
 

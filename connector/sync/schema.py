@@ -22,9 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
+    text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class OutboxState(StrEnum):
@@ -45,6 +47,19 @@ class OutboxState(StrEnum):
     VOIDED_IN_LEDGER = "voided_in_ledger"
     # Lines that net to zero: billed (it counts), but no document is sent to the ledger.
     NOT_SENT = "not_sent"
+
+
+class Delivery(StrEnum):
+    """Whether a document is to reach the client through the ledger's own email. `sending` is
+    committed before the ledger is asked, so a run that finds it asks whether it went before
+    sending again: never twice, never lost (a resend is a person's decision, in the ledger)."""
+
+    __hash__ = str.__hash__
+
+    WANTED = "wanted"  # to be sent once the ledger confirms the document
+    SENDING = "sending"  # asked; the answer is not recorded yet
+    SENT = "sent"
+    REFUSED = "refused"  # the ledger would not (no email on file...): tried again each night
 
 
 class OutboxAction(StrEnum):
@@ -99,6 +114,11 @@ invoices = Table(
     Column("error", Text),
     Column("created_at", String(32), nullable=False),
     Column("updated_at", String(32), nullable=False),
+    # v3: what the ledger computed and where the client pays, and the email to the client
+    Column("tax_minor", Integer),  # the tax the ledger added (or found inside the amounts)
+    Column("payment_link", Text),
+    Column("delivery", String(16)),  # Delivery, or NULL: not to be sent
+    Column("sent_at", String(32)),
     UniqueConstraint("business", "key", name="uq_invoices_key"),
 )
 
@@ -172,8 +192,22 @@ def _v2(conn: Connection) -> None:
     http_cache.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    """Invoices gain the ledger's tax, the payment link and the delivery to the client. A
+    database created at v1 by this code has them already (create_all uses today's table)."""
+    have = {c["name"] for c in inspect(conn).get_columns("invoices")}
+    for name, kind in (
+        ("tax_minor", "INTEGER"),
+        ("payment_link", "TEXT"),
+        ("delivery", "VARCHAR(16)"),
+        ("sent_at", "VARCHAR(32)"),
+    ):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE invoices ADD COLUMN {name} {kind}"))
+
+
 # Migration N takes a database at version N-1 to version N. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 
 
 def now() -> str:
