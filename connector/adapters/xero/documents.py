@@ -5,7 +5,8 @@ organisation's rates, else `XeroSettings.tax_type`) and its tracking; the docume
 currency always (Xero would otherwise take the contact's or the base currency) and its
 LineAmountTypes. A booking that says nothing about tax (no tax code, `amounts` None) keeps
 `XeroSettings.line_amount_types`, so that a business set up before bookings existed books
-exactly as it did; one with a tax code and no `amounts` is Exclusive, Xero's default. Building refuses (`BookingRefused`) what the organisation cannot take.
+exactly as it did; one with a tax code and no `amounts` is Exclusive, Xero's default.
+Building refuses (`BookingRefused`) what the organisation cannot take.
 """
 
 from __future__ import annotations
