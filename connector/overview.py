@@ -12,7 +12,7 @@ from connector import config as config_mod
 from connector.doctor import credentials_warning
 from connector.errors import ConnectorError
 from connector.sync import state as st
-from connector.sync.status import BooksStatus, Json, books_status
+from connector.sync.status import AmountsOf, BooksStatus, Json, books_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +33,19 @@ class CannotLoad:
 Entry = BooksStatus | CannotLoad
 
 
+def amounts_of(cfg: config_mod.Config) -> AmountsOf:
+    """How each contract's amounts are meant as the config says today, for the status's net,
+    tax and gross (a contract the config no longer lists has the business's setting)."""
+    return lambda contract: cfg.books_for(contract).booking.amounts
+
+
 def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
     """The status, with what the state alone cannot say first: a failed last run, and the
     ledger connection the keyring knows about. The last run's times are shown beside "as of"
     (a local day), so in local time too."""
     day = as_of or datetime.now(cfg.zone).date()
     state = st.State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
-    books = books_status(cfg.business.name, cfg.contracts, state, day)
+    books = books_status(cfg.business.name, cfg.contracts, state, day, amounts_of(cfg))
     last = books.last_run
     failure = last.failure() if last else None
     extra = [note for note in (failure, credentials_warning(cfg)) if note]

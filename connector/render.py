@@ -18,6 +18,7 @@ from connector.sync.report import SyncReport
 from connector.sync.status import (
     BooksStatus,
     ContractStatus,
+    Emailed,
     InvoiceStatus,
     LastRun,
     Standing,
@@ -123,6 +124,10 @@ def status(console: Console, books: BooksStatus) -> None:
     console.print(_contracts_table(books.contracts))
     if books.invoices:
         console.print(_invoices_table(books.invoices))
+    client = _client_table(books.invoices)
+    if client is not None:
+        console.print(client)
+    _payment_links(console, books.invoices)
     for item in books.attention:
         console.print(f"[red]needs attention:[/red] {esc(item)}")
 
@@ -138,7 +143,7 @@ def _shown(amount: Decimal | None) -> str:
 
 def _contracts_table(contracts: Sequence[ContractStatus]) -> Table:
     table = _table("Contracts")
-    table.add_column("Contract")
+    table.add_column("Contract", overflow="fold")
     table.add_column("Cur", no_wrap=True)
     for name in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage"):
         table.add_column(name, justify="right", no_wrap=True, min_width=9)
@@ -158,29 +163,90 @@ def _contracts_table(contracts: Sequence[ContractStatus]) -> Table:
     return table
 
 
+# How an invoice's email to the client is worded in the status (the JSON keeps `Emailed`).
+EMAILED_WORDS = {
+    Emailed.SENT: "sent",
+    Emailed.SENDING: "sending",
+    Emailed.REFUSED: "[red]refused[/red]",
+    Emailed.TO_SEND: "to send",
+    Emailed.NEVER: "",
+}
+
+
 def _invoices_table(invoices: Sequence[InvoiceStatus]) -> Table:
+    """Total is what the client is asked for: the gross once the ledger computed tax (the
+    next table splits it), the connector's total before that."""
     table = _table("Invoices")
     table.add_column("Invoice", no_wrap=True)
-    table.add_column("Contract")
-    table.add_column("For")
+    table.add_column("Contract", overflow="fold")
+    table.add_column("For", overflow="fold")
     table.add_column("Total", justify="right", no_wrap=True, min_width=12)
     table.add_column("Due", no_wrap=True, min_width=10)
     table.add_column("Paid", justify="right", no_wrap=True, min_width=8)
-    table.add_column("Status")
+    table.add_column("Status", overflow="fold")
     table.add_column("Late", justify="right", no_wrap=True)
     for i in invoices:
+        total = i.total if i.gross is None else i.gross
         table.add_row(
             esc(i.number),
             esc(i.contract),
             esc(", ".join(i.milestones) or str(i.kind)),
             # a credit note is for a positive amount, shown as such beside its status
-            f"{_shown(abs(i.total))} {i.currency}",
+            f"{_shown(abs(total))} {i.currency}",
             i.due_date.isoformat(),
             _shown(i.paid),
             str(i.status),
             f"{i.days_overdue}d" if i.days_overdue else "",
         )
     return table
+
+
+CLIENT_TITLES = {
+    (True, True): "Tax (as the ledger computed it) and email to the client",
+    (True, False): "Tax, as the ledger computed it",
+    (False, True): "Email to the client",
+}
+
+
+def _client_table(invoices: Sequence[InvoiceStatus]) -> Table | None:
+    """The tax the ledger computed on each invoice, between the amounts without it and the
+    gross (a credit note's as positive amounts, like its total), and whether the ledger
+    emailed it to the client: a table of its own, so the invoices table keeps to 80 columns.
+    Each part appears only when some invoice has it; None when neither does."""
+    taxed = any(i.tax is not None for i in invoices)
+    emailing = any(i.emailed is not Emailed.NEVER for i in invoices)
+    shown = [i for i in invoices if i.tax is not None or i.emailed is not Emailed.NEVER]
+    if not shown:
+        return None
+    table = _table(CLIENT_TITLES[taxed, emailing])
+    table.add_column("Invoice", no_wrap=True)
+    table.add_column("Cur", no_wrap=True)
+    if taxed:
+        for name in ("Net", "Tax", "Gross"):
+            table.add_column(name, justify="right", no_wrap=True, min_width=9)
+    if emailing:
+        table.add_column("Emailed", no_wrap=True)
+    for i in shown:
+        cells = [esc(i.number), i.currency]
+        if taxed:
+            cells += [_shown(None if a is None else abs(a)) for a in (i.net, i.tax, i.gross)]
+        if emailing:
+            cells.append(EMAILED_WORDS[i.emailed])
+        table.add_row(*cells)
+    return table
+
+
+def _payment_links(console: Console, invoices: Sequence[InvoiceStatus]) -> None:
+    """Each open invoice's online payment link, whole on its line: a link cut in two cannot
+    be clicked or copied."""
+    linked = [i for i in invoices if i.payment_link and i.status in OPEN]
+    if not linked:
+        return
+    console.print("[bold]Pay online[/bold]")
+    for i in linked:
+        console.print(
+            f"  {esc(i.number)}  {esc(i.payment_link or '')}", soft_wrap=True, highlight=False
+        )
 
 
 def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> None:
@@ -217,7 +283,8 @@ def _business_row(books: BooksStatus) -> tuple[str, ...]:
 
 def _table(title: str) -> Table:
     """Tight padding so the amount columns fit an 80-column terminal whole: an amount is never
-    cut short with an ellipsis."""
+    cut short with an ellipsis, and a name too long for its column folds onto a second line
+    (`overflow="fold"` on the text columns) instead of losing its end."""
     return Table(
         title=title,
         title_justify="left",

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from connector import config as config_mod
 from connector.credentials import TokenSet, TokenStore
 from connector.sync import run_once
-from tests.conftest import MILESTONES
+from connector.sync.schema import Delivery
+from tests.conftest import AS_OF, MILESTONES
 from tests.test_cli import connector
 from tests.test_daemon import write_business
 
@@ -117,3 +118,107 @@ def test_a_config_with_a_byte_order_mark_is_found_in_a_folder(tmp_path, monkeypa
     alpha.write_bytes(b"\xef\xbb\xbf" + alpha.read_bytes().lstrip())  # BOM, then [business]
     _, out, _ = connector(monkeypatch, capsys, "status", "--config-dir", str(tmp_path), "--json")
     assert [e.get("business") for e in json.loads(out)] == ["alpha", "beta"]
+
+
+# -- tax, emailing and payment links, as the ledger reported them ---------------------------------
+
+
+def taxed_business(business):
+    """The test business synced, BETA-APP's amounts tax-inclusive, and its rows carrying what a
+    ledger would have said of them: the tax it computed, the email to the client, the link."""
+    text = business.config_path.read_text()
+    business.config_path.write_text(
+        text.replace('currency = "EUR"\n', 'currency = "EUR"\namounts = "inclusive"\n')
+    )
+    business.sync()
+    state = business.state()
+    rows = {r.milestones[0] if r.milestones else str(r.kind): r for r in state.invoice_rows()}
+    state.update_invoices(
+        [
+            (
+                rows["ACME-M1"].key,
+                {
+                    "tax_minor": 106080,  # 13% of 8160.00, added to the net lines
+                    "delivery": Delivery.SENT,
+                    "sent_at": "2026-09-23T02:00:05+00:00",
+                    "payment_link": "https://pay.ledger.example/invoice/1002?locale=en_CA&cta=v3",
+                },
+            ),
+            (
+                rows["BETA-1"].key,
+                {
+                    "tax_minor": 46018,  # inside the inclusive 4000.00: 4000 - 4000 / 1.13
+                    "delivery": Delivery.REFUSED,
+                    "error": "customer 'Beta Bakery Ltd' has no email address in the ledger",
+                },
+            ),
+            (rows["deposit"].key, {"delivery": Delivery.SENDING}),
+        ]
+    )
+    return rows
+
+
+def test_status_shows_tax_emailing_and_payment_links(business, monkeypatch, capsys):
+    rows = taxed_business(business)
+    args = ("status", "--config", str(business.config_path), "--as-of", "2026-11-26")
+    code, out, _ = connector(monkeypatch, capsys, *args, "--json")
+    assert code == 1  # the refused email needs a person
+    shown = {tuple(i["milestones"]) or (i["kind"],): i for i in json.loads(out)["invoices"]}
+    m1, beta, deposit = shown[("ACME-M1",)], shown[("BETA-1",)], shown[("deposit",)]
+    assert (m1["total"], m1["net"], m1["tax"], m1["gross"]) == (
+        "8160.00",  # the connector's lines, as sent: unchanged
+        "8160.00",
+        "1060.80",
+        "9220.80",
+    )
+    assert (m1["emailed"], m1["sent_at"]) == ("sent", "2026-09-23T02:00:05+00:00")
+    assert m1["payment_link"].startswith("https://pay.ledger.example/invoice/1002")
+    assert (beta["total"], beta["net"], beta["tax"], beta["gross"]) == (
+        "4000.00",
+        "3539.82",
+        "460.18",
+        "4000.00",
+    )
+    assert beta["emailed"] == "refused" and beta["payment_link"] is None
+    assert (deposit["net"], deposit["tax"], deposit["gross"]) == (None, None, None)
+    assert deposit["emailed"] == "sending"
+    assert shown[("ACME-M2",)]["emailed"] == "never"
+    attention = json.loads(out)["attention"]
+    refused = [a for a in attention if "could not be emailed" in a]
+    assert refused == [
+        f"{rows['BETA-1'].number} (BETA-APP): could not be emailed to Beta Bakery Ltd: customer "
+        "'Beta Bakery Ltd' has no email address in the ledger; the next sync tries again"
+    ]
+
+    code, out, _ = connector(monkeypatch, capsys, *args)
+    flat = " ".join(out.split())
+    assert "9,220.80 USD" in flat  # the Total the client is asked for, tax included
+    assert "Tax (as the ledger computed it) and email to the client" in flat
+    assert f"{rows['ACME-M1'].number} USD 8,160.00 1,060.80 9,220.80 sent" in flat
+    assert f"{rows['BETA-1'].number} EUR 3,539.82 460.18 4,000.00 refused" in flat
+    assert "Pay online" in out
+    link = "https://pay.ledger.example/invoice/1002?locale=en_CA&cta=v3"
+    assert f"{rows['ACME-M1'].number}  {link}" in out  # whole, on one line
+    assert "needs attention:" in flat and "could not be emailed to Beta Bakery Ltd" in flat
+
+
+def test_the_status_tables_fit_80_columns_with_tax_and_emailing(business):
+    """No amount is cut short when the tax and emailing columns are there: each table keeps to
+    an 80-column terminal (only the payment links, never broken, may run past it)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from connector import render
+    from connector.overview import business_status
+
+    rows = taxed_business(business)
+    screen = StringIO()
+    render.status(Console(file=screen, width=80), business_status(business.config(), AS_OF))
+    text = screen.getvalue()
+    assert "…" not in text
+    link = "https://pay.ledger.example/invoice/1002?locale=en_CA&cta=v3"
+    for line in text.splitlines():
+        assert len(line) <= 80 or line.strip().endswith(link), line
+    assert "refused" in text and "sending" in text and "sent" in text
+    assert "partially_paid" not in text and rows  # no row was paid in this test

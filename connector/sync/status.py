@@ -4,15 +4,23 @@ the overview of many businesses).
 
 It reads the state; it never writes and never calls a ledger or a tracker. Only `status_data`
 and `BooksStatus.to_json` give the JSON form, for what prints JSON.
+
+Tax: an invoice row keeps the total of the connector's lines as sent (`total_minor`) and the
+tax the ledger computed on them (`tax_minor`). Whether those lines were net of tax or included
+it is the contract's booking (`[billing] amounts`, as `Config.books_for` gives it today), so
+`tax_split` says: exclusive (or unset: both ledgers' default), net = the total and gross =
+total + tax; inclusive, gross = the total and net = total - tax; no_tax, as exclusive (the
+ledger's tax is then 0). The `total` of the status stays the connector's total as sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from connector.adapters.base import AmountsAre
 from connector.models import PROBLEM_REASONS, Contract, Kind, Milestone, Role, Status
 from connector.money import fmt, round_money
 from connector.sync import schema
@@ -22,6 +30,7 @@ from connector.sync.state import MilestoneRow, State
 from connector.sync.status_records import (
     BooksStatus,
     ContractStatus,
+    Emailed,
     InvoiceStatus,
     Json,
     LastRun,
@@ -32,13 +41,18 @@ from connector.validation import printable
 __all__ = [
     "BooksStatus",
     "ContractStatus",
+    "Emailed",
     "InvoiceStatus",
     "LastRun",
     "Standing",
     "books_status",
     "status_data",
+    "tax_split",
     "unbilled_notices",
 ]
+
+# How a contract's amounts are meant ([billing] amounts): None leaves it to the ledger.
+AmountsOf = Callable[[str], AmountsAre | None]
 
 ZERO = Decimal(0)
 BILLED_STATES = (schema.PUSHED, schema.PARTIALLY_PAID, schema.PAID, schema.NOT_SENT)
@@ -67,9 +81,19 @@ class _Sums:
     retainage_held: Decimal = ZERO
 
 
+def _unset(contract: str) -> AmountsAre | None:
+    return None
+
+
 def books_status(
-    business: str, contracts: Mapping[str, Contract], state: State, as_of: date
+    business: str,
+    contracts: Mapping[str, Contract],
+    state: State,
+    as_of: date,
+    amounts: AmountsOf = _unset,
 ) -> BooksStatus:
+    """`amounts` says how each contract's amounts are meant (`Config.books_for(c).booking.
+    amounts`), for the net, tax and gross of the invoices the ledger taxed."""
     rows = [r for r in state.invoice_rows() if r.action == schema.OutboxAction.CREATE]
     sums: dict[str, _Sums] = {}
     for row in rows:
@@ -94,16 +118,35 @@ def books_status(
         as_of,
         None if last is None else LastRun.of(last),
         shown,
-        tuple(_invoice(row, as_of) for row in rows),
+        tuple(_invoice(row, as_of, amounts(row.contract)) for row in rows),
         tuple(attention),
     )
 
 
 def status_data(
-    business: str, contracts: Mapping[str, Contract], state: State, as_of: date
+    business: str,
+    contracts: Mapping[str, Contract],
+    state: State,
+    as_of: date,
+    amounts: AmountsOf = _unset,
 ) -> Json:
     """The status in its JSON form, as `status --json` prints it."""
-    return books_status(business, contracts, state, as_of).to_json()
+    return books_status(business, contracts, state, as_of, amounts).to_json()
+
+
+def tax_split(
+    row: InvoiceRow, amounts: AmountsAre | None
+) -> tuple[Decimal, Decimal, Decimal] | None:
+    """Net, tax and gross of an invoice the ledger taxed (None until it says), signed like the
+    row's total: a credit note's are negative, whichever sign the ledger gave its tax."""
+    tax = row.tax
+    if tax is None:
+        return None
+    total = row.total
+    tax = -abs(tax) if total < 0 else abs(tax)
+    if amounts is AmountsAre.INCLUSIVE:  # the lines already held the tax
+        return total - tax, tax, total
+    return total, tax, total + tax  # exclusive, no_tax, or the ledger's default (exclusive)
 
 
 def _add(sums: _Sums, row: InvoiceRow, as_of: date) -> None:
@@ -126,7 +169,17 @@ def _add(sums: _Sums, row: InvoiceRow, as_of: date) -> None:
                 sums.retainage_held -= line.amount  # withheld lines are negative
 
 
-def _invoice(row: InvoiceRow, as_of: date) -> InvoiceStatus:
+# An invoice row's delivery to the client as the status words it.
+EMAILED = {
+    None: Emailed.NEVER,
+    schema.Delivery.WANTED: Emailed.TO_SEND,
+    schema.Delivery.SENDING: Emailed.SENDING,
+    schema.Delivery.SENT: Emailed.SENT,
+    schema.Delivery.REFUSED: Emailed.REFUSED,
+}
+
+
+def _invoice(row: InvoiceRow, as_of: date, amounts: AmountsAre | None) -> InvoiceStatus:
     balance = row.balance
     late = (
         row.state in (schema.PUSHED, schema.PARTIALLY_PAID)
@@ -139,6 +192,7 @@ def _invoice(row: InvoiceRow, as_of: date) -> InvoiceStatus:
         if row.is_credit_note and row.state in BILLED_STATES
         else STATUS_WORDS[row.state]
     )
+    net, tax, gross = tax_split(row, amounts) or (None, None, None)
     return InvoiceStatus(
         number=row.number or row.reference,
         contract=row.contract,
@@ -153,6 +207,12 @@ def _invoice(row: InvoiceRow, as_of: date) -> InvoiceStatus:
         status=word,
         days_overdue=(as_of - row.due_date).days if late else 0,
         error=row.error,
+        net=net,
+        tax=tax,
+        gross=gross,
+        emailed=EMAILED[row.delivery],
+        sent_at=row.sent_at,
+        payment_link=row.payment_link,
     )
 
 
@@ -205,7 +265,18 @@ def _row_problems(rows: Iterable[InvoiceRow]) -> list[str]:
                 f"{row.number} ({row.contract}): voided or deleted in the "
                 "ledger; its milestone will not be billed again automatically"
             )
+        if row.delivery == schema.Delivery.REFUSED:
+            out.append(refused_notice(row))
     return out
+
+
+def refused_notice(row: InvoiceRow) -> str:
+    """An invoice the ledger would not email to the client, and why, in one sentence."""
+    why = row.error or "the ledger gave no reason"
+    return (
+        f"{row.number or row.reference} ({row.contract}): could not be emailed to "
+        f"{row.customer or 'the client'}: {why}; the next sync tries again"
+    )
 
 
 def unbilled_notices(

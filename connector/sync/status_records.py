@@ -42,8 +42,25 @@ class Standing(StrEnum):
     CREDIT_NOTE = "credit_note"
 
 
+class Emailed(StrEnum):
+    """Whether an invoice reached the client through the ledger's own email
+    (`InvoiceStatus.emailed`): the row's delivery, or `never` for one not to be sent."""
+
+    __hash__ = str.__hash__
+
+    SENT = "sent"
+    SENDING = "sending"  # asked; the next run asks the ledger whether it went
+    REFUSED = "refused"  # the ledger would not (no email on file...); tried again each night
+    TO_SEND = "to_send"  # goes once the ledger confirms the invoice
+    NEVER = "never"  # not to be emailed ([billing] send = "never", or a credit note)
+
+
 def _amount(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else fmt(amount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,14 @@ class InvoiceStatus:
     status: Standing
     days_overdue: int
     error: str | None
+    # When the ledger computed tax (else None): the amounts without it, the tax, and what the
+    # client is asked for, signed like `total` (`connector.sync.status.tax_split` says how).
+    net: Decimal | None = None
+    tax: Decimal | None = None
+    gross: Decimal | None = None
+    emailed: Emailed = Emailed.NEVER
+    sent_at: str | None = None  # when the ledger emailed it, as stored (UTC)
+    payment_link: str | None = None  # where the client sees and pays it online
 
     def to_json(self) -> Json:
         return {
@@ -77,6 +102,12 @@ class InvoiceStatus:
             "status": str(self.status),
             "days_overdue": self.days_overdue,
             "error": self.error,
+            "net": _text(self.net),
+            "tax": _text(self.tax),
+            "gross": _text(self.gross),
+            "emailed": str(self.emailed),
+            "sent_at": self.sent_at,
+            "payment_link": self.payment_link,
         }
 
     @classmethod
@@ -95,6 +126,13 @@ class InvoiceStatus:
             status=Standing(data["status"]),
             days_overdue=data["days_overdue"],
             error=data["error"],
+            # a status printed before these fields existed reads as untaxed and not emailed
+            net=_amount(data.get("net")),
+            tax=_amount(data.get("tax")),
+            gross=_amount(data.get("gross")),
+            emailed=Emailed(data.get("emailed", Emailed.NEVER)),
+            sent_at=data.get("sent_at"),
+            payment_link=data.get("payment_link"),
         )
 
 
