@@ -5,12 +5,19 @@ morning. Sending is best effort: a failed notification is returned as a problem 
 raised, so it can never turn a good sync into a failed one. The SMTP password lives only in the
 OS keyring (service "milestone-connector", user "<business>/smtp"), never in the config, and
 no secret ever appears in a message, payload or problem.
+
+Besides the run, the message lists the business's invoices as the state holds them after it
+(`current_invoices`, handed to `send` as `invoices`): each open invoice's online payment link,
+and each invoice the ledger would not email to the client, with its reason. Without them, the
+invoices the run created stand in.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
+from dataclasses import replace
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +31,7 @@ from connector.credentials import SERVICE
 from connector.money import fmt
 
 if TYPE_CHECKING:  # the report module imports the config, which imports this one
+    from connector.config import Config
     from connector.sync.report import SyncReport
     from connector.sync.rows import InvoiceRow
 
@@ -76,6 +84,53 @@ def load_smtp_password(business: str) -> str | None:
 def save_smtp_password(business: str, password: str) -> None:
     """Store the SMTP password where `send` looks for it (for an auth command, and tests)."""
     keyring.set_password(SERVICE, smtp_keyring_user(business), password)
+
+
+# -- the invoices as they stand ------------------------------------------------------------------
+
+# Outbox states (`connector.sync.schema.OutboxState`) of an invoice the client still has to pay,
+# and a refused `Delivery`, spelt as text: importing `connector.sync` loads the engine and the
+# config, and the config imports this module.
+OPEN_STATES = ("pushed", "partially_paid")
+REFUSED = "refused"
+CREATE = "create"  # `OutboxAction.CREATE`: an invoice or credit note, not a void
+
+
+def current_invoices(cfg: Config) -> tuple[InvoiceRow, ...]:
+    """The business's invoices as its state holds them, for `send(..., invoices=...)`; none
+    when the state cannot be read (the message then shows what the run itself created)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connector.errors import ConnectorError
+    from connector.sync.state import State
+
+    try:
+        state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
+        return tuple(state.invoice_rows())
+    except (ConnectorError, OSError, SQLAlchemyError):
+        return ()
+
+
+def _invoices(report: SyncReport, invoices: Sequence[InvoiceRow] | None) -> list[InvoiceRow]:
+    """The invoices (not credit notes, not voids) to look at: those given, else the run's own
+    with the numbers the ledger gave them."""
+    if invoices is None:
+        invoices = [replace(row, number=row.number or n) for row, n in report.created]
+    return [r for r in invoices if r.action == CREATE and not r.is_credit_note]
+
+
+def payable_online(rows: Sequence[InvoiceRow]) -> list[InvoiceRow]:
+    """Open invoices the ledger gave an online payment link for."""
+    return [r for r in rows if r.payment_link and r.state in OPEN_STATES]
+
+
+def not_emailed(rows: Sequence[InvoiceRow]) -> list[InvoiceRow]:
+    """Open invoices the ledger would not email to the client (`Delivery.REFUSED`)."""
+    return [r for r in rows if r.delivery == REFUSED and r.state in OPEN_STATES]
+
+
+def _why(row: InvoiceRow) -> str:
+    return row.error or "the ledger refused it; the run's problems give its words"
 
 
 # -- what to say --------------------------------------------------------------------------------
@@ -138,7 +193,9 @@ def subject(report: SyncReport) -> str:
     return f"{report.business}: {', '.join(parts) or 'nothing new'}"
 
 
-def render_body(report: SyncReport) -> str:
+def render_body(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None) -> str:
+    """The email's text; `invoices` are the business's invoices after the run
+    (`current_invoices`), None for those the run created."""
     run = f" (run {report.run_id})" if report.run_id else " (it could not start)"
     lines = [f"Sync of {report.business} for {report.as_of.isoformat()}{run}"]
     if report.fatal:
@@ -155,6 +212,7 @@ def render_body(report: SyncReport) -> str:
     lines += ["", f"Payments seen: {report.payments_pulled}"]
     if report.resolved:
         lines.append(f"Unconfirmed invoices resolved: {report.resolved}")
+    lines += _client_lines(_invoices(report, invoices))
     problems = report.problems()
     if problems:
         lines += ["", "Needs attention:"]
@@ -176,16 +234,49 @@ def _created(row: InvoiceRow, number: str | None) -> str:
     return f"  {_number(row, number)}  {row.contract}{who}  {what}  {amount}"
 
 
-def render_email(report: SyncReport) -> EmailMessage:
+def _client_lines(rows: Sequence[InvoiceRow]) -> list[str]:
+    """What the client can pay online, and what never reached them: a link on a line of its
+    own, whole, so a mail reader can open it."""
+    lines: list[str] = []
+    linked = payable_online(rows)
+    if linked:
+        lines += ["", "Open invoices the client can pay online:"]
+        for row in linked:
+            lines += [f"  {_due(row)}", f"    {row.payment_link}"]
+    refused = not_emailed(rows)
+    if refused:
+        lines += ["", "Not emailed to the client (the ledger would not send them):"]
+        lines += [f"  {_due(row)}: {_why(row)}" for row in refused]
+    return lines
+
+
+def _due(row: InvoiceRow) -> str:
+    who = f" ({row.customer})" if row.customer else ""
+    amount = f"{fmt(row.balance)} {row.currency} due {row.due_date.isoformat()}"
+    return f"{_number(row, None)}  {row.contract}{who}  {amount}"
+
+
+def render_email(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None) -> EmailMessage:
     """The plain-text email; To/From are set by `send`, from the settings."""
     msg = EmailMessage()
     msg["Subject"] = subject(report)
-    msg.set_content(render_body(report))
+    msg.set_content(render_body(report, invoices))
     return msg
 
 
-def webhook_payload(report: SyncReport) -> Json:
-    """JSON-safe: amounts as strings, dates as ISO text, never floats (like `plan --json`)."""
+def _client_json(rows: Sequence[InvoiceRow]) -> Json:
+    return {
+        "pay_online": [
+            {**_invoice_json(r, None), "balance": fmt(r.balance), "payment_link": r.payment_link}
+            for r in payable_online(rows)
+        ],
+        "not_emailed": [{**_invoice_json(r, None), "reason": _why(r)} for r in not_emailed(rows)],
+    }
+
+
+def webhook_payload(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None) -> Json:
+    """JSON-safe: amounts as strings, dates as ISO text, never floats (like `plan --json`).
+    `pay_online` and `not_emailed` are as in the email (`render_body`)."""
     return {
         "business": report.business,
         "as_of": report.as_of.isoformat(),
@@ -198,6 +289,7 @@ def webhook_payload(report: SyncReport) -> Json:
         "voided": [_invoice_json(row, number) for row, number in report.voided],
         "payments_pulled": report.payments_pulled,
         "problems": report.problems(),
+        **_client_json(_invoices(report, invoices)),
     }
 
 
@@ -216,6 +308,7 @@ def _send_email(
     settings: NotifySettings,
     business: str,
     tls_context: ssl.SSLContext | None,
+    invoices: Sequence[InvoiceRow] | None,
 ) -> list[str]:
     password: str | None = None
     try:
@@ -229,7 +322,7 @@ def _send_email(
                     f"email not sent: no SMTP password in the OS keyring (service {SERVICE!r}, "
                     f"user {smtp_keyring_user(business)!r})"
                 ]
-        msg = render_email(report)
+        msg = render_email(report, invoices)
         msg["From"] = settings.email_from
         msg["To"] = ", ".join(settings.email_to)
         assert settings.smtp_host is not None  # the validator guarantees it with email_to
@@ -246,14 +339,15 @@ def _send_email(
     return []
 
 
-def _send_webhook(report: SyncReport, url: str) -> list[str]:
+def _send_webhook(report: SyncReport, url: str, invoices: Sequence[InvoiceRow] | None) -> list[str]:
     # A webhook URL often is itself a secret (Slack, Teams): name only its scheme and host.
     parts = urlsplit(url)
     where = f"{parts.scheme}://{parts.hostname}"
     tail = parts.path + (f"?{parts.query}" if parts.query else "")
     hidden = [url] + [s for s in (tail, parts.query) if len(s) > 1]
     try:
-        response = requests.post(url, json=webhook_payload(report), timeout=WEBHOOK_TIMEOUT)
+        payload = webhook_payload(report, invoices)
+        response = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT)
     except requests.RequestException as exc:
         return [f"webhook to {where} failed: {_redact(f'{type(exc).__name__}: {exc}', hidden)}"]
     if not response.ok:
@@ -267,14 +361,17 @@ def send(
     business: str,
     *,
     tls_context: ssl.SSLContext | None = None,
+    invoices: Sequence[InvoiceRow] | None = None,
 ) -> list[str]:
     """Send what `settings` asks for; return problems instead of raising, so a broken mail
-    server never fails a sync. `tls_context` is for a private CA (and tests)."""
+    server never fails a sync. `tls_context` is for a private CA (and tests); `invoices` are
+    the business's invoices after the run (`current_invoices(cfg)`), for the payment links and
+    the emails the ledger refused; None: those the run created."""
     if not should_notify(report, settings):
         return []
     problems: list[str] = []
     if settings.email_to:
-        problems += _send_email(report, settings, business, tls_context)
+        problems += _send_email(report, settings, business, tls_context, invoices)
     if settings.webhook_url:
-        problems += _send_webhook(report, settings.webhook_url)
+        problems += _send_webhook(report, settings.webhook_url, invoices)
     return problems

@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from connector.models import Kind
 from connector.notify import (
     NotifySettings,
+    current_invoices,
     render_email,
     save_smtp_password,
     send,
@@ -30,7 +32,7 @@ from connector.notify import (
 )
 from connector.sync.report import SyncReport
 from connector.sync.rows import InvoiceRow
-from connector.sync.schema import OutboxAction
+from connector.sync.schema import Delivery, OutboxAction, OutboxState
 from tests.conftest import Business, Hook
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
@@ -337,3 +339,89 @@ def test_settings_validation() -> None:
     with pytest.raises(ValidationError):
         NotifySettings.model_validate({"smtp_password": "x"})  # extra="forbid"
     assert NotifySettings().only_when == "activity"
+
+
+# -- the client's side: payment links and emails the ledger refused --------------------------------
+
+LINK = "https://pay.ledger.example/invoice/1002?locale=en_US&cta=v3&token=abc"
+
+
+def invoices_as_a_ledger_left_them(business: Business) -> dict[str, InvoiceRow]:
+    """After a sync, the rows carry what a ledger said: links on two invoices (one since
+    paid), and an email it refused to send for want of an address."""
+    state = business.state()
+    rows = {r.milestones[0] if r.milestones else str(r.kind): r for r in state.invoice_rows()}
+    state.update_invoices(
+        [
+            (rows["ACME-M1"].key, {"payment_link": LINK, "delivery": Delivery.SENT}),
+            (
+                rows["deposit"].key,
+                {"payment_link": "https://pay.ledger.example/paid", "state": OutboxState.PAID},
+            ),
+            (
+                rows["BETA-1"].key,
+                {
+                    "delivery": Delivery.REFUSED,
+                    "error": "customer 'Beta Bakery Ltd' has no email address in the ledger",
+                },
+            ),
+        ]
+    )
+    return {k: v.key for k, v in rows.items()}  # type: ignore[misc]
+
+
+def test_the_morning_email_has_payment_links_and_refused_emails(
+    business: Business, smtp: tuple[Collector, int], webhook: str
+) -> None:
+    handler, port = smtp
+    report = business.sync()
+    invoices_as_a_ledger_left_them(business)
+    now = current_invoices(business.config())
+    by_key = {r.key: r for r in now}
+    m1 = next(r for r in now if r.milestones == ("ACME-M1",))
+    beta = next(r for r in now if r.milestones == ("BETA-1",))
+    assert send(report, settings(port, webhook_url=webhook), "Northwind Studio", invoices=now) == []
+    text = body(handler.messages[0])
+    lines = text.splitlines()
+    paying = lines.index("Open invoices the client can pay online:")
+    assert lines[paying + 1 : paying + 4] == [
+        f"  {m1.number}  ACME-WEB (Acme Corporation)  8160.00 USD due 2026-10-07",
+        f"    {LINK}",  # whole, on a line of its own
+        "",
+    ]
+    assert "https://pay.ledger.example/paid" not in text  # paid: nothing to pay online
+    refused = lines.index("Not emailed to the client (the ledger would not send them):")
+    assert lines[refused + 1 : refused + 3] == [
+        f"  {beta.number}  BETA-APP (Beta Bakery Ltd)  4000.00 EUR due 2026-11-05: customer "
+        "'Beta Bakery Ltd' has no email address in the ledger",
+        "",
+    ]
+    [(_, data)] = Hook.received
+    assert [(i["number"], i["payment_link"], i["balance"]) for i in data["pay_online"]] == [
+        (m1.number, LINK, "8160.00")
+    ]
+    assert [(i["number"], i["reason"]) for i in data["not_emailed"]] == [
+        (beta.number, "customer 'Beta Bakery Ltd' has no email address in the ledger")
+    ]
+    assert by_key  # every invoice of the state was handed over
+
+
+def test_without_the_state_the_nights_invoices_stand_in() -> None:
+    """A caller that hands no invoices gets the links of those the run created."""
+    report = report_with_problems()
+    row, number = report.created[0]
+    report.created[0] = (replace(row, state=OutboxState.PUSHED, payment_link=LINK), number)
+    lines = body(render_email(report)).splitlines()
+    paying = lines.index("Open invoices the client can pay online:")
+    assert lines[paying + 1].startswith("  1042  ACME-WEB (Acme Corporation)  12345.67 USD")
+    assert lines[paying + 2] == f"    {LINK}"
+    text = "\n".join(lines)
+    assert webhook_payload(report)["not_emailed"] == []
+    assert "Not emailed" not in text
+
+
+def test_a_state_that_cannot_be_read_gives_no_invoices(business: Business) -> None:
+    cfg = business.config()
+    assert not cfg.state_path.exists()  # never synced; the email must not create it
+    assert current_invoices(cfg) == ()
+    assert not cfg.state_path.exists()
