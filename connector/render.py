@@ -212,10 +212,11 @@ def _client_table(invoices: Sequence[InvoiceStatus]) -> Table | None:
     """The tax the ledger computed on each invoice, between the amounts without it and the
     gross (a credit note's as positive amounts, like its total), and whether the ledger
     emailed it to the client: a table of its own, so the invoices table keeps to 80 columns.
-    Each part appears only when some invoice has it; None when neither does."""
-    taxed = any(i.tax is not None for i in invoices)
+    Each part appears only when some invoice has it (a tax, not just the 0 of books without
+    tax: the JSON has those); None when neither does."""
+    taxed = any(i.tax for i in invoices)
     emailing = any(i.emailed is not Emailed.NEVER for i in invoices)
-    shown = [i for i in invoices if i.tax is not None or i.emailed is not Emailed.NEVER]
+    shown = [i for i in invoices if i.tax or i.emailed is not Emailed.NEVER]
     if not shown:
         return None
     table = _table(CLIENT_TITLES[taxed, emailing])

@@ -105,6 +105,29 @@ def test_sync_twice_then_status(example, monkeypatch, capsys):
     acme = next(c for c in data["contracts"] if c["contract"] == "ACME-WEB")
     assert (acme["billed"], acme["paid"], acme["retainage_held"]) == ("26730.00", "0.00", "1290.00")
     assert {i["status"] for i in data["invoices"]} == {"open"}
+    assert set(data["invoices"][0]) == {
+        "number",
+        "contract",
+        "kind",
+        "milestones",
+        "currency",
+        "total",
+        "date",
+        "due_date",
+        "paid",
+        "balance",
+        "status",
+        "days_overdue",
+        "error",
+        # what the ledger computed and delivered (issue 13), added beside the fields above
+        "net",
+        "tax",
+        "gross",
+        "emailed",
+        "sent_at",
+        "payment_link",
+    }
+    assert {i["emailed"] for i in data["invoices"]} == {"never"}  # [billing] send is unset
     assert data["last_run"]["outcome"] == "ok"
     code, out, _ = connector(
         monkeypatch, capsys, "status", "--config", str(example), "--as-of", "2026-11-26"

@@ -152,7 +152,8 @@ def taxed_business(business):
                     "error": "customer 'Beta Bakery Ltd' has no email address in the ledger",
                 },
             ),
-            (rows["deposit"].key, {"delivery": Delivery.SENDING}),
+            # a ledger that has not said what tax it computed
+            (rows["deposit"].key, {"delivery": Delivery.SENDING, "tax_minor": None}),
         ]
     )
     return rows
@@ -222,3 +223,22 @@ def test_the_status_tables_fit_80_columns_with_tax_and_emailing(business):
         assert len(line) <= 80 or line.strip().endswith(link), line
     assert "refused" in text and "sending" in text and "sent" in text
     assert "partially_paid" not in text and rows  # no row was paid in this test
+
+
+def test_books_without_tax_show_no_tax_table(business, monkeypatch, capsys):
+    """A ledger that computed a tax of 0 on everything (books without sales tax) gets the
+    invoices table as before; the JSON still says what the ledger computed."""
+    business.sync()
+    state = business.state()
+    state.update_invoices([(r.key, {"tax_minor": 0}) for r in state.invoice_rows()])
+    args = ("status", "--config", str(business.config_path), "--as-of", "2026-11-26")
+    _, out, _ = connector(monkeypatch, capsys, *args)
+    assert "Invoices" in out and "Tax" not in out and "Emailed" not in out
+    _, out, _ = connector(monkeypatch, capsys, *args, "--json")
+    m1 = next(i for i in json.loads(out)["invoices"] if i["milestones"] == ["ACME-M1"])
+    assert (m1["net"], m1["tax"], m1["gross"], m1["emailed"]) == (
+        "8160.00",
+        "0.00",
+        "8160.00",
+        "never",
+    )
