@@ -5,7 +5,10 @@ never two at once, a little jitter so fifty businesses do not hit one ledger in 
 A broken config is reported and skipped; one failing business never stops another. SIGHUP re-reads
 the configs; SIGTERM and SIGINT let each sync in flight finish the ledger call it is making and
 record its state, then exit 0; the next run goes on from there.
-This module schedules; the sync itself is `connector.sync.run_once`.
+This module schedules; the sync itself is `connector.sync.run_once`. It is the embedded
+scheduler, for one machine (SQLite or PostgreSQL); with every business's state on PostgreSQL,
+`connector run` is a worker of the fleet instead (`connector.fleet`), which shares the nights
+between machines.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -24,7 +27,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from connector import config as config_mod
-from connector.errors import ConnectorError, LockHeld, UserError
+from connector.errors import ConnectorError, LockHeld, StateError, UserError
+from connector.fleet.engines import disposed_engines
 from connector.logs import run_context
 from connector.notify import DAEMON_SMTP_KEY, NotifySettings, send, should_notify
 from connector.sync import run_once
@@ -101,37 +105,71 @@ def sync_business(
 ) -> None:
     """One scheduled run. Never raises: a failure is logged and recorded in run history.
     `everyone` is the daemon-wide [notify], told about every business's runs."""
-    name = business.config.business.name
     if stop is not None and stop.is_set():
         return  # queued before a SIGTERM: leave it to the next start
-    with run_context(name):
-        outcome = _sync(business, stop, everyone)
+    outcome = run_business(business, stop, everyone)
     if on_done and outcome:
-        on_done(name, outcome)
+        on_done(business.config.business.name, outcome)
+
+
+def run_business(
+    business: Business,
+    stop: threading.Event | None,
+    everyone: NotifySettings | None,
+    *,
+    as_of: date | None = None,
+    raise_not_started: bool = False,
+) -> str | None:
+    """Sync one business and tell its people; the run's outcome, or None when another process
+    holds its lock. With `raise_not_started`, a run that could not start (the lock held, the
+    state database unreachable) raises LockHeld or StateError instead, for a caller that will
+    try again later (the fleet); everything else is reported, never raised."""
+    with run_context(business.config.business.name):
+        return _sync(business, stop, everyone, as_of, raise_not_started)
 
 
 def _sync(
-    business: Business, stop: threading.Event | None, everyone: NotifySettings | None
+    business: Business,
+    stop: threading.Event | None,
+    everyone: NotifySettings | None,
+    as_of: date | None,
+    raise_not_started: bool,
 ) -> str | None:
     cfg = business.config
     try:
-        report = run_once(cfg, stop=stop)
-    except LockHeld as exc:
-        log.warning("skipped: %s", exc)
-        return None
-    except Exception as exc:  # one business must never take the daemon down
-        # The bookkeeper hears of a run that could not happen as of one that went wrong.
-        report = SyncReport(business=cfg.business.name, as_of=datetime.now(cfg.zone).date())
-        if isinstance(exc, ConnectorError) and exc.exit_code == 1:
-            # a tracker or ledger that is down: nothing to fix, the next night tries again
-            report.failures.append(exc.for_person("; "))
-            log.warning("%s", report.failures[0])
-        elif isinstance(exc, ConnectorError):
-            report.fatal = f"could not run: {exc}"
-            log.error("could not run: %s", exc)
+        with disposed_engines():  # its connections close with the run, not at the next GC
+            report = run_once(cfg, stop=stop, as_of=as_of)
+    except (LockHeld, StateError) as exc:
+        if raise_not_started:
+            raise
+        if not isinstance(exc, LockHeld):
+            report = _not_run(cfg, exc)
         else:
-            report.fatal = f"crashed: {type(exc).__name__}: {exc}"
-            log.exception("crashed; its next run checks the ledger before sending anything")
+            log.warning("skipped: %s", exc)
+            return None
+    except Exception as exc:  # one business must never take the daemon down
+        report = _not_run(cfg, exc)
+    _tell(cfg, report, everyone)
+    return report.outcome
+
+
+def _not_run(cfg: config_mod.Config, exc: Exception) -> SyncReport:
+    """The bookkeeper hears of a run that could not happen as of one that went wrong."""
+    report = SyncReport(business=cfg.business.name, as_of=datetime.now(cfg.zone).date())
+    if isinstance(exc, ConnectorError) and exc.exit_code == 1:
+        # a tracker or ledger that is down: nothing to fix, the next night tries again
+        report.failures.append(exc.for_person("; "))
+        log.warning("%s", report.failures[0])
+    elif isinstance(exc, ConnectorError):
+        report.fatal = f"could not run: {exc}"
+        log.error("could not run: %s", exc)
+    else:
+        report.fatal = f"crashed: {type(exc).__name__}: {exc}"
+        log.error("crashed; its next run checks the ledger before sending anything", exc_info=exc)
+    return report
+
+
+def _tell(cfg: config_mod.Config, report: SyncReport, everyone: NotifySettings | None) -> None:
     targets = [(cfg.notify, cfg.business.name)] + (
         [(everyone, DAEMON_SMTP_KEY)] if everyone else []
     )
@@ -140,7 +178,6 @@ def _sync(
             if should_notify(report, settings):
                 for problem in send(report, settings, password_key):
                     log.error("notification not delivered: %s", problem)
-    return report.outcome
 
 
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}

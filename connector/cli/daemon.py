@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -32,17 +33,67 @@ def run(
             "--notify-config", help="A TOML file with a notify section, told about every run."
         ),
     ] = None,
+    tick: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=60,
+            help="Fleet only: seconds between looks for businesses due and for jobs of "
+            "workers that stopped answering (a divisor of 60).",
+        ),
+    ] = 60,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="Fleet only: pick each business's slot as if it were this time (ISO 8601 "
+            "with its offset), for rehearsals and tests; give every worker the same.",
+        ),
+    ] = None,
 ) -> None:
-    """Run as a daemon: sync every business on its own cron schedule until SIGTERM (exits 0)."""
-    from connector.daemon import Daemon, config_files
+    """Run as a daemon: sync every business on its own cron schedule until SIGTERM (exits 0).
+
+    With every business's state in one PostgreSQL database this process is a worker of the
+    fleet: start as many as wanted, on any machines, with the same config folder."""
+    from connector.daemon import Daemon, config_files, load_all
+    from connector.fleet import fleet_url
     from connector.logs import setup_logging
 
     if (config is None) == (config_dir is None):
         raise UserError("give exactly one of --config FILE or --config-dir DIR")
     if log_format not in ("human", "json"):
         raise UserError(f"--log-format: expected human or json, got {log_format!r}")
+    if 60 % tick:
+        raise UserError(f"--tick: expected a divisor of 60 seconds, got {tick}")
+    fixed = _instant(now) if now is not None else None
     everyone = config_mod.load_notify(notify_config) if notify_config else None
     # A folder with no business configs is refused before logging is pointed at stderr
-    config_files(config, config_dir)
+    paths = config_files(config, config_dir)
     setup_logging(log_format)
-    Daemon(config, config_dir, workers=workers, run_now=run_now, notify=everyone).start()
+    url = fleet_url(b.config for b in load_all(paths).values())
+    if url is None:
+        if fixed is not None or tick != 60:
+            raise UserError("--now and --tick are for a fleet (every business on one PostgreSQL)")
+        Daemon(config, config_dir, workers=workers, run_now=run_now, notify=everyone).start()
+        return
+    if run_now:
+        raise UserError(
+            "--run-now: a fleet syncs each business once per scheduled slot, whichever worker "
+            "starts first; to sync a slot now, give every worker the same --now TIME"
+        )
+    from connector.fleet.jobs import FleetSettings
+    from connector.fleet.worker import run_fleet
+
+    run_fleet(FleetSettings(url, config, config_dir, workers, tick, fixed, everyone))
+
+
+def _instant(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"--now: expected a time like 2026-11-26T02:00:00-06:00, got {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        raise UserError(f"--now: {text!r} has no offset; add one (Z, +00:00, -06:00 ...)")
+    return when

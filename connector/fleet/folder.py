@@ -1,0 +1,81 @@
+"""The businesses of a fleet worker: its config folder, read again whenever a file changes.
+
+Jobs name a business by its config file's name within the folder, so that workers on other
+machines, with the same folder at another path, find the same business. A file that stops
+loading keeps its last good config until it is fixed or removed, as in the embedded daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from connector.daemon import Business, config_files, load_all
+from connector.errors import UserError
+
+log = logging.getLogger("connector.fleet")
+
+
+class Folder:
+    """Every business config of `--config FILE` or `--config-dir DIR`, cached by mtime."""
+
+    def __init__(self, config: Path | None, config_dir: Path | None):
+        self.config, self.config_dir = config, config_dir
+        self._known: dict[str, Business] = {}
+        self._lock = threading.Lock()
+
+    def scan(self) -> dict[str, Business]:
+        """The businesses now, reloading only the files that changed since the last scan."""
+        with self._lock:
+            try:
+                paths = config_files(self.config, self.config_dir, allow_none=True)
+            except UserError as exc:  # the folder itself is gone (unmounted?): change nothing
+                log.error("keeping every business as it was: %s", exc)
+                return dict(self._known)
+            found: dict[str, Business] = {}
+            for path in paths:
+                business = self._current(path)
+                if business is not None:
+                    found[path.name] = business
+            for name in set(self._known) - set(found):
+                log.info("removed %s", name)
+            self._known = found
+            return dict(found)
+
+    def _current(self, path: Path) -> Business | None:
+        old = self._known.get(path.name)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        if old is not None and old.mtime == mtime:
+            return old
+        new = load_all([path]).get(path)
+        if new is None and old is not None:
+            log.error("keeping the last good config of %s until it loads again", path)
+            return old
+        if new is not None:
+            log.info(
+                "%s %s (%s, %s)",
+                "updated" if old else "scheduled",
+                new.config.business.name,
+                new.config.schedule.cron,
+                new.config.business.timezone,
+            )
+        return new
+
+    def get(self, name: str) -> Business | None:
+        """The business in file `name`, read again if it changed."""
+        if Path(name).name != name:  # a job names a file in the folder, nothing else
+            return None
+        base = self.config.parent if self.config is not None else self.config_dir
+        assert base is not None
+        path = base / name
+        if self.config is not None and path != self.config:
+            return None
+        with self._lock:
+            business = self._current(path)
+            if business is not None:
+                self._known[name] = business
+            return business
