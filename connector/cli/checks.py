@@ -47,7 +47,8 @@ def doctor(
         Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
     ] = None,
 ) -> None:
-    """Can each business sync tonight? Config, state, keyring, credentials, ledger, tracker."""
+    """Can each business sync tonight? Config, state, keyring, credentials, ledger (and the
+    company's setup against what the config asks of it), tracker."""
     from connector.daemon import config_files
     from connector.doctor import check_business
 
@@ -60,4 +61,6 @@ def doctor(
             failed |= not check.ok
             mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
             out.print(f"  {mark} {check.name:<12} {esc(check.detail)}", highlight=False)
+            for line in check.more:  # under the detail, as its continuation
+                out.print(f"{'':<20}{esc(line)}", highlight=False)
     raise typer.Exit(2 if failed else 0)
