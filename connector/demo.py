@@ -6,6 +6,11 @@ the way `connector auth` would, syncs, records customer payments in the ledger s
 client would pay, syncs again, and shows the status. Everything goes through the real adapters,
 SDKs and HTTP; the only stand-in is the keyring, kept in memory so the demo leaves no
 credentials behind.
+
+With a country (`--country CA`), the ledger sandbox holds a company of that country and the
+example business bills in its home currency with one of its tax codes (a US company: taxable
+lines, Automated Sales Tax on), so the invoices carry the tax the ledger computed and the
+status shows it. Without one, the company is a US one without sales tax, as documented.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import import_module
@@ -27,6 +33,7 @@ from connector.config import Config
 from connector.credentials import MemoryKeyring
 from connector.errors import UserError
 from connector.models import Skip
+from connector.overview import amounts_of
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 from connector.sync.state import State
@@ -40,12 +47,27 @@ LEDGERS = {
     "xero": "connector_sandbox.xero_demo:XeroDemoLedger",
 }
 TRACKERS = ("file", "github", "jira", "asana")
+COUNTRIES = ("US", "CA", "GB", "AU")
+
+
+@dataclass(frozen=True, slots=True)
+class Locale:
+    """The example business as a company of one country keeps its books: the ledger stage
+    knows the country's tax codes as its sandbox has them."""
+
+    name: str  # how the demo names the company: "a Canadian company, GST/HST"
+    currency: str  # the company's home currency: the business's and ACME-WEB's
+    timezone: str
+    billing: str  # lines for [billing]: the tax code every contract uses unless it says
+    export: str  # lines for BETA-APP, the client abroad billed in EUR (zero-rated)
 
 
 class DemoLedger(Protocol):
-    """A ledger sandbox the story bills into and records payments in."""
+    """A ledger sandbox the story bills into and records payments in; `locale` is None for
+    the documented default company."""
 
     label: str
+    locale: Locale | None
 
     def __enter__(self) -> DemoLedger: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -69,10 +91,12 @@ def _make(target: str, *args: Any) -> Any:
     return getattr(import_module(module), attr)(*args)
 
 
-def ledger_stage(kind: str) -> DemoLedger:
+def ledger_stage(kind: str, country: str | None = None) -> DemoLedger:
     if kind not in LEDGERS:
         raise UserError(f"--ledger: expected one of {', '.join(LEDGERS)}, got {kind!r}")
-    return _make(LEDGERS[kind])
+    if country is not None and country.upper() not in COUNTRIES:
+        raise UserError(f"--country: expected one of {', '.join(COUNTRIES)}, got {country!r}")
+    return _make(LEDGERS[kind], None if country is None else country.upper())
 
 
 def tracker_section(folder: Path, stack: ExitStack, kind: str) -> tuple[str, DemoTracker | None]:
@@ -86,13 +110,26 @@ def tracker_section(folder: Path, stack: ExitStack, kind: str) -> tuple[str, Dem
     return tracker.tracker_section(EXAMPLE / "milestones.toml"), tracker
 
 
-def demo_config(folder: Path, ledger_text: str, tracker_text: str) -> Path:
-    """The bundled example with the demo's [tracker] and [ledger], its state in `folder`."""
+def demo_config(
+    folder: Path, ledger_text: str, tracker_text: str, locale: Locale | None = None
+) -> Path:
+    """The bundled example with the demo's [tracker] and [ledger], its state in `folder`;
+    with a `locale`, in that country's currency, time zone and tax codes."""
     text = (EXAMPLE / "business.toml").read_text()
     text = text.replace("{tracker}", tracker_text).replace("{ledger}", ledger_text)
+    if locale is not None:
+        text = localised(text, locale)
     path = folder / "business.toml"
     path.write_text(text)
     return path
+
+
+def localised(text: str, locale: Locale) -> str:
+    """The example config as the business would write it in `locale`'s country."""
+    text = text.replace('currency = "USD"', f'currency = "{locale.currency}"')
+    text = text.replace('timezone = "America/Chicago"', f'timezone = "{locale.timezone}"')
+    text = text.replace("[billing]\n", f"[billing]\n{locale.billing}\n", 1)
+    return text.replace('id = "BETA-APP"\n', f'id = "BETA-APP"\n{locale.export}\n', 1)
 
 
 def run_demo(
@@ -104,21 +141,25 @@ def run_demo(
     *,
     ledger: str = "quickbooks",
     tracker: str = "file",
+    country: str | None = None,
 ) -> dict[str, object]:
-    """Run the demo; `show` prints a line, the render callbacks draw reports and tables."""
+    """Run the demo; `show` prints a line, the render callbacks draw reports and tables.
+    `country` (US, CA, GB, AU) bills a company of that country, with its sales tax."""
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     folder = Path(tempfile.mkdtemp(prefix="connector-demo-"))
     try:
         with ExitStack() as stack:
-            books = stack.enter_context(ledger_stage(ledger))
+            books = stack.enter_context(ledger_stage(ledger, country))
             tracker_text, tracker_sandbox = tracker_section(folder, stack, tracker)
-            cfg = config_mod.load(demo_config(folder, books.ledger_section(), tracker_text))
+            path = demo_config(folder, books.ledger_section(), tracker_text, books.locale)
+            cfg = config_mod.load(path)
             names = {"github": "GitHub", "jira": "Jira", "asana": "Asana"}
             where = (
                 "the example milestones file" if tracker == "file" else f"a local {names[tracker]}"
             )
-            show(f"Local {books.label} sandbox and {where}; demo files in {folder}")
+            company = f" ({books.locale.name})" if books.locale else ""
+            show(f"Local {books.label} sandbox{company} and {where}; demo files in {folder}")
             books.connect(cfg, show)
             if tracker_sandbox is not None:
                 tracker_sandbox.connect(cfg.business.name)
@@ -158,7 +199,7 @@ def _story(
     if render_report:
         render_report(second)
     state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
-    books_now = books_status(cfg.business.name, cfg.contracts, state, as_of)
+    books_now = books_status(cfg.business.name, cfg.contracts, state, as_of, amounts_of(cfg))
     show("\n4. Where the books stand")
     if render_status:
         render_status(books_now)

@@ -216,7 +216,7 @@ def _client_table(invoices: Sequence[InvoiceStatus]) -> Table | None:
     tax: the JSON has those); None when neither does."""
     taxed = any(i.tax for i in invoices)
     emailing = any(i.emailed is not Emailed.NEVER for i in invoices)
-    shown = [i for i in invoices if i.tax or i.emailed is not Emailed.NEVER]
+    shown = [i for i in invoices if (taxed and i.tax is not None) or i.emailed is not Emailed.NEVER]
     if not shown:
         return None
     table = _table(CLIENT_TITLES[taxed, emailing])

@@ -1,6 +1,11 @@
 """The Xero side of `connector demo`: a sandbox organisation (USD, with EUR subscribed) the
 example business connects to through the real OAuth code flow, and the customer payments the
-story records in it."""
+story records in it.
+
+With a country, the organisation is of that region (GB or AU: the sandbox's regions with a
+sales tax, `xero_setup.REGIONS`) and the contracts name its TaxTypes; Xero has no Canadian
+region here, and its US organisations charge no tax on a line.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from connector.adapters.xero.auth import connect_xero
 from connector.adapters.xero.session import XeroSettings
 from connector.config import Config
 from connector.credentials import TokenStore
+from connector.demo import Locale
+from connector.errors import UserError
 from connector_sandbox.demo_stage import SandboxStage, follow_consent
 from connector_sandbox.xero import (
     CLIENT_ID,
@@ -21,6 +28,24 @@ from connector_sandbox.xero import (
     XeroSandbox,
 )
 
+# Each region's organisation as the demo bills it: TaxTypes of `xero_setup.REGIONS`.
+LOCALES = {
+    "GB": Locale(
+        "a UK organisation, VAT",
+        "GBP",
+        "Europe/London",
+        'tax_code = "OUTPUT2"             # 20% (VAT on Income)',
+        'tax_code = "ZERORATEDOUTPUT"     # Zero Rated Income',
+    ),
+    "AU": Locale(
+        "an Australian organisation, GST",
+        "AUD",
+        "Australia/Sydney",
+        'tax_code = "OUTPUT"              # GST on Income, 10%',
+        'tax_code = "EXEMPTEXPORT"        # GST Free Exports',
+    ),
+}
+
 
 class XeroDemoLedger(SandboxStage[XeroSandbox]):
     label = "Xero"
@@ -28,13 +53,30 @@ class XeroDemoLedger(SandboxStage[XeroSandbox]):
     # Xero's OpenAPI description); None outside tests
     observer: Observer | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, country: str | None = None) -> None:
+        if country is not None and country not in LOCALES:
+            raise UserError(
+                f"--country {country}: the Xero sandbox has organisations of "
+                f"{' and '.join(LOCALES)} with a sales tax; use one of them, or --ledger "
+                "quickbooks"
+            )
         self.sandbox = XeroSandbox()
         self.sandbox.observer = type(self).observer
+        self.country = country
+        self.locale = None if country is None else LOCALES[country]
 
     def seed(self) -> None:
+        if self.locale is None:
+            self.sandbox.seed_organisation(
+                DEFAULT_TENANT, name="Northwind Studio (demo)", currencies=["EUR"]
+            )
+            return
         self.sandbox.seed_organisation(
-            DEFAULT_TENANT, name="Northwind Studio (demo)", currencies=["EUR"]
+            DEFAULT_TENANT,
+            name=f"Northwind Studio (demo, {self.country})",
+            base_currency=self.locale.currency,
+            currencies=["EUR"],
+            country=str(self.country),
         )
 
     def ledger_section(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -20,20 +22,96 @@ from connector_sandbox.quickbooks_demo import follow_consent
 from tests import qbo_support
 from tests.conftest import demo_tells_the_documented_story
 
+CENT = Decimal("0.01")
+
 
 def test_demo_bills_pays_and_reports(memory_keyring):
     demo_tells_the_documented_story("quickbooks", memory_keyring)
 
 
-def test_demo_command_prints_the_story(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["connector", "demo"])
+def demo(monkeypatch, capsys, *args: str) -> str:
+    """`connector demo ARGS...` as a person runs it: what it printed (exit 0 asserted)."""
+    monkeypatch.setattr(sys, "argv", ["connector", "demo", *args])
     with pytest.raises(SystemExit) as stop:
         cli.main()
-    out = capsys.readouterr().out
-    assert (stop.value.code or 0) == 0
+    captured = capsys.readouterr()
+    assert (stop.value.code or 0) == 0, captured.out + captured.err
+    return captured.out
+
+
+def test_demo_command_prints_the_story(monkeypatch, capsys):
+    out = demo(monkeypatch, capsys)
     assert "4 invoice(s) created" in out and "2 payment(s) seen" in out
     assert "awaiting_approval" in out and "cancelled" in out
     assert "partially_paid" in out and "9,800.00" in out
+    assert "Tax" not in out  # the documented company charges no sales tax
+
+
+# The deposit (4,800.00 of the home currency, net) as each country's company taxes it: the
+# code the demo's [billing] names (US: Automated Sales Tax at the sandbox's 8.25%).
+COUNTRIES = [
+    ("US", "USD", "396.00", "a US company with Automated Sales Tax"),
+    ("CA", "CAD", "624.00", "a Canadian company, GST/HST"),  # HST ON, 13%
+    ("GB", "GBP", "960.00", "a UK company, VAT"),  # 20.0% S
+    ("AU", "AUD", "480.00", "an Australian company, GST"),  # GST, 10%
+]
+
+
+@pytest.mark.parametrize(("country", "currency", "tax", "company"), COUNTRIES)
+def test_demo_of_a_country_shows_the_tax_its_ledger_computed(
+    country, currency, tax, company, monkeypatch, capsys
+):
+    out = demo(monkeypatch, capsys, "--country", country)
+    flat = " ".join(out.split())
+    assert f"Local QuickBooks sandbox ({company})" in flat
+    assert "4 invoice(s) created" in out and "2 payment(s) seen" in out
+    assert "Tax, as the ledger computed it" in out
+    gross = Decimal("4800.00") + Decimal(tax)
+    assert f"{currency} 4,800.00 {Decimal(tax):,} {gross:,}" in flat  # net, tax, gross
+    assert f"{gross:,} {currency}" in flat  # the invoices table's total is the gross
+    assert "EUR 4,000.00 0.00 4,000.00" in flat  # the client abroad: zero-rated
+
+
+def test_demo_of_a_country_gives_net_tax_and_gross_in_json(memory_keyring):
+    from connector.demo import run_demo
+
+    data: dict[str, Any] = run_demo(lambda line: None, ledger="quickbooks", country="ca")
+    acme = [i for i in data["invoices"] if i["contract"] == "ACME-WEB"]
+    assert len(acme) == 3 and {i["currency"] for i in acme} == {"CAD"}
+    for i in acme:
+        net, tax, gross = (Decimal(i[k]) for k in ("net", "tax", "gross"))
+        assert net == Decimal(i["total"]) and tax == (net * Decimal("0.13")).quantize(CENT)
+        assert gross == net + tax
+    [beta] = [i for i in data["invoices"] if i["contract"] == "BETA-APP"]
+    assert (beta["net"], beta["tax"], beta["gross"]) == ("4000.00", "0.00", "4000.00")
+    assert memory_keyring.entries == {}
+
+
+def test_demo_with_xero_of_a_country(memory_keyring, checked_demo):
+    """The Xero demo of an Australian organisation: GST on Income on the contracts' lines."""
+    from connector.demo import run_demo
+
+    data: dict[str, Any] = run_demo(lambda line: None, ledger="xero", country="AU")
+    deposit = next(i for i in data["invoices"] if i["kind"] == "deposit")
+    assert (deposit["currency"], deposit["net"], deposit["tax"], deposit["gross"]) == (
+        "AUD",
+        "4800.00",
+        "480.00",
+        "5280.00",
+    )
+
+
+def test_demo_of_a_country_a_ledger_lacks_is_refused(monkeypatch, capsys):
+    for args, words in (
+        (("--ledger", "xero", "--country", "CA"), "the Xero sandbox has organisations of GB"),
+        (("--country", "FR"), "--country: expected one of US, CA, GB, AU, got 'FR'"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["connector", "demo", *args])
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+        captured = capsys.readouterr()
+        assert stop.value.code == 2 and words in " ".join(captured.err.split())
+        assert "Traceback" not in captured.err
 
 
 @pytest.fixture

@@ -21,6 +21,13 @@ def demo(
     tracker: Annotated[
         str, typer.Option(help="Milestones from: file, or a github, jira or asana sandbox.")
     ] = "file",
+    country: Annotated[
+        str | None,
+        typer.Option(
+            help="A company of this country, its sales tax on the invoices: US (Automated "
+            "Sales Tax), CA, GB or AU (Xero: GB or AU). Default: a US company without tax."
+        ),
+    ] = None,
 ) -> None:
     """The whole cycle on the bundled example against local sandboxes: no network, no
     accounts, nothing left behind."""
@@ -33,6 +40,7 @@ def demo(
         render_skipped=lambda s: render.skipped_table(out, s),
         ledger=ledger,
         tracker=tracker,
+        country=country,
     )
 
 
