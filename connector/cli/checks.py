@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape as esc
+from rich.table import Table
 
 from connector import config as config_mod
 from connector.cli.common import ConfigOpt, err, out, tracker_settings
 from connector.errors import UserError
+
+if TYPE_CHECKING:  # doctor is imported when its command runs
+    from connector.doctor import Check
 
 config_app = typer.Typer(no_args_is_help=True, help="Check a business config file.")
 
@@ -57,10 +61,22 @@ def doctor(
     failed = False
     for path in config_files(config, config_dir):
         out.print(f"[bold]{esc(str(path))}[/bold]")
-        for check in check_business(path):
+        for check in check_business(path):  # each printed as soon as it is known
             failed |= not check.ok
-            mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
-            out.print(f"  {mark} {check.name:<12} {esc(check.detail)}", highlight=False)
-            for line in check.more:  # under the detail, as its continuation
-                out.print(f"{'':<20}{esc(line)}", highlight=False)
+            out.print(_check_lines(check), highlight=False)
     raise typer.Exit(2 if failed else 0)
+
+
+def _check_lines(check: Check) -> Table:
+    """One check: its mark, name and detail, then its further lines under the detail; a line
+    too long for the terminal wraps within the detail's column, so the names stay readable."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1)  # the indent under the config file's name
+    grid.add_column(width=4, no_wrap=True)
+    grid.add_column(width=12, no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
+    grid.add_row("", mark, esc(check.name), esc(check.detail))
+    for line in check.more:
+        grid.add_row("", "", "", esc(line))
+    return grid
