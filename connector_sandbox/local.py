@@ -1,6 +1,7 @@
 """The `local` ledger with the failures real ledgers have, for tests: an error before the write,
 a write that commits while its answer is lost, and a key window that has passed. It also counts
-the calls made to it.
+the calls made to it, and the emails it would have sent (`emails`); `BooksLocalLedger` adds a
+company profile (`Profiled`), for the checks before a push.
 
 The shipped `local` ledger (`connector.adapters.local.MemoryLedger`) holds none of this; this
 subclass only wraps its calls, so what is tested is the shipped ledger's own behaviour.
@@ -15,6 +16,7 @@ from typing import Literal
 from connector.adapters.base import (
     CustomerRef,
     InvoiceRequest,
+    LedgerProfile,
     PaymentChanges,
     PushResult,
     RemoteInvoice,
@@ -34,6 +36,9 @@ class FaultyLocalLedger(MemoryLedger):
         self.remember_keys = remember_keys
         self.calls: dict[str, int] = {}
         self.faults: list[tuple[str, Mode]] = []  # (call name, mode)
+        # ledger ids, once per send call that reached the ledger: a ledger that emails on every
+        # call (as QuickBooks' send does when asked twice) would have sent this many
+        self.emails: list[str] = []
 
     def fail_next(self, call: str, mode: Mode = "error") -> None:
         """Make the next `call` fail: "error" before anything is written, "drop" after the
@@ -87,6 +92,27 @@ class FaultyLocalLedger(MemoryLedger):
             raise RetriableLedgerError("void_invoice: connection reset after the write committed")
         return remote
 
+    def send_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
+        mode = self._fault("send_invoice")
+        remote = super().send_invoice(ledger_id, key)
+        self.emails.append(ledger_id)
+        if mode == "drop":
+            raise RetriableLedgerError("send_invoice: connection reset after the email went")
+        return remote
+
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
         self._fault("payment_changes")
         return super().payment_changes(cursor)
+
+
+class BooksLocalLedger(FaultyLocalLedger):
+    """A faulty local ledger that describes a company (`Profiled`): the `profile` given, read
+    through the same faults ("profile") and counted like every other call."""
+
+    def __init__(self, profile: LedgerProfile, path: Path | None = None, **kw: bool):
+        super().__init__(path, **kw)
+        self.company = profile
+
+    def profile(self) -> LedgerProfile:
+        self._fault("profile")
+        return self.company

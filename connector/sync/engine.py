@@ -11,7 +11,8 @@ run goes on; only a fatal ledger error (credentials, configuration) stops the bu
 This module keeps that order and every checkpoint. Billing's typed actions (`actions`) reach it
 as outbox intents (`outbox.Intent`: tonight's actions, recorded, and the left-overs of earlier
 runs), and it picks each ledger call by the intent's type; the steps before the push are
-`recovery` (intents in doubt) and `payments.pull`.
+`recovery` (intents in doubt), `payments.pull` and `holding.check` (a contract the company's
+books cannot take is held whole), and the one after it is `delivery` (emailing invoices, once).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from connector.errors import (
 from connector.logs import run_context
 from connector.models import Kind
 from connector.sources.base import CachesResponses, Source
-from connector.sync import payments, recovery, schema
+from connector.sync import delivery, holding, payments, recovery, schema
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
     Creation,
@@ -60,11 +61,13 @@ STOP_POINTS = frozenset(
     {
         "before:find_invoices",
         "before:payment_changes",
+        "before:profile",
         "before:commit:intents",
         "before:find_or_create_customer",
         "before:create_invoices",
         "before:void_invoice",
         "before:settle_credit",
+        "before:commit:sending",
     }
 )
 
@@ -172,10 +175,12 @@ class _Run:
                 self.config, good, bad, self.state.invoice_rows(), self.resend, self.as_of
             )
             decisions = tonight.decisions
-            self.report.skipped = decisions.skipped
+            self.report.skipped = list(decisions.skipped)
             self.report.notices = decisions.notices
-            self.push(tonight)
-            reasons = {s.milestone: (str(s.reason), s.message) for s in decisions.skipped}
+            # Before the first push: a contract the company's books cannot take is held whole.
+            self.push(holding.check(self, tonight))
+            delivery.send_owed(self)  # once the ledger has them: emailed to the client, once
+            reasons = {s.milestone: (str(s.reason), s.message) for s in self.report.skipped}
             self.checkpoint("before:commit:snapshot")
             self.state.save_snapshot(good, bad, reasons)
             if not self.report.fatal:
@@ -309,7 +314,10 @@ class _Run:
             targets = settle_targets(chunk, known)
         requests = [
             invoice_request(
-                c.row, self.customers[(c.row.customer, c.row.currency)], targets.get(c.key)
+                c.row,
+                self.customers[(c.row.customer, c.row.currency)],
+                targets.get(c.key),
+                self.config.books_for(c.row.contract).booking,
             )
             for c in chunk
         ]

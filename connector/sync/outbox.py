@@ -8,20 +8,31 @@ Pure functions: nothing here calls the ledger or opens the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
-from connector.adapters.base import CustomerRef, InvoiceRequest, RemoteInvoice
+from connector.adapters.base import Booking, CustomerRef, InvoiceRequest, RemoteInvoice
+from connector.models import PlannedInvoice
 from connector.money import to_minor
 from connector.sync import schema
 from connector.sync.actions import Action, CreateCredit, CreateInvoice, Document, Settle, Void
 from connector.sync.rows import Change, InvoiceRow, RowUpdate
-from connector.sync.schema import OutboxAction
+from connector.sync.schema import Delivery, OutboxAction
+
+# Whether a contract's invoices are emailed to the client when created (send = "on-create").
+Sends = Callable[[str], bool]
 
 
-def intent_row(action: Document) -> InvoiceRow:
-    """The row committed as `pushing` before the ledger sees the action."""
+def emailed(document: PlannedInvoice, sends: Sends) -> bool:
+    """Whether the ledger is to email this document once it has it: an invoice (not a credit
+    note, a void or lines netting to zero) of a contract that sends on create."""
+    return isinstance(document, CreateInvoice) and document.total > 0 and sends(document.contract)
+
+
+def intent_row(action: Document, sends: Sends = lambda contract: False) -> InvoiceRow:
+    """The row committed as `pushing` before the ledger sees the action. Its `delivery` is
+    decided here, once: an invoice created before sending was switched on is never emailed."""
     match action:
         case Void():
             stored = OutboxAction.VOID
@@ -45,6 +56,7 @@ def intent_row(action: Document) -> InvoiceRow:
         lines=action.lines,
         total_minor=to_minor(action.total, action.currency),
         replaces=action.replaces,
+        delivery=Delivery.WANTED if emailed(action, sends) else None,
     )
 
 
@@ -77,7 +89,7 @@ class Voiding:
 Intent = Creation | Voiding
 
 
-def intents(actions: Sequence[Action]) -> list[Intent]:
+def intents(actions: Sequence[Action], sends: Sends = lambda contract: False) -> list[Intent]:
     """Tonight's actions as the outbox records them, in order; a `Settle` goes with the
     creation of its credit note, as the ledger allocates a credit when it creates it."""
     settles = {a.credit: a for a in actions if isinstance(a, Settle)}
@@ -87,7 +99,7 @@ def intents(actions: Sequence[Action]) -> list[Intent]:
             case Void():
                 out.append(Voiding(intent_row(action)))
             case CreateInvoice() | CreateCredit():
-                out.append(Creation(intent_row(action), settles.get(action.key)))
+                out.append(Creation(intent_row(action, sends), settles.get(action.key)))
             case Settle():
                 pass
             case _:
@@ -104,10 +116,14 @@ def left_over(row: InvoiceRow) -> Intent:
 
 
 def invoice_request(
-    row: InvoiceRow, customer: CustomerRef, credited: InvoiceRow | None = None
+    row: InvoiceRow,
+    customer: CustomerRef,
+    credited: InvoiceRow | None = None,
+    booking: Booking = Booking(),
 ) -> InvoiceRequest:
     """`credited` is the row of the invoice a credit note credits (or is set against), so the
-    ledger can settle that invoice with it."""
+    ledger can settle that invoice with it; `booking` is the contract's (`Config.books_for`),
+    as the config says it tonight."""
     milestones = row.milestones
     memo = (
         f"{row.contract}: {', '.join(milestones)}" if milestones else f"{row.contract}: {row.kind}"
@@ -122,6 +138,7 @@ def invoice_request(
         due_date=row.due_date,
         lines=row.lines,
         memo=memo,
+        booking=booking,
     )
     if credited is not None and request.is_credit_note:
         request = replace(request, credits_ledger_id=credited.ledger_id)
@@ -193,6 +210,7 @@ def pushed_changes(
                 "number": remote.number,
                 "balance_minor": to_minor(remote.balance, row.currency),
                 "error": None,
+                **answer_values(row, remote),
             },
         )
     ]
@@ -208,6 +226,22 @@ def pushed_changes(
         if applied and balance is not None:
             changes.append((applied_to.key, {"balance_minor": max(0, balance - applied)}))
     return changes
+
+
+def answer_values(row: InvoiceRow, remote: RemoteInvoice) -> RowUpdate:
+    """What the ledger says of a document besides its balance: the tax it computed (signed as
+    the row's total, so a credit note's is negative), where the client pays it online, and
+    whether it has emailed it. An answer without a link (Xero reads it only when asked) keeps
+    the one known, and `sent` only ever moves a row to sent: an answer that does not say so
+    proves nothing about an email in flight."""
+    sign = -1 if row.is_credit_note else 1
+    values: RowUpdate = {"tax_minor": sign * to_minor(remote.tax, row.currency)}
+    if remote.payment_link is not None:
+        values["payment_link"] = remote.payment_link
+    if remote.sent and row.delivery != Delivery.SENT:
+        values["delivery"] = Delivery.SENT
+        values["sent_at"] = row.sent_at or schema.now()
+    return values
 
 
 def not_sent_changes(row: InvoiceRow) -> list[Change]:

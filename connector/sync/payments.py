@@ -17,6 +17,7 @@ from connector.adapters.base import LedgerAdapter, RemoteInvoice, RemoteStatus
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.money import to_minor
 from connector.sync import schema
+from connector.sync.outbox import answer_values
 from connector.sync.report import SyncReport
 from connector.sync.rows import Change, InvoiceRow, RowUpdate, label
 from connector.sync.schema import OutboxAction
@@ -45,6 +46,8 @@ def pull(run: Run) -> str | None:
     except (RetriableLedgerError, SkippableLedgerError) as exc:
         run.report.failures.append(f"payment status not pulled: {exc}")
         return None
+    # documents the ledger answered with but that could not be read (the adapter logged them)
+    run.report.failures += changes.problems
     updates = invoice_updates(run.state.invoice_rows(), changes.invoices)
     for update in updates:
         if update.notice:
@@ -89,11 +92,11 @@ def invoice_updates(
             continue
         currency = row.currency
         if remote.is_credit:  # only what is left of the credit changes on a credit note
-            updates.append(
-                InvoiceUpdate(
-                    row.key, currency, {"balance_minor": to_minor(remote.balance, currency)}
-                )
-            )
+            values: RowUpdate = {
+                "balance_minor": to_minor(remote.balance, currency),
+                **answer_values(row, remote),
+            }
+            updates.append(InvoiceUpdate(row.key, currency, values))
             continue
         voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
         paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
@@ -112,6 +115,7 @@ def invoice_updates(
                     "state": new_state,
                     "paid_minor": to_minor(paid, currency),
                     "balance_minor": to_minor(remote.balance, currency),
+                    **answer_values(row, remote),
                 },
                 payments=[(p.id, p.amount, p.date, p.deleted) for p in remote.payments],
                 received=sum(1 for p in remote.payments if not p.deleted),

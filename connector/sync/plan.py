@@ -2,25 +2,30 @@
 
 It reads the tracker and, read-only, the state database, and asks the ledger the same
 read-only questions the sync asks first (where each unconfirmed intent is, what was paid since
-the last run), so that a payment made today shows as the credit note the sync will issue, not
-as a void. It writes nothing: not the state, not the ledger. When the ledger cannot be asked
-(not connected yet, unreachable), the plan is made from the state as the last sync left it and
-says so.
+the last run, and, when there is something to create, the company's setup), so that a payment
+made today shows as the credit note the sync will issue, not as a void, and a contract the
+books cannot take shows as held, as the sync holds it. It writes nothing: not the state, not
+the ledger. When the ledger cannot be asked (not connected yet, unreachable), the plan is made
+from the state as the last sync left it and says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
-from connector.adapters.base import LedgerAdapter
+from connector.adapters.base import AmountsAre, LedgerAdapter
 from connector.config import Config
 from connector.errors import ConnectorError
+from connector.models import PlannedInvoice, Skip
 from connector.sources.base import Source
-from connector.sync import billing
+from connector.sync import billing, holding
 from connector.sync import state as st
-from connector.sync.outbox import Intent
+from connector.sync.actions import Void
+from connector.sync.outbox import Intent, emailed
+from connector.sync.report import DocumentBooks, TaxBy
 from connector.sync.snapshot import merge_snapshot
-from connector.sync.tonight import as_tonight_finds, decide_tonight
+from connector.sync.tonight import Tonight, as_tonight_finds, decide_tonight
 
 
 def preview(
@@ -29,18 +34,19 @@ def preview(
     source: Source | None = None,
     ledger: LedgerAdapter | None = None,
 ) -> tuple[date, billing.Decisions]:
+    """The decisions the sync would carry out tonight: held contracts' documents are among the
+    skipped (their milestones, with the reason), not among the actions."""
     as_of = as_of or datetime.now(config.zone).date()
     state = st.State.open(
         config.state_url, config.business.name, path=config.state_path, read_only=True
     )
+    connect = _once(ledger, config)
     rows = state.invoice_rows()
     resend: list[Intent] = []
     caveats: list[str] = []
     if rows:  # nothing billed yet: nothing to ask the ledger about
         try:
-            rows, resend = as_tonight_finds(
-                rows, ledger or config.ledger(), state.cursor("payments")
-            )
+            rows, resend = as_tonight_finds(rows, connect(), state.cursor("payments"))
         except ConnectorError as exc:
             caveats.append(
                 f"the ledger was not asked ({exc}); payments since the last sync are not "
@@ -50,10 +56,64 @@ def preview(
     batch = source.read(state.cursor("source"))
     good, bad = merge_snapshot(batch.complete, batch.milestones, batch.invalid, state.snapshot())
     tonight = decide_tonight(config, good, bad, rows, resend, as_of)
+    tonight, held = _held(config, connect, tonight, caveats)
     decisions = tonight.decisions
     return as_of, billing.Decisions(
         actions=tonight.actions(),
-        skipped=decisions.skipped,
+        skipped=decisions.skipped + held,
         notices=decisions.notices,
         caveats=caveats,
     )
+
+
+def _once(given: LedgerAdapter | None, config: Config) -> Callable[[], LedgerAdapter]:
+    """The ledger, made the first time it is needed (a first night may need none)."""
+    made: list[LedgerAdapter] = [given] if given is not None else []
+
+    def connect() -> LedgerAdapter:
+        if not made:
+            made.append(config.ledger())
+        return made[0]
+
+    return connect
+
+
+def _held(
+    config: Config, connect: Callable[[], LedgerAdapter], tonight: Tonight, caveats: list[str]
+) -> tuple[Tonight, list[Skip]]:
+    """Tonight as the sync's preflight leaves it (`holding`); when the company's setup cannot
+    be read, the documents are shown with a note, as the sync would hold them."""
+    if not holding.to_create(tonight):
+        return tonight, []
+    try:
+        found = holding.holds(config, connect(), tonight)
+    except ConnectorError as exc:
+        caveats.append(
+            f"the company's setup was not read from the ledger ({exc}); the sync checks each "
+            "contract against it first, and holds a contract's documents if they do not fit"
+        )
+        return tonight, []
+    return holding.hold(tonight, found)
+
+
+def document_books(config: Config, documents: Sequence[PlannedInvoice]) -> dict[str, DocumentBooks]:
+    """How the ledger books each planned document, by key: who puts the tax on (its
+    contract's tax code, taxable and amounts) and whether it is emailed once created. A void
+    books nothing and has none."""
+    out: dict[str, DocumentBooks] = {}
+
+    def sends(contract: str) -> bool:
+        return config.books_for(contract).send_on_create
+
+    for doc in documents:
+        if isinstance(doc, Void):
+            continue
+        b = config.books_for(doc.contract).booking
+        if b.amounts is AmountsAre.NO_TAX or (b.taxable is False and b.tax_code is None):
+            tax = TaxBy.NONE
+        elif b.tax_code is not None or b.taxable:
+            tax = TaxBy.LEDGER
+        else:
+            tax = TaxBy.LEDGER_SETTINGS
+        out[doc.key] = DocumentBooks(tax, b.tax_code, b.amounts, emailed(doc, sends))
+    return out

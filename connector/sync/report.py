@@ -6,10 +6,13 @@ JSON forms carry amounts as strings and dates as ISO text, never floats.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
+from connector.adapters.base import AmountsAre
 from connector.models import (
     PROBLEM_REASONS,
     Notice,
@@ -31,6 +34,7 @@ class SyncReport:
     planned: list[PlannedInvoice] = field(default_factory=list)
     created: list[tuple[InvoiceRow, str]] = field(default_factory=list)
     voided: list[tuple[InvoiceRow, str]] = field(default_factory=list)
+    sent: list[tuple[InvoiceRow, str]] = field(default_factory=list)  # emailed to the client
     skipped: list[Skip] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -42,12 +46,13 @@ class SyncReport:
     stopped: bool = False  # the daemon was asked to stop; the next run goes on
 
     def problems(self) -> list[str]:
+        """Each once: a contract's problem is every one of its milestones' skip reason."""
         out = [s.message for s in self.skipped if s.reason in PROBLEM_REASONS]
         out += [n.message for n in self.notices]
         out += self.failures
         if self.fatal:
             out.append(self.fatal)
-        return out
+        return list(dict.fromkeys(out))
 
     @property
     def outcome(self) -> str:
@@ -65,6 +70,7 @@ class SyncReport:
         return {
             "invoices_created": len(self.created),
             "invoices_voided": len(self.voided),
+            "invoices_sent": len(self.sent),
             "in_doubt_resolved": self.resolved,
             "in_doubt_left": self.in_doubt,
             "payments_pulled": self.payments_pulled,
@@ -73,8 +79,47 @@ class SyncReport:
         }
 
 
-def invoice_json(p: PlannedInvoice) -> Json:
-    return {
+class TaxBy(StrEnum):
+    """Who puts the tax on a document, as its contract's booking says."""
+
+    LEDGER = "ledger"  # a tax code (or US taxable = true): the ledger computes it
+    NONE = "none"  # amounts = "no_tax", or US taxable = false
+    LEDGER_SETTINGS = "ledger_settings"  # the booking says nothing: the company's defaults
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentBooks:
+    """How the ledger books a planned document and whether it emails it to the client."""
+
+    tax: TaxBy
+    tax_code: str | None = None
+    amounts: AmountsAre | None = None  # None: as the ledger's settings have it
+    emailed: bool = False
+
+    def sentence(self) -> str:
+        """For a person reading the plan: who puts the tax on, and whether it is emailed."""
+        if self.tax is TaxBy.NONE:
+            tax = "no tax"
+        elif self.tax is TaxBy.LEDGER_SETTINGS:
+            tax = "tax as the ledger's settings have it"
+        else:
+            code = f" with tax code {self.tax_code}" if self.tax_code else ""
+            inside = " (the amounts include it)" if self.amounts is AmountsAre.INCLUSIVE else ""
+            tax = f"the ledger computes the tax{code}{inside}"
+        return tax + ("; emailed to the client once the ledger has it" if self.emailed else "")
+
+    def to_json(self) -> Json:
+        return {
+            "tax": str(self.tax),
+            "tax_code": self.tax_code,
+            "amounts": None if self.amounts is None else str(self.amounts),
+            "emailed": self.emailed,
+        }
+
+
+def invoice_json(p: PlannedInvoice, books: DocumentBooks | None = None) -> Json:
+    """With `books`, how the ledger books it (a void books nothing, and has none)."""
+    out: Json = {
         "contract": p.contract,
         "customer": p.customer,
         "currency": p.currency,
@@ -86,6 +131,9 @@ def invoice_json(p: PlannedInvoice) -> Json:
         "total": fmt(p.total),
         "document": "credit_note" if p.is_credit_note else ("invoice" if p.total else "none"),
     }
+    if books is not None:
+        out["books"] = books.to_json()
+    return out
 
 
 def skip_json(s: Skip) -> Json:
@@ -98,11 +146,17 @@ def skip_json(s: Skip) -> Json:
 
 
 def plan_json(
-    business: str, as_of: date, invoices: list[PlannedInvoice], skipped: list[Skip]
+    business: str,
+    as_of: date,
+    invoices: list[PlannedInvoice],
+    skipped: list[Skip],
+    books: Mapping[str, DocumentBooks] | None = None,
 ) -> Json:
+    """`books` by document key (`plan.document_books`)."""
+    shown = books or {}
     return {
         "business": business,
         "as_of": as_of.isoformat(),
-        "invoices": [invoice_json(p) for p in invoices],
+        "invoices": [invoice_json(p, shown.get(p.key)) for p in invoices],
         "skipped": [skip_json(s) for s in skipped],
     }
