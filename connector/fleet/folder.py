@@ -24,6 +24,7 @@ class Folder:
         self.config, self.config_dir = config, config_dir
         self._known: dict[str, Business] = {}
         self._lock = threading.Lock()
+        self._scanned = False  # the first scan is one line, not one per business
 
     def scan(self) -> dict[str, Business]:
         """The businesses now, reloading only the files that changed since the last scan."""
@@ -40,7 +41,9 @@ class Folder:
                     found[path.name] = business
             for name in set(self._known) - set(found):
                 log.info("removed %s", name)
-            self._known = found
+            if not self._scanned:
+                log.info("%d business(es) in %s", len(found), self.config or self.config_dir)
+            self._known, self._scanned = found, True
             return dict(found)
 
     def _current(self, path: Path) -> Business | None:
@@ -55,7 +58,7 @@ class Folder:
         if new is None and old is not None:
             log.error("keeping the last good config of %s until it loads again", path)
             return old
-        if new is not None:
+        if new is not None and self._scanned:
             log.info(
                 "%s %s (%s, %s)",
                 "updated" if old else "scheduled",
