@@ -130,7 +130,8 @@ def not_emailed(rows: Sequence[InvoiceRow]) -> list[InvoiceRow]:
 
 
 def _why(row: InvoiceRow) -> str:
-    return row.error or "the ledger refused it; the run's problems give its words"
+    """The ledger's reason, where the row keeps it; else where a person finds it."""
+    return row.error or "the ledger refused to send it (the run's problems give its words)"
 
 
 # -- what to say --------------------------------------------------------------------------------
@@ -145,6 +146,7 @@ def should_notify(report: SyncReport, settings: NotifySettings) -> bool:
     return bool(
         report.created
         or report.voided
+        or report.sent
         or report.payments_pulled
         or report.resolved
         or report.problems()
@@ -185,6 +187,8 @@ def subject(report: SyncReport) -> str:
         parts.append(_plural(len(report.created), "invoice created", "invoices created"))
     if report.voided:
         parts.append(_plural(len(report.voided), "invoice voided", "invoices voided"))
+    if report.sent:
+        parts.append(_plural(len(report.sent), "invoice emailed", "invoices emailed"))
     if report.payments_pulled:
         parts.append(_plural(report.payments_pulled, "payment seen", "payments seen"))
     n = len(report.problems())
@@ -209,6 +213,9 @@ def render_body(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None
             f"  {_number(row, number)}  {row.contract}  {', '.join(row.milestones)}"
             for row, number in report.voided
         ]
+    if report.sent:
+        lines += ["", "Invoices emailed to the client by the ledger:"]
+        lines += [f"  {_number(row, number)}  {_whose(row)}" for row, number in report.sent]
     lines += ["", f"Payments seen: {report.payments_pulled}"]
     if report.resolved:
         lines.append(f"Unconfirmed invoices resolved: {report.resolved}")
@@ -220,6 +227,10 @@ def render_body(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None
     else:
         lines += ["", "Nothing needs attention."]
     return "\n".join(lines) + "\n"
+
+
+def _whose(row: InvoiceRow) -> str:
+    return f"{row.contract} ({row.customer})" if row.customer else row.contract
 
 
 def _created(row: InvoiceRow, number: str | None) -> str:
@@ -287,6 +298,7 @@ def webhook_payload(report: SyncReport, invoices: Sequence[InvoiceRow] | None = 
         "counts": report.counts(),
         "created": [_invoice_json(row, number) for row, number in report.created],
         "voided": [_invoice_json(row, number) for row, number in report.voided],
+        "sent": [_invoice_json(row, number) for row, number in report.sent],
         "payments_pulled": report.payments_pulled,
         "problems": report.problems(),
         **_client_json(_invoices(report, invoices)),

@@ -3,7 +3,7 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import fmt
-from connector.sync.report import SyncReport
+from connector.sync.report import DocumentBooks, SyncReport, TaxBy
 from connector.sync.status import (
     BooksStatus,
     ContractStatus,
@@ -47,7 +47,10 @@ def plan(
     invoices: list[PlannedInvoice],
     skipped: list[Skip],
     caveats: Sequence[str] = (),
+    books: Mapping[str, DocumentBooks] | None = None,
 ) -> None:
+    """`books` (by document key) says under each document who puts the tax on and whether it
+    is emailed, where the config says either: a business that sets neither sees no such line."""
     console.print(f"[bold]{esc(business)}[/bold]: plan as of {as_of}")
     for caveat in caveats:
         console.print(f"[yellow]note:[/yellow] {esc(caveat)}")
@@ -65,6 +68,9 @@ def plan(
             f"\n[bold]{esc(inv.contract)}[/bold] {esc(what)} for {esc(inv.customer)}{document}: "
             f"dated {inv.date}, due {inv.due_date}"
         )
+        booked = (books or {}).get(inv.key)
+        if booked is not None and (booked.tax is not TaxBy.LEDGER_SETTINGS or booked.emailed):
+            console.print(f"  {esc(booked.sentence())}", highlight=False)
         table = Table(box=box.SIMPLE_HEAD, show_header=False)
         table.add_column("Line", ratio=1)
         table.add_column("Amount", justify="right", no_wrap=True)

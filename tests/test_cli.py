@@ -73,6 +73,8 @@ def test_plan_json_is_the_documented_shape(example, monkeypatch, capsys):
         ],
         "total": "8160.00",
         "document": "invoice",
+        # how the ledger books it: the config names no tax code and sends nothing
+        "books": {"tax": "ledger_settings", "tax_code": None, "amounts": None, "emailed": False},
     }
     assert [i["kind"] for i in data["invoices"]] == [
         "deposit",
@@ -190,3 +192,36 @@ def test_every_installed_plugin_brings_its_own_commands(tmp_path, monkeypatch):
     answer = CliRunner().invoke(app, ["auth", "abacus"])
     assert answer.exit_code == 0 and "connected to abacus" in answer.output
     sys.modules.pop("abacus_plugin", None)
+
+
+def test_plan_says_who_puts_the_tax_on_and_what_is_emailed(example, monkeypatch, capsys):
+    """A business that names a tax code and sends on create sees both under each document;
+    the README's first plan (no such keys) shows no such line."""
+    text = example.read_text()
+    example.write_text(
+        text.replace(
+            'item = "Services"                # ledger item',
+            'tax_code = "HST ON"\nsend = "on-create"\nitem = "Services"                # ledger item',
+            1,
+        ).replace('value = "12000.00"\n', 'value = "12000.00"\namounts = "inclusive"\n', 1)
+    )
+    code, out, _ = connector(
+        monkeypatch, capsys, "plan", "--config", str(example), "--as-of", "2026-11-26"
+    )
+    assert code == 0
+    flat = " ".join(out.split())
+    assert (
+        "the ledger computes the tax with tax code HST ON; emailed to the client once the "
+        "ledger has it" in flat
+    )
+    assert "with tax code HST ON (the amounts include it)" in flat  # BETA-APP
+    code, out, _ = connector(
+        monkeypatch, capsys, "plan", "--config", str(example), "--as-of", "2026-11-26", "--json"
+    )
+    beta = next(i for i in json.loads(out)["invoices"] if i["contract"] == "BETA-APP")
+    assert beta["books"] == {
+        "tax": "ledger",
+        "tax_code": "HST ON",
+        "amounts": "inclusive",
+        "emailed": True,
+    }

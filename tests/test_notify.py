@@ -425,3 +425,18 @@ def test_a_state_that_cannot_be_read_gives_no_invoices(business: Business) -> No
     assert not cfg.state_path.exists()  # never synced; the email must not create it
     assert current_invoices(cfg) == ()
     assert not cfg.state_path.exists()
+
+
+def test_invoices_the_ledger_emailed_tonight_are_listed() -> None:
+    report = report_with_problems()
+    report.sent = [report.created[0]]
+    msg = render_email(report)
+    assert msg["Subject"] == (
+        "Northwind Studio: 1 invoice created, 1 invoice emailed, 2 payments seen, 1 needs attention"
+    )
+    lines = body(msg).splitlines()
+    emailed = lines.index("Invoices emailed to the client by the ledger:")
+    assert lines[emailed + 1] == "  1042  ACME-WEB (Acme Corporation)"
+    assert [i["number"] for i in webhook_payload(report)["sent"]] == ["1042"]
+    quiet = SyncReport(business="Northwind Studio", as_of=AS_OF, sent=report.sent)
+    assert should_notify(quiet, NotifySettings(webhook_url="http://127.0.0.1:9/h"))

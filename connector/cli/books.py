@@ -27,14 +27,23 @@ from connector.sync.report import plan_json
 
 def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the next sync would do. Writes nothing anywhere and calls no ledger."""
+    from connector.sync.plan import document_books
+
     cfg = config_mod.load(config)
     with tracker_settings(cfg):
         day, decisions = preview(cfg, parse_as_of(as_of))
+    books = document_books(cfg, decisions.invoices)  # who puts the tax on; emailed or not
     if as_json:
-        print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped))
+        print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped, books))
     else:
         render.plan(
-            out, cfg.business.name, day, decisions.invoices, decisions.skipped, decisions.caveats
+            out,
+            cfg.business.name,
+            day,
+            decisions.invoices,
+            decisions.skipped,
+            decisions.caveats,
+            books,
         )
     raise typer.Exit(1 if decisions.problems else 0)
 

@@ -272,7 +272,7 @@ def _row_problems(rows: Iterable[InvoiceRow]) -> list[str]:
 
 def refused_notice(row: InvoiceRow) -> str:
     """An invoice the ledger would not email to the client, and why, in one sentence."""
-    why = row.error or "the ledger gave no reason"
+    why = row.error or "the ledger refused to send it (the last sync's problems say why)"
     return (
         f"{row.number or row.reference} ({row.contract}): could not be emailed to "
         f"{row.customer or 'the client'}: {why}; the next sync tries again"
