@@ -10,6 +10,7 @@ subclass only wraps its calls, so what is tested is the shipped ledger's own beh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,11 +30,20 @@ Mode = Literal["error", "drop"]
 
 class FaultyLocalLedger(MemoryLedger):
     """`remember_keys=False` forgets idempotency keys, as a ledger whose key window has passed
-    would, to prove the engine's lookup-before-resend on its own."""
+    would, to prove the engine's lookup-before-resend on its own. `sent_in_changes=False`
+    leaves the sent flag out of the payment changes, as a change feed about money alone would,
+    to prove the engine's lookup before an email is sent again on its own too."""
 
-    def __init__(self, path: Path | None = None, *, remember_keys: bool = True):
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        remember_keys: bool = True,
+        sent_in_changes: bool = True,
+    ):
         super().__init__(path)
         self.remember_keys = remember_keys
+        self.sent_in_changes = sent_in_changes
         self.calls: dict[str, int] = {}
         self.faults: list[tuple[str, Mode]] = []  # (call name, mode)
         # ledger ids, once per send call that reached the ledger: a ledger that emails on every
@@ -102,7 +112,10 @@ class FaultyLocalLedger(MemoryLedger):
 
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
         self._fault("payment_changes")
-        return super().payment_changes(cursor)
+        changes = super().payment_changes(cursor)
+        if self.sent_in_changes:
+            return changes
+        return replace(changes, invoices=[replace(i, sent=False) for i in changes.invoices])
 
 
 class BooksLocalLedger(FaultyLocalLedger):

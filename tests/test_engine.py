@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import stat
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from connector.adapters.base import LedgerProfile
 from connector.adapters.local import MemoryLedger
-from connector.errors import LockHeld
+from connector.errors import LockHeld, SkippableLedgerError
+from connector.models import Reason
 from connector.sync.lock import business_lock
 from connector.sync.status import status_data
-from connector_sandbox.local import FaultyLocalLedger
+from connector_sandbox.local import BooksLocalLedger, FaultyLocalLedger
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 
 # deposit, ACME-M1, M2, M3, retainage release, BETA-1
@@ -463,3 +466,179 @@ def test_a_lookup_window_the_ledger_cannot_give_leaves_the_intents_in_doubt(tmp_
     assert any("could not be checked" in p and "429" in p for p in second.problems())
     rows = business.state().invoice_rows()
     assert sum(r.state == "pushing" for r in rows) == first.in_doubt
+
+
+# -- the company's books and sending --------------------------------------------------------
+
+
+def sending(business: Business) -> Business:
+    """The business's [billing] emails every invoice when it is created."""
+    text = business.config_path.read_text()
+    business.config_path.write_text(text.replace("[billing]\n", '[billing]\nsend = "on-create"\n'))
+    return business
+
+
+US_ONLY = LedgerProfile(country="US", home_currency="USD", multicurrency=False)
+
+
+def test_a_contract_the_books_cannot_take_is_held_whole_and_the_others_go_on(tmp_path):
+    business = make_business(tmp_path / "b", ledger=BooksLocalLedger(US_ONLY))
+    report = business.sync()
+    assert report.exit_code == 1
+    (problem,) = report.problems()
+    assert problem.startswith("contract BETA-APP bills in EUR, but the company's home currency")
+    held = [s.milestone for s in report.skipped if s.reason is Reason.INVALID_CONTRACT]
+    assert held == ["BETA-1"]
+    assert totals(business.ledger) == sorted(t for t in EXPECTED_TOTALS if t != "4000.00")
+    assert {r.contract for r in business.state().invoice_rows()} == {"ACME-WEB"}
+    assert business.ledger.calls["profile"] == 1  # read once, before the first push
+    attention = status_data("N", business.config().contracts, business.state(), AS_OF)["attention"]
+    assert any(a.startswith("BETA-1: contract BETA-APP bills in EUR") for a in attention)
+    # the company turns multicurrency on: BETA-1 goes the next night
+    business.ledger.company = replace(US_ONLY, multicurrency=True, currencies=("EUR", "USD"))
+    assert business.sync().outcome == "ok"
+    assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+def test_a_night_with_nothing_to_create_does_not_read_the_company_s_setup(tmp_path):
+    profile = replace(US_ONLY, multicurrency=True, currencies=("EUR", "USD"))
+    business = make_business(tmp_path / "b", ledger=BooksLocalLedger(profile))
+    business.sync()
+    business.sync()
+    assert business.ledger.calls["profile"] == 1
+
+
+def test_a_setup_that_cannot_be_read_holds_tonight_s_documents_as_a_problem(tmp_path):
+    business = make_business(tmp_path / "b", ledger=BooksLocalLedger(US_ONLY))
+    business.ledger.fail_next("profile")
+    first = business.sync()
+    assert first.exit_code == 1 and first.created == [] and business.ledger.documents() == []
+    (problem,) = first.problems()
+    assert "the company's setup could not be read from the ledger" in problem
+    assert "503" in problem and "next run reads it again" in problem
+    assert business.state().invoice_rows() == []
+    business.ledger.company = replace(US_ONLY, multicurrency=True, currencies=("EUR", "USD"))
+    assert business.sync().outcome == "ok"
+    assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+def test_every_invoice_is_emailed_once_and_credit_notes_never(tmp_path):
+    business = sending(make_business(tmp_path / "b", on_change="credit-and-reissue"))
+    first = business.sync()
+    assert first.outcome == "ok", first.problems()
+    invoices = {d.ledger_id for d in business.ledger.documents()}
+    assert sorted(business.ledger.emails) == sorted(invoices) and len(first.sent) == 6
+    assert all(d.sent for d in business.ledger.documents())
+    docs = {str(d.total): d for d in business.ledger.documents()}
+    business.ledger.record_payment(docs["13770.00"].ledger_id, Decimal("100.00"), AS_OF)
+    business.milestones(
+        MILESTONES.replace('percent = "20"', 'percent = "15"').replace(
+            'percent = "30"', 'percent = "35"'
+        )
+    )
+    second = business.sync()
+    credits = [d for d in business.ledger.documents() if d.is_credit]
+    assert credits and not any(d.sent for d in credits)
+    assert Counter(business.ledger.emails).most_common(1)[0][1] == 1  # none twice
+    assert len(second.sent) == len(business.ledger.emails) - 6
+    rows = business.state().invoice_rows()
+    assert {r.delivery for r in rows if r.is_credit_note or r.action == "void"} == {None}
+
+
+@pytest.mark.parametrize("mode", ["error", "drop"])
+def test_an_email_whose_answer_is_not_had_is_asked_about_not_sent_again(tmp_path, mode):
+    """A 503 before the send, or the answer lost after it: the row stays `sending`, and the
+    next run asks the ledger whether it went before sending anything. After a lost answer the
+    ledger's payment changes already show the invoice sent, and that is recorded: no lookup."""
+    business = sending(make_business(tmp_path / "b"))
+    business.ledger.fail_next("send_invoice", mode)
+    first = business.sync()
+    assert first.exit_code == 1 and len(first.sent) == 5
+    (problem,) = [p for p in first.problems() if "email is not confirmed" in p]
+    assert "asks the ledger whether it went" in problem
+    (left,) = [r for r in business.state().invoice_rows() if r.delivery == "sending"]
+    finds = business.ledger.calls.get("find_invoices", 0)
+    second = business.sync()
+    assert second.outcome == "ok", second.problems()
+    asked = business.ledger.calls.get("find_invoices", 0) - finds
+    assert asked == (1 if mode == "error" else 0)
+    assert Counter(business.ledger.emails)[left.ledger_id] == 1
+    assert len(business.ledger.emails) == 6
+    assert {r.delivery for r in business.state().invoice_rows()} == {"sent"}
+
+
+def test_a_refused_email_is_a_problem_and_tried_again_the_next_night(tmp_path):
+    business = sending(make_business(tmp_path / "b", ledger=_RefusingLedger()))
+    first = business.sync()
+    refused = [p for p in first.problems() if "was not emailed" in p]
+    assert len(refused) == 6 and all("has no email address" in p for p in refused)
+    assert {r.delivery for r in business.state().invoice_rows()} == {"refused"}
+    business.ledger.refusing = False  # the bookkeeper adds the address
+    assert business.sync().outcome == "ok"
+    assert {r.delivery for r in business.state().invoice_rows()} == {"sent"}
+    assert len(business.ledger.emails) == 6
+
+
+class _RefusingLedger(FaultyLocalLedger):
+    """Refuses to email anyone until `refusing` is turned off, as for a customer with no
+    address on file."""
+
+    refusing = True
+
+    def send_invoice(self, ledger_id, key):
+        if self.refusing:
+            self._fault("send_invoice")
+            raise SkippableLedgerError("customer 'Acme Corporation' has no email address")
+        return super().send_invoice(ledger_id, key)
+
+
+class _TaxingLedger(FaultyLocalLedger):
+    """Answers as a ledger that computes tax and gives payment links."""
+
+    def _dress(self, remote):
+        return replace(remote, tax=Decimal("10.00"), payment_link=f"https://pay/{remote.ledger_id}")
+
+    def create_invoices(self, requests):
+        return [
+            replace(r, invoice=r.invoice and self._dress(r.invoice))
+            for r in super().create_invoices(requests)
+        ]
+
+    def find_invoices(self, references):
+        return {k: self._dress(v) for k, v in super().find_invoices(references).items()}
+
+    def payment_changes(self, cursor):
+        changes = super().payment_changes(cursor)
+        return replace(changes, invoices=[self._dress(i) for i in changes.invoices])
+
+
+def test_the_tax_link_and_sending_the_ledger_answers_with_are_recorded(tmp_path):
+    business = make_business(tmp_path / "b", ledger=_TaxingLedger())
+    business.ledger.fail_next("create_invoices", "drop")  # the first batch found by lookup
+    business.sync()
+    business.sync()
+    rows = business.state().invoice_rows()
+    assert {(r.tax_minor, r.payment_link) for r in rows} == {
+        (1000, f"https://pay/{r.ledger_id}") for r in rows
+    }
+    # a person emails one from the ledger, and the client pays another: the pull records both
+    docs = business.ledger.documents()
+    business.ledger.send_invoice(docs[0].ledger_id, "by hand")
+    business.ledger.record_payment(docs[1].ledger_id, Decimal("1.00"), AS_OF)
+    business.sync()
+    by_id = {r.ledger_id: r for r in business.state().invoice_rows()}
+    assert by_id[docs[0].ledger_id].delivery == "sent" and by_id[docs[0].ledger_id].sent_at
+    assert by_id[docs[1].ledger_id].delivery is None
+
+
+def test_documents_the_ledger_could_not_read_are_problems_of_the_run(tmp_path):
+    class Unreadable(FaultyLocalLedger):
+        def payment_changes(self, cursor):
+            changes = super().payment_changes(cursor)
+            return replace(changes, problems=("invoice INV-9 could not be read: Total is 'x'",))
+
+    business = make_business(tmp_path / "b", ledger=Unreadable())
+    report = business.sync()
+    assert report.exit_code == 1
+    assert report.problems() == ["invoice INV-9 could not be read: Total is 'x'"]
+    assert totals(business.ledger) == EXPECTED_TOTALS

@@ -1,8 +1,10 @@
 """`plan` shows exactly what the next `sync` sends: the same decision over the same inputs,
-after any sequence of nights, payments and milestone changes."""
+after any sequence of nights, payments and milestone changes, holding the contracts the
+company's books cannot take and emailing the same invoices."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,9 +12,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as s
 
-from connector.sync.plan import preview
-from connector_sandbox.local import FaultyLocalLedger
-from tests.conftest import MILESTONES, make_business
+from connector.adapters.base import LedgerProfile
+from connector.models import Reason
+from connector.sync.plan import document_books, preview
+from connector.sync.report import TaxBy
+from connector_sandbox.local import BooksLocalLedger, FaultyLocalLedger
+from tests.conftest import AS_OF, MILESTONES, make_business
 
 START = date(2026, 9, 25)
 
@@ -66,3 +71,28 @@ def test_plan_lists_exactly_what_the_next_sync_sends(tmp_path_factory, steps):
         assert {p.key for p in planned.invoices if not p.void_instead} == created, night
         assert {p.key for p in planned.invoices if p.void_instead} == voided, night
         assert report.outcome != "failed"
+
+
+def test_plan_holds_what_the_sync_holds_and_says_what_it_emails(tmp_path):
+    """A company without multicurrency: BETA-APP (EUR) is held by both, with the same reason,
+    and the documents `plan` says are emailed are those `sync` emails."""
+    us_only = LedgerProfile(country="US", home_currency="USD", multicurrency=False)
+    business = make_business(tmp_path / "b", ledger=BooksLocalLedger(us_only))
+    text = business.config_path.read_text()
+    business.config_path.write_text(text.replace("[billing]\n", '[billing]\nsend = "on-create"\n'))
+    for night, company in [
+        (AS_OF, us_only),
+        (AS_OF + timedelta(days=1), replace(us_only, multicurrency=True, currencies=("EUR",))),
+    ]:
+        business.ledger.company = company
+        config = business.config()
+        _, planned = preview(config, night, ledger=business.ledger)
+        books = document_books(config, planned.invoices)
+        report = business.sync(as_of=night)
+        assert {p.key for p in planned.invoices} == {row.key for row, _ in report.created}
+        held = [s for s in planned.skipped if s.reason is Reason.INVALID_CONTRACT]
+        assert held == [s for s in report.skipped if s.reason is Reason.INVALID_CONTRACT]
+        assert [s.milestone for s in held] == (["BETA-1"] if company is us_only else [])
+        sent = {row.key for row, _ in report.sent}
+        assert {key for key, b in books.items() if b.emailed} == sent and sent
+        assert {b.tax for b in books.values()} == {TaxBy.LEDGER_SETTINGS}
