@@ -440,3 +440,25 @@ def test_invoices_the_ledger_emailed_tonight_are_listed() -> None:
     assert [i["number"] for i in webhook_payload(report)["sent"]] == ["1042"]
     quiet = SyncReport(business="Northwind Studio", as_of=AS_OF, sent=report.sent)
     assert should_notify(quiet, NotifySettings(webhook_url="http://127.0.0.1:9/h"))
+
+
+def test_a_real_night_in_xero_is_emailed_with_links_and_the_refused(
+    tmp_path: Path, xero_books: Any, smtp: tuple[Collector, int]
+) -> None:
+    """Through xero-python against the sandbox: the invoices Xero emailed, each open one's
+    online invoice link, and Beta Bakery's invoice it could not send (no email address)."""
+    from tests.test_status import a_uk_night
+
+    handler, port = smtp
+    business, night = a_uk_night(tmp_path, xero_books)
+    invoices = current_invoices(business.config())
+    assert send(night, settings(port), "Northwind Studio", invoices=invoices) == []
+    lines = body(handler.messages[0]).splitlines()
+    emailed = lines.index("Invoices emailed to the client by the ledger:")
+    links = [ln.strip() for ln in lines if ln.strip().startswith("https://in.xero.com/")]
+    open_acme = [r for r in invoices if r.contract == "ACME-WEB" and r.state == "pushed"]
+    assert len(links) == len(open_acme) == len(night.sent)  # all ACME-WEB's, each sent tonight
+    assert lines[emailed + 1].endswith("(Acme Corporation)")
+    refused = lines.index("Not emailed to the client (the ledger would not send them):")
+    assert "BETA-APP (Beta Bakery Ltd)" in lines[refused + 1]
+    assert any("was not emailed" in ln and "Beta Bakery" in ln for ln in lines)  # its words

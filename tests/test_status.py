@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from connector import config as config_mod
 from connector.credentials import TokenSet, TokenStore
@@ -242,3 +243,49 @@ def test_books_without_tax_show_no_tax_table(business, monkeypatch, capsys):
         "8160.00",
         "never",
     )
+
+
+def a_uk_night(tmp_path, xero_books):
+    """A real night in a UK Xero organisation, through xero-python: VAT on every invoice, the
+    ones to the client with an email address sent with their payment link, Beta Bakery's
+    refused (it has none)."""
+    from tests.xero_support import xero_business
+
+    world = xero_books("GB", "GBP", currencies=("USD", "EUR"))
+    world.sandbox.seed_organisation(
+        world.tenant,
+        base_currency="GBP",
+        currencies=["USD", "EUR"],
+        country="GB",
+        contacts=[{"Name": "Acme Corporation", "EmailAddress": "ap@acme.example"}],
+    )
+    business = xero_business(tmp_path / "b", world)
+    text = business.config_path.read_text()
+    business.config_path.write_text(
+        text.replace("[billing]\n", '[billing]\ntax_code = "OUTPUT2"\nsend = "on-create"\n', 1)
+    )
+    return business, business.sync()
+
+
+def test_a_real_night_in_a_uk_organisation_shows_its_tax_emails_and_links(
+    tmp_path, xero_books, monkeypatch, capsys
+):
+    business, night = a_uk_night(tmp_path, xero_books)
+    assert night.sent and any("was not emailed" in p for p in night.problems())
+    args = ("status", "--config", str(business.config_path), "--as-of", "2026-11-26")
+    code, out, _ = connector(monkeypatch, capsys, *args, "--json")
+    data = json.loads(out)
+    assert code == 1  # Beta Bakery has no email address in Xero
+    acme = [i for i in data["invoices"] if i["contract"] == "ACME-WEB"]
+    assert acme and {i["emailed"] for i in acme} == {"sent"}
+    for i in acme:
+        net, tax, gross = (Decimal(i[k]) for k in ("net", "tax", "gross"))
+        assert net == Decimal(i["total"]) and tax == (net / 5).quantize(Decimal("0.01"))
+        assert gross == net + tax
+        assert i["payment_link"].startswith("https://in.xero.com/") and i["sent_at"]
+    [beta] = [i for i in data["invoices"] if i["contract"] == "BETA-APP"]
+    assert beta["emailed"] == "refused" and beta["payment_link"] is None
+    assert any("could not be emailed to Beta Bakery Ltd" in a for a in data["attention"])
+    code, out, _ = connector(monkeypatch, capsys, *args)
+    assert "Pay online" in out and acme[0]["payment_link"] in out
+    assert "Tax (as the ledger computed it) and email to the client" in out
