@@ -197,13 +197,10 @@ def test_every_installed_plugin_brings_its_own_commands(tmp_path, monkeypatch):
 def test_plan_says_who_puts_the_tax_on_and_what_is_emailed(example, monkeypatch, capsys):
     """A business that names a tax code and sends on create sees both under each document;
     the README's first plan (no such keys) shows no such line."""
-    text = example.read_text()
+    item = 'item = "Services"                # ledger item'
+    text = example.read_text().replace(item, f'tax_code = "HST ON"\nsend = "on-create"\n{item}', 1)
     example.write_text(
-        text.replace(
-            'item = "Services"                # ledger item',
-            'tax_code = "HST ON"\nsend = "on-create"\nitem = "Services"                # ledger item',
-            1,
-        ).replace('value = "12000.00"\n', 'value = "12000.00"\namounts = "inclusive"\n', 1)
+        text.replace('value = "12000.00"\n', 'value = "12000.00"\namounts = "inclusive"\n', 1)
     )
     code, out, _ = connector(
         monkeypatch, capsys, "plan", "--config", str(example), "--as-of", "2026-11-26"
