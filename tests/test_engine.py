@@ -642,3 +642,20 @@ def test_documents_the_ledger_could_not_read_are_problems_of_the_run(tmp_path):
     assert report.exit_code == 1
     assert report.problems() == ["invoice INV-9 could not be read: Total is 'x'"]
     assert totals(business.ledger) == EXPECTED_TOTALS
+
+
+class _CannotSend(FaultyLocalLedger):
+    send_invoice = None  # a ledger without `SendsInvoices`
+
+
+def test_send_on_a_ledger_that_cannot_send_is_one_problem_for_the_business(tmp_path):
+    business = sending(make_business(tmp_path / "b", ledger=_CannotSend()))
+    report = business.sync()
+    (problem,) = report.problems()
+    assert problem.startswith('send = "on-create" asks the ledger to email invoices')
+    assert problem.endswith(
+        "(in [billing], or on contracts ACME-WEB, BETA-APP) and send them from the ledger "
+        "yourself; tonight's documents of contracts ACME-WEB, BETA-APP are held until this "
+        "is fixed"
+    )
+    assert business.ledger.documents() == [] and report.exit_code == 1

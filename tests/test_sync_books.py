@@ -401,7 +401,9 @@ def test_a_customer_without_an_email_is_a_problem_until_one_is_set(tmp_path, com
     assert len(refused) == 2
     missing = "customer 'Acme Corporation' has no email address in QuickBooks"
     assert all(missing in p for p in refused)
-    assert {r.delivery for r in business.state().invoice_rows()} == {"refused"}
+    rows = business.state().invoice_rows()
+    assert {r.delivery for r in rows} == {"refused"}
+    assert all(r.error and missing in r.error for r in rows)  # the reason, for status
     assert sandbox.sent_emails() == []
     # the bookkeeper adds the address; the next night sends both, once
     sandbox.set_customer_email(DEFAULT_REALM, "Acme Corporation", "ap@acme.example")
@@ -409,9 +411,8 @@ def test_a_customer_without_an_email_is_a_problem_until_one_is_set(tmp_path, com
     assert second.outcome == "ok", second.problems()
     assert len(second.sent) == 2 and len(sandbox.sent_emails()) == 2
     assert {e["to"] for e in sandbox.sent_emails()} == {"ap@acme.example"}
-    assert {r.delivery for r in business.state().invoice_rows()} == {"sent"}
     rows = business.state().invoice_rows()
-    assert all(r.payment_link is None or r.payment_link.startswith("https://") for r in rows)
+    assert {(r.delivery, r.error) for r in rows} == {("sent", None)}
     assert business.sync().outcome == "ok" and len(sandbox.sent_emails()) == 2
 
 
@@ -474,6 +475,7 @@ def test_xero_emails_each_invoice_once_across_a_crash(tmp_path, xero_books, cras
         business.sync(checkpoint=crash)
     night = business.sync()
     assert night.outcome == "ok", night.problems()
+    assert len(night.sent) == 2  # the one in flight, found sent or sent now, and the other
     ids = [d["InvoiceID"] for d in world.invoices()]
     assert len(ids) == 2
     assert [world.sandbox.emails(world.tenant, i) for i in ids] == [["accounts@acme.example"]] * 2

@@ -101,8 +101,9 @@ def _not_sent(run: Run, owed: Sequence[InvoiceRow]) -> list[InvoiceRow]:
                     f"{label(row)} ({row.number}): the ledger no longer shows it, so whether "
                     "it was emailed is unknown; check the ledger"
                 )
-            elif remote.sent:
+            elif remote.sent:  # it went, and the run that sent it never said: this one does
                 changes.append((row.key, _with_link(run, row, answer_values(row, remote))))
+                run.report.sent.append((row, row.number or remote.number))
             else:
                 ready.append(row)
         run.commit(changes)
@@ -130,8 +131,8 @@ def _send(run: Run, ledger: SendsInvoices, row: InvoiceRow) -> None:
     run.checkpoint("before:send_invoice")
     try:
         remote = ledger.send_invoice(row.ledger_id, row.key + ":send")
-    except SkippableLedgerError as exc:
-        run.commit([(row.key, {"delivery": Delivery.REFUSED})])
+    except SkippableLedgerError as exc:  # the ledger's reason stays on the row, for status
+        run.commit([(row.key, {"delivery": Delivery.REFUSED, "error": str(exc)})])
         run.report.failures.append(f"{label(row)} ({row.number}) was not emailed: {exc}")
         return
     except RetriableLedgerError as exc:  # it may have gone: `sending` has the next run ask
@@ -151,4 +152,5 @@ def _sent(row: InvoiceRow, remote: RemoteInvoice) -> RowUpdate:
     values = answer_values(row, remote)
     values["delivery"] = Delivery.SENT
     values.setdefault("sent_at", schema.now())
+    values["error"] = None  # a refusal of an earlier night is over
     return values

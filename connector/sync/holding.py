@@ -77,35 +77,37 @@ def _cannot_send(ledger: LedgerAdapter, creating: Sequence[Creation]) -> list[Ho
             tuple(contracts),
             f'send = "on-create" asks the ledger to email invoices to the client, but the '
             f'{ledger.name} ledger cannot send them: set send = "never" (in [billing], or on '
-            f"contract {', '.join(contracts)}) and send them from the ledger yourself",
+            f"{_contracts(contracts)}) and send them from the ledger yourself",
         )
     ]
 
 
+def _contracts(names: Sequence[str]) -> str:
+    return ("contracts " if len(names) > 1 else "contract ") + ", ".join(names)
+
+
 def hold(tonight: Tonight, found: Sequence[Hold]) -> tuple[Tonight, list[Skip]]:
-    """Tonight without the held contracts' documents, and the skips that say why: one per
-    milestone of a held document, as billing skips the milestones of an invalid contract, or
-    per document without milestones (a deposit, a retainage release)."""
-    problems: dict[str, list[str]] = {}
-    for h in found:
-        for contract in h.contracts:
-            problems.setdefault(contract, []).append(h.problem)
-    if not problems:
+    """Tonight without the held contracts' documents, and the skips that say why: for each
+    problem, one per milestone of a held document (as billing skips the milestones of an
+    invalid contract) or per document without milestones (a deposit, a retainage release).
+    Each problem reads the same on all of them, so the run reports it once."""
+    held = {contract for h in found for contract in h.contracts}
+    if not held:
         return tonight, []
-    going = [i for i in tonight.retirements.going if i.row.contract not in problems]
-    skips: dict[str, Skip] = {}
-    for intent in tonight.retirements.going:
-        row = intent.row
-        if row.contract not in problems:
-            continue
-        why = (
-            f"{'; '.join(problems[row.contract])}; tonight's documents of contract "
-            f"{row.contract} are held until this is fixed"
-        )
-        for what in row.milestones or (f"{row.contract} {row.kind}",):
-            skips.setdefault(what, Skip(what, row.contract, Reason.INVALID_CONTRACT, why))
-    held = replace(tonight, retirements=replace(tonight.retirements, going=going))
-    return held, list(skips.values())
+    going = [i for i in tonight.retirements.going if i.row.contract not in held]
+    skips: dict[tuple[str, str], Skip] = {}
+    for h in found:
+        held_ones = _contracts(h.contracts)
+        why = f"{h.problem}; tonight's documents of {held_ones} are held until this is fixed"
+        for intent in tonight.retirements.going:
+            row = intent.row
+            if row.contract in h.contracts:
+                for what in row.milestones or (f"{row.contract} {row.kind}",):
+                    skips.setdefault(
+                        (what, why), Skip(what, row.contract, Reason.INVALID_CONTRACT, why)
+                    )
+    kept = replace(tonight, retirements=replace(tonight.retirements, going=going))
+    return kept, list(skips.values())
 
 
 class Run(Protocol):
@@ -136,8 +138,8 @@ def check(run: Run, tonight: Tonight) -> Tonight:
             f"{len(creating)} document(s) of contract {', '.join(contracts)} wait: nothing is "
             "sent before it is checked, and the next run reads it again"
         )
-        held, _ = hold(tonight, [Hold(contracts, "the ledger's setup could not be read")])
-        return held
-    held, skips = hold(tonight, found)
+        kept, _ = hold(tonight, [Hold(contracts, "the ledger's setup could not be read")])
+        return kept
+    kept, skips = hold(tonight, found)
     run.report.skipped += skips
-    return held
+    return kept
