@@ -30,7 +30,13 @@ from connector import config as config_mod
 from connector.errors import ConnectorError, LockHeld, StateError, UserError
 from connector.fleet.engines import disposed_engines
 from connector.logs import run_context
-from connector.notify import DAEMON_SMTP_KEY, NotifySettings, send, should_notify
+from connector.notify import (
+    DAEMON_SMTP_KEY,
+    NotifySettings,
+    current_invoices,
+    send,
+    should_notify,
+)
 from connector.sync import run_once
 from connector.sync.report import SyncReport
 
@@ -173,11 +179,14 @@ def _tell(cfg: config_mod.Config, report: SyncReport, everyone: NotifySettings |
     targets = [(cfg.notify, cfg.business.name)] + (
         [(everyone, DAEMON_SMTP_KEY)] if everyone else []
     )
+    wanted = [(s, key) for s, key in targets if should_notify(report, s)]
+    # the email lists every open invoice's payment link, not only tonight's: read them once
+    with disposed_engines():
+        invoices = current_invoices(cfg) if wanted else ()
     with run_context(cfg.business.name, report.run_id or None):
-        for settings, password_key in targets:
-            if should_notify(report, settings):
-                for problem in send(report, settings, password_key):
-                    log.error("notification not delivered: %s", problem)
+        for settings, password_key in wanted:
+            for problem in send(report, settings, password_key, invoices=invoices):
+                log.error("notification not delivered: %s", problem)
 
 
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
