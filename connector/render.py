@@ -14,6 +14,7 @@ from rich.table import Table
 
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import fmt
+from connector.render_grid import PLAIN_ROWS, Col, Red, amount, grid, plain_document
 from connector.sync.report import DocumentBooks, SyncReport, TaxBy
 from connector.sync.status import (
     BooksStatus,
@@ -56,45 +57,82 @@ def plan(
         console.print(f"[yellow]note:[/yellow] {esc(caveat)}")
     if not invoices:
         console.print("No invoices to create.")
+    plain = len(invoices) > PLAIN_ROWS  # a large plan: written as text, in chunks
+    written: list[str] = []
     for inv in invoices:
-        what = f"{inv.kind}" + (f" {', '.join(inv.milestones)}" if inv.milestones else "")
-        if not inv.total:
-            document = ": nets to zero, nothing is sent, recorded as billed"
-        elif inv.is_credit_note:
-            document = f" as a credit note for {money(-inv.total, inv.currency)}"
-        else:
-            document = ""
-        console.print(
-            f"\n[bold]{esc(inv.contract)}[/bold] {esc(what)} for {esc(inv.customer)}{document}: "
-            f"dated {inv.date}, due {inv.due_date}"
-        )
-        booked = (books or {}).get(inv.key)
-        if booked is not None and (booked.tax is not TaxBy.LEDGER_SETTINGS or booked.emailed):
-            console.print(f"  {esc(booked.sentence())}", highlight=False)
-        table = Table(box=box.SIMPLE_HEAD, show_header=False)
-        table.add_column("Line", ratio=1)
-        table.add_column("Amount", justify="right", no_wrap=True)
-        for line in inv.lines:
-            table.add_row(esc(line.description), money(line.amount, inv.currency))
-        table.add_row(
-            "[bold]Total[/bold]",
-            f"[bold]{money(inv.total, inv.currency)}[/bold]",
-            end_section=True,
-        )
-        console.print(table)
+        heading, sentence = _heading(inv, (books or {}).get(inv.key))
+        rows = [(line.description, money(line.amount, inv.currency)) for line in inv.lines]
+        rows.append(("Total", money(inv.total, inv.currency)))
+        text = plain_document(heading, sentence, rows, console.width) if plain else None
+        if text is not None:
+            written.append(text)
+            if len(written) >= 1000:
+                console.file.write("".join(written))
+                written.clear()
+            continue
+        console.file.write("".join(written))
+        written.clear()
+        _document(console, inv, heading, sentence, rows)
+    console.file.write("".join(written))
     skipped_table(console, skipped)
+
+
+def _heading(inv: PlannedInvoice, booked: DocumentBooks | None) -> tuple[str, str | None]:
+    """What a planned document is, and who puts the tax on and whether it is emailed (None
+    when the config says neither), as plain text."""
+    what = f"{inv.kind}" + (f" {', '.join(inv.milestones)}" if inv.milestones else "")
+    if not inv.total:
+        document = ": nets to zero, nothing is sent, recorded as billed"
+    elif inv.is_credit_note:
+        document = f" as a credit note for {money(-inv.total, inv.currency)}"
+    else:
+        document = ""
+    heading = (
+        f"{inv.contract} {what} for {inv.customer}{document}: dated {inv.date}, due {inv.due_date}"
+    )
+    says = booked is not None and (booked.tax is not TaxBy.LEDGER_SETTINGS or booked.emailed)
+    return heading, booked.sentence() if booked is not None and says else None
+
+
+def _document(
+    console: Console,
+    inv: PlannedInvoice,
+    heading: str,
+    sentence: str | None,
+    rows: Sequence[tuple[str, str]],
+) -> None:
+    """One planned document through rich: its contract in bold, its lines as a table."""
+    rest = heading.removeprefix(inv.contract)
+    console.print(f"\n[bold]{esc(inv.contract)}[/bold]{esc(rest)}")
+    if sentence is not None:
+        console.print(f"  {esc(sentence)}", highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, show_header=False)
+    table.add_column("Line", ratio=1)
+    table.add_column("Amount", justify="right", no_wrap=True)
+    for text, shown in rows[:-1]:
+        table.add_row(esc(text), shown)
+    table.add_row("[bold]Total[/bold]", f"[bold]{rows[-1][1]}[/bold]", end_section=True)
+    console.print(table)
 
 
 def skipped_table(console: Console, skipped: list[Skip]) -> None:
     if not skipped:
         return
-    table = Table(
-        "Milestone", "Reason", "Why", title="Not billed", title_justify="left", box=box.SIMPLE_HEAD
+    rows = [
+        (
+            printable(s.milestone),
+            Red(s.reason) if s.reason in PROBLEM_REASONS else str(s.reason),
+            s.message,
+        )
+        for s in skipped
+    ]
+    grid(
+        console,
+        "Not billed",
+        [Col(name, wrap=True) for name in ("Milestone", "Reason", "Why")],
+        rows,
+        tight=False,
     )
-    for s in skipped:
-        reason = f"[red]{s.reason}[/red]" if s.reason in PROBLEM_REASONS else str(s.reason)
-        table.add_row(esc(printable(s.milestone)), reason, esc(s.message))
-    console.print(table)
 
 
 def sync(console: Console, err: Console, report: SyncReport) -> None:
@@ -122,20 +160,45 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
         err.print(f"  [red]needs attention:[/red] {esc(problem)}")
 
 
-def status(console: Console, books: BooksStatus) -> None:
-    """One business's books: contracts, invoices, and what needs a person."""
+# Books with more invoices than this are summarised: every contract's totals, then only the
+# invoices that are open or need a person; `status --all` lists every one.
+SUMMARY_AT = 100
+ATTENTION = (Standing.SENDING, Standing.FAILED, Standing.VOIDED_IN_LEDGER)
+
+
+def status(console: Console, books: BooksStatus, *, every: bool = False) -> None:
+    """One business's books: contracts, invoices, and what needs a person. Large books
+    (`SUMMARY_AT`) show only the open and problem invoices unless `every` is asked."""
     console.print(
         f"[bold]{esc(books.business)}[/bold] as of {books.as_of}; last sync: {_ran(books.last_run)}"
     )
-    console.print(_contracts_table(books.contracts))
-    if books.invoices:
-        console.print(_invoices_table(books.invoices))
-    client = _client_table(books.invoices)
-    if client is not None:
-        console.print(client)
-    _payment_links(console, books.invoices)
+    _contracts_table(console, books.contracts)
+    invoices: Sequence[InvoiceStatus] = books.invoices
+    title, hidden = "Invoices", 0
+    if not every and len(invoices) > SUMMARY_AT:
+        invoices = [i for i in invoices if _open_or_problem(i)]
+        hidden = len(books.invoices) - len(invoices)
+        title = f"Open and problem invoices ({len(invoices):,} of {len(books.invoices):,})"
+    if invoices:
+        _invoices_table(console, invoices, title)
+    if hidden:
+        console.print(
+            f"{hidden:,} paid, credited or closed invoices are not shown: --all lists every one"
+        )
+    _client_table(console, invoices)
+    _payment_links(console, invoices)
     for item in books.attention:
         console.print(f"[red]needs attention:[/red] {esc(item)}")
+
+
+def _open_or_problem(i: InvoiceStatus) -> bool:
+    """Still owed, overdue, unconfirmed, failed, voided in the ledger, or refused by email."""
+    return (
+        i.status in OPEN
+        or i.status in ATTENTION
+        or i.days_overdue > 0
+        or i.emailed is Emailed.REFUSED
+    )
 
 
 def _ran(last: LastRun | None) -> str:
@@ -147,64 +210,67 @@ def _shown(amount: Decimal | None) -> str:
     return "" if amount is None else _n(fmt(amount))
 
 
-def _contracts_table(contracts: Sequence[ContractStatus]) -> Table:
-    table = _table("Contracts")
-    table.add_column("Contract", overflow="fold")
-    table.add_column("Cur", no_wrap=True)
-    for name in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage"):
-        table.add_column(name, justify="right", no_wrap=True, min_width=9)
-    for c in contracts:
-        # the customer's unused credit is their money, never a negative balance
-        owed = f"credit {_shown(c.credit)}" if c.credit else _shown(c.outstanding)
-        table.add_row(
-            esc(c.contract),
+def _contracts_table(console: Console, contracts: Sequence[ContractStatus]) -> None:
+    columns = [
+        Col("Contract", fold=True),
+        Col("Cur"),
+        *(amount(n) for n in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage")),
+    ]
+    rows = [
+        (
+            c.contract,
             c.currency,
             _shown(c.value),
             _shown(c.billed),
             _shown(c.paid),
-            owed,
+            # the customer's unused credit is their money, never a negative balance
+            f"credit {_shown(c.credit)}" if c.credit else _shown(c.outstanding),
             _shown(c.overdue),
             _shown(c.retainage_held),
         )
-    return table
+        for c in contracts
+    ]
+    grid(console, "Contracts", columns, rows)
 
 
 # How an invoice's email to the client is worded in the status (the JSON keeps `Emailed`).
 EMAILED_WORDS = {
     Emailed.SENT: "sent",
     Emailed.SENDING: "sending",
-    Emailed.REFUSED: "[red]refused[/red]",
+    Emailed.REFUSED: Red("refused"),
     Emailed.TO_SEND: "to send",
     Emailed.NEVER: "",
 }
 
 
-def _invoices_table(invoices: Sequence[InvoiceStatus]) -> Table:
+def _invoices_table(console: Console, invoices: Sequence[InvoiceStatus], title: str) -> None:
     """Total is what the client is asked for: the gross once the ledger computed tax (the
     next table splits it), the connector's total before that."""
-    table = _table("Invoices")
-    table.add_column("Invoice", no_wrap=True)
-    table.add_column("Contract", overflow="fold")
-    table.add_column("For", overflow="fold")
-    table.add_column("Total", justify="right", no_wrap=True, min_width=12)
-    table.add_column("Due", no_wrap=True, min_width=10)
-    table.add_column("Paid", justify="right", no_wrap=True, min_width=8)
-    table.add_column("Status", overflow="fold")
-    table.add_column("Late", justify="right", no_wrap=True)
-    for i in invoices:
-        total = i.total if i.gross is None else i.gross
-        table.add_row(
-            esc(i.number),
-            esc(i.contract),
-            esc(", ".join(i.milestones) or str(i.kind)),
+    columns = [
+        Col("Invoice"),
+        Col("Contract", fold=True),
+        Col("For", fold=True),
+        Col("Total", right=True, min_width=12),
+        Col("Due", min_width=10),
+        Col("Paid", right=True, min_width=8),
+        Col("Status", fold=True),
+        Col("Late", right=True),
+    ]
+    rows = [
+        (
+            i.number,
+            i.contract,
+            ", ".join(i.milestones) or str(i.kind),
             # a credit note is for a positive amount, shown as such beside its status
-            f"{_shown(abs(total))} {i.currency}",
+            f"{_shown(abs(i.total if i.gross is None else i.gross))} {i.currency}",
             i.due_date.isoformat(),
             _shown(i.paid),
             str(i.status),
             f"{i.days_overdue}d" if i.days_overdue else "",
         )
-    return table
+        for i in invoices
+    ]
+    grid(console, title, columns, rows)
 
 
 CLIENT_TITLES = {
@@ -214,33 +280,31 @@ CLIENT_TITLES = {
 }
 
 
-def _client_table(invoices: Sequence[InvoiceStatus]) -> Table | None:
+def _client_table(console: Console, invoices: Sequence[InvoiceStatus]) -> None:
     """The tax the ledger computed on each invoice, between the amounts without it and the
     gross (a credit note's as positive amounts, like its total), and whether the ledger
     emailed it to the client: a table of its own, so the invoices table keeps to 80 columns.
     Each part appears only when some invoice has it (a tax, not just the 0 of books without
-    tax: the JSON has those); None when neither does."""
+    tax: the JSON has those); nothing when neither does."""
     taxed = any(i.tax for i in invoices)
     emailing = any(i.emailed is not Emailed.NEVER for i in invoices)
     shown = [i for i in invoices if (taxed and i.tax is not None) or i.emailed is not Emailed.NEVER]
     if not shown:
-        return None
-    table = _table(CLIENT_TITLES[taxed, emailing])
-    table.add_column("Invoice", no_wrap=True)
-    table.add_column("Cur", no_wrap=True)
+        return
+    columns = [Col("Invoice"), Col("Cur")]
     if taxed:
-        for name in ("Net", "Tax", "Gross"):
-            table.add_column(name, justify="right", no_wrap=True, min_width=9)
+        columns += [amount(name) for name in ("Net", "Tax", "Gross")]
     if emailing:
-        table.add_column("Emailed", no_wrap=True)
+        columns.append(Col("Emailed"))
+    rows = []
     for i in shown:
-        cells = [esc(i.number), i.currency]
+        cells: list[str] = [i.number, i.currency]
         if taxed:
             cells += [_shown(None if a is None else abs(a)) for a in (i.net, i.tax, i.gross)]
         if emailing:
             cells.append(EMAILED_WORDS[i.emailed])
-        table.add_row(*cells)
-    return table
+        rows.append(tuple(cells))
+    grid(console, CLIENT_TITLES[taxed, emailing], columns, rows)
 
 
 def _payment_links(console: Console, invoices: Sequence[InvoiceStatus]) -> None:
@@ -259,17 +323,15 @@ def _payment_links(console: Console, invoices: Sequence[InvoiceStatus]) -> None:
 def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> None:
     """Every business on one screen: the last sync, open and overdue invoices, and what needs
     a person, each item under its business's name."""
-    table = _table("Businesses")
-    for name in ("Business", "Last sync", "Outcome"):
-        table.add_column(name)
-    for name in ("Open", "Overdue", "Attention"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for e in entries:
-        if isinstance(e, BooksStatus):
-            table.add_row(*_business_row(e))
-        else:
-            table.add_row(esc(e.config), "", "[red]cannot load[/red]", "", "", "1")
-    console.print(table)
+    columns = [Col(name, wrap=True) for name in ("Business", "Last sync", "Outcome")]
+    columns += [Col(name, right=True) for name in ("Open", "Overdue", "Attention")]
+    rows = [
+        _business_row(e)
+        if isinstance(e, BooksStatus)
+        else (e.config, "", Red("cannot load"), "", "", "1")
+        for e in entries
+    ]
+    grid(console, "Businesses", columns, rows)
     for e in entries:
         who = e.business if isinstance(e, BooksStatus) else e.config
         for item in e.attention:
@@ -279,23 +341,10 @@ def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> N
 def _business_row(books: BooksStatus) -> tuple[str, ...]:
     last = books.last_run
     return (
-        esc(books.business),
+        books.business,
         last.when if last else "never",
         str(last.outcome) if last else "",
         str(sum(1 for i in books.invoices if i.status in OPEN)),
         str(sum(1 for i in books.invoices if i.days_overdue)),
         str(len(books.attention)),
-    )
-
-
-def _table(title: str) -> Table:
-    """Tight padding so the amount columns fit an 80-column terminal whole: an amount is never
-    cut short with an ellipsis, and a name too long for its column folds onto a second line
-    (`overflow="fold"` on the text columns) instead of losing its end."""
-    return Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
     )

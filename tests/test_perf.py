@@ -157,3 +157,36 @@ def test_a_daemon_run_never_pauses_the_collector(tmp_path):
     package = str(Path(perf.__file__).parent)
     ours = [p for p in json.loads(record.read_text()) if p[1].startswith(package)]
     assert ours == []
+
+
+def test_a_large_plan_is_written_as_rich_prints_it(tmp_path, monkeypatch):
+    """Past `PLAIN_ROWS` documents the plan is written as plain text, document by document:
+    the same text rich prints (a credit note, a deposit, a document whose tax line shows, a
+    description too wide for the screen, which rich wraps and so prints itself)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from connector import render
+    from connector.config import load
+    from connector.sync import preview
+    from connector.sync.plan import document_books
+    from tests.conftest import make_business
+
+    business = make_business(tmp_path / "b")
+    text = business.config_path.read_text()
+    business.config_path.write_text(text.replace("[billing]\n", "[billing]\ntaxable = true\n", 1))
+    cfg = load(business.config_path)
+    day, decisions = preview(cfg, date(2026, 11, 26))
+    books = document_books(cfg, decisions.invoices)
+    assert decisions.invoices
+    shown = []
+    for rows in (10_000, 0):
+        monkeypatch.setattr(render, "PLAIN_ROWS", rows)
+        for width in (120, 40):
+            screen = StringIO()
+            console = Console(file=screen, width=width)
+            render.plan(console, "B", day, decisions.invoices, [], ["a caveat"], books)
+            shown.append(screen.getvalue())
+    assert shown[0] == shown[2] and shown[1] == shown[3]
+    assert "the ledger computes the tax" in shown[0]

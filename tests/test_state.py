@@ -8,6 +8,7 @@ import json
 import os
 import re
 import uuid
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from connector.errors import StateError
-from connector.models import InvalidMilestone, Milestone, Reason
+from connector.models import InvalidMilestone, Milestone, Reason, Status
 from connector.sync import schema
 from connector.sync import state as st
 from connector.sync.state_records import RunOutcome
@@ -137,6 +138,87 @@ def test_payments_and_milestones_come_back_typed(tmp_path):
     assert isinstance(rows["ACME-X"].record, InvalidMilestone) and not rows["ACME-X"].valid
     assert rows["ACME-X"].reason is Reason.INVALID_MILESTONE
     assert rows["BETA-2"].reason is Reason.NOT_DONE and rows["BETA-2"].valid
+
+
+def test_a_stored_milestone_record_is_its_json_written_out_by_hand():
+    """The snapshot compares each night's milestones with what is stored by their text, so
+    the hand-written text must be json.dumps's, to the character (quotes, escapes, nulls)."""
+    from connector.sync.rows import milestone_to_json
+    from connector.sync.state_milestones import record_text
+
+    odd = Milestone(
+        id='M-"1"\\é',
+        contract="C\u2028",
+        title="Tab\there, ümlaut, 🙂",
+        percent=Decimal("12.50"),
+        amount=None,
+        status=Status.DONE,
+        completed=date(2026, 1, 2),
+        accepted=None,
+        terms_days=30,
+        where="milestones.toml:3",
+        currency="EUR",
+    )
+    plain = Milestone("M2", "C", "T", None, Decimal("1E+3"), Status.OPEN, None, None, None, "w")
+    for m in (odd, plain):
+        assert record_text(m) == json.dumps(milestone_to_json(m))
+
+
+def test_the_snapshot_is_written_by_difference_and_read_back_in_the_order_read(tmp_path):
+    """Unchanged milestones keep their rows; a changed one is written again after the others,
+    as a full rewrite would order it; a reordered read is rewritten whole."""
+    state = st.State.open("sqlite://", "B")
+    a, b, c = (
+        Milestone(f"M{i}", "C", f"T{i}", None, Decimal(i), Status.DONE, None, None, None, "w")
+        for i in (1, 2, 3)
+    )
+    bad = InvalidMilestone("X1", "C", "no title", "w:9")
+    state.save_snapshot([a, b, c], [bad], {"M1": ("not_done", "later")})
+
+    def ids() -> dict[str, int]:
+        with state.engine.connect() as conn:
+            return dict(conn.execute(text("SELECT milestone, id FROM milestones")).all())
+
+    before = ids()
+    b2 = Milestone("M2", "C", "T2 renamed", None, Decimal(2), Status.DONE, None, None, None, "w")
+    state.save_snapshot([a, c, b2], [bad], {"M3": ("not_done", "soon")})
+    after = ids()
+    assert {k: after[k] for k in ("M1", "M3", "X1")} == {k: before[k] for k in ("M1", "M3", "X1")}
+    assert after["M2"] > max(before.values())
+    assert state.snapshot() == ([a, c, b2], [bad])
+    reasons = {r.milestone: (r.reason, r.message) for r in state.milestone_rows()}
+    assert reasons == {
+        "M1": (None, None),
+        "M2": (None, None),
+        "M3": (Reason.NOT_DONE, "soon"),
+        "X1": (None, None),
+    }
+    state.save_snapshot([c, a], [], {})  # read in another order: rewritten whole
+    assert state.snapshot() == ([c, a], [])
+    assert len(ids()) == 2
+
+
+def test_a_runs_rows_are_read_once_and_kept_in_step_with_its_writes(tmp_path):
+    """A run reads the invoice rows once (`keep_rows`); what it then records, updates and
+    forgets reads back from memory exactly as a fresh read of the database gives it."""
+    business = make_business(tmp_path / "b")
+    business.sync()
+    kept = business.state()
+    kept.keep_rows()
+    rows = kept.invoice_rows()
+    first = rows[0]
+    kept.update_invoices([(first.key, {"state": schema.PAID, "paid_minor": 5})])
+    intent = replace(rows[1], key="mc-new", reference="R-new", id=0)
+    kept.record_intents([intent])
+    kept.forget_intents([rows[2].key])  # not pushing: stays
+    fresh = business.state()
+    assert kept.invoice_rows() == fresh.invoice_rows()
+    assert kept.invoice_rows([schema.PUSHING]) == fresh.invoice_rows([schema.PUSHING])
+    assert kept.invoice_row("mc-new") == fresh.invoice_row("mc-new") is not None
+    assert kept.invoice_rows_of({first.contract}) == fresh.invoice_rows_of({first.contract})
+    kept.forget_intents(["mc-new"])
+    assert kept.invoice_row("mc-new") is None and fresh.invoice_row("mc-new") is None
+    assert kept.invoice_rows() == fresh.invoice_rows()
 
 
 def test_every_outbox_state_has_a_word_in_the_status():

@@ -289,3 +289,61 @@ def test_a_real_night_in_a_uk_organisation_shows_its_tax_emails_and_links(
     code, out, _ = connector(monkeypatch, capsys, *args)
     assert "Pay online" in out and acme[0]["payment_link"] in out
     assert "Tax (as the ledger computed it) and email to the client" in out
+
+
+def test_large_tables_are_written_as_rich_lays_them_out():
+    """Past `PLAIN_ROWS` a table is written as plain text: the same text rich prints for a
+    table that fits, both paddings, with wide characters, right-aligned amounts and a title
+    longer than the table."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from connector.render_grid import Col, Red, amount, grid
+
+    columns = [Col("Contract", fold=True), Col("Cur"), amount("Billed"), Col("Why", wrap=True)]
+    rows = [
+        ("C1", "USD", "1,000.00", "fine"),
+        ("Café 🙂 wide", "EUR", "5.00", Red("refused")),
+        ("C3", "JPY", "", ""),
+    ]
+    for title in ("Contracts", "A title longer than every column of this table put together"):
+        for tight in (True, False):
+            shown = []
+            for plain in (False, True):
+                screen = StringIO()
+                grid(
+                    Console(file=screen, width=120), title, columns, rows, tight=tight, plain=plain
+                )
+                shown.append(screen.getvalue())
+            assert shown[0] == shown[1], (title, tight)
+
+
+def test_large_books_show_the_open_and_problem_invoices_and_all_of_them_with_all(
+    tmp_path, monkeypatch, capsys
+):
+    """Books of more than `SUMMARY_AT` invoices: every contract's totals, then the invoices
+    still owed or needing a person; `--all` lists every one, and the JSON always has them."""
+    from connector import render
+
+    alpha = write_business(tmp_path, "alpha")
+    run_once(config_mod.load(alpha), as_of=AS_OF)
+    cfg = config_mod.load(alpha)
+    from connector.sync.state import State
+
+    state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path)
+    rows = state.invoice_rows()
+    paid = rows[0]
+    state.update_invoices([(paid.key, {"state": "paid", "paid_minor": paid.total_minor})])
+    monkeypatch.setattr(render, "SUMMARY_AT", 1)
+    args = ("status", "--config", str(alpha), "--as-of", "2026-11-26")
+    _, summary, _ = connector(monkeypatch, capsys, *args)
+    _, every, _ = connector(monkeypatch, capsys, *args, "--all")
+    _, data, _ = connector(monkeypatch, capsys, *args, "--json")
+    number = paid.number or ""
+    assert f"Open and problem invoices ({len(rows) - 1} of {len(rows)})" in summary
+    assert "1 paid, credited or closed invoices are not shown: --all lists every one" in summary
+    assert number not in summary and number in every
+    assert all(r.number in summary for r in rows[1:])
+    assert "Invoices" in every and "Open and problem" not in every
+    assert len(json.loads(data)["invoices"]) == len(rows)

@@ -69,6 +69,14 @@ def status(
     ] = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help=f"List every invoice, also in books of more than {render.SUMMARY_AT} "
+            "invoices (those show only the open and problem ones). --json always has them all.",
+        ),
+    ] = False,
 ) -> None:
     """What is billed, paid, outstanding and overdue, and what needs a person: per contract and
     invoice for one business, or one line per business for a folder of them. Exits 1 when
@@ -84,7 +92,7 @@ def status(
         if as_json:
             print_json(books.to_json())
         else:
-            render.status(out, books)
+            render.status(out, books, every=every)
         raise typer.Exit(1 if books.attention else 0)
     assert config_dir is not None
     entries = overview(config_files(None, config_dir), day)

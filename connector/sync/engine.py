@@ -31,6 +31,7 @@ from connector.errors import (
 )
 from connector.logs import run_context
 from connector.models import Kind
+from connector.perf import paused_gc
 from connector.sources.base import CachesResponses, Source
 from connector.sync import delivery, holding, payments, recovery, schema
 from connector.sync.lock import business_lock
@@ -96,8 +97,11 @@ def run_once(
     """Run one sync of the business in `config` and return what it did. When `stop` is set
     the run ends at the next point between ledger calls, with everything so far recorded."""
     as_of = as_of or datetime.now(config.zone).date()
-    with business_lock(config):
+    # A one-shot sync of large books builds 100,000s of small records: `paused_gc` says when
+    # the cycle collector may rest meanwhile (never in the daemon's threads).
+    with business_lock(config), paused_gc():
         state = State.open(config.state_url, config.business.name, path=config.state_path)
+        state.keep_rows()  # read once; the lock keeps every other writer out
         run = _Run(
             config,
             state,
@@ -167,9 +171,7 @@ class _Run:
             if isinstance(self.source, CachesResponses):
                 self.source.use_cache(self.state.http_cache)
             batch = self.source.read(self.state.cursor("source"))
-            good, bad = merge_snapshot(
-                batch.complete, batch.milestones, batch.invalid, self.state.snapshot()
-            )
+            good, bad = merge_snapshot(batch, self.state.snapshot)
             # The same decision `connector plan` shows, over the rows as this run found them.
             tonight = decide_tonight(
                 self.config, good, bad, self.state.invoice_rows(), self.resend, self.as_of
@@ -309,8 +311,8 @@ class _Run:
         targets: dict[str, InvoiceRow] = {}
         if any(c.row.replaces or c.settle for c in chunk):
             # a credit note names the invoice it credits, or the open invoice it is set against
-            known = self.state.invoice_rows()
-            olds = {r.key: r for r in known}
+            known = self.state.invoice_rows_of({c.row.contract for c in chunk})
+            olds = {r.key: r for r in known}  # what a credit note replaces is its contract's
             targets = settle_targets(chunk, known)
         requests = [
             invoice_request(
@@ -366,7 +368,7 @@ class _Run:
 
     def _void(self, void: Voiding) -> None:
         row = void.row
-        old = next((r for r in self.state.invoice_rows() if r.key == row.replaces), None)
+        old = self.state.invoice_row(row.replaces or "")
         if old is None or not old.ledger_id:
             self.report.failures.append(f"{label(row)}: the invoice to void is not in the ledger")
             return

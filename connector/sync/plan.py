@@ -54,7 +54,7 @@ def preview(
             )
     source = source or config.source()
     batch = source.read(state.cursor("source"))
-    good, bad = merge_snapshot(batch.complete, batch.milestones, batch.invalid, state.snapshot())
+    good, bad = merge_snapshot(batch, state.snapshot)
     tonight = decide_tonight(config, good, bad, rows, resend, as_of)
     tonight, held = _held(config, connect, tonight, caveats)
     decisions = tonight.decisions

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypedDict
 
 from connector.models import BilledInvoice, Kind, Line, Milestone, Role, Status
-from connector.money import from_minor, to_minor
-from connector.sync.schema import ACTIVE_STATES, PUSHING, Delivery, OutboxAction, OutboxState
+from connector.money import exponent, from_minor, to_minor
+from connector.sync.schema import (
+    ACTIVE_STATES,
+    PUSHING,
+    Delivery,
+    OutboxAction,
+    OutboxState,
+    invoices,
+)
 
 
 def lines_to_json(lines: Sequence[Line], currency: str) -> str:
@@ -35,15 +42,24 @@ def lines_to_json(lines: Sequence[Line], currency: str) -> str:
 
 
 def lines_from_json(text: str, currency: str) -> tuple[Line, ...]:
+    """`from_minor` for each amount, spelt out: a large state decodes hundreds of thousands."""
+    places = -exponent(currency)
     return tuple(
         Line(
             d["description"],
-            from_minor(d["amount_minor"], currency),
-            Role(d["role"]),
+            Decimal(d["amount_minor"]).scaleb(places),
+            _ROLES[d["role"]],
             d["milestone"],
         )
         for d in json.loads(text)
     )
+
+
+_ROLES = {str(r): r for r in Role}
+_KINDS = {str(k): k for k in Kind}
+_STATES = {str(s): s for s in OutboxState}
+_ACTIONS = {str(a): a for a in OutboxAction}
+_DELIVERIES: dict[str | None, Delivery | None] = {str(d): d for d in Delivery}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,38 +141,40 @@ class RowUpdate(TypedDict, total=False):
 Change = tuple[str, RowUpdate]
 
 
-def row_from_db(m: Mapping[Any, Any]) -> InvoiceRow:
-    currency = m["currency"]
-    return InvoiceRow(
-        key=m["key"],
-        reference=m["reference"],
-        action=OutboxAction(m["action"]),
-        contract=m["contract"],
-        customer=m["customer"],
-        kind=Kind(m["kind"]),
-        milestones=tuple(json.loads(m["milestones"])),
-        milestone_hashes=tuple((str(a), str(b)) for a, b in json.loads(m["milestone_hashes"])),
-        revision=m["revision"],
-        currency=currency,
-        invoice_date=dt.date.fromisoformat(m["invoice_date"]),
-        due_date=dt.date.fromisoformat(m["due_date"]),
-        lines=lines_from_json(m["lines"], currency),
-        total_minor=m["total_minor"],
-        replaces=m["replaces"],
-        state=OutboxState(m["state"]),
-        ledger_id=m["ledger_id"],
-        number=m["number"],
-        paid_minor=m["paid_minor"] or 0,
-        balance_minor=m["balance_minor"],
-        error=m["error"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        id=m["id"],
-        tax_minor=m["tax_minor"],
-        payment_link=m["payment_link"],
-        delivery=Delivery(m["delivery"]) if m["delivery"] else None,
-        sent_at=m["sent_at"],
+# The columns an invoice row is read from, in the order `rows_from_db` takes them.
+ROW_COLUMNS = tuple(
+    invoices.c[name]
+    for name in (
+        "key", "reference", "action", "contract", "customer", "kind", "milestones",
+        "milestone_hashes", "revision", "currency", "invoice_date", "due_date", "lines",
+        "total_minor", "replaces", "state", "ledger_id", "number", "paid_minor",
+        "balance_minor", "error", "created_at", "updated_at", "id", "tax_minor",
+        "payment_link", "delivery", "sent_at",
     )
+)  # fmt: skip
+
+
+def rows_from_db(result: Iterable[Sequence[Any]]) -> list[InvoiceRow]:
+    """Invoice rows from a query of `ROW_COLUMNS`, by position (a mapping per row costs more
+    than the rest of the decoding together)."""
+    day = dt.date.fromisoformat
+    loads = json.loads
+    return [
+        InvoiceRow(
+            key, reference, _ACTIONS[action], contract, customer, _KINDS[kind],
+            tuple(loads(milestones)), tuple((str(a), str(b)) for a, b in loads(hashes)),
+            revision, currency, day(invoice_date), day(due_date),
+            lines_from_json(lines, currency), total_minor, replaces, _STATES[state],
+            ledger_id, number, paid_minor or 0, balance_minor, error, created_at,
+            updated_at, id_, tax_minor, payment_link, _DELIVERIES.get(delivery), sent_at,
+        )
+        for (
+            key, reference, action, contract, customer, kind, milestones, hashes,
+            revision, currency, invoice_date, due_date, lines, total_minor, replaces,
+            state, ledger_id, number, paid_minor, balance_minor, error, created_at,
+            updated_at, id_, tax_minor, payment_link, delivery, sent_at,
+        ) in result
+    ]  # fmt: skip
 
 
 def row_to_db(row: InvoiceRow) -> dict[str, Any]:

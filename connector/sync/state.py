@@ -10,7 +10,8 @@ open. This module never calls a ledger or a tracker.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -25,11 +26,20 @@ from connector.money import to_minor
 from connector.sync import state_milestones, state_runs
 from connector.sync import state_open as opening
 from connector.sync.http_cache import HttpCache
-from connector.sync.rows import Change, InvoiceRow, row_from_db, row_to_db, to_billed
+from connector.sync.rows import (
+    ROW_COLUMNS,
+    Change,
+    InvoiceRow,
+    row_to_db,
+    rows_from_db,
+    to_billed,
+)
 from connector.sync.schema import PUSHING, invoices, now, payments
 from connector.sync.state_records import MilestoneRow, PaymentRow, RunRow
 
 __all__ = ["MilestoneRow", "PaymentRow", "RunRow", "State"]
+
+_IN_CHUNK = 500  # keys per `IN (...)`: well within every database's limit on parameters
 
 
 class State:
@@ -38,6 +48,10 @@ class State:
     def __init__(self, engine: Engine, business: str):
         self.engine = engine
         self.business = business
+        # The invoice rows by key, kept in step with every write once `keep_rows` is asked:
+        # a run reads them once, not once per step (77k rows take seconds to decode).
+        self._rows: dict[str, InvoiceRow] | None = None
+        self._of_contract: dict[str, dict[str, None]] = {}  # contract -> its keys, in order
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -65,12 +79,57 @@ class State:
 
     # -- invoices ------------------------------------------------------------------------------
 
+    def keep_rows(self) -> None:
+        """Read the invoice rows once and keep them in memory, in step with this object's
+        writes. Only for a writer that holds the business's lock (a run): nobody else writes
+        its rows meanwhile, so the copy stays true."""
+        if self._rows is None:
+            self._rows = {}
+            self._keep(self._read_rows(None))
+
+    def _keep(self, rows: Iterable[InvoiceRow]) -> None:
+        assert self._rows is not None
+        for row in rows:
+            self._rows[row.key] = row
+            self._of_contract.setdefault(row.contract, {})[row.key] = None
+
     def invoice_rows(self, states: Iterable[str] | None = None) -> list[InvoiceRow]:
-        query = select(invoices).where(invoices.c.business == self.business)
+        """In the order they were written."""
+        if self._rows is None:
+            return self._read_rows(states)
+        if states is None:
+            return list(self._rows.values())
+        wanted = {str(s) for s in states}
+        return [r for r in self._rows.values() if r.state in wanted]
+
+    def invoice_rows_of(self, contracts: Collection[str]) -> list[InvoiceRow]:
+        """The rows of these contracts only, in the order they were written."""
+        if self._rows is None:
+            query = select(*ROW_COLUMNS).where(
+                invoices.c.business == self.business, invoices.c.contract.in_(list(contracts))
+            )
+            with self.engine.connect() as conn:
+                return rows_from_db(conn.execute(query.order_by(invoices.c.id)))
+        rows = self._rows
+        found = [rows[k] for c in contracts for k in self._of_contract.get(c, ())]
+        return sorted(found, key=lambda r: r.id) if len(contracts) > 1 else found
+
+    def invoice_row(self, key: str) -> InvoiceRow | None:
+        if self._rows is not None:
+            return self._rows.get(key)
+        found = self._read_rows(None, keys=[key])
+        return found[0] if found else None
+
+    def _read_rows(
+        self, states: Iterable[str] | None, keys: Sequence[str] | None = None
+    ) -> list[InvoiceRow]:
+        query = select(*ROW_COLUMNS).where(invoices.c.business == self.business)
         if states is not None:
             query = query.where(invoices.c.state.in_([str(s) for s in states]))
+        if keys is not None:
+            query = query.where(invoices.c.key.in_(list(keys)))
         with self.engine.connect() as conn:
-            return [row_from_db(r._mapping) for r in conn.execute(query.order_by(invoices.c.id))]
+            return rows_from_db(conn.execute(query.order_by(invoices.c.id)))
 
     def history(self) -> list[BilledInvoice]:
         return [to_billed(row) for row in self.invoice_rows()]
@@ -95,10 +154,15 @@ class State:
                     for row in rows
                 ],
             )
+        if self._rows is not None:  # as recorded: their ids and time stamps
+            keys = [row.key for row in rows]
+            for start in range(0, len(keys), _IN_CHUNK):
+                self._keep(self._read_rows(None, keys[start : start + _IN_CHUNK]))
 
     def forget_intents(self, keys: Iterable[str]) -> None:
         """Drop intents that were never sent (a run that stopped before their ledger call).
         Only rows still `pushing` go; anything the ledger may have seen stays."""
+        keys = list(keys)
         with self.engine.begin() as conn:
             conn.execute(
                 invoices.delete().where(
@@ -107,6 +171,12 @@ class State:
                     invoices.c.state == PUSHING,
                 )
             )
+        if self._rows is not None:
+            for key in keys:
+                row = self._rows.get(key)
+                if row is not None and row.state == PUSHING:
+                    del self._rows[key]
+                    del self._of_contract[row.contract][key]
 
     def update_invoices(self, changes: Sequence[Change]) -> None:
         """Several row updates in one transaction (a batch's results land together)."""
@@ -120,6 +190,11 @@ class State:
                     .where(invoices.c.business == self.business, invoices.c.key == key)
                     .values(**values, updated_at=stamp)
                 )
+        if self._rows is not None:
+            for key, values in changes:
+                row = self._rows.get(key)
+                if row is not None:
+                    self._rows[key] = replace(row.updated(values), updated_at=stamp)
 
     def record_payments(
         self, key: str, currency: str, items: Iterable[tuple[str, Decimal, date, bool]]
