@@ -190,3 +190,33 @@ def test_a_large_plan_is_written_as_rich_prints_it(tmp_path, monkeypatch):
             shown.append(screen.getvalue())
     assert shown[0] == shown[2] and shown[1] == shown[3]
     assert "the ledger computes the tax" in shown[0]
+
+
+def test_plan_json_is_written_a_document_at_a_time_as_it_was_printed_whole(tmp_path):
+    """`plan --json` streams its documents; the text is `json.dumps(plan_json(...), indent=2)`
+    to the byte, with documents, their books, skipped milestones, and empty lists."""
+    import io
+
+    from connector.config import load
+    from connector.sync import preview
+    from connector.sync.plan import document_books
+    from connector.sync.report import plan_json, write_plan_json
+    from tests.conftest import make_business
+
+    business = make_business(tmp_path / "b")
+    text = business.config_path.read_text()
+    business.config_path.write_text(text.replace("[billing]\n", "[billing]\ntaxable = true\n", 1))
+    cfg = load(business.config_path)
+    day, decisions = preview(cfg, date(2026, 11, 26))
+    books = document_books(cfg, decisions.invoices)
+    assert decisions.invoices and decisions.skipped and books
+    for invoices, skipped in (
+        (decisions.invoices, decisions.skipped),
+        ([], decisions.skipped),
+        (decisions.invoices, []),
+        ([], []),
+    ):
+        whole = json.dumps(plan_json('Bé "B"', day, invoices, skipped, books), indent=2) + "\n"
+        stream = io.StringIO()
+        write_plan_json(stream.write, 'Bé "B"', day, invoices, skipped, books)
+        assert stream.getvalue() == whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from connector.cli.common import (
 )
 from connector.errors import UserError
 from connector.sync import preview, run_once
-from connector.sync.report import plan_json
+from connector.sync.report import write_plan_json
 
 
 def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
@@ -33,8 +34,9 @@ def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> 
     with tracker_settings(cfg):
         day, decisions = preview(cfg, parse_as_of(as_of))
     books = document_books(cfg, decisions.invoices)  # who puts the tax on; emailed or not
-    if as_json:
-        print_json(plan_json(cfg.business.name, day, decisions.invoices, decisions.skipped, books))
+    if as_json:  # written a document at a time, as print_json would print it whole
+        invoices, skipped = decisions.invoices, decisions.skipped
+        write_plan_json(sys.stdout.write, cfg.business.name, day, invoices, skipped, books)
     else:
         render.plan(
             out,

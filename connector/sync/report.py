@@ -6,7 +6,8 @@ JSON forms carry amounts as strings and dates as ISO text, never floats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -160,3 +161,36 @@ def plan_json(
         "invoices": [invoice_json(p, shown.get(p.key)) for p in invoices],
         "skipped": [skip_json(s) for s in skipped],
     }
+
+
+def write_plan_json(
+    write: Callable[[str], object],
+    business: str,
+    as_of: date,
+    invoices: Iterable[PlannedInvoice],
+    skipped: Iterable[Skip],
+    books: Mapping[str, DocumentBooks] | None = None,
+) -> None:
+    """`json.dumps(plan_json(...), indent=2)` and a newline, to the character, written a
+    document at a time: a plan of a million milestones never holds its JSON whole."""
+    shown = books or {}
+    head = {"business": business, "as_of": as_of.isoformat()}
+    write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
+    _write_list(write, "invoices", (invoice_json(p, shown.get(p.key)) for p in invoices), ",")
+    _write_list(write, "skipped", (skip_json(s) for s in skipped), "")
+    write("}\n")
+
+
+def _write_list(write: Callable[[str], object], name: str, items: Iterable[Json], end: str) -> None:
+    """One member of the top object, a list, at the indent `json.dumps(..., indent=2)` gives
+    it (its items two levels in), in writes of a thousand items."""
+    chunk = [f"  {json.dumps(name)}: ["]
+    count = 0
+    for count, item in enumerate(items, 1):
+        chunk.append("\n    " if count == 1 else ",\n    ")
+        chunk.append(json.dumps(item, indent=2).replace("\n", "\n    "))
+        if len(chunk) >= 2000:
+            write("".join(chunk))
+            chunk.clear()
+    chunk.append(("\n  ]" if count else "]") + end + "\n")
+    write("".join(chunk))
