@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,8 +92,80 @@ class TokenSet:
         return [s for s in (self.client_secret, self.refresh_token, self.access_token) if s]
 
 
+class _FileReads:
+    """What this process last read of each entry of a file keyring (keyrings.alt's, which
+    parses its whole file, every business's entries, on every read), answered again while the
+    file is as it was then: a write by anyone, this process or another, changes the file's
+    modification time, size or inode, and the next read goes to the file. Secret Service,
+    Keychain and the other OS keyrings are asked every time (they hold no file of ours)."""
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[str, str], tuple[tuple[int, ...], str | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, username: str) -> str | None:
+        path = _keyring_file()
+        before = _stamp(path)
+        if path is None or before is None:
+            return keyring.get_password(SERVICE, username)
+        with self._lock:
+            known = self._read.get((path, username))
+        if known is not None and known[0] == before:
+            return known[1]
+        raw = keyring.get_password(SERVICE, username)
+        self._remember(path, username, before, raw)
+        return raw
+
+    def set(self, username: str, raw: str) -> None:
+        """Write through; what was written is what this process has read, until the file
+        changes again."""
+        path = _keyring_file()
+        self._forget(path, username)
+        keyring.set_password(SERVICE, username, raw)
+        before = _stamp(path)
+        if path is not None and before is not None:
+            self._remember(path, username, before, raw)
+
+    def delete(self, username: str) -> None:
+        self._forget(_keyring_file(), username)
+        keyring.delete_password(SERVICE, username)
+
+    def _remember(self, path: str, username: str, stamp: tuple[int, ...], raw: str | None) -> None:
+        if _stamp(path) == stamp:  # nobody wrote meanwhile: `raw` is what the file holds
+            with self._lock:
+                self._read[(path, username)] = (stamp, raw)
+
+    def _forget(self, path: str | None, username: str) -> None:
+        if path is not None:
+            with self._lock:
+                self._read.pop((path, username), None)
+
+
+def _keyring_file() -> str | None:
+    """The file of a keyrings.alt file keyring in use, else None."""
+    path = getattr(keyring.get_keyring(), "file_path", None)
+    return path if isinstance(path, str) else None
+
+
+def _stamp(path: str | None) -> tuple[int, ...] | None:
+    if path is None:
+        return None
+    try:
+        s = os.stat(path)
+    except OSError:
+        return None
+    return (s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_ino)
+
+
+_FILE = _FileReads()
+
+
 class TokenStore:
-    """The keyring entry of one business's connection to one service (quickbooks, xero...)."""
+    """The keyring entry of one business's connection to one service (quickbooks, xero...).
+
+    Reads of a file keyring are answered from the last read while its file is unchanged
+    (`_FileReads`), so a run parses the file once at most; every write goes to the keyring
+    first, so a rotated refresh token is saved before anything uses it, as ever."""
 
     def __init__(self, business: str, service: str):
         self.username = f"{business}/{service}"
@@ -100,7 +174,7 @@ class TokenStore:
 
     def load(self) -> TokenSet | None:
         try:
-            raw = keyring.get_password(SERVICE, self.username)
+            raw = _FILE.get(self.username)
         except NoKeyringError:
             raise UserError(NO_KEYRING) from None
         except KeyringError as exc:
@@ -145,7 +219,7 @@ class TokenStore:
 
     def save(self, tokens: TokenSet) -> None:
         try:
-            keyring.set_password(SERVICE, self.username, json.dumps(asdict(tokens)))
+            _FILE.set(self.username, json.dumps(asdict(tokens)))
         except NoKeyringError:
             raise UserError(NO_KEYRING) from None
         except KeyringError as exc:
@@ -153,7 +227,7 @@ class TokenStore:
 
     def delete(self) -> None:
         with contextlib.suppress(keyring.errors.PasswordDeleteError):
-            keyring.delete_password(SERVICE, self.username)
+            _FILE.delete(self.username)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

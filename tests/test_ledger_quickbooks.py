@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from connector.adapters.cache import forget_all
 from connector.testing.ledger import LedgerConformance, request
 from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from tests import qbo_support
@@ -94,19 +95,24 @@ def test_an_old_cursor_falls_back_from_cdc_to_a_query(fresh):
 def test_a_429_storm_on_preferences_leaves_unconfirmed_invoices_in_doubt(
     tmp_path, fresh, monkeypatch, capsys
 ):
-    """The engine reads `lookup_window` before its lookups; a throttled /preferences there is
-    reported and the intents wait for the next run, never 'unexpected RetriableLedgerError'."""
+    """The engine reads `lookup_window` before its lookups; a throttled read of the company's
+    preferences there is reported and the intents wait for the next run, never 'unexpected
+    RetriableLedgerError'."""
     from collections import Counter
 
     from tests.cli_support import sync
 
     business = qbo_support.qbo_business(tmp_path / "b", fresh)
+    ready = qbo_support.ledger(fresh)  # the setup and the customers read and made beforehand,
+    ready.profile()  # so that only the invoices' batch meets the errors below
+    ready.find_or_create_customers([("Acme Corporation", "USD"), ("Beta Bakery Ltd", "EUR")])
     fresh.faults.fail(100, status=503, match="batch")  # the invoices go out unconfirmed
     code, _ = sync(business.config_path, monkeypatch, capsys)
     pushing = [r for r in business.state().invoice_rows() if r.state == "pushing"]
     assert code == 1 and pushing
     fresh.faults.clear()
-    fresh.faults.throttle(100, match="preferences")
+    forget_all()  # a new process: the preferences are read again, in the setup's batch
+    fresh.faults.throttle(100, match="batch")
     code, printed = sync(business.config_path, monkeypatch, capsys)
     assert code == 1, printed
     assert "error: unexpected" not in printed
@@ -133,7 +139,8 @@ def test_an_unknown_numbering_is_looked_up_without_a_time_limit(fresh):
     fresh.clock.advance(timedelta(days=90))
     assert qbo_support.ledger(fresh).lookup_window == timedelta(days=60)  # the usual answer
     ledger = qbo_support.ledger(fresh)
-    fresh.faults.throttle(ledger.session.attempts, match="preferences")  # ends just in time
+    forget_all()  # a new process, which reads the preferences in the setup's one batch
+    fresh.faults.throttle(ledger.session.attempts, match="batch")  # ends just in time
     assert ledger.lookup_window is None
     found = ledger.find_invoices([made.invoice.reference])
     assert found[made.invoice.reference].ledger_id == made.invoice.ledger_id

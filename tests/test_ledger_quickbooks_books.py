@@ -27,6 +27,7 @@ from connector.adapters.base import (
     Profiled,
     SendsInvoices,
 )
+from connector.adapters.cache import forget_all
 from connector.adapters.quickbooks import QuickBooksLedger, QuickBooksPlugin, classify_fault
 from connector.adapters.quickbooks import ids as qbo_ids
 from connector.errors import SkippableLedgerError
@@ -51,7 +52,9 @@ def _unthrottled(qbo_server: QuickBooksSandbox) -> Iterator[None]:
 
 
 def company(sandbox: QuickBooksSandbox, country: str = "US", **seed: Any) -> QuickBooksLedger:
-    """A fresh company of `country` in the sandbox, connected, and an adapter for it."""
+    """A fresh company of `country` in the sandbox, connected, and an adapter for it (the
+    company is new under an old realm id: what the process kept of the last one is dropped)."""
+    forget_all()
     sandbox.faults.clear()
     sandbox.seed_company(DEFAULT_REALM, country=country, **seed)
     qbo_support.connect(sandbox)

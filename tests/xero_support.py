@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from connector.adapters.cache import forget_all
 from connector.adapters.xero import XeroLedger
 from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
@@ -183,6 +184,16 @@ def connect(sandbox: XeroSandbox, tenant: str, business: str = BUSINESS) -> Toke
     )
     TokenStore(business, "xero").save(tokens)
     return tokens
+
+
+@pytest.fixture(autouse=True)
+def fresh_ledger_caches() -> Iterator[None]:
+    """Every test starts as a new process would, as far as the ledger adapters' caches go
+    (`connector.adapters.cache`): tests stand companies up anew under the same realm or tenant
+    id on one sandbox, which no real company does. Loaded for every test with this module
+    (tests/conftest.py `pytest_plugins`)."""
+    forget_all()
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from connector.errors import SkippableLedgerError
 from connector.models import Kind, Line
 
 
@@ -164,6 +165,44 @@ class LedgerAdapter(Protocol):
 
 # Optional abilities: an adapter has one by having the method; the engine and `doctor` ask with
 # isinstance, and a type checker sees whether an adapter fits.
+
+
+CustomerKey = tuple[str, str]  # (display name, currency): a customer as a contract names it
+Customers = dict[CustomerKey, CustomerRef | SkippableLedgerError]
+
+
+@runtime_checkable
+class FindsCustomers(Protocol):
+    """Ledgers that look up many customers in one call and create the missing ones in one more
+    (QuickBooks: one batch of queries, then one batch of creates; Xero: its contact list, then
+    one PUT), where `find_or_create_customer` costs a call or two per customer. An answer maps
+    each customer to its ref, or to the problem that is that customer's alone (one set up in
+    another currency, a name the ledger refuses); a call that fails as a whole raises."""
+
+    def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """The customers of `wanted` the ledger has; the ones it has not are left out. A
+        lookup that could not be made raises: it never calls a customer absent."""
+        ...
+
+    def create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """Create these customers, which `find_customers` did not find; one created meanwhile
+        by someone else is found, never doubled. Every key of `wanted` is answered."""
+        ...
+
+    def find_or_create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """Both at once (`find_then_create`): every key of `wanted` is answered."""
+        ...
+
+
+def find_then_create(ledger: FindsCustomers, wanted: Sequence[CustomerKey]) -> Customers:
+    """`find_or_create_customers` for any `FindsCustomers`: one lookup, then one creation of
+    the missing ones (none when nothing is missing)."""
+    keys = list(dict.fromkeys(wanted))
+    found = ledger.find_customers(keys)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        found.update(ledger.create_customers(missing))
+    return found
 
 
 @runtime_checkable

@@ -22,13 +22,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.adapters.base import (
+    CustomerKey,
     CustomerRef,
+    Customers,
     InvoiceRequest,
     PaymentChanges,
     PushResult,
     RemoteInvoice,
     RemotePayment,
     RemoteStatus,
+    find_then_create,
 )
 from connector.errors import SkippableLedgerError, UserError
 from connector.plugins import PluginContext
@@ -119,18 +122,45 @@ class MemoryLedger:
     # -- the LedgerAdapter calls -----------------------------------------------------------
 
     def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
-        existing = self.customers.get(name.casefold())
+        existing = self.find_customers([(name, currency)]).get((name, currency))
+        if isinstance(existing, SkippableLedgerError):
+            raise existing
         if existing is not None:
-            if existing.currency != currency:
-                raise SkippableLedgerError(
-                    f"customer {name!r} is set up in {existing.currency} in the ledger, but the "
-                    f"contract is in {currency}"
-                )
             return existing
         ref = CustomerRef(f"C{len(self.customers) + 1}", name, currency)
         self.customers[name.casefold()] = ref
         self._save()
         return ref
+
+    def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers`, as the remote ledgers answer it: the ones it has."""
+        found: Customers = {}
+        for name, currency in wanted:
+            existing = self.customers.get(name.casefold())
+            if existing is not None:
+                found[(name, currency)] = (
+                    existing
+                    if existing.currency == currency
+                    else SkippableLedgerError(
+                        f"customer {name!r} is set up in {existing.currency} in the ledger, but "
+                        f"the contract is in {currency}"
+                    )
+                )
+        return found
+
+    def create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers`: each through `find_or_create_customer`, the one seam a test
+        double wraps (a practice ledger has no calls to save)."""
+        made: Customers = {}
+        for name, currency in wanted:
+            try:
+                made[(name, currency)] = self.find_or_create_customer(name, currency)
+            except SkippableLedgerError as exc:
+                made[(name, currency)] = exc
+        return made
+
+    def find_or_create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        return find_then_create(self, wanted)
 
     def create_invoices(self, requests: Sequence[InvoiceRequest]) -> list[PushResult]:
         if len(requests) > self.batch_size:

@@ -8,8 +8,11 @@ decides what to bill and never touches the state database.
 
     __init__   the ledger (what the engine calls) and the plugin
     session    the python-quickbooks client, tokens, retries and errors
+    discovery  Intuit's OAuth discovery document, read once per process
     mapping    requests to documents, answers to records (pure)
+    setup      the company's setup read in one batch of queries, kept per company a while
     books      the company's setup (profile) and a booking resolved to its ids
+    customers  the night's customers: one lookup, one batch of creates
     push       the batch create and its per-item answers
     ids        requestids and bIds within Intuit's lengths, from our keys
     reads      finding our documents again
@@ -27,29 +30,28 @@ from datetime import timedelta
 from typing import Any
 
 from quickbooks.objects.base import Ref
-from quickbooks.objects.customer import Customer
 
 from connector.adapters.base import (
+    CustomerKey,
     CustomerRef,
+    Customers,
     InvoiceRequest,
     LedgerProfile,
     PaymentChanges,
     PushResult,
     RemoteInvoice,
     RemoteStatus,
+    find_then_create,
 )
-from connector.adapters.quickbooks import ids, payments, reads
+from connector.adapters.quickbooks import customers, ids, payments, reads
 from connector.adapters.quickbooks.books import CompanyBooks
 from connector.adapters.quickbooks.faults import classify_fault
 from connector.adapters.quickbooks.mapping import document, ref, remote_invoice
 from connector.adapters.quickbooks.push import create_documents
 from connector.adapters.quickbooks.reads import LINK, NOTE_LOOKBACK
 from connector.adapters.quickbooks.send import send_document
-from connector.adapters.quickbooks.session import (
-    QuickBooksSession,
-    QuickBooksSettings,
-    escape,
-)
+from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings
+from connector.adapters.quickbooks.setup import Setup, item_part
 from connector.credentials import TokenStore, refresh_token_credentials
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.plugins import CommandGroups, Credentials, PluginContext
@@ -66,7 +68,8 @@ class QuickBooksLedger:
     def __init__(self, session: QuickBooksSession, item: str):
         self.session = session
         self.item = item
-        self.books = CompanyBooks(session)
+        self.setup = Setup(session, item)
+        self.books = CompanyBooks(self.setup)
         self._item_ref: Ref | None = None
         self._unbounded_lookup = False  # lookup_window promised "no limit" without knowing
 
@@ -107,30 +110,26 @@ class QuickBooksLedger:
     # -- customers and items -------------------------------------------------------------------
 
     def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
-        found = self.session.query(
-            f"select * from Customer where DisplayName = {escape(name)}"
-        ).get("Customer", [])
-        if found:
-            existing = found[0]
-            theirs = (existing.get("CurrencyRef") or {}).get("value") or currency
-            if theirs != currency:
-                raise SkippableLedgerError(
-                    f"customer {name!r} is set up in {theirs} in QuickBooks, but the contract is "
-                    f"in {currency}; QuickBooks cannot invoice a customer in another currency"
-                )
-            return CustomerRef(str(existing["Id"]), name, currency)
-        customer = Customer()
-        customer.DisplayName = name
-        customer.CurrencyRef = ref(currency)
-        key = ids.request_id("customer", name, currency)
-        created = self.session.post("customer", customer.to_json(), request_id=key)
-        return CustomerRef(str(created["Customer"]["Id"]), name, currency)
+        found = self.find_or_create_customers([(name, currency)])[(name, currency)]
+        if isinstance(found, SkippableLedgerError):
+            raise found
+        return found
+
+    def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers`: one batch of queries, with the company's setup reads still to
+        make (so the profile read before the first push costs nothing more)."""
+        return customers.find(self.setup, wanted)
+
+    def create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers`: one batch of creates for up to 30 customers."""
+        return customers.create(self.session, self.setup, wanted)
+
+    def find_or_create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        return find_then_create(self, wanted)
 
     def item_ref(self) -> Ref:
         if self._item_ref is None:
-            items = self.session.query(f"select * from Item where Name = {escape(self.item)}").get(
-                "Item", []
-            )
+            items = self.setup.rows(item_part(self.item))
             if not items:
                 raise FatalLedgerError(
                     f"QuickBooks has no item named {self.item!r} for the invoice lines; create it "

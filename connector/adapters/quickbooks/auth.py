@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import requests
-from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
 from connector.adapters.oauth_signin import forget_refused_keys, redirect_query
+from connector.adapters.quickbooks.discovery import CachedAuthClient
 from connector.adapters.quickbooks.session import QuickBooksSettings, oauth_error
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import UserError
@@ -43,7 +43,7 @@ def connect_quickbooks(
 ) -> TokenSet:
     """Run the whole flow; `get_redirect(consent_url)` returns the URL the browser landed on."""
     try:
-        auth = AuthClient(client_id, client_secret, settings.redirect_uri, settings.discovery)
+        auth = CachedAuthClient(client_id, client_secret, settings.redirect_uri, settings.discovery)
     except requests.exceptions.RequestException as exc:
         raise UserError(f"cannot reach the QuickBooks sign-in service: {exc}") from None
     url = auth.get_authorization_url([Scopes.ACCOUNTING])

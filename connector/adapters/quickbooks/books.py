@@ -1,11 +1,11 @@
-"""What the company's books are set up with, read once per adapter, and a request's booking
-resolved to the company's ids.
+"""What the company's books are set up with, and a request's booking resolved to the company's
+ids.
 
 QuickBooks keeps the setup in CompanyInfo (Country), Preferences (home currency, multicurrency,
 Automated Sales Tax as TaxPrefs.PartnerTaxEnabled, class and location tracking, custom numbers)
 and the TaxCode, Class, Department and CompanyCurrency lists (Intuit's entity references for
-each; bookkeeper-needs.md 1a, 1e, 1f). Each is read the first time it is needed and kept for
-the adapter's life, one run; a read that fails is asked again next time. Names match without
+each; bookkeeper-needs.md 1a, 1e, 1f). They are read together, in one batch of queries, the
+first time any is needed, and kept per company for a while (`setup`). Names match without
 regard to case, as QuickBooks matches them. Reads only.
 """
 
@@ -18,8 +18,7 @@ from typing import Any
 
 from connector.adapters.base import AmountsAre, Booking, InvoiceRequest, LedgerProfile
 from connector.adapters.quickbooks.mapping import Booked
-from connector.adapters.quickbooks.reads import query_all
-from connector.adapters.quickbooks.session import QuickBooksSession
+from connector.adapters.quickbooks.setup import Setup
 from connector.errors import SkippableLedgerError
 
 US = "US"
@@ -68,10 +67,10 @@ def named(rows: Iterable[Mapping[str, Any]], skip: tuple[str, ...] = ()) -> Name
 
 
 class CompanyBooks:
-    """The company's setup, read lazily through `session` and kept."""
+    """The company's setup, read lazily through `setup` and kept."""
 
-    def __init__(self, session: QuickBooksSession):
-        self.session = session
+    def __init__(self, setup: Setup):
+        self.setup = setup
         self._prefs: dict[str, Any] | None = None
         self._info: dict[str, Any] | None = None
         self._lists: dict[str, Named] = {}
@@ -81,13 +80,12 @@ class CompanyBooks:
 
     def preferences(self) -> dict[str, Any]:
         if self._prefs is None:
-            self._prefs = dict(self.session.get("preferences").get("Preferences", {}))
+            self._prefs = _record(self.setup.rows("Preferences"))
         return self._prefs
 
     def company_info(self) -> dict[str, Any]:
         if self._info is None:
-            realm = self.session.client().company_id
-            self._info = dict(self.session.get(f"companyinfo/{realm}").get("CompanyInfo", {}))
+            self._info = _record(self.setup.rows("CompanyInfo"))
         return self._info
 
     def _pref(self, group: str, name: str, default: Any = None) -> Any:
@@ -129,7 +127,7 @@ class CompanyBooks:
 
     def _list(self, entity: str, skip: tuple[str, ...] = ()) -> Named:
         if entity not in self._lists:
-            self._lists[entity] = named(query_all(self.session, entity, ""), skip)
+            self._lists[entity] = named(self.setup.rows(entity), skip)
         return self._lists[entity]
 
     def tax_codes(self) -> Named:
@@ -148,7 +146,7 @@ class CompanyBooks:
         if self._currencies is None:
             codes = [self.home_currency()]
             if self.multicurrency():
-                rows = query_all(self.session, "CompanyCurrency", "")
+                rows = self.setup.rows("CompanyCurrency")
                 codes += [str(r["Code"]) for r in rows if r.get("Active") is not False]
             self._currencies = tuple(dict.fromkeys(codes))
         return self._currencies
@@ -283,6 +281,11 @@ class CompanyBooks:
                 f'QuickBooks has no location "{name}"; the company has {self.locations().listed()}'
             )
         return found
+
+
+def _record(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A record read by query (CompanyInfo, Preferences): its one row."""
+    return dict(next(iter(rows), {}))
 
 
 def _on(value: Any) -> str:

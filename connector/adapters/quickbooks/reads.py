@@ -24,10 +24,10 @@ OPEN = (RemoteStatus.OPEN, RemoteStatus.PARTIALLY_PAID)
 LINK = "invoiceLink"  # include= on invoice reads: the online payment link comes back too
 
 
-def query_all(session: QuickBooksSession, entity: str, where: str) -> list[Any]:
-    """Every `entity` matching `where` (all of them when it is ""), page by page."""
+def query_all(session: QuickBooksSession, entity: str, where: str, start: int = 1) -> list[Any]:
+    """Every `entity` matching `where` (all of them when it is ""), page by page, from the
+    `start`-th on."""
     rows: list[Any] = []
-    start = 1
     condition = f" where {where}" if where else ""
     while True:
         page = session.query(

@@ -37,6 +37,7 @@ from tenacity import (
 
 from connector.adapters.oauth_retry import refresh_once
 from connector.adapters.plain_http import LoopbackOAuth2Session, loopback_origin
+from connector.adapters.quickbooks.discovery import CachedAuthClient
 from connector.credentials import TokenSet, TokenStore
 from connector.errors import (
     FatalLedgerError,
@@ -195,8 +196,9 @@ class QuickBooksSession:
         attempts: int = 5,
         on_request: Callable[[str], None] | None = None,
     ):
-        """`on_request` is told of each HTTP request this session sends: "discovery", "token"
-        or "api" (a benchmark or a test counts them; the session keeps no count)."""
+        """`on_request` is told of each HTTP request this session sends: "discovery" (once a
+        process, `discovery`), "token" or "api" (a benchmark or a test counts them; the
+        session keeps no count)."""
         self.settings = settings
         self.store = store
         self.retry_wait = retry_wait
@@ -212,13 +214,13 @@ class QuickBooksSession:
 
     def auth_client(self, tokens: TokenSet) -> AuthClient:
         if self._auth is None:
-            self.on_request("discovery")
             try:
-                self._auth = AuthClient(
+                self._auth = CachedAuthClient(
                     tokens.client_id,
                     tokens.client_secret,
                     self.settings.redirect_uri,
                     self.settings.discovery,
+                    on_fetch=lambda: self.on_request("discovery"),
                 )
             except requests.exceptions.RequestException as exc:
                 raise classify(exc) from None
@@ -274,6 +276,10 @@ class QuickBooksSession:
         instead of reusing them; the refresh token is kept (it is not what was refused)."""
         if not tokens.keys_refused:
             self.store.save(replace(tokens, keys_refused=True))
+
+    def realm(self) -> str:
+        """The company's realm id, as `client` will use it; asks QuickBooks nothing."""
+        return self.settings.realm_id or self.store.require().company_id
 
     def client(self) -> QuickBooks:
         if self._client is None:

@@ -28,13 +28,16 @@ from typing import Any
 from xero_python.accounting import CreditNote, CreditNotes, Invoice, Invoices
 
 from connector.adapters.base import (
+    CustomerKey,
     CustomerRef,
+    Customers,
     InvoiceRequest,
     LedgerProfile,
     PaymentChanges,
     PushResult,
     RemoteInvoice,
     RemoteStatus,
+    find_then_create,
 )
 from connector.adapters.xero import sending
 from connector.adapters.xero.books import BookingRefused, OrgBooks
@@ -78,6 +81,23 @@ class XeroLedger:
 
     def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
         return self.contacts.find_or_create(name, currency)
+
+    def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers`: the organisation's contacts, read once per run (a call per 1,000)."""
+        found: Customers = {}
+        for name, currency in dict.fromkeys(wanted):
+            answer = self.contacts.find(name, currency)
+            if answer is not None:
+                found[(name, currency)] = answer
+        return found
+
+    def create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers`: the new contacts in one call, now rather than before the first
+        batch of invoices."""
+        return self.contacts.create(wanted)
+
+    def find_or_create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
+        return find_then_create(self, wanted)
 
     def check(self) -> str:
         """For `connector doctor`: the stored token works and the organisation answers."""

@@ -1,26 +1,34 @@
 """The organisation's books as the adapter needs them: its tax rates, its tracking categories,
 and the `LedgerProfile` that `connector doctor` and the preflight compare the config with.
 
-Each list is read once per adapter (once per run) and only when a booking needs it. A booking the
-organisation cannot take is a `BookingRefused`, raised before anything is sent: Xero refuses an
-unknown TaxType itself, but it drops tracking it cannot match without a word (bookkeeper-needs.md
-1f: calcinai/xero-php#636, XeroAPI/xero-node#86), so tracking is checked here, against the live
-list, every time. Names compare without regard to case or surrounding spaces.
+Each list is read only when something needs it, and kept per organisation in the process for
+`SETUP_LIFETIME` (the QuickBooks adapter's reasons, `quickbooks.setup`): a daemon syncing many
+businesses of one organisation reads its settings once, not four calls a business against its
+60 a minute. A booking the organisation cannot take is a `BookingRefused`, raised before anything
+is sent: Xero refuses an unknown TaxType itself, but it drops tracking it cannot match without a
+word (bookkeeper-needs.md 1f: calcinai/xero-php#636, XeroAPI/xero-node#86), so tracking is
+checked here, against the list as read within that lifetime. Names compare without regard to
+case or surrounding spaces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
 from xero_python.accounting import LineItemTracking
 
 from connector.adapters.base import LedgerProfile
+from connector.adapters.cache import TimedCache
 from connector.adapters.xero.session import XeroSession
 from connector.errors import SkippableLedgerError
 
 MAX_TRACKING = 2  # xero_accounting.yaml, LineItem.Tracking: "a maximum of 2"
+SETUP_LIFETIME = timedelta(minutes=30)
+# (API address, tenant, what) -> the SDK's answer, read whole; never changed once kept
+_KEPT: TimedCache[tuple[str, str, str], Any] = TimedCache(SETUP_LIFETIME, most=5000)
 
 
 class BookingRefused(SkippableLedgerError):
@@ -43,31 +51,60 @@ def _active(status: Any) -> bool:
 
 
 class OrgBooks:
-    """Tax rates and tracking categories of the session's organisation, read when first needed."""
+    """The session's organisation, its tax rates and tracking categories, its currencies:
+    each read when first needed, from this process's copy while it is fresh."""
 
     def __init__(self, session: XeroSession):
         self.session = session
-        self._rates: list[Any] | None = None
-        self._tracking: list[Any] | None = None
+
+    def _kept(self, what: str, read: Callable[[], Any]) -> Any:
+        key = (self.session.settings.api_url, self.session.tenant(), what)
+        found = _KEPT.get(key)
+        if found is None:
+            found = read()
+            _KEPT.put(key, found)
+        return found
+
+    def organisation(self) -> Any:
+        def read() -> Any:
+            answer = self.session.call(lambda api, t: api.get_organisations(t))
+            return self.session.only(answer.organisations, "the organisation")
+
+        return self._kept("Organisation", read)
+
+    def currencies(self) -> list[Any]:
+        def read() -> list[Any]:
+            found = self.session.call(lambda api, t: api.get_currencies(t)).currencies or []
+            self.session.take_unreadable()
+            return list(found)
+
+        found: list[Any] = self._kept("Currencies", read)
+        return found
 
     def tax_rates(self) -> list[Any]:
         """The active rates a sales line can use."""
-        if self._rates is None:
+
+        def read() -> list[Any]:
             rates = self.session.call(lambda api, t: api.get_tax_rates(t)).tax_rates or []
             self.session.take_unreadable()  # a rate that cannot be read is not offered
-            self._rates = [r for r in rates if _active(r.status) and r.tax_type]
-        return self._rates
+            return [r for r in rates if _active(r.status) and r.tax_type]
+
+        found: list[Any] = self._kept("TaxRates", read)
+        return found
 
     def tracking_categories(self) -> list[Any]:
         """The active categories, each with its active options only."""
-        if self._tracking is None:
+
+        def read() -> list[Any]:
             answer = self.session.call(lambda api, t: api.get_tracking_categories(t))
             self.session.take_unreadable()
             found = [c for c in answer.tracking_categories or [] if _active(c.status)]
             for category in found:
                 category.options = [o for o in category.options or [] if _active(o.status)]
-            self._tracking = found
-        return self._tracking
+            return found
+
+        found: list[Any] = self._kept("TrackingCategories", read)
+        return found
 
     # -- tax ---------------------------------------------------------------------------------
 
@@ -131,13 +168,9 @@ class OrgBooks:
     # -- profile -----------------------------------------------------------------------------
 
     def profile(self) -> LedgerProfile:
-        """What the organisation is set up with, from four reads."""
-        org = self.session.only(
-            self.session.call(lambda api, t: api.get_organisations(t)).organisations,
-            "the organisation",
-        )
-        currencies = self.session.call(lambda api, t: api.get_currencies(t)).currencies or []
-        self.session.take_unreadable()
+        """What the organisation is set up with, from four reads (none while they are kept)."""
+        org = self.organisation()
+        currencies = self.currencies()
         home = text(org.base_currency)
         codes = tuple(sorted({text(c.code) for c in currencies if c.code} | {home}))
         rates = [r for r in self.tax_rates() if r.can_apply_to_revenue is not False]

@@ -8,9 +8,11 @@ position.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from xero_python.accounting import Contact, Contacts
 
-from connector.adapters.base import CustomerRef
+from connector.adapters.base import CustomerKey, CustomerRef, Customers
 from connector.adapters.xero.mapping import folded, messages, request_key
 from connector.adapters.xero.reads import PAGE, pages
 from connector.adapters.xero.session import XeroSession
@@ -28,19 +30,46 @@ class ContactBook:
         self._pending: dict[str, CustomerRef] = {}
 
     def find_or_create(self, name: str, currency: str) -> CustomerRef:
+        found = self.find(name, currency)
+        if isinstance(found, SkippableLedgerError):
+            raise found
+        if found is not None:
+            return found
+        pending = CustomerRef(PENDING + name.strip(), name.strip(), currency)
+        self._pending[folded(name)] = pending
+        return pending
+
+    def find(self, name: str, currency: str) -> CustomerRef | SkippableLedgerError | None:
+        """The contact by this name (or the one about to be created), None when there is
+        none; one whose default currency is another is the problem, never a guess."""
         key = folded(name)
         known = self.known().get(key) or self._pending.get(key)
-        if known is not None:
-            if known.currency and known.currency != currency:
-                raise SkippableLedgerError(
-                    f"customer {name!r} is set up in {known.currency} in Xero, but the "
-                    f"contract is in {currency}; change the contact's default currency in Xero "
-                    "or the contract's currency"
+        if known is None:
+            return None
+        if known.currency and known.currency != currency:
+            return SkippableLedgerError(
+                f"customer {name!r} is set up in {known.currency} in Xero, but the contract is "
+                f"in {currency}; change the contact's default currency in Xero or the "
+                "contract's currency"
+            )
+        return CustomerRef(known.id, known.name, currency)
+
+    def create(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers.create_customers`: every one of `wanted` in one call (`flush`)."""
+        for name, currency in wanted:
+            if self.find(name, currency) is None:
+                self._pending[folded(name)] = CustomerRef(
+                    PENDING + name.strip(), name.strip(), currency
                 )
-            return CustomerRef(known.id, known.name, currency)
-        pending = CustomerRef(PENDING + name.strip(), name.strip(), currency)
-        self._pending[key] = pending
-        return pending
+        failed = self.flush()
+        out: Customers = {}
+        for name, currency in wanted:
+            found = self.find(name, currency)
+            if found is None or (isinstance(found, CustomerRef) and found.id.startswith(PENDING)):
+                why = failed.get(folded(name), "it could not be created")
+                found = SkippableLedgerError(f"contact {name!r}: {why}")
+            out[(name, currency)] = found
+        return out
 
     def known(self) -> dict[str, CustomerRef]:
         """Every active contact, read once per run (a page holds 1,000)."""

@@ -1,0 +1,283 @@
+"""Ledger calls per business, counted by the sandbox (a benchmark, not a test).
+
+    python bench/calls_bench.py [--ledger quickbooks|xero|both] [--milestones 20]
+
+For each ledger, against its local sandbox, in one process (as a daemon runs them):
+  (a) the first sync of N billable milestones of one contract, for a customer the ledger does
+      not have yet;
+  (b) the next night with nothing new (the access token has expired meanwhile);
+  (c) the first sync of a second business of the same company (another customer, new too),
+      in the same process: what a daemon syncing many businesses of one company pays for each.
+Every request the sandbox serves is counted and sorted into ledger calls (the accounting API)
+and sign-in (OAuth discovery and token requests); keyring reads are counted by the keyring.
+Targets (issue 14): (a) at most 3 ledger calls after sign-in, (b) at most 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import keyring
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connector import config as config_mod
+from connector.credentials import MemoryKeyring, TokenSet, TokenStore
+from connector.sync import run_once
+from connector_sandbox.server import Request, Response
+
+AS_OF = date(2026, 11, 26)
+FIRST_TARGET, QUIET_TARGET = 3, 2
+
+
+class CountingKeyring(MemoryKeyring):
+    """The in-memory keyring, counting reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.reads += 1
+        return super().get_password(service, username)
+
+
+@dataclass
+class CallLog:
+    """What a sandbox served, in order: ledger calls and sign-in requests, each described."""
+
+    sign_in_paths: tuple[str, ...]
+    calls: list[str] = field(default_factory=list)
+    sign_in: list[str] = field(default_factory=list)
+
+    def watch(self, sandbox: Any) -> None:
+        """Wrap the sandbox's request handler (the admin interface is not counted)."""
+        handle: Callable[[Request], Response] = sandbox.handle
+
+        def counted(request: Request) -> Response:
+            if not request.path.startswith("/admin/"):
+                where = self.sign_in if request.path in self.sign_in_paths else self.calls
+                where.append(describe(request))
+            return handle(request)
+
+        sandbox.handle = counted
+
+    def take(self) -> tuple[list[str], list[str]]:
+        taken = (self.calls, self.sign_in)
+        self.calls, self.sign_in = [], []
+        return taken
+
+
+def describe(request: Request) -> str:
+    """ "GET preferences", "POST query Customer", "POST batch (2 queries, 20 creates)"..."""
+    parts = request.path.split("/")
+    resource = "/".join(parts[4:]) if parts[1:3] == ["v3", "company"] else request.path
+    if resource == "query":
+        words = request.body.decode().split()
+        entity = words[words.index("from") + 1] if "from" in words else "?"
+        return f"{request.method} query {entity}"
+    if resource == "batch":
+        items = json.loads(request.body or b"{}").get("BatchItemRequest", [])
+        queries = sum(1 for i in items if "Query" in i)
+        made = len(items) - queries
+        what = [f"{queries} queries" if queries else "", f"{made} creates" if made else ""]
+        return f"{request.method} batch ({', '.join(w for w in what if w)})"
+    return f"{request.method} {resource.split('?')[0]}"
+
+
+def write_business(folder: Path, name: str, customer: str, ledger: str, milestones: int) -> Path:
+    """One contract for `customer`, `milestones` milestones of 1,000.00, done and accepted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for m in range(milestones):
+        day = date(2026, 9, 1) + timedelta(days=m % 80)
+        rows.append(
+            f'[[milestones]]\nid = "M{m}"\ncontract = "C1"\namount = "1000.00"\n'
+            f'status = "done"\ncompleted = {day}\naccepted = {day}\n'
+        )
+    (folder / "milestones.toml").write_text("\n".join(rows))
+    config = f"""
+[business]
+name = "{name}"
+[state]
+path = "state.db"
+[tracker]
+kind = "file"
+path = "milestones.toml"
+{ledger}
+[billing]
+approval = "required"
+
+[[contracts]]
+id = "C1"
+customer = "{customer}"
+value = "{milestones * 1000}.00"
+"""
+    path = folder / "config.toml"
+    path.write_text(config)
+    return path
+
+
+def expire(store: TokenStore) -> None:
+    """The next night: the one-hour access token has long expired."""
+    lapsed = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    store.save(replace(store.require(), access_expires_at=lapsed))
+
+
+@dataclass
+class Figure:
+    what: str
+    calls: list[str]
+    sign_in: list[str]
+    keyring_reads: int
+    invoices: int
+
+
+def run(what: str, log: CallLog, ring: CountingKeyring, sync: Callable[[], Any]) -> Figure:
+    log.take()
+    reads = ring.reads
+    report = sync()
+    calls, sign_in = log.take()
+    return Figure(what, calls, sign_in, ring.reads - reads, len(report.created))
+
+
+def show(title: str, figures: list[Figure]) -> None:
+    print(title)
+    print(f"  {'':<58} {'ledger':>6} {'sign-in':>7} {'keyring':>7} {'created':>7}")
+    for f in figures:
+        print(
+            f"  {f.what:<58} {len(f.calls):6d} {len(f.sign_in):7d} {f.keyring_reads:7d} "
+            f"{f.invoices:7d}"
+        )
+        if f.calls:
+            print("      " + "; ".join(f.calls))
+
+
+def quickbooks(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
+    from connector_sandbox import quickbooks_oauth as oauth
+    from connector_sandbox.quickbooks import (
+        CLIENT_ID,
+        CLIENT_SECRET,
+        DEFAULT_REALM,
+        QuickBooksSandbox,
+    )
+
+    log = CallLog((*oauth.DISCOVERY_PATHS, oauth.TOKEN_PATH, oauth.JWKS_PATH))
+    with QuickBooksSandbox() as sandbox:
+        sandbox.seed_company(DEFAULT_REALM)
+        log.watch(sandbox)
+        ledger = (
+            '[ledger]\nkind = "quickbooks"\nenvironment = "sandbox"\n'
+            f'api_url = "{sandbox.api_url}"\ndiscovery_url = "{sandbox.discovery_url}"\n'
+        )
+
+        def connected(name: str, customer: str) -> tuple[config_mod.Config, TokenStore]:
+            path = write_business(folder / name, name, customer, ledger, milestones)
+            issued = sandbox.issue_tokens(DEFAULT_REALM)
+            store = TokenStore(name, "quickbooks")
+            store.save(
+                TokenSet(CLIENT_ID, CLIENT_SECRET, company_id=DEFAULT_REALM).rotated(
+                    issued["access_token"],
+                    issued["expires_in"],
+                    issued["refresh_token"],
+                    issued.get("x_refresh_token_expires_in"),
+                )
+            )
+            return config_mod.load(path), store
+
+        first, store = connected("QuickBooks One", "Brand New Customer Ltd")
+        second, _ = connected("QuickBooks Two", "Another New Customer")
+        return [
+            run("(a) first sync, new customer", log, ring, lambda: run_once(first, as_of=AS_OF)),
+            run(
+                "(b) quiet night (access token expired)",
+                log,
+                ring,
+                lambda: (expire(store), run_once(first, as_of=AS_OF + timedelta(1)))[1],
+            ),
+            run(
+                "(c) first sync of a 2nd business of the company",
+                log,
+                ring,
+                lambda: run_once(second, as_of=AS_OF),
+            ),
+        ]
+
+
+def xero(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
+    from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
+    from connector_sandbox.xero_identity import TOKEN_PATH
+
+    log = CallLog((TOKEN_PATH,))
+    with XeroSandbox() as sandbox:
+        tenant = sandbox.seed_organisation(currencies=["EUR"])
+        log.watch(sandbox)
+        ledger = (
+            f'[ledger]\nkind = "xero"\ntenant_id = "{tenant}"\n'
+            f'api_url = "{sandbox.api_url}"\nidentity_url = "{sandbox.identity_url}"\n'
+        )
+
+        def connected(name: str, customer: str) -> tuple[config_mod.Config, TokenStore]:
+            path = write_business(folder / name, name, customer, ledger, milestones)
+            issued = sandbox.issue_tokens([tenant])
+            store = TokenStore(name, "xero")
+            store.save(
+                TokenSet(CLIENT_ID, CLIENT_SECRET, company_id=tenant).rotated(
+                    issued["access_token"], issued["expires_in"], issued["refresh_token"], 5184000
+                )
+            )
+            return config_mod.load(path), store
+
+        first, store = connected("Xero One", "Brand New Customer Ltd")
+        second, _ = connected("Xero Two", "Another New Customer")
+
+        def next_night() -> Any:
+            sandbox.clock.advance(timedelta(days=1))
+            expire(store)
+            return run_once(first, as_of=AS_OF + timedelta(1))
+
+        return [
+            run("(a) first sync, new customer", log, ring, lambda: run_once(first, as_of=AS_OF)),
+            run("(b) quiet night (access token expired)", log, ring, next_night),
+            run(
+                "(c) first sync of a 2nd business of the organisation",
+                log,
+                ring,
+                lambda: run_once(second, as_of=AS_OF + timedelta(1)),
+            ),
+        ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ledger", choices=["quickbooks", "xero", "both"], default="both")
+    parser.add_argument("--milestones", type=int, default=20)
+    args = parser.parse_args()
+    ring = CountingKeyring()
+    keyring.set_keyring(ring)
+    folder = Path(tempfile.mkdtemp(prefix="calls-bench-"))
+    met = True
+    for kind, measure in (("quickbooks", quickbooks), ("xero", xero)):
+        if args.ledger not in (kind, "both"):
+            continue
+        figures = measure(folder / kind, ring, args.milestones)
+        show(
+            f"{kind}: {args.milestones} milestones, one contract, calls per business "
+            f"(target: (a) <= {FIRST_TARGET}, (b) <= {QUIET_TARGET} ledger calls)",
+            figures,
+        )
+        met = met and len(figures[0].calls) <= FIRST_TARGET
+        met = met and len(figures[1].calls) <= QUIET_TARGET
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
