@@ -1,13 +1,19 @@
-"""A QuickBooks sandbox for tests, and a business connected to it through the keyring."""
+"""A QuickBooks sandbox for tests, a business connected to it through the keyring, and what
+the sandbox serves, request by request."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from connector.adapters.quickbooks import QuickBooksLedger
 from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings
 from connector.credentials import TokenSet, TokenStore
+from connector_sandbox import quickbooks_oauth
 from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
+from connector_sandbox.server import Request, Response
 from tests.conftest import MILESTONES, Business, write_business
 
 
@@ -51,3 +57,49 @@ def qbo_business(
     )
     write_business(root, on_change=on_change, milestones=milestones, ledger_section=ledger_section)
     return Business(root, None)  # type: ignore[arg-type]
+
+
+OAUTH = quickbooks_oauth
+SIGN_IN = (*OAUTH.DISCOVERY_PATHS, OAUTH.TOKEN_PATH, OAUTH.JWKS_PATH)
+
+
+class Served:
+    """The requests a sandbox served while watched: `calls` to the accounting API ("POST
+    batch", "POST query", "GET cdc"...) and `sign_in` (OAuth discovery and tokens)."""
+
+    def __init__(self, sign_in_paths: tuple[str, ...]):
+        self.sign_in_paths = sign_in_paths
+        self.calls: list[str] = []
+        self.sign_in: list[str] = []
+        self.bodies: list[bytes] = []
+
+    def note(self, request: Request) -> None:
+        if request.path.startswith("/admin/"):
+            return
+        if request.path in self.sign_in_paths:
+            self.sign_in.append(request.path)
+            return
+        resource = request.path.split("/")[4:] or [request.path]
+        self.calls.append(f"{request.method} {'/'.join(resource)}")
+        self.bodies.append(request.body)
+
+    def clear(self) -> None:
+        self.calls, self.sign_in, self.bodies = [], [], []
+
+
+@contextmanager
+def served(sandbox: Any, sign_in_paths: tuple[str, ...] = SIGN_IN) -> Iterator[Served]:
+    """Watch what `sandbox` (QuickBooks or Xero) serves inside the block."""
+    seen = Served(sign_in_paths)
+    handle = sandbox.handle
+
+    def watched(request: Request) -> Response:
+        seen.note(request)
+        response: Response = handle(request)
+        return response
+
+    sandbox.handle = watched
+    try:
+        yield seen
+    finally:
+        del sandbox.handle  # the class's own again

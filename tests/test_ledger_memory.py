@@ -64,3 +64,23 @@ def test_local_ledger_marks_a_sent_invoice_once_and_keeps_it_in_its_file(tmp_pat
     again = MemoryLedger(path).send_invoice(created.invoice.ledger_id, "k1:send")
     assert sent.sent and again.sent
     assert [d.sent for d in MemoryLedger(path).documents()] == [True]
+
+
+def test_the_local_ledger_finds_and_creates_many_customers_at_once(tmp_path):
+    """`FindsCustomers` as the remote ledgers answer it: the ones it has, the missing ones
+    created (through `find_or_create_customer`, the seam a test double wraps), and a customer
+    in another currency a problem of its own."""
+    from connector.adapters.base import FindsCustomers
+    from connector.errors import SkippableLedgerError
+
+    ledger = MemoryLedger(tmp_path / "ledger.json")
+    acme = ledger.find_or_create_customer("Acme Corporation", "USD")
+    assert isinstance(ledger, FindsCustomers)
+    wanted = [("ACME Corporation", "USD"), ("Beta Bakery Ltd", "EUR"), ("Acme Corporation", "EUR")]
+    assert ledger.find_customers(wanted[:1]) == {wanted[0]: acme}
+    found = ledger.find_or_create_customers(wanted)
+    assert found[wanted[0]] == acme and found[wanted[1]].currency == "EUR"
+    assert isinstance(found[wanted[2]], SkippableLedgerError)
+    assert MemoryLedger(tmp_path / "ledger.json").find_customers(wanted[1:2]) == {
+        wanted[1]: found[wanted[1]]
+    }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
 import pytest
 
 from connector.adapters.cache import forget_all
+from connector.errors import SkippableLedgerError
 from connector.testing.ledger import LedgerConformance, request
 from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from tests import qbo_support
@@ -193,3 +195,99 @@ def test_signing_in_with_stored_keys_that_quickbooks_refuses_says_so_then_asks(
     again = auth_quickbooks(business, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
     assert again.exit_code == 0, again.output
     assert store.load().client_secret == CLIENT_SECRET
+
+
+# -- the night's customers in two calls, the setup kept per company (issue 14) -----------------
+
+
+def test_the_nights_customers_are_one_lookup_and_one_batch_of_creates(fresh):
+    """All of a night's customers are looked up in one query, quotes and all, and the missing
+    ones created in one batch; the lookup carries the company's setup reads, so the profile
+    and the invoice item then cost nothing more."""
+    earlier = qbo_support.ledger(fresh)
+    known = earlier.find_or_create_customer("O'Brien & Sons", "USD")
+    earlier.find_or_create_customer("Euro Client GmbH", "EUR")
+    forget_all()  # a new process: nothing of the company is kept yet
+    ledger = qbo_support.ledger(fresh)
+    wanted = [
+        ("O'Brien & Sons", "USD"),
+        ("Acme Corporation", "USD"),
+        ("Zoë's Café 'Le Petit'", "EUR"),
+        ("Euro Client GmbH", "USD"),
+    ]
+    with qbo_support.served(fresh) as seen:
+        found = ledger.find_or_create_customers(wanted)
+    assert seen.calls == ["POST batch", "POST batch"]  # one lookup, one creation
+    assert found[("O'Brien & Sons", "USD")] == known
+    assert isinstance(found[("Euro Client GmbH", "USD")], SkippableLedgerError)
+    assert "EUR" in str(found[("Euro Client GmbH", "USD")])
+    names = Counter(c["DisplayName"] for c in fresh.snapshot(DEFAULT_REALM)["customers"])
+    assert names == Counter(["O'Brien & Sons", "Euro Client GmbH", *dict(wanted[1:3])])
+    new = found[("Zoë's Café 'Le Petit'", "EUR")]
+    assert new.currency == "EUR" and new.id
+    with qbo_support.served(fresh) as seen:
+        ledger.profile()
+        ledger.create_invoices([request(found[("Acme Corporation", "USD")], 1)])
+    assert seen.calls == ["POST batch"]  # the invoices alone
+    with qbo_support.served(fresh) as seen:  # asked again: all found, nothing created
+        again = ledger.find_or_create_customers(wanted[:3])
+    assert seen.calls == ["POST query"] and again[wanted[2]] == new
+
+
+def test_more_customers_than_one_batch_takes_go_thirty_to_a_batch(fresh):
+    ledger = qbo_support.ledger(fresh)
+    wanted = [(f"Client {n:02d}", "USD") for n in range(35)]
+    with qbo_support.served(fresh) as seen:
+        found = ledger.find_or_create_customers(wanted)
+    assert seen.calls == ["POST batch", "POST batch", "POST batch"]  # lookup, 30, then 5
+    assert len({ref.id for ref in found.values()}) == 35
+    assert len(fresh.snapshot(DEFAULT_REALM)["customers"]) == 35
+
+
+def test_a_customer_created_meanwhile_is_found_not_doubled(fresh):
+    """Another business's run creates the same customer between our lookup and our create:
+    QuickBooks refuses the name (6240), and it is looked up once more."""
+    ours, theirs = qbo_support.ledger(fresh), qbo_support.ledger(fresh)
+    assert ours.find_customers([("Acme Corporation", "USD")]) == {}
+    made = theirs.find_or_create_customer("Acme Corporation", "USD")
+    found = ours.create_customers([("Acme Corporation", "USD")])
+    assert found == {("Acme Corporation", "USD"): made}
+    assert len(fresh.snapshot(DEFAULT_REALM)["customers"]) == 1
+
+
+def test_a_lost_answer_to_the_creation_is_replayed_not_doubled(fresh):
+    ledger = qbo_support.ledger(fresh)
+    ledger.profile()  # the setup read first, so the fault below meets the creation
+    fresh.faults.drop_after_commit(1, match="batch")
+    found = ledger.find_or_create_customers([("Acme Corporation", "USD"), ("Beta", "EUR")])
+    assert all(not isinstance(f, Exception) for f in found.values())
+    assert len(fresh.snapshot(DEFAULT_REALM)["customers"]) == 2
+
+
+def test_the_setup_is_read_once_per_company_within_its_lifetime(fresh, monkeypatch):
+    """A daemon syncing a second business of the company reads none of its setup again, and
+    Intuit's discovery document is read once by the process; once `SETUP_LIFETIME` has
+    passed the setup is read afresh."""
+    from connector.adapters.quickbooks import setup
+
+    with qbo_support.served(fresh) as seen:
+        assert qbo_support.ledger(fresh).profile().home_currency == "USD"
+    assert seen.calls == ["POST batch"] and len(seen.sign_in) == 1  # discovery
+    qbo_support.connect(fresh, "Second Business")
+    with qbo_support.served(fresh) as seen:
+        qbo_support.ledger(fresh, "Second Business").profile()
+        qbo_support.ledger(fresh).item_ref()
+    assert seen.calls == [] and seen.sign_in == []
+    later = setup._KEPT.clock() + setup.SETUP_LIFETIME.total_seconds() + 1
+    monkeypatch.setattr(setup._KEPT, "clock", lambda: later)
+    with qbo_support.served(fresh) as seen:
+        qbo_support.ledger(fresh).profile()
+    assert seen.calls == ["POST batch"]
+
+
+def test_a_setup_query_the_company_refuses_is_named_where_it_is_needed(fresh):
+    """The sandbox, like a company without multicurrency, refuses CompanyCurrency: the
+    profile says its currencies are not readable, and the rest of the setup is read."""
+    profile = qbo_support.ledger(fresh).profile()  # the company has EUR: multicurrency on
+    assert profile.multicurrency and profile.currencies == ()
+    assert any(k == "currencies" and "not readable" in v for k, v in profile.other)

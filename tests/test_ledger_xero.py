@@ -12,6 +12,7 @@ import pytest
 from connector.adapters.base import RemoteStatus
 from connector.errors import SkippableLedgerError
 from connector.testing.ledger import LedgerConformance, request
+from tests import qbo_support
 from tests.xero_support import XeroWorld, take_violations
 
 
@@ -318,3 +319,50 @@ def test_a_created_invoice_whose_answer_cannot_be_read_is_in_doubt_not_lost(xero
     assert second.invoice is not None and second.invoice.total == Decimal("1950.00")
     found = ledger.find_invoices([request(customer, 1, "1000.00").reference])
     assert len(found) == 1 and len(xero.invoices()) == 2
+
+
+# -- the night's contacts in two calls, the settings kept per organisation (issue 14) ----------
+
+API = "/api.xro/2.0"
+TOKEN = ("/connect/token",)
+
+
+def test_the_nights_contacts_are_one_read_and_one_creation(xero):
+    earlier = xero.ledger()
+    made = earlier.find_or_create_customers([("Known Ltd", "USD"), ("Euro GmbH", "EUR")])
+    ledger = xero.ledger()
+    wanted = [("Known Ltd", "USD"), ("New One", "USD"), ("Neue Zwei", "EUR"), ("Euro GmbH", "USD")]
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:
+        found = ledger.find_or_create_customers(wanted)
+    assert seen.calls == [f"GET {API}/Contacts", f"PUT {API}/Contacts"]
+    assert found[("Known Ltd", "USD")] == made[("Known Ltd", "USD")]
+    assert isinstance(found[("Euro GmbH", "USD")], SkippableLedgerError)
+    assert found[("Neue Zwei", "EUR")].currency == "EUR"
+    assert sorted(c["Name"] for c in xero.sandbox.contacts(xero.tenant)) == sorted(
+        ["Known Ltd", "Euro GmbH", "New One", "Neue Zwei"]
+    )
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:  # the contacts exist already
+        ledger.create_invoices([request(found[("New One", "USD")], 1)])
+    assert seen.calls == [f"PUT {API}/Invoices"]
+
+
+def test_the_profile_for_a_nights_bookings_reads_only_what_they_need(xero):
+    """One read for bookings in the home currency without tax codes or tracking; the other
+    settings only when a booking asks about them, each kept for the organisation, so another
+    business of it reads none of them again."""
+    from connector.adapters.base import Booking, ProfileNeeds
+
+    ledger = xero.ledger()
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:
+        plain = ledger.profile_for(ProfileNeeds.of([("USD", Booking())]))
+    assert seen.calls == [f"GET {API}/Organisation"]
+    assert plain.home_currency == "USD" and plain.tax_codes == () and plain.tracking == ()
+    needs = ProfileNeeds.of([("EUR", Booking(tax_code="OUTPUT"))])
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:
+        taxed = ledger.profile_for(needs)
+    assert seen.calls == [f"GET {API}/Currencies", f"GET {API}/TaxRates"]
+    assert "EUR" in taxed.currencies and taxed.multicurrency and taxed.tax_codes
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:
+        whole = xero.ledger().profile()  # doctor: everything, the rest kept already
+    assert seen.calls == [f"GET {API}/TrackingCategories"]
+    assert whole.currencies == taxed.currencies and whole.tax_codes == taxed.tax_codes

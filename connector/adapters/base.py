@@ -8,7 +8,7 @@ retriable (the engine may try again), fatal (stop this business), skippable (one
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -255,6 +255,40 @@ class Profiled(Protocol):
     """Ledgers that can describe the company's setup (`LedgerProfile`)."""
 
     def profile(self) -> LedgerProfile: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileNeeds:
+    """What the checks before a push compare with the profile (`connector.sync.preflight`):
+    the currencies billed in, and whether any booking names a tax code, class, location or
+    tracking. A ledger whose settings cost a call each (Xero) leaves out of a profile read for
+    these needs what they do not ask about: a list left out is empty, never compared."""
+
+    currencies: tuple[str, ...] = ()
+    tax_codes: bool = False
+    classes: bool = False
+    locations: bool = False
+    tracking: bool = False
+
+    @classmethod
+    def of(cls, bookings: Iterable[tuple[str, Booking]]) -> ProfileNeeds:
+        """The needs of these (currency, booking) pairs, one per contract."""
+        pairs = list(bookings)
+        return cls(
+            currencies=tuple(dict.fromkeys(currency for currency, _ in pairs)),
+            tax_codes=any(b.tax_code is not None or b.taxable is not None for _, b in pairs),
+            classes=any(b.class_name is not None for _, b in pairs),
+            locations=any(b.location is not None for _, b in pairs),
+            tracking=any(b.tracking for _, b in pairs),
+        )
+
+
+@runtime_checkable
+class ProfilesFor(Protocol):
+    """Ledgers that can read only what a night's bookings need of the company's setup
+    (`ProfileNeeds`); `profile()` is still everything, for `connector doctor`."""
+
+    def profile_for(self, needs: ProfileNeeds) -> LedgerProfile: ...
 
 
 @runtime_checkable

@@ -122,7 +122,7 @@ class MemoryLedger:
     # -- the LedgerAdapter calls -----------------------------------------------------------
 
     def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
-        existing = self.find_customers([(name, currency)]).get((name, currency))
+        existing = self._customer(name, currency)
         if isinstance(existing, SkippableLedgerError):
             raise existing
         if existing is not None:
@@ -136,17 +136,19 @@ class MemoryLedger:
         """`FindsCustomers`, as the remote ledgers answer it: the ones it has."""
         found: Customers = {}
         for name, currency in wanted:
-            existing = self.customers.get(name.casefold())
+            existing = self._customer(name, currency)
             if existing is not None:
-                found[(name, currency)] = (
-                    existing
-                    if existing.currency == currency
-                    else SkippableLedgerError(
-                        f"customer {name!r} is set up in {existing.currency} in the ledger, but "
-                        f"the contract is in {currency}"
-                    )
-                )
+                found[(name, currency)] = existing
         return found
+
+    def _customer(self, name: str, currency: str) -> CustomerRef | SkippableLedgerError | None:
+        existing = self.customers.get(name.casefold())
+        if existing is None or existing.currency == currency:
+            return existing
+        return SkippableLedgerError(
+            f"customer {name!r} is set up in {existing.currency} in the ledger, but the "
+            f"contract is in {currency}"
+        )
 
     def create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
         """`FindsCustomers`: each through `find_or_create_customer`, the one seam a test

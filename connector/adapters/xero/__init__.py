@@ -34,6 +34,7 @@ from connector.adapters.base import (
     InvoiceRequest,
     LedgerProfile,
     PaymentChanges,
+    ProfileNeeds,
     PushResult,
     RemoteInvoice,
     RemoteStatus,
@@ -84,12 +85,7 @@ class XeroLedger:
 
     def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
         """`FindsCustomers`: the organisation's contacts, read once per run (a call per 1,000)."""
-        found: Customers = {}
-        for name, currency in dict.fromkeys(wanted):
-            answer = self.contacts.find(name, currency)
-            if answer is not None:
-                found[(name, currency)] = answer
-        return found
+        return self.contacts.find_all(wanted)
 
     def create_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
         """`FindsCustomers`: the new contacts in one call, now rather than before the first
@@ -341,6 +337,10 @@ class XeroLedger:
     def profile(self) -> LedgerProfile:
         """`Profiled`: country, currencies, tax rates, tracking and settings (four reads)."""
         return self.books.profile()
+
+    def profile_for(self, needs: ProfileNeeds) -> LedgerProfile:
+        """`ProfilesFor`: only the reads the night's bookings need (one, most nights)."""
+        return self.books.profile(needs)
 
     def send_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
         """`SendsInvoices`: Xero emails the invoice to the contact, once (see `sending`)."""

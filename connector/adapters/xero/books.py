@@ -20,7 +20,7 @@ from typing import Any
 
 from xero_python.accounting import LineItemTracking
 
-from connector.adapters.base import LedgerProfile
+from connector.adapters.base import LedgerProfile, ProfileNeeds
 from connector.adapters.cache import TimedCache
 from connector.adapters.xero.session import XeroSession
 from connector.errors import SkippableLedgerError
@@ -167,22 +167,26 @@ class OrgBooks:
 
     # -- profile -----------------------------------------------------------------------------
 
-    def profile(self) -> LedgerProfile:
-        """What the organisation is set up with, from four reads (none while they are kept)."""
+    def profile(self, needs: ProfileNeeds | None = None) -> LedgerProfile:
+        """What the organisation is set up with, from four reads (none while they are kept);
+        for `needs`, the organisation alone, and its currencies, tax rates and tracking only
+        where a contract bills in another currency or a booking names a tax code or tracking."""
         org = self.organisation()
-        currencies = self.currencies()
         home = text(org.base_currency)
+        foreign = needs is None or any(c != home for c in needs.currencies)
+        currencies = self.currencies() if foreign else []
         codes = tuple(sorted({text(c.code) for c in currencies if c.code} | {home}))
-        rates = [r for r in self.tax_rates() if r.can_apply_to_revenue is not False]
+        rates = self.tax_rates() if needs is None or needs.tax_codes else []
+        sales = [r for r in rates if r.can_apply_to_revenue is not False]
+        categories = self.tracking_categories() if needs is None or needs.tracking else []
         return LedgerProfile(
             country=text(org.country_code) or None,
             home_currency=home,
             multicurrency=len(codes) > 1,
             currencies=codes,
-            tax_codes=tuple(v for r in rates for v in (str(r.tax_type), str(r.name)) if v),
+            tax_codes=tuple(v for r in sales for v in (str(r.tax_type), str(r.name)) if v),
             tracking=tuple(
-                (str(c.name), tuple(str(o.name) for o in c.options))
-                for c in self.tracking_categories()
+                (str(c.name), tuple(str(o.name) for o in c.options)) for c in categories
             ),
             other=_settings(org),
         )

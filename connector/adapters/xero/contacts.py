@@ -54,6 +54,15 @@ class ContactBook:
             )
         return CustomerRef(known.id, known.name, currency)
 
+    def find_all(self, wanted: Sequence[CustomerKey]) -> Customers:
+        """`FindsCustomers.find_customers`: the ones the organisation has."""
+        found: Customers = {}
+        for name, currency in dict.fromkeys(wanted):
+            answer = self.find(name, currency)
+            if answer is not None:
+                found[(name, currency)] = answer
+        return found
+
     def create(self, wanted: Sequence[CustomerKey]) -> Customers:
         """`FindsCustomers.create_customers`: every one of `wanted` in one call (`flush`)."""
         for name, currency in wanted:

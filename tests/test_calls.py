@@ -1,0 +1,379 @@
+"""The ledger calls a business costs a night, as the sandboxes count them (issue 14): a first
+sync of 20 milestones for a new customer, a quiet night, another business of the same company;
+the night's customers through `CustomerBook`; the keyring read once a run.
+
+The engine does not ask `CustomerBook` yet (connector/sync/engine.py is wired separately): the
+first sync's three calls are proved here on the engine's own sequence of ledger calls (look up
+the night's customers, read the profile, create the missing customers, create the invoices),
+and through `run_once` as the engine stands, whose figure the strict xfail below watches.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import keyring
+import pytest
+from keyrings.alt.file import PlaintextKeyring
+
+from connector import config as config_mod
+from connector.adapters.base import (
+    Booking,
+    CustomerKey,
+    CustomerRef,
+    Customers,
+    ProfileNeeds,
+)
+from connector.adapters.local import MemoryLedger
+from connector.credentials import SERVICE, TokenStore
+from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
+from connector.models import Kind, Line, Role
+from connector.sync import run_once
+from connector.sync.customers import AFTER, BEFORE, CustomerBook
+from connector.sync.outbox import Creation, Intent, Voiding
+from connector.sync.rows import InvoiceRow
+from connector.sync.schema import OutboxAction
+from connector.testing.ledger import request
+from tests import qbo_support
+
+FIRST_SYNC, QUIET_NIGHT = 3, 2  # ledger calls after sign-in (issue 14's targets)
+AS_OF = date(2026, 11, 26)
+
+
+def creation(contract: str, customer: str, currency: str = "USD", n: int = 1) -> Creation:
+    key = f"mc-{contract}-{customer}-{n}".lower().replace(" ", "-")
+    row = InvoiceRow(
+        key=key,
+        reference=key.upper(),
+        action=OutboxAction.CREATE,
+        contract=contract,
+        customer=customer,
+        kind=Kind.MILESTONE,
+        milestones=(f"M{n}",),
+        milestone_hashes=(),
+        revision=0,
+        currency=currency,
+        invoice_date=AS_OF,
+        due_date=AS_OF,
+        lines=(Line(f"Milestone {n}", Decimal("1000.00"), Role.FIXED, f"M{n}"),),
+        total_minor=100000,
+    )
+    return Creation(row)
+
+
+# -- CustomerBook on its own ---------------------------------------------------------------------
+
+
+class Counted(MemoryLedger):
+    """The local ledger, counting the customer calls it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+        self.fail: Exception | None = None
+
+    def find_customers(self, wanted: list[CustomerKey]) -> Customers:  # type: ignore[override]
+        self.asked.append("find")
+        if self.fail is not None:
+            raise self.fail
+        return super().find_customers(wanted)
+
+    def create_customers(self, wanted: list[CustomerKey]) -> Customers:  # type: ignore[override]
+        self.asked.append(f"create {len(wanted)}")
+        return super().create_customers(wanted)
+
+
+class OneByOne:
+    """A ledger that can only be asked one customer at a time (no `FindsCustomers`)."""
+
+    name, batch_size = "one-by-one", 10
+
+    def __init__(self) -> None:
+        self.inner = MemoryLedger()
+        self.asked: list[CustomerKey] = []
+
+    def find_or_create_customer(self, name: str, currency: str) -> CustomerRef:
+        self.asked.append((name, currency))
+        return self.inner.find_or_create_customer(name, currency)
+
+
+def night() -> list[Intent]:
+    return [
+        creation("C1", "Acme Corporation", n=1),
+        creation("C1", "Acme Corporation", n=2),
+        creation("C2", "Beta Bakery Ltd", "EUR"),
+        creation("C3", "Acme Corporation", n=3),
+        Voiding(creation("C4", "Void Only Ltd").row),
+    ]
+
+
+def test_a_ledger_that_finds_customers_is_asked_once_to_look_up_and_once_to_create():
+    ledger = Counted()
+    ledger.find_or_create_customer("Acme Corporation", "USD")
+    book = CustomerBook(ledger, night())
+    book.look_up()
+    assert ledger.asked == ["find"]
+    acme = book.get("Acme Corporation", "USD")
+    beta = book.get("Beta Bakery Ltd", "EUR")
+    assert acme is not None and beta is not None and beta.currency == "EUR"
+    assert book[("Beta Bakery Ltd", "EUR")] == beta
+    assert ledger.asked == ["find", "create 1"]  # a void names no customer to find
+    assert book.take_problems() == []
+
+
+def test_without_an_early_look_up_the_first_get_asks_for_everyone():
+    ledger = Counted()
+    book = CustomerBook(ledger, night())
+    assert book.get("Beta Bakery Ltd", "EUR") is not None
+    assert book.get("Acme Corporation", "USD") is not None
+    assert ledger.asked == ["find", "create 2"]
+
+
+def test_only_the_customers_still_going_are_created_once_contracts_are_held():
+    ledger = Counted()
+    intents = night()
+    book = CustomerBook(ledger, intents)
+    book.look_up()
+    book.keep([i for i in intents if i.row.contract != "C2"])  # C2 held by the preflight
+    assert book.get("Acme Corporation", "USD") is not None
+    assert ledger.asked == ["find", "create 1"]
+    assert ledger.find_customers([("Beta Bakery Ltd", "EUR")]) == {}
+
+
+def test_a_ledger_without_the_ability_is_asked_one_customer_at_a_time():
+    ledger = OneByOne()
+    book = CustomerBook(ledger, night())  # type: ignore[arg-type]
+    book.look_up()  # nothing to do for it
+    assert ledger.asked == []
+    assert book.get("Acme Corporation", "USD") is not None
+    assert book.get("Acme Corporation", "USD") is not None
+    assert ledger.asked == [("Acme Corporation", "USD")]
+
+
+def test_a_customer_in_another_currency_is_one_problem_per_contract():
+    ledger = Counted()
+    ledger.find_or_create_customer("Acme Corporation", "EUR")
+    book = CustomerBook(ledger, night())
+    assert book.get("Acme Corporation", "USD") is None
+    assert book.get("Acme Corporation", "USD") is None  # a second document of it
+    problems = book.take_problems()
+    assert [p.split(":")[0] for p in problems] == ["contract C1", "contract C3"]
+    assert all("'Acme Corporation'" in p and "EUR" in p for p in problems)
+    assert book.take_problems() == []  # each said once
+    assert book.get("Beta Bakery Ltd", "EUR") is not None
+
+
+@pytest.mark.parametrize("error", [RetriableLedgerError("503"), SkippableLedgerError("refused")])
+def test_a_lookup_that_fails_is_every_customers_problem_and_the_run_goes_on(error):
+    ledger = Counted()
+    ledger.fail = error
+    book = CustomerBook(ledger, night())
+    book.look_up()
+    assert book.get("Acme Corporation", "USD") is None
+    assert book.get("Beta Bakery Ltd", "EUR") is None
+    assert ledger.asked == ["find"]  # not asked again tonight: the next run asks
+    assert [p.split(":")[0] for p in book.take_problems()] == [
+        "contract C1",
+        "contract C3",
+        "contract C2",
+    ]
+
+
+def test_a_fatal_error_and_a_stop_go_to_the_engine():
+    ledger = Counted()
+    ledger.fail = FatalLedgerError("reconnect")
+    with pytest.raises(FatalLedgerError):
+        CustomerBook(ledger, night()).look_up()
+
+    class Stop(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def checkpoint(name: str) -> None:
+        seen.append(name)
+        if name == BEFORE and len(seen) > 2:
+            raise Stop
+
+    ledger.fail, ledger.asked = None, []
+    book = CustomerBook(ledger, night(), checkpoint)
+    book.look_up()
+    with pytest.raises(Stop):  # stopped before the creation: nothing created
+        book.get("Beta Bakery Ltd", "EUR")
+    assert seen == [BEFORE, AFTER, BEFORE] and ledger.asked == ["find"]
+
+
+# -- QuickBooks: what a business costs a night ----------------------------------------------------
+
+
+def twenty_milestones(folder: Path, sandbox, name: str = "Northwind Studio") -> Path:
+    """One contract for a customer the company does not have, 20 milestones done and
+    accepted: 20 invoices tonight."""
+    folder.mkdir(parents=True, exist_ok=True)
+    milestones = "\n".join(
+        f'[[milestones]]\nid = "M{m}"\ncontract = "C1"\namount = "1000.00"\n'
+        f'status = "done"\ncompleted = 2026-10-{m + 1:02d}\naccepted = 2026-10-{m + 1:02d}\n'
+        for m in range(20)
+    )
+    (folder / "milestones.toml").write_text(milestones)
+    path = folder / "config.toml"
+    path.write_text(
+        f'[business]\nname = "{name}"\n[state]\npath = "state.db"\n'
+        '[tracker]\nkind = "file"\npath = "milestones.toml"\n'
+        '[ledger]\nkind = "quickbooks"\nenvironment = "sandbox"\n'
+        f'api_url = "{sandbox.api_url}"\ndiscovery_url = "{sandbox.discovery_url}"\n'
+        'retry_first_wait = 0.01\nretry_max_wait = 0.05\n[billing]\napproval = "required"\n'
+        f'[[contracts]]\nid = "C1"\ncustomer = "New Customer of {name}"\nvalue = "20000.00"\n'
+    )
+    return path
+
+
+def test_a_first_sync_of_twenty_milestones_is_three_calls_in_the_engines_order(qbo):
+    """The engine's sequence with `CustomerBook`: the night's customers looked up (the
+    company's setup comes in the same batch), the profile read for the checks, the missing
+    customer created, the invoices created: three calls after sign-in."""
+    ledger = qbo_support.ledger(qbo)
+    intents = [creation("C1", "Brand New Customer", n=n) for n in range(20)]
+    with qbo_support.served(qbo) as seen:
+        book = CustomerBook(ledger, intents)
+        book.look_up()
+        profile = ledger.profile()
+        book.keep(intents)
+        customer = book.get("Brand New Customer", "USD")
+        assert customer is not None and profile.home_currency == "USD"
+        results = ledger.create_invoices([request(customer, n) for n in range(20)])
+    assert all(r.invoice is not None for r in results) and len(qbo.invoices()) == 20
+    assert seen.calls == ["POST batch"] * 3 and len(seen.calls) <= FIRST_SYNC
+
+
+def test_a_first_sync_through_the_engine_as_it_stands(tmp_path, qbo):
+    """Today's engine reads the profile before it asks for customers: one lookup more than
+    the wired engine makes (xfail below)."""
+    cfg = config_mod.load(twenty_milestones(tmp_path / "b", qbo))
+    with qbo_support.served(qbo) as seen:
+        report = run_once(cfg, as_of=AS_OF)
+    assert len(report.created) == 20, report.problems()
+    assert len(seen.calls) <= FIRST_SYNC + 1, seen.calls
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="connector/sync/engine.py does not ask CustomerBook yet (connector/sync/customers.py)",
+)
+def test_a_first_sync_of_twenty_milestones_through_the_engine_is_three_calls(tmp_path, qbo):
+    cfg = config_mod.load(twenty_milestones(tmp_path / "b", qbo))
+    with qbo_support.served(qbo) as seen:
+        report = run_once(cfg, as_of=AS_OF)
+    assert len(report.created) == 20, report.problems()
+    assert len(seen.calls) <= FIRST_SYNC, seen.calls
+
+
+def test_a_quiet_night_is_at_most_two_calls(tmp_path, qbo):
+    cfg = config_mod.load(twenty_milestones(tmp_path / "b", qbo))
+    assert len(run_once(cfg, as_of=AS_OF).created) == 20
+    for night_after in (1, 2):  # the invoices' own creation shows as a change the first time
+        with qbo_support.served(qbo) as seen:
+            report = run_once(cfg, as_of=AS_OF + timedelta(days=night_after))
+        assert report.outcome == "ok" and not report.created, report.problems()
+        assert len(seen.calls) <= QUIET_NIGHT, seen.calls
+        assert seen.sign_in == []  # the discovery document is the process's already
+
+
+def test_another_business_of_the_company_reads_none_of_its_setup_again(tmp_path, qbo):
+    """A daemon syncing a second business of one company, minutes later: its customer, its
+    invoices, nothing of the company's setup, no discovery."""
+    first = config_mod.load(twenty_milestones(tmp_path / "one", qbo))
+    assert len(run_once(first, as_of=AS_OF).created) == 20
+    qbo_support.connect(qbo, "Second Studio")
+    second = config_mod.load(twenty_milestones(tmp_path / "two", qbo, "Second Studio"))
+    with qbo_support.served(qbo) as seen:
+        report = run_once(second, as_of=AS_OF)
+    assert len(report.created) == 20, report.problems()
+    assert seen.calls == ["POST query", "POST batch", "POST batch"]  # find, create, invoices
+    assert seen.sign_in == []
+
+
+# -- Xero -----------------------------------------------------------------------------------------
+
+
+def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
+    """Xero has no batch of reads: the first pull, the contacts, the organisation (only what
+    the bookings need), the new contact, the invoices. A quiet night: the pull, two reads."""
+    ledger = xero.ledger()
+    intents = [creation("C1", "Brand New Customer", n=n) for n in range(20)]
+    tokens = ("/connect/token",)
+    with qbo_support.served(xero.sandbox, tokens) as seen:
+        changes = ledger.payment_changes(None)
+        book = CustomerBook(ledger, intents)
+        book.look_up()
+        ledger.profile_for(ProfileNeeds.of([("USD", Booking())]))
+        customer = book.get("Brand New Customer", "USD")
+        assert customer is not None
+        results = ledger.create_invoices([request(customer, n) for n in range(20)])
+    assert all(r.invoice is not None for r in results)
+    assert len(seen.calls) == 5, seen.calls
+    with qbo_support.served(xero.sandbox, tokens) as seen:
+        xero.ledger().payment_changes(changes.cursor)
+    assert len(seen.calls) <= QUIET_NIGHT, seen.calls
+
+
+# -- the keyring, read once a run ---------------------------------------------------------------
+
+
+class CountedFileKeyring(PlaintextKeyring):
+    """keyrings.alt's plain file keyring, counting the times it parses its file to read."""
+
+    reads = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        CountedFileKeyring.reads += 1
+        return super().get_password(service, username)
+
+
+@pytest.fixture
+def file_keyring(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "keyring-home"))
+    ring = CountedFileKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(previous)
+
+
+def test_a_run_reads_the_file_keyring_once_and_sees_a_write_made_elsewhere(
+    tmp_path, qbo, file_keyring
+):
+    """A night whose access token has expired: the token is refreshed and saved (before it is
+    used), and the file is parsed once; a write by another program is seen at the next read."""
+    cfg = config_mod.load(twenty_milestones(tmp_path / "b", qbo))
+    qbo_support.connect(qbo)  # into the file keyring
+    for n in range(30):  # the file holds a fleet's entries
+        TokenStore(f"Other Business {n}", "quickbooks").save(
+            TokenStore("Northwind Studio", "quickbooks").require()
+        )
+    store = TokenStore("Northwind Studio", "quickbooks")
+    from dataclasses import replace
+
+    store.save(replace(store.require(), access_expires_at="2000-01-01T00:00:00+00:00"))
+    before = CountedFileKeyring.reads
+    with qbo_support.served(qbo) as seen:
+        report = run_once(cfg, as_of=AS_OF)
+    assert len(report.created) == 20, report.problems()
+    assert any(p.endswith("/tokens/bearer") for p in seen.sign_in)  # refreshed, and saved:
+    assert TokenStore("Northwind Studio", "quickbooks").require().access_valid()
+    assert CountedFileKeyring.reads - before <= 1
+    theirs = replace(store.require(), refresh_token="written-by-connector-auth")
+    PlaintextKeyring().set_password(SERVICE, store.username, theirs_json(theirs))
+    assert TokenStore("Northwind Studio", "quickbooks").require().refresh_token == (
+        "written-by-connector-auth"
+    )
+    assert store.require().refresh_token == "written-by-connector-auth"
+
+
+def theirs_json(tokens) -> str:
+    import json
+    from dataclasses import asdict
+
+    return json.dumps(asdict(tokens))
