@@ -58,12 +58,13 @@ def plan(
     if not invoices:
         console.print("No invoices to create.")
     plain = len(invoices) > PLAIN_ROWS  # a large plan: written as text, in chunks
+    width = console.width  # asked once: rich measures the terminal each time
     written: list[str] = []
     for inv in invoices:
         heading, sentence = _heading(inv, (books or {}).get(inv.key))
         rows = [(line.description, money(line.amount, inv.currency)) for line in inv.lines]
         rows.append(("Total", money(inv.total, inv.currency)))
-        text = plain_document(heading, sentence, rows, console.width) if plain else None
+        text = plain_document(heading, sentence, rows, width) if plain else None
         if text is not None:
             written.append(text)
             if len(written) >= 1000:

@@ -302,3 +302,15 @@ def test_postgres_state_is_locked_in_the_database_across_machines(tmp_path, pg_u
             business.sync()
     assert business.sync().outcome == "ok"  # released when the other machine let go
     assert business.sync().created == []
+
+
+def test_amounts_read_from_rows_are_from_minor_exactly():
+    """The rows' fast conversion gives the same Decimal as `money.from_minor`, exponent and
+    sign of zero included, for currencies of 0, 2 and 3 decimals."""
+    from connector.money import from_minor
+    from connector.sync.rows import amount_of
+
+    for currency in ("JPY", "USD", "KWD"):
+        for minor in (0, 1, -1, 5, -250, 123456789, -987654321012, 10**15):
+            fast, exact = amount_of(minor, currency), from_minor(minor, currency)
+            assert (fast, str(fast), fast.as_tuple()) == (exact, str(exact), exact.as_tuple())

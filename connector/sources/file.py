@@ -28,6 +28,7 @@ from connector.sources.base import SourceBatch
 from connector.validation import unsafe_character
 
 _HEADER = re.compile(r"^\s*\[\[\s*milestones\s*\]\]")
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 # The keys a milestone may have. Records are read by hand rather than through pydantic: a file of
@@ -55,12 +56,16 @@ def _text(record: dict[str, Any], key: str, problems: list[str], *, required: bo
     if not isinstance(value, str):
         problems.append(f"{key}: expected text in quotes, got {value!r}")
         return ""
-    # ids and titles reach the ledger and the bookkeeper's screen; a title may hold a tab
-    unsafe = unsafe_character(value.strip(), allow_tab=key == "title")
+    # ids and titles reach the ledger and the bookkeeper's screen; a title may hold a tab.
+    # The pattern finds every character `unsafe_character` might refuse, in C: only text
+    # holding one is looked at character by character.
+    value = value.strip()
+    suspect = _SUSPECT.search(value) is not None
+    unsafe = unsafe_character(value, allow_tab=key == "title") if suspect else None
     if unsafe:
         problems.append(f"{key}: {unsafe}")
         return ""
-    return value.strip()
+    return value
 
 
 def shown_id(mid: str) -> str:

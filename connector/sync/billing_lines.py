@@ -42,7 +42,9 @@ class Tally:
     def add(self, lines: Iterable[Line], sign: int = 1) -> None:
         for line in lines:
             for attr, factor in _TALLIES[line.role]:
-                setattr(self, attr, getattr(self, attr) + line.amount * (sign * factor))
+                # amount * 1 is the amount, and * -1 its negation, exponent and all
+                moved = line.amount if sign * factor == 1 else line.amount.copy_negate()
+                setattr(self, attr, getattr(self, attr) + moved)
 
 
 # Which running totals each kind of line moves, and in which direction.

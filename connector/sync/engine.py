@@ -34,6 +34,7 @@ from connector.models import Kind
 from connector.perf import paused_gc
 from connector.sources.base import CachesResponses, Source
 from connector.sync import delivery, holding, payments, recovery, schema
+from connector.sync.credits import settle_targets
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
     Creation,
@@ -45,7 +46,6 @@ from connector.sync.outbox import (
     not_sent_changes,
     pushed_changes,
     reissuable,
-    settle_targets,
     voided_changes,
 )
 from connector.sync.report import SyncReport
@@ -97,11 +97,10 @@ def run_once(
     """Run one sync of the business in `config` and return what it did. When `stop` is set
     the run ends at the next point between ledger calls, with everything so far recorded."""
     as_of = as_of or datetime.now(config.zone).date()
-    # A one-shot sync of large books builds 100,000s of small records: `paused_gc` says when
-    # the cycle collector may rest meanwhile (never in the daemon's threads).
+    # large books build 100,000s of small records; `paused_gc` never pauses in the daemon
     with business_lock(config), paused_gc():
         state = State.open(config.state_url, config.business.name, path=config.state_path)
-        state.keep_rows()  # read once; the lock keeps every other writer out
+        state.keep_rows()  # read once: the lock keeps every other writer out
         run = _Run(
             config,
             state,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, assert_never
 
 from connector.adapters.base import Booking, CustomerRef, InvoiceRequest, RemoteInvoice
-from connector.models import PlannedInvoice
+from connector.models import PlannedInvoice, reference_for
 from connector.money import to_minor
 from connector.sync import schema
 from connector.sync.actions import Action, CreateCredit, CreateInvoice, Document, Settle, Void
@@ -24,15 +25,26 @@ from connector.sync.schema import Delivery, OutboxAction
 Sends = Callable[[str], bool]
 
 
+def never(contract: str) -> bool:
+    return False
+
+
 def emailed(document: PlannedInvoice, sends: Sends) -> bool:
     """Whether the ledger is to email this document once it has it: an invoice (not a credit
     note, a void or lines netting to zero) of a contract that sends on create."""
-    return isinstance(document, CreateInvoice) and document.total > 0 and sends(document.contract)
+    return _mails(document, document.total, sends)
 
 
-def intent_row(action: Document, sends: Sends = lambda contract: False) -> InvoiceRow:
+def _mails(document: PlannedInvoice, total: Decimal, sends: Sends) -> bool:
+    return isinstance(document, CreateInvoice) and total > 0 and sends(document.contract)
+
+
+def intent_row(action: Document, sends: Sends = never, key: str | None = None) -> InvoiceRow:
     """The row committed as `pushing` before the ledger sees the action. Its `delivery` is
-    decided here, once: an invoice created before sending was switched on is never emailed."""
+    decided here, once: an invoice created before sending was switched on is never emailed.
+    `key`: the action's, if known (`action.key` hashes the document each time)."""
+    key = action.key if key is None else key
+    total = action.total
     match action:
         case Void():
             stored = OutboxAction.VOID
@@ -41,8 +53,8 @@ def intent_row(action: Document, sends: Sends = lambda contract: False) -> Invoi
         case _:
             assert_never(action)
     return InvoiceRow(
-        key=action.key,
-        reference=action.reference,
+        key=key,
+        reference=reference_for(key),
         action=stored,
         contract=action.contract,
         customer=action.customer,
@@ -54,9 +66,9 @@ def intent_row(action: Document, sends: Sends = lambda contract: False) -> Invoi
         invoice_date=action.date,
         due_date=action.due_date,
         lines=action.lines,
-        total_minor=to_minor(action.total, action.currency),
+        total_minor=to_minor(total, action.currency),
         replaces=action.replaces,
-        delivery=Delivery.WANTED if emailed(action, sends) else None,
+        delivery=Delivery.WANTED if _mails(action, total, sends) else None,  # `emailed`
     )
 
 
@@ -89,7 +101,7 @@ class Voiding:
 Intent = Creation | Voiding
 
 
-def intents(actions: Sequence[Action], sends: Sends = lambda contract: False) -> list[Intent]:
+def intents(actions: Sequence[Action], sends: Sends = never) -> list[Intent]:
     """Tonight's actions as the outbox records them, in order; a `Settle` goes with the
     creation of its credit note, as the ledger allocates a credit when it creates it."""
     settles = {a.credit: a for a in actions if isinstance(a, Settle)}
@@ -99,7 +111,8 @@ def intents(actions: Sequence[Action], sends: Sends = lambda contract: False) ->
             case Void():
                 out.append(Voiding(intent_row(action)))
             case CreateInvoice() | CreateCredit():
-                out.append(Creation(intent_row(action, sends), settles.get(action.key)))
+                key = action.key
+                out.append(Creation(intent_row(action, sends, key), settles.get(key)))
             case Settle():
                 pass
             case _:
@@ -143,51 +156,6 @@ def invoice_request(
     if credited is not None and request.is_credit_note:
         request = replace(request, credits_ledger_id=credited.ledger_id)
     return request
-
-
-def settle_targets(chunk: Sequence[Creation], known: Sequence[InvoiceRow]) -> dict[str, InvoiceRow]:
-    """The invoice each credit note in `chunk` is set against, by the credit note's key: the
-    one its `Settle` names, or with none named the contract's oldest invoice still owing at
-    least as much. A ledger that allocates credits explicitly (Xero) does so; with no invoice,
-    the credit stays with the customer, and status shows it as a credit."""
-    by_key = {r.key: r for r in known}
-    owing = sorted(
-        (
-            r
-            for r in known
-            if r.action == OutboxAction.CREATE
-            and r.state in (schema.PUSHED, schema.PARTIALLY_PAID)
-            and r.ledger_id
-            and r.total_minor > 0
-        ),
-        key=lambda r: (r.invoice_date, r.id),
-    )
-    targets = {}
-    for creation in chunk:
-        settle = creation.settle
-        if settle is None:
-            continue
-        if settle.against:
-            target = by_key.get(settle.against)
-        else:
-            target = _oldest_owing(creation.row, owing)
-        if target is not None:
-            targets[creation.key] = target
-    return targets
-
-
-def _oldest_owing(credit: InvoiceRow, owing: Sequence[InvoiceRow]) -> InvoiceRow | None:
-    """The first of `owing` (oldest first) of the credit note's contract and currency whose
-    balance takes the whole credit."""
-    for candidate in owing:
-        balance = candidate.balance_minor
-        if (
-            candidate.contract == credit.contract
-            and candidate.currency == credit.currency
-            and (balance if balance is not None else candidate.total_minor) >= -credit.total_minor
-        ):
-            return candidate
-    return None
 
 
 def pushed_changes(

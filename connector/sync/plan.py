@@ -16,6 +16,7 @@ from datetime import date, datetime
 
 from connector.adapters.base import AmountsAre, LedgerAdapter
 from connector.config import Config
+from connector.config_books import ContractBooks
 from connector.errors import ConnectorError
 from connector.models import PlannedInvoice, Skip
 from connector.sources.base import Source
@@ -101,14 +102,21 @@ def document_books(config: Config, documents: Sequence[PlannedInvoice]) -> dict[
     contract's tax code, taxable and amounts) and whether it is emailed once created. A void
     books nothing and has none."""
     out: dict[str, DocumentBooks] = {}
+    books_of: dict[str, ContractBooks] = {}  # asked once per contract, not per document
+
+    def books_for(contract: str) -> ContractBooks:
+        found = books_of.get(contract)
+        if found is None:
+            found = books_of[contract] = config.books_for(contract)
+        return found
 
     def sends(contract: str) -> bool:
-        return config.books_for(contract).send_on_create
+        return books_for(contract).send_on_create
 
     for doc in documents:
         if isinstance(doc, Void):
             continue
-        b = config.books_for(doc.contract).booking
+        b = books_for(doc.contract).booking
         if b.amounts is AmountsAre.NO_TAX or (b.taxable is False and b.tax_code is None):
             tax = TaxBy.NONE
         elif b.tax_code is not None or b.taxable:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _q  # what json.dumps quotes text with
 
-from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 
 from connector.models import InvalidMilestone, Milestone, Reason
@@ -28,15 +27,35 @@ Reasons = Mapping[str, tuple[str, str]]
 
 def milestone_rows(engine: Engine, business: str) -> list[MilestoneRow]:
     """Every milestone of the last run, by id."""
+    reasons = {str(r): r for r in Reason}
+    moments: dict[str, datetime] = {}  # a night stamps every row alike: parsed once
+    out = []
     with engine.connect() as conn:
-        return [
-            _from_db(r._mapping)
-            for r in conn.execute(
-                select(milestones)
-                .where(milestones.c.business == business)
-                .order_by(milestones.c.milestone)
+        for mid, record, valid, reason, message, seen_at in conn.execute(
+            select(
+                milestones.c.milestone,
+                milestones.c.record,
+                milestones.c.valid,
+                milestones.c.reason,
+                milestones.c.message,
+                milestones.c.seen_at,
             )
-        ]
+            .where(milestones.c.business == business)
+            .order_by(milestones.c.milestone)
+        ):
+            seen = moments.get(seen_at)
+            if seen is None:
+                seen = moments[seen_at] = datetime.fromisoformat(seen_at)
+            out.append(
+                MilestoneRow(
+                    mid,
+                    _record(record, valid=valid),
+                    reasons[reason] if reason else None,
+                    message,
+                    seen,
+                )
+            )
+    return out
 
 
 def snapshot(engine: Engine, business: str) -> tuple[list[Milestone], list[InvalidMilestone]]:
@@ -68,9 +87,9 @@ def save_snapshot(
     stamp = now()
     rows = _unique(good, bad)
     with engine.begin() as conn:
-        stored = {
-            r.milestone: _Stored(r.id, r.record, bool(r.valid), r.reason, r.message)
-            for r in conn.execute(
+        stored: dict[str, _Stored] = {
+            mid: (row_id, record, bool(valid), reason, message)
+            for row_id, mid, record, valid, reason, message in conn.execute(
                 select(
                     milestones.c.id,
                     milestones.c.milestone,
@@ -121,15 +140,8 @@ def save_snapshot(
             )
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    id: int
-    record: str
-    valid: bool
-    reason: str | None
-    message: str | None
-
-
+# A stored milestone row: (row id, record, valid, reason, message).
+_Stored = tuple[int, str, bool, str | None, str | None]
 Record = tuple[str, str, bool]  # (id, stored record, valid)
 
 
@@ -147,19 +159,19 @@ def _changes(
     for row in rows:
         mid, record, valid = row
         old = stored.get(mid)
-        if old is None or old.record != record or old.valid != valid:
+        if old is None or old[1] != record or old[2] != valid:
             new.append(row)
             continue
         kept.add(mid)
         why, text = reasons.get(mid, (None, None))
-        if (why, text) != (old.reason, old.message):
-            decided.append((old.id, why, text))
+        if why != old[3] or text != old[4]:
+            decided.append((old[0], why, text))
     for valid in (True, False):
         order = [mid for mid, _, v in rows if v is valid]
-        after = sorted((m for m in order if m in kept), key=lambda m: stored[m].id)
+        after = sorted((m for m in order if m in kept), key=lambda m: stored[m][0])
         if after + [mid for mid, _, v in new if v is valid] != order:
             return None
-    gone = [old.id for mid, old in stored.items() if mid not in kept]
+    gone = [old[0] for mid, old in stored.items() if mid not in kept]
     return gone, new, decided
 
 
@@ -216,14 +228,3 @@ def _record(text: str, *, valid: bool) -> Milestone | InvalidMilestone:
     if valid:
         return milestone_from_json(data)
     return InvalidMilestone(data["id"], data["contract"], data["message"], data["where"])
-
-
-def _from_db(m: RowMapping) -> MilestoneRow:
-    """A database row of `milestones` as a record."""
-    return MilestoneRow(
-        milestone=m["milestone"],
-        record=_record(m["record"], valid=m["valid"]),
-        reason=Reason(m["reason"]) if m["reason"] else None,
-        message=m["message"],
-        seen_at=datetime.fromisoformat(m["seen_at"]),
-    )

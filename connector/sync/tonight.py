@@ -36,22 +36,23 @@ from connector.sync.rows import InvoiceRow, to_billed
 class Tonight:
     decisions: billing.Decisions
     retirements: Retirements
+    # the key of each of billing's documents (all its actions but the `Settle`s), in order:
+    # an action's key is a hash of it, and large books have 100,000s
+    keys: Sequence[str] = ()
 
     def actions(self) -> list[Action]:
         """The actions that go to the ledger tonight, in billing's order: a void or credit
         note made unnecessary by an earlier one still in flight is not among them, nor is
         the `Settle` of a credit note that is not."""
         going = {i.key for i in self.retirements.going}
-        return [a for a in self.decisions.actions if _document_key(a) in going]
-
-
-def _document_key(action: Action) -> str:
-    """The key of the document an action sends or settles."""
-    match action:
-        case Settle(credit=credit):
-            return credit
-        case _:
-            return action.key
+        keys = iter(
+            self.keys or [a.key for a in self.decisions.actions if not isinstance(a, Settle)]
+        )
+        return [
+            a
+            for a in self.decisions.actions
+            if (a.credit if isinstance(a, Settle) else next(keys)) in going
+        ]
 
 
 def decide_tonight(
@@ -67,7 +68,7 @@ def decide_tonight(
     decisions = billing.decide(config.contracts, good, bad, history, config.rules, as_of)
     planned = intents(decisions.actions, lambda contract: config.books_for(contract).send_on_create)
     retirements = sort_retirements(planned, resend, {r.key: r for r in rows})
-    return Tonight(decisions, retirements)
+    return Tonight(decisions, retirements, [i.key for i in planned])
 
 
 def as_tonight_finds(
