@@ -103,3 +103,18 @@ def served(sandbox: Any, sign_in_paths: tuple[str, ...] = SIGN_IN) -> Iterator[S
         yield seen
     finally:
         del sandbox.handle  # the class's own again
+
+
+CONFTEST_CUSTOMERS = (("Acme Corporation", "USD"), ("Beta Bakery Ltd", "EUR"))
+
+
+def invoices_next(
+    sandbox: QuickBooksSandbox, customers: tuple[tuple[str, str], ...] = CONFTEST_CUSTOMERS
+) -> None:
+    """Read the company's setup (this process keeps it) and make `customers` (those of the
+    conftest business by default), as an earlier run would have: the next /batch the sandbox
+    sees is then one of invoices. For tests that fault "batch" to lose the invoices' answers,
+    now that the setup and the customers go through /batch too."""
+    ready = ledger(sandbox)
+    ready.profile()
+    ready.find_or_create_customers(list(customers))

@@ -74,9 +74,18 @@ class QuickBooksLedger:
         self._unbounded_lookup = False  # lookup_window promised "no limit" without knowing
 
     def check(self) -> str:
-        """For `connector doctor`: the stored token works and the company answers."""
-        numbering = "ours" if self.custom_numbers() else "QuickBooks' own (reference in notes)"
-        return f"company {self.session.client().company_id} reachable; invoice numbers: {numbering}"
+        """For `connector doctor`: the stored token works and the company answers, asked now
+        (its own record, never a kept copy); and whose numbers the invoices carry, when the
+        company's setup can be read (the profile's check says why when it cannot)."""
+        realm = self.session.realm()
+        self.session.get(f"companyinfo/{realm}")
+        try:
+            custom = self.custom_numbers()
+        except (RetriableLedgerError, SkippableLedgerError):
+            numbering = "not known yet"  # the profile's line says why
+        else:
+            numbering = "ours" if custom else "QuickBooks' own (reference in notes)"
+        return f"company {realm} reachable; invoice numbers: {numbering}"
 
     @property
     def lookup_window(self) -> timedelta | None:
