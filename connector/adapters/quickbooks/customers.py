@@ -7,7 +7,8 @@ O'Brien is 'O\\'Brien'). Display names are unique in a company regardless of cas
 is matched to the name asked case-folded. A creation is one /batch of Customer creates, its
 requestid and bIds derived from the names and currencies (`ids`), so a lost answer is replayed,
 never doubled; a create refused because the name exists (6240: created meanwhile, perhaps by
-another business's run) is looked up again once. Nothing here touches an invoice.
+another business's run) is looked up again once. A lone customer is created on its own, as it
+always was. Nothing here touches an invoice.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def create(session: QuickBooksSession, setup: Setup, wanted: Sequence[CustomerKe
     made: Customers = {}
     taken: dict[CustomerKey, SkippableLedgerError] = {}
     for chunk in _chunks(list(dict.fromkeys(wanted)), BATCH_MAX):
-        for key, answer in _create_batch(session, chunk).items():
+        answers = (
+            _create_one(session, chunk[0]) if len(chunk) == 1 else _create_batch(session, chunk)
+        )
+        for key, answer in answers.items():
             if isinstance(answer, _Taken):
                 taken[key] = answer.error
             else:
@@ -100,6 +104,19 @@ class _Taken:
 
     def __init__(self, error: SkippableLedgerError):
         self.error = error
+
+
+def _create_one(
+    session: QuickBooksSession, key: CustomerKey
+) -> dict[CustomerKey, CustomerRef | SkippableLedgerError | _Taken]:
+    """A lone customer goes to the Customer endpoint, with the requestid of its own (QuickBooks
+    rations /batch more tightly than single requests: ledger-apis.md, section 3)."""
+    body = json.dumps(_body(*key))
+    try:
+        created = session.post("customer", body, request_id=ids.request_id("customer", *key))
+    except SkippableLedgerError as exc:
+        return {key: _Taken(exc) if exc.code == str(DUPLICATE_NAME) else exc}
+    return {key: CustomerRef(str(created["Customer"]["Id"]), *key)}
 
 
 def _create_batch(
