@@ -3,7 +3,7 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,7 @@ from rich.table import Table
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import fmt
 from connector.render_grid import PLAIN_ROWS, Col, Red, amount, grid, plain_document
-from connector.sync.report import DocumentBooks, SyncReport, TaxBy
+from connector.sync.report import BooksOf, DocumentBooks, SyncReport, TaxBy, books_of
 from connector.sync.status import (
     BooksStatus,
     ContractStatus,
@@ -48,10 +48,11 @@ def plan(
     invoices: list[PlannedInvoice],
     skipped: list[Skip],
     caveats: Sequence[str] = (),
-    books: Mapping[str, DocumentBooks] | None = None,
+    books: BooksOf | None = None,
 ) -> None:
-    """`books` (by document key) says under each document who puts the tax on and whether it
-    is emailed, where the config says either: a business that sets neither sees no such line."""
+    """`books` (by document key, or in order) says under each document who puts the tax on
+    and whether it is emailed, where the config says either: a business that sets neither
+    sees no such line."""
     console.print(f"[bold]{esc(business)}[/bold]: plan as of {as_of}")
     for caveat in caveats:
         console.print(f"[yellow]note:[/yellow] {esc(caveat)}")
@@ -60,8 +61,8 @@ def plan(
     plain = len(invoices) > PLAIN_ROWS  # a large plan: written as text, in chunks
     width = console.width  # asked once: rich measures the terminal each time
     written: list[str] = []
-    for inv in invoices:
-        heading, sentence = _heading(inv, (books or {}).get(inv.key))
+    for inv, booked in zip(invoices, books_of(invoices, books), strict=True):
+        heading, sentence = _heading(inv, booked)
         rows = [(line.description, money(line.amount, inv.currency)) for line in inv.lines]
         rows.append(("Total", money(inv.total, inv.currency)))
         text = plain_document(heading, sentence, rows, width) if plain else None

@@ -20,6 +20,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector import perf
 from connector.models import BillingRules
@@ -220,3 +222,19 @@ def test_plan_json_is_written_a_document_at_a_time_as_it_was_printed_whole(tmp_p
         stream = io.StringIO()
         write_plan_json(stream.write, 'Bé "B"', day, invoices, skipped, books)
         assert stream.getvalue() == whole
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON)
+def test_indented_json_is_json_dumps_with_an_indent(value):
+    """What `plan --json` and `status --json` print with the hand-written indenter is
+    `json.dumps(value, indent=2)`, for any JSON value (escapes, nesting, empty lists)."""
+    from connector.sync.report import indented
+
+    assert indented(value) == json.dumps(value, indent=2)

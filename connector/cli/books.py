@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -22,32 +23,32 @@ from connector.cli.common import (
     tracker_settings,
 )
 from connector.errors import UserError
-from connector.sync import preview, run_once
-from connector.sync.report import write_plan_json
+from connector.perf import paused_gc
+from connector.sync import billing, preview, run_once
+from connector.sync.report import indented, write_plan_json
 
 
 def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the next sync would do. Writes nothing anywhere and calls no ledger."""
-    from connector.sync.plan import document_books
-
     cfg = config_mod.load(config)
-    with tracker_settings(cfg):
-        day, decisions = preview(cfg, parse_as_of(as_of))
-    books = document_books(cfg, decisions.invoices)  # who puts the tax on; emailed or not
+    with paused_gc():  # a large plan: 100,000s of small records, decided and printed
+        with tracker_settings(cfg):
+            day, decisions = preview(cfg, parse_as_of(as_of))
+        _print_plan(cfg, day, decisions, as_json)
+    raise typer.Exit(1 if decisions.problems else 0)
+
+
+def _print_plan(
+    cfg: config_mod.Config, day: date, decisions: billing.Decisions, as_json: bool
+) -> None:
+    from connector.sync.plan import books_in_order
+
+    invoices, skipped = decisions.invoices, decisions.skipped
+    books = books_in_order(cfg, invoices)  # who puts the tax on; emailed or not
     if as_json:  # written a document at a time, as print_json would print it whole
-        invoices, skipped = decisions.invoices, decisions.skipped
         write_plan_json(sys.stdout.write, cfg.business.name, day, invoices, skipped, books)
     else:
-        render.plan(
-            out,
-            cfg.business.name,
-            day,
-            decisions.invoices,
-            decisions.skipped,
-            decisions.caveats,
-            books,
-        )
-    raise typer.Exit(1 if decisions.problems else 0)
+        render.plan(out, cfg.business.name, day, invoices, skipped, decisions.caveats, books)
 
 
 def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
@@ -90,11 +91,12 @@ def status(
         raise UserError("give exactly one of --config FILE or --config-dir DIR")
     day = parse_as_of(as_of)
     if config is not None:
-        books = business_status(config_mod.load(config), day)
-        if as_json:
-            print_json(books.to_json())
-        else:
-            render.status(out, books, every=every)
+        with paused_gc():  # large books: 100,000s of small records, read and printed
+            books = business_status(config_mod.load(config), day)
+            if as_json:  # print_json's text, by the indenter that makes no garbage cycles
+                sys.stdout.write(indented(books.to_json()) + "\n")
+            else:
+                render.status(out, books, every=every)
         raise typer.Exit(1 if books.attention else 0)
     assert config_dir is not None
     entries = overview(config_files(None, config_dir), day)

@@ -19,6 +19,7 @@ from connector.config import Config
 from connector.config_books import ContractBooks
 from connector.errors import ConnectorError
 from connector.models import PlannedInvoice, Skip
+from connector.perf import paused_gc
 from connector.sources.base import Source
 from connector.sync import billing, holding
 from connector.sync import state as st
@@ -29,6 +30,7 @@ from connector.sync.snapshot import merge_snapshot
 from connector.sync.tonight import Tonight, as_tonight_finds, decide_tonight
 
 
+@paused_gc()  # 100,000s of small acyclic records (a one-shot command only: `paused_gc`)
 def preview(
     config: Config,
     as_of: date | None = None,
@@ -101,7 +103,16 @@ def document_books(config: Config, documents: Sequence[PlannedInvoice]) -> dict[
     """How the ledger books each planned document, by key: who puts the tax on (its
     contract's tax code, taxable and amounts) and whether it is emailed once created. A void
     books nothing and has none."""
-    out: dict[str, DocumentBooks] = {}
+    books = books_in_order(config, documents)
+    return {d.key: b for d, b in zip(documents, books, strict=True) if b is not None}
+
+
+def books_in_order(
+    config: Config, documents: Sequence[PlannedInvoice]
+) -> list[DocumentBooks | None]:
+    """`document_books` in the documents' order (None for a void), hashing no key: a large
+    plan has 100,000s of documents."""
+    out: list[DocumentBooks | None] = []
     books_of: dict[str, ContractBooks] = {}  # asked once per contract, not per document
 
     def books_for(contract: str) -> ContractBooks:
@@ -115,6 +126,7 @@ def document_books(config: Config, documents: Sequence[PlannedInvoice]) -> dict[
 
     for doc in documents:
         if isinstance(doc, Void):
+            out.append(None)
             continue
         b = books_for(doc.contract).booking
         if b.amounts is AmountsAre.NO_TAX or (b.taxable is False and b.tax_code is None):
@@ -123,5 +135,5 @@ def document_books(config: Config, documents: Sequence[PlannedInvoice]) -> dict[
             tax = TaxBy.LEDGER
         else:
             tax = TaxBy.LEDGER_SETTINGS
-        out[doc.key] = DocumentBooks(tax, b.tax_code, b.amounts, emailed(doc, sends))
+        out.append(DocumentBooks(tax, b.tax_code, b.amounts, emailed(doc, sends)))
     return out

@@ -7,10 +7,11 @@ JSON forms carry amounts as strings and dates as ISO text, never floats.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from connector.adapters.base import AmountsAre
@@ -118,6 +119,22 @@ class DocumentBooks:
         }
 
 
+# How the ledger books each planned document: by the document's key (`plan.document_books`),
+# or in the documents' order (`plan.books_in_order`, which hashes no key).
+BooksOf = Mapping[str, DocumentBooks] | Sequence[DocumentBooks | None]
+
+
+def books_of(
+    documents: Sequence[PlannedInvoice], books: BooksOf | None
+) -> Iterator[DocumentBooks | None]:
+    """Each document's books, in order."""
+    if books is None:
+        return iter([None] * len(documents))
+    if isinstance(books, Mapping):
+        return (books.get(d.key) for d in documents)
+    return iter(books)
+
+
 def invoice_json(p: PlannedInvoice, books: DocumentBooks | None = None) -> Json:
     """With `books`, how the ledger books it (a void books nothing, and has none)."""
     out: Json = {
@@ -167,16 +184,16 @@ def write_plan_json(
     write: Callable[[str], object],
     business: str,
     as_of: date,
-    invoices: Iterable[PlannedInvoice],
+    invoices: Sequence[PlannedInvoice],
     skipped: Iterable[Skip],
-    books: Mapping[str, DocumentBooks] | None = None,
+    books: BooksOf | None = None,
 ) -> None:
     """`json.dumps(plan_json(...), indent=2)` and a newline, to the character, written a
     document at a time: a plan of a million milestones never holds its JSON whole."""
-    shown = books or {}
     head = {"business": business, "as_of": as_of.isoformat()}
     write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
-    _write_list(write, "invoices", (invoice_json(p, shown.get(p.key)) for p in invoices), ",")
+    shown = books_of(invoices, books)
+    _write_list(write, "invoices", (invoice_json(p, next(shown)) for p in invoices), ",")
     _write_list(write, "skipped", (skip_json(s) for s in skipped), "")
     write("}\n")
 
@@ -188,9 +205,28 @@ def _write_list(write: Callable[[str], object], name: str, items: Iterable[Json]
     count = 0
     for count, item in enumerate(items, 1):
         chunk.append("\n    " if count == 1 else ",\n    ")
-        chunk.append(json.dumps(item, indent=2).replace("\n", "\n    "))
+        chunk.append(indented(item, "    "))
         if len(chunk) >= 2000:
             write("".join(chunk))
             chunk.clear()
     chunk.append(("\n  ]" if count else "]") + end + "\n")
     write("".join(chunk))
+
+
+def indented(value: Any, pad: str = "") -> str:
+    """`json.dumps(value, indent=2)` (for JSON's own types), as if nested at `pad`: the same
+    text, without the pure-Python encoder that an indent costs (and its garbage cycles)."""
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = pad + "  "
+        items = [f"{inner}{_quote(str(k))}: {indented(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        inner = pad + "  "
+        return "[\n" + ",\n".join(inner + indented(v, inner) for v in value) + "\n" + pad + "]"
+    return json.dumps(value)  # None, booleans, numbers

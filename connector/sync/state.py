@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connector.errors import StateError
 from connector.models import BilledInvoice, InvalidMilestone, Milestone
 from connector.money import to_minor
+from connector.perf import paused_gc
 from connector.sync import state_milestones, state_runs
 from connector.sync import state_open as opening
 from connector.sync.http_cache import HttpCache
@@ -35,9 +36,9 @@ from connector.sync.rows import (
     to_billed,
 )
 from connector.sync.schema import PUSHING, invoices, now, payments
-from connector.sync.state_records import MilestoneRow, PaymentRow, RunRow
+from connector.sync.state_records import MilestoneNote, MilestoneRow, PaymentRow, RunRow
 
-__all__ = ["MilestoneRow", "PaymentRow", "RunRow", "State"]
+__all__ = ["MilestoneNote", "MilestoneRow", "PaymentRow", "RunRow", "State"]
 
 _IN_CHUNK = 500  # keys per `IN (...)`: well within every database's limit on parameters
 
@@ -128,7 +129,7 @@ class State:
             query = query.where(invoices.c.state.in_([str(s) for s in states]))
         if keys is not None:
             query = query.where(invoices.c.key.in_(list(keys)))
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, paused_gc():  # many small acyclic records
             return rows_from_db(conn.execute(query.order_by(invoices.c.id)))
 
     def history(self) -> list[BilledInvoice]:
@@ -250,6 +251,10 @@ class State:
 
     def milestone_rows(self) -> list[MilestoneRow]:
         return state_milestones.milestone_rows(self.engine, self.business)
+
+    def milestone_notes(self) -> list[MilestoneNote]:
+        """`milestone_rows` with each record decoded only when asked."""
+        return state_milestones.milestone_notes(self.engine, self.business)
 
     @property
     def http_cache(self) -> HttpCache:

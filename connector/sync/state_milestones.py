@@ -16,10 +16,11 @@ from json.encoder import encode_basestring_ascii as _q  # what json.dumps quotes
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 
-from connector.models import InvalidMilestone, Milestone, Reason
+from connector.models import InvalidMilestone, Milestone, Reason, Status
+from connector.perf import paused_gc
 from connector.sync.rows import milestone_from_json
 from connector.sync.schema import milestones, now
-from connector.sync.state_records import MilestoneRow
+from connector.sync.state_records import MilestoneNote, MilestoneRow
 
 # A milestone id -> the last run's reason for not billing it and the message saying why.
 Reasons = Mapping[str, tuple[str, str]]
@@ -30,7 +31,7 @@ def milestone_rows(engine: Engine, business: str) -> list[MilestoneRow]:
     reasons = {str(r): r for r in Reason}
     moments: dict[str, datetime] = {}  # a night stamps every row alike: parsed once
     out = []
-    with engine.connect() as conn:
+    with engine.connect() as conn, paused_gc():  # many small acyclic records
         for mid, record, valid, reason, message, seen_at in conn.execute(
             select(
                 milestones.c.milestone,
@@ -58,11 +59,35 @@ def milestone_rows(engine: Engine, business: str) -> list[MilestoneRow]:
     return out
 
 
+def milestone_notes(engine: Engine, business: str) -> list[MilestoneNote]:
+    """Every milestone of the last run, by id, with its record left as stored."""
+    reasons = {str(r): r for r in Reason}
+    statuses = {str(s): s for s in Status}
+    out = []
+    with engine.connect() as conn, paused_gc():  # many small acyclic records
+        for mid, record, valid, reason, message in conn.execute(
+            select(
+                milestones.c.milestone,
+                milestones.c.record,
+                milestones.c.valid,
+                milestones.c.reason,
+                milestones.c.message,
+            )
+            .where(milestones.c.business == business)
+            .order_by(milestones.c.milestone)
+        ):
+            data = json.loads(record)
+            status = statuses[data["status"]] if valid else None
+            why = reasons[reason] if reason else None
+            out.append(MilestoneNote(mid, data["contract"], status, why, message, record))
+    return out
+
+
 def snapshot(engine: Engine, business: str) -> tuple[list[Milestone], list[InvalidMilestone]]:
     """The last run's milestones and invalid records, in the order they were read."""
     good: list[Milestone] = []
     bad: list[InvalidMilestone] = []
-    with engine.connect() as conn:
+    with engine.connect() as conn, paused_gc():  # many small acyclic records
         for row in conn.execute(
             select(milestones).where(milestones.c.business == business).order_by(milestones.c.id)
         ):

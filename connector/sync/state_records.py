@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from connector.models import InvalidMilestone, Milestone, Reason
+from connector.models import InvalidMilestone, Milestone, Reason, Status
 from connector.money import from_minor
 
 
@@ -117,3 +117,25 @@ class MilestoneRow:
     @property
     def valid(self) -> bool:
         return isinstance(self.record, Milestone)
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneNote:
+    """A milestone of the last run as the status reads it (`State.milestone_notes`): what its
+    stored record says of its contract and status, and that run's decision on it. The record
+    itself is decoded when asked (`record`): the status of 100,000 milestones needs a few."""
+
+    milestone: str  # its id; `?<where>` for an invalid record that has none
+    contract: str | None
+    status: Status | None  # None for an invalid record
+    reason: Reason | None
+    message: str | None
+    stored: str  # the record as stored (`state_milestones.record_text`)
+
+    def record(self) -> Milestone | InvalidMilestone:
+        from connector.sync.rows import milestone_from_json  # rows imports this module
+
+        data = json.loads(self.stored)
+        if self.status is None:
+            return InvalidMilestone(data["id"], data["contract"], data["message"], data["where"])
+        return milestone_from_json(data)

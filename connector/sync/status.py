@@ -15,7 +15,7 @@ ledger's tax is then 0). The `total` of the status stays the connector's total a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,10 +23,11 @@ from decimal import Decimal
 from connector.adapters.base import AmountsAre
 from connector.models import PROBLEM_REASONS, Contract, Kind, Milestone, Role, Status
 from connector.money import fmt, round_money
+from connector.perf import paused_gc
 from connector.sync import schema
 from connector.sync.closeout import unbilled_remainder
 from connector.sync.rows import InvoiceRow
-from connector.sync.state import MilestoneRow, State
+from connector.sync.state import MilestoneNote, State
 from connector.sync.status_records import (
     BooksStatus,
     ContractStatus,
@@ -85,6 +86,7 @@ def _unset(contract: str) -> AmountsAre | None:
     return None
 
 
+@paused_gc()  # 100,000s of small acyclic records: the collector's passes find nothing
 def books_status(
     business: str,
     contracts: Mapping[str, Contract],
@@ -98,11 +100,14 @@ def books_status(
     sums: dict[str, _Sums] = {}
     for row in rows:
         _add(sums.setdefault(row.contract, _Sums()), row, as_of)
+    currencies: dict[str, str] = {}  # of a contract the config no longer lists: its first row's
+    for row in rows:
+        currencies.setdefault(row.contract, row.currency)
     shown = tuple(
-        _contract(cid, contracts.get(cid), sums.get(cid), rows, as_of)
+        _contract(cid, contracts.get(cid), sums.get(cid), currencies, as_of)
         for cid in sorted(set(contracts) | set(sums))
     )
-    milestones = state.milestone_rows()
+    milestones = state.milestone_notes()
     attention = _milestone_problems(milestones)
     attention += [
         f"contract {c.contract}: {c.customer} holds a credit of {fmt(c.credit)} {c.currency}; "
@@ -220,11 +225,11 @@ def _contract(
     cid: str,
     c: Contract | None,
     sums: _Sums | None,
-    rows: Sequence[InvoiceRow],
+    currencies: Mapping[str, str],
     as_of: date,
 ) -> ContractStatus:
     sums = sums or _Sums()
-    currency = c.currency if c else next(r.currency for r in rows if r.contract == cid)
+    currency = c.currency if c else currencies[cid]
 
     def money(value: Decimal) -> Decimal:
         return round_money(value, currency)
@@ -244,7 +249,7 @@ def _contract(
     )
 
 
-def _milestone_problems(milestones: Iterable[MilestoneRow]) -> list[str]:
+def _milestone_problems(milestones: Iterable[MilestoneNote]) -> list[str]:
     return [
         f"{printable(r.milestone)}: {r.message}" for r in milestones if r.reason in PROBLEM_REASONS
     ]
@@ -281,25 +286,27 @@ def refused_notice(row: InvoiceRow) -> str:
 
 def unbilled_notices(
     contracts: Mapping[str, Contract],
-    milestones: Iterable[MilestoneRow],
+    milestones: Iterable[MilestoneNote],
     rows: Iterable[InvoiceRow],
     as_of: date,
 ) -> list[str]:
-    """Contracts whose every milestone is billed while part of their value is on none."""
+    """Contracts whose every milestone is billed while part of their value is on none. Only
+    those contracts' milestone records are decoded."""
     billed: set[str] = set()
     for row in rows:
         if row.kind == Kind.MILESTONE and row.state in schema.ACTIVE_STATES:
             billed.update(row.milestones)
-    by_contract: dict[str, list[Milestone]] = {}
-    for r in milestones:
-        if isinstance(r.record, Milestone):
-            by_contract.setdefault(r.record.contract, []).append(r.record)
+    by_contract: dict[str, list[MilestoneNote]] = {}
+    for note in milestones:
+        if note.status is not None and note.contract is not None:
+            by_contract.setdefault(note.contract, []).append(note)
     out = []
     for cid, known in sorted(by_contract.items()):
         c = contracts.get(cid)
-        live = [m for m in known if m.status is not Status.CANCELLED]
-        if c is not None and live and all(m.id in billed for m in live):
-            out += _unbilled_value(cid, c, live, as_of)
+        live = [n for n in known if n.status is not Status.CANCELLED]
+        if c is not None and live and all(n.milestone in billed for n in live):
+            records = [n.record() for n in live]
+            out += _unbilled_value(cid, c, [m for m in records if isinstance(m, Milestone)], as_of)
     return out
 
 
