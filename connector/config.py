@@ -253,13 +253,32 @@ def _state_problems(state: StateSection) -> list[str]:
 def _state_location(
     path: Path, state: StateSection, business: BusinessSection
 ) -> tuple[str, Path | None]:
-    """The state database's URL, and its file when it is SQLite on this machine."""
+    """The state database's URL, and its file when it is SQLite on this machine. Without a
+    path or url: under systemd, the folder its `StateDirectory=` made (`$STATE_DIRECTORY`,
+    the first when it lists several), else the user's data folder. A database already in the
+    user's data folder stays in use under systemd, so an upgrade never starts the business
+    over with an empty state; both existing is refused, as only a person can tell which holds
+    the truth."""
+    import os
+
     if state.url:
         return state.url, None
     if state.path:
         state_path = (path.parent / state.path).resolve()
-    else:
-        state_path = Path(platformdirs.user_data_dir("milestone-connector")) / (
-            slug(business.name) + ".db"
-        )
+        return f"sqlite:///{state_path}", state_path
+    name = slug(business.name) + ".db"
+    home = Path(platformdirs.user_data_dir("milestone-connector")) / name
+    service = os.environ.get("STATE_DIRECTORY", "").split(":")[0].strip()
+    state_path = Path(service) / name if service else home
+    if service and home.exists():
+        if state_path.exists():
+            raise ConfigError(
+                path,
+                [
+                    f"[state]: two state databases for {business.name}: {state_path} "
+                    f"($STATE_DIRECTORY) and {home}; keep the one the daemon has been using, "
+                    "move the other away, or name one in [state] path"
+                ],
+            )
+        state_path = home
     return f"sqlite:///{state_path}", state_path

@@ -17,17 +17,18 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from connector import config as config_mod
-from connector.errors import ConnectorError, LockHeld, StateError, UserError
+from connector.errors import ConfigError, ConnectorError, LockHeld, StateError, UserError
 from connector.fleet.engines import disposed_engines
 from connector.logs import run_context
 from connector.notify import (
@@ -92,12 +93,70 @@ def _may_be_business(path: Path) -> bool:
         return True
 
 
+# The daemon-wide file of `--notify-config`, when it is kept in the folder with the businesses.
+_NOTIFY_TABLE = re.compile(r"^\ufeff?[ \t]*(\[[ \t]*notify\b|notify[ \t]*[.=])", re.MULTILINE)
+
+
+def stray_files(
+    config_dir: Path | None, paths: Iterable[Path], businesses: Iterable[Business]
+) -> list[Path]:
+    """The *.toml files of the folder that are neither a business config (`paths`, loaded or
+    not) nor a file some business names (its milestones file), nor a daemon-wide [notify]
+    file: most likely a milestones file whose business points elsewhere, or a config that lost
+    its [business] table, so the daemon says so instead of ignoring it in silence."""
+    if config_dir is None:
+        return []
+    known = {p.resolve() for p in paths}
+    for business in businesses:
+        known |= named_files(business.config)
+    strays = []
+    for path in sorted(config_dir.glob("*.toml")):
+        if path.is_file() and path.resolve() not in known and not _is_notify_file(path):
+            strays.append(path)
+    return strays
+
+
+def named_files(cfg: config_mod.Config) -> set[Path]:
+    """The .toml files a business's [tracker] and [ledger] settings name, resolved."""
+    found = set()
+    for settings in (cfg.tracker_settings, cfg.ledger_settings):
+        for value in settings.model_dump().values():
+            if isinstance(value, str | Path) and str(value).lower().endswith(".toml"):
+                found.add((cfg.path.parent / value).resolve())
+    return found
+
+
+def _is_notify_file(path: Path) -> bool:
+    try:
+        return _NOTIFY_TABLE.search(path.read_text(encoding="utf-8", errors="replace")) is not None
+    except OSError:
+        return False
+
+
+def warn_strays(strays: Iterable[Path]) -> None:
+    for path in strays:
+        log.warning(
+            "ignoring %s: neither a business config (no [business] table) nor the milestones "
+            "file of a business in this folder",
+            path,
+        )
+
+
+def next_run(when: datetime | None) -> str:
+    """How a log line says when a business runs next (in its own time zone)."""
+    if when is None:
+        return "no next run"
+    return f"next run {when.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+
+
 def load_all(paths: list[Path]) -> dict[Path, Business]:
     """Every config that loads; each one that does not is logged with its problems and skipped."""
     out: dict[Path, Business] = {}
     for path in paths:
         try:
             out[path] = Business(path, config_mod.load(path), path.stat().st_mtime)
+        except ConfigError as exc:  # its message starts with the file's name
+            log.error("skipping %s", exc)
         except (ConnectorError, OSError) as exc:
             log.error("skipping %s: %s", path, exc)
     return out
@@ -207,6 +266,12 @@ def _thread(target: Callable[[], None]) -> None:
     threading.Thread(target=run).start()
 
 
+def _described(business: Business, verb: str = "scheduled") -> str:
+    """`scheduled Northwind Studio (0 2 * * *, America/Chicago):`, what the log says first."""
+    cfg = business.config
+    return f"{verb} {cfg.business.name} ({cfg.schedule.cron}, {cfg.business.timezone}):"
+
+
 class Daemon:
     def __init__(
         self,
@@ -229,7 +294,9 @@ class Daemon:
         # while it waits for running syncs, and a reload needs the job store.
         self._changing = threading.Lock()
 
-    def schedule(self, business: Business, *, now: bool) -> None:
+    def schedule(self, business: Business, *, now: bool, verb: str = "scheduled") -> None:
+        """Add or replace the business's job. Its next run time is known, and logged, once the
+        scheduler runs: at once on a reload, from `_started` at start."""
         cfg = business.config
         job_id = str(business.path)
         trigger = CronTrigger.from_crontab(cfg.schedule.cron, timezone=cfg.business.timezone)
@@ -247,6 +314,11 @@ class Daemon:
             replace_existing=True,
             **first,
         )
+        if self.scheduler.running:
+            job = self.scheduler.get_job(job_id)
+            log.info(
+                "%s %s", _described(business, verb), next_run(getattr(job, "next_run_time", None))
+            )
 
     def reload(self) -> None:
         """Re-read the configs: add new businesses, drop removed ones, reschedule changed ones.
@@ -260,40 +332,52 @@ class Daemon:
                 log.error("keeping every business as it was: %s", exc)
                 return
             found = load_all(paths)
-            for path in set(self.businesses) - set(found):
-                if path in paths:
-                    log.error("keeping the last good config of %s until it loads again", path)
-                    found[path] = self.businesses[path]
-                    continue
-                self.scheduler.remove_job(str(path))
-                log.info("removed %s", path)
+            changed = self._drop_removed(found, paths)
             for path, business in found.items():
                 old = self.businesses.get(path)
                 if old is None or old.mtime != business.mtime:
-                    self.schedule(business, now=False)
-                    log.info(
-                        "%s %s (%s)",
-                        "updated" if old else "scheduled",
-                        business.config.business.name,
-                        business.config.schedule.cron,
-                    )
+                    changed = True
+                    self.schedule(business, now=False, verb="updated" if old else "scheduled")
+            warn_strays(stray_files(self.config_dir, paths, found.values()))
+            if not changed:
+                log.info(
+                    "SIGHUP: no change; %d business(es) keep their schedules", len(self.businesses)
+                )
             self.businesses = found
 
+    def _drop_removed(self, found: dict[Path, Business], paths: list[Path]) -> bool:
+        """Unschedule the businesses whose file is gone; whether there were any. A file still
+        there that no longer loads keeps its last good config (put back into `found`)."""
+        removed = False
+        for path in set(self.businesses) - set(found):
+            if path in paths:
+                log.error("keeping the last good config of %s until it loads again", path)
+                found[path] = self.businesses[path]
+                continue
+            self.scheduler.remove_job(str(path))
+            log.info("removed %s", path)
+            removed = True
+        return removed
+
     def start(self) -> None:
-        self.businesses = load_all(config_files(self.config, self.config_dir))
+        paths = config_files(self.config, self.config_dir)
+        self.businesses = load_all(paths)
         for business in self.businesses.values():
             self.schedule(business, now=self.run_now)
-            log.info(
-                "scheduled %s (%s, %s)",
-                business.config.business.name,
-                business.config.schedule.cron,
-                business.config.business.timezone,
-            )
+        warn_strays(stray_files(self.config_dir, paths, self.businesses.values()))
+        self.scheduler.add_listener(self._started, EVENT_SCHEDULER_STARTED)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         # Handlers only start threads: the main thread may be inside the scheduler's own locks.
         signal.signal(signal.SIGHUP, lambda *_: _thread(self.reload))
         self.scheduler.start()  # blocks until _stop
+
+    def _started(self, event: SchedulerEvent) -> None:
+        """Each business's first run time, known once the scheduler has added its job (the
+        jitter is drawn then)."""
+        for business in self.businesses.values():
+            job = self.scheduler.get_job(str(business.path))
+            log.info("%s %s", _described(business), next_run(getattr(job, "next_run_time", None)))
 
     def _stop(self, signum: int, frame: object) -> None:
         if self.stopping.is_set():

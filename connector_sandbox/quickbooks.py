@@ -374,7 +374,8 @@ def _api_path(request: Request) -> tuple[str, list[str]]:
 def main(port: int = 8765, realm_id: str = DEFAULT_REALM) -> None:
     """Serve a sandbox holding one company until interrupted (`connector sandbox quickbooks`)."""
     sandbox = QuickBooksSandbox(port=port)
-    sandbox.seed_company(realm_id)
+    # the example business bills one contract in EUR: QuickBooks needs multicurrency for it
+    sandbox.seed_company(realm_id, currencies=["EUR"])
     sandbox.start()
     print(f"QuickBooks sandbox on {sandbox.url}")
     print(f"  discovery (AuthClient environment): {sandbox.discovery_url}")

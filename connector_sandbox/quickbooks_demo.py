@@ -61,8 +61,8 @@ EUR_RATES = {"US": "1.08", "CA": "1.47", "GB": "0.85", "AU": "1.62"}
 class QuickBooksDemoLedger(SandboxStage[QuickBooksSandbox]):
     label = "QuickBooks"
 
-    def __init__(self, country: str | None = None) -> None:
-        self.sandbox = QuickBooksSandbox()
+    def __init__(self, country: str | None = None, port: int = 0) -> None:
+        self.sandbox = QuickBooksSandbox(port=port)
         self.country = country
         self.locale = None if country is None else LOCALES[country]
 
@@ -88,11 +88,22 @@ class QuickBooksDemoLedger(SandboxStage[QuickBooksSandbox]):
                 "[ledger]",
                 'kind = "quickbooks"',
                 'environment = "sandbox"',
-                f'api_url = "{self.sandbox.api_url}"',
-                f'discovery_url = "{self.sandbox.discovery_url}"',
+                f'api_url = "{self.sandbox.api_url}"              # the local QuickBooks sandbox',
+                f'discovery_url = "{self.sandbox.discovery_url}"  # its OAuth sign-in',
                 "retry_first_wait = 0.1",
             ]
         )
+
+    def about(self) -> list[str]:
+        """What `connector sandbox quickbooks` tells the person who started it."""
+        return [
+            f"QuickBooks sandbox on {self.url}: one company (USD, multicurrency with EUR, "
+            "an item Services)",
+            # the sandbox's own fixed test credentials, nobody's secret: `connector auth` asks
+            f"  client id / secret for `connector auth quickbooks`: {CLIENT_ID} / {CLIENT_SECRET}",
+            f"  realm id: {DEFAULT_REALM}",
+            "  admin: POST /admin/companies, GET /admin/companies/<realm>",
+        ]
 
     def connect(self, cfg: Config, show: Callable[[str], None]) -> None:
         settings = cfg.ledger_settings

@@ -53,14 +53,14 @@ class XeroDemoLedger(SandboxStage[XeroSandbox]):
     # Xero's OpenAPI description); None outside tests
     observer: Observer | None = None
 
-    def __init__(self, country: str | None = None) -> None:
+    def __init__(self, country: str | None = None, port: int = 0) -> None:
         if country is not None and country not in LOCALES:
             raise UserError(
                 f"--country {country}: the Xero sandbox has organisations of "
                 f"{' and '.join(LOCALES)} with a sales tax; use one of them, or --ledger "
                 "quickbooks"
             )
-        self.sandbox = XeroSandbox()
+        self.sandbox = XeroSandbox(port=port)
         self.sandbox.observer = type(self).observer
         self.country = country
         self.locale = None if country is None else LOCALES[country]
@@ -84,12 +84,22 @@ class XeroDemoLedger(SandboxStage[XeroSandbox]):
             [
                 "[ledger]",
                 'kind = "xero"',
-                f'api_url = "{self.sandbox.api_url}"',
-                f'identity_url = "{self.sandbox.identity_url}"',
+                f'api_url = "{self.sandbox.api_url}"  # the local Xero sandbox',
+                f'identity_url = "{self.sandbox.identity_url}"           # its sign-in',
                 "retry_first_wait = 0.1",
                 "retry_max_wait = 1.0",
             ]
         )
+
+    def about(self) -> list[str]:
+        """What `connector sandbox xero` tells the person who started it."""
+        return [
+            f"Xero sandbox on {self.url}: one organisation (USD, EUR subscribed, an item Services)",
+            # the sandbox's own fixed test credentials, nobody's secret: `connector auth` asks
+            f"  client id / secret for `connector auth xero`: {CLIENT_ID} / {CLIENT_SECRET}",
+            f"  tenant id: {DEFAULT_TENANT}",
+            "  admin: POST /admin/organisations, GET /admin/organisations/<tenant>",
+        ]
 
     def connect(self, cfg: Config, show: Callable[[str], None]) -> None:
         settings = cfg.ledger_settings

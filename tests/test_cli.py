@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from connector import cli
+from connector import config as config_mod
 from connector.sync.lock import business_lock
+from tests.test_conventions import EXE
+from tests.test_demo_and_auth import connect_to, free_port, served_section
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,3 +226,94 @@ def test_plan_says_who_puts_the_tax_on_and_what_is_emailed(example, monkeypatch,
         "amounts": "inclusive",
         "emailed": True,
     }
+
+
+# --- README -----------------------------------------------------------------------------------
+
+
+def test_every_link_of_the_readme_to_a_file_leads_somewhere():
+    text = (REPO / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+)\)", text)
+    local = [t for t in targets if not re.match(r"[a-z]+:", t)]
+    assert local, "no links found"
+    missing = [t for t in local if not (REPO / t).exists()]
+    assert not missing
+
+
+def readme_walk() -> list[str]:
+    """The README's commands on the example and on `northwind.toml`, in the README's order:
+    every line of its ```sh blocks that runs `connector` or `cp` on one of them (and the
+    sandbox they are tried on), comments cut."""
+    text = (REPO / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
+        for raw in block.splitlines():
+            line = raw.split("#")[0].strip()
+            if line.startswith(("connector ", "cp ")) and (
+                "config.example.toml" in line
+                or "northwind.toml" in line
+                or line == "connector sandbox quickbooks"
+            ):
+                commands.append(line)
+    return commands
+
+
+def test_the_readme_walk_through_runs_in_its_order(tmp_path, monkeypatch, capsys, memory_keyring):
+    """From a fresh copy of the files a clone has, each command as the README gives it: the
+    practice ledger, the example copied to northwind.toml, then the QuickBooks sandbox."""
+    from connector_sandbox.demo_stage import follow_consent
+
+    shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
+    shutil.copytree(REPO / "connector" / "examples", tmp_path / "connector" / "examples")
+    monkeypatch.chdir(tmp_path)
+    walk = readme_walk()
+    assert walk[:5] == [
+        "connector plan --config config.example.toml --as-of 2026-11-26",
+        "connector sync --config config.example.toml",
+        "connector sync --config config.example.toml",
+        "connector status --config config.example.toml",
+        "cp config.example.toml northwind.toml",
+    ], walk
+    sandbox: subprocess.Popen[str] | None = None
+    try:
+        for line in walk:
+            words = line.split()
+            if words[0] == "cp":
+                shutil.copy(words[1], words[2])
+            elif words[1:3] == ["sandbox", "quickbooks"]:
+                sandbox = start_sandbox_as_the_readme_says(tmp_path / "northwind.toml")
+            elif words[1:3] == ["auth", "quickbooks"]:
+                connect_to("quickbooks", config_mod.load(Path(words[-1])), follow_consent)
+            else:
+                code, out, err = connector(monkeypatch, capsys, *words[1:])
+                assert code == 0, f"{line}\n{out}{err}"
+                if words[1] == "plan":
+                    assert (
+                        "ACME-WEB milestone ACME-M1 for Acme Corporation: dated 2026-09-22" in out
+                    )
+                    assert "Discovery and wireframes (20% of 48000.00 USD)" in out
+    finally:
+        if sandbox is not None:
+            sandbox.terminate()
+            sandbox.wait(timeout=30)
+    assert sandbox is not None, "the README's QuickBooks sandbox walk-through is gone"
+    assert "BETA-1" in out and "EUR" in out  # the last sync: the example's EUR contract too
+
+
+def start_sandbox_as_the_readme_says(config: Path) -> subprocess.Popen[str]:
+    """`connector sandbox quickbooks`, its [ledger] section pasted over the config's and
+    `[state]` given the file the README names."""
+    readme = (REPO / "README.md").read_text()
+    (state,) = re.findall(r"give \[state\] its own file: (path = \"[^\"]+\")", readme)
+    proc = subprocess.Popen(
+        [str(EXE), "sandbox", "quickbooks", "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    text = config.read_text()
+    start, end = text.index("[ledger]\n"), text.index("\n[billing]")
+    text = text[:start] + served_section(proc) + text[end:]
+    config.write_text(text.replace('path = "northwind.db"', state))
+    return proc

@@ -3,11 +3,15 @@ SIGTERM ends it cleanly with exit code 0."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from connector.adapters.local import MemoryLedger
@@ -233,3 +237,96 @@ def test_sighup_then_sigterm_exits_cleanly(tmp_path):
     log = log_path.read_text()
     assert code == 0, log
     assert "Traceback" not in log
+
+
+def test_under_systemd_every_entry_is_one_journal_line_with_its_priority(tmp_path):
+    """stderr is the journal (systemd sets JOURNAL_STREAM to its device and inode): each entry
+    carries its sd-daemon priority, a config's list of problems stays one entry, the next run
+    of each business is logged, so is a stray *.toml (once per load) and a SIGHUP that finds
+    nothing changed."""
+    write_business(tmp_path, "alpha")  # alpha-milestones.toml is named by alpha: not stray
+    (tmp_path / "broken.toml").write_text('[business]\nname = 7\n[ledger]\nkind = "nope"\n')
+    (tmp_path / "old-milestones.toml").write_text(MILESTONES)  # nobody's milestones file
+    (tmp_path / "notify.toml").write_text('[notify]\nwebhook_url = "http://127.0.0.1:9/x"\n')
+    exe = Path(sys.executable).with_name("connector")
+    log_path = tmp_path / "journal.log"
+    with log_path.open("w") as journal:
+        info = os.fstat(journal.fileno())
+        proc = subprocess.Popen(
+            [str(exe), "run", "--config-dir", str(tmp_path)],
+            stderr=journal,
+            env={**os.environ, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"},
+        )
+    try:
+        wait_for(log_path, "scheduled alpha")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(log_path, "SIGHUP: no change")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = log_path.read_text().splitlines()
+    assert lines and all(re.match(r"<[2-7]>", line) for line in lines), lines
+    skipped = next(line for line in lines if "skipping" in line)  # at start and at the SIGHUP
+    assert skipped.startswith(f"<3>ERROR skipping {tmp_path / 'broken.toml'}: 3 problems\\n  ")
+    assert "\\n  ledger.kind: no ledger adapter named 'nope'" in skipped
+    (scheduled,) = [line for line in lines if "scheduled alpha" in line]
+    assert re.match(
+        r"<6>INFO scheduled alpha \(0 2 \* \* \*, America/Chicago\): "
+        r"next run \d{4}-\d\d-\d\d 0[12]:\d\d:\d\d C[SD]T$",
+        scheduled,
+    ), scheduled
+    strays = [line for line in lines if "ignoring" in line]
+    assert len(strays) == 2  # at start and at the SIGHUP, naming the file each time
+    assert all(s.startswith("<4>WARNING ignoring ") for s in strays)
+    assert all(str(tmp_path / "old-milestones.toml") in s for s in strays)
+    assert any(line.startswith("<6>INFO SIGHUP: no change") for line in lines)
+    assert not any("journal.log" in s or "notify.toml" in s for s in strays)
+
+
+def test_a_change_found_by_sighup_logs_the_new_next_run(tmp_path):
+    from connector.daemon import Daemon
+
+    path = write_business(tmp_path, "alpha")
+    daemon = Daemon(None, tmp_path)
+    # running (paused: nothing is synced), so a reload knows each job's next run
+    import threading
+
+    runner = threading.Thread(target=daemon.scheduler.start, kwargs={"paused": True})
+    runner.start()
+    while not daemon.scheduler.running:
+        time.sleep(0.01)
+    try:
+        daemon.reload()
+        path.write_text(path.read_text() + '\n[schedule]\ncron = "30 1 * * 1-5"\n')
+        os.utime(path, (time.time() + 5, time.time() + 5))
+        with _logged() as lines:
+            daemon.reload()
+            daemon.reload()
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+        runner.join(timeout=10)
+    assert re.match(r"updated alpha \(30 1 \* \* 1-5, America/Chicago\): next run ", lines[0])
+    assert lines[1:] == ["SIGHUP: no change; 1 business(es) keep their schedules"]
+
+
+@contextmanager
+def _logged() -> Iterator[list[str]]:
+    """The messages `connector.daemon` logs inside the block."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect(logging.INFO)
+    logger = logging.getLogger("connector.daemon")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

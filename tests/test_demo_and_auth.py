@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 import sys
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from connector import cli
+from connector import config as config_mod
 from connector.adapters.oauth_signin import listen_in_background
 from connector.adapters.quickbooks.auth import connect_quickbooks
 from connector.adapters.quickbooks.session import QuickBooksSettings
@@ -21,6 +27,7 @@ from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM
 from connector_sandbox.quickbooks_demo import follow_consent
 from tests import qbo_support
 from tests.conftest import demo_tells_the_documented_story
+from tests.test_conventions import EXE, REPO, connector, run
 
 CENT = Decimal("0.01")
 
@@ -260,3 +267,109 @@ def test_no_keyring_backend_says_what_to_install():
         assert "PYTHON_KEYRING_BACKEND" in str(info.value)
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """config.example.toml with the milestones it names, in a folder of its own."""
+    shutil.copy(REPO / "config.example.toml", tmp_path / "config.example.toml")
+    shutil.copytree(REPO / "connector" / "examples", tmp_path / "connector" / "examples")
+    return tmp_path / "config.example.toml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- `connector sandbox` --------------------------------------------------------------------------
+
+
+def test_each_sandbox_has_its_own_default_port():
+    import typer.main
+
+    group = typer.main.get_command(cli.app).commands["sandbox"]  # type: ignore[attr-defined]
+    defaults = {
+        name: next(p.default for p in command.params if p.name == "port")
+        for name, command in group.commands.items()
+        if name in ("quickbooks", "xero", "tracker")
+    }
+    assert len(set(defaults.values())) == 3, defaults
+    assert 8725 not in defaults.values()  # the sign-in's callback
+    for name, port in defaults.items():
+        assert f"Default {port}" in run("sandbox", name, "--help").stdout
+
+
+@pytest.mark.parametrize(
+    "command", [["quickbooks"], ["xero"], ["tracker", "--kind", "jira"]], ids=lambda c: c[0]
+)
+def test_a_busy_port_is_one_message_naming_it_and_the_option(command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("sandbox", *command, "--port", str(port))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "unexpected" not in done.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in done.stderr
+    assert "--port" in done.stderr
+
+
+def served_section(proc: subprocess.Popen[str]) -> str:
+    """The [ledger] section a `connector sandbox` prints, as a person would copy it."""
+    assert proc.stdout is not None
+    section: list[str] = []
+    for line in proc.stdout:
+        if line.startswith("[ledger]") or section:
+            if not line.strip():
+                return "".join(section)
+            section.append(line)
+    raise AssertionError("the sandbox printed no [ledger] section")
+
+
+@pytest.mark.parametrize("ledger", ["quickbooks", "xero"])
+def test_a_ledger_sandbox_prints_a_section_that_bills_the_example(
+    ledger, example, monkeypatch, capsys, memory_keyring
+):
+    """Start the sandbox as the README says, paste its [ledger] section over the example's,
+    sign in, sync: both contracts are billed, the EUR one too."""
+    from connector_sandbox.demo_stage import follow_consent
+
+    proc = subprocess.Popen(
+        [str(EXE), "sandbox", ledger, "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        section = served_section(proc)
+        text = example.read_text()
+        start, end = text.index("[ledger]\n"), text.index("\n[billing]")
+        text = text[:start] + section + text[end:]
+        example.write_text(text.replace('path = "northwind.db"', f'path = "{ledger}.db"'))
+        cfg = config_mod.load(example)
+        connect_to(ledger, cfg, follow_consent)
+        code, out, err = connector(monkeypatch, capsys, "sync", "--config", str(example))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert code == 0, out + err
+    assert "BETA-1" in out and "EUR" in out and "ACME-M1" in out
+
+
+def connect_to(ledger: str, cfg: config_mod.Config, browser) -> None:
+    """What `connector auth LEDGER --config FILE` does, the sandbox's client id and secret
+    typed in and its consent page approved."""
+    store = TokenStore(cfg.business.name, ledger)
+    if ledger == "quickbooks":
+        connect_quickbooks(
+            cfg.ledger_settings, store, CLIENT_ID, CLIENT_SECRET, lambda url: None, browser
+        )
+        return
+    from connector.adapters.xero.auth import connect_xero
+    from connector_sandbox.xero import CLIENT_ID as XERO_ID
+    from connector_sandbox.xero import CLIENT_SECRET as XERO_SECRET
+
+    connect_xero(cfg.ledger_settings, store, XERO_ID, XERO_SECRET, lambda url: None, browser)

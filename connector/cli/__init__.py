@@ -6,6 +6,9 @@ One module per command group (`books`: plan, sync, status; `checks`: config chec
 `daemon`: run; `sandbox`: demo and the emulators; `auth`); the commands are listed here in the
 order `connector --help` shows them. A ledger or tracker plugin brings its own commands (its
 `connector auth` sign-in) through `add_commands`, so the CLI names no vendor.
+
+`python -m connector` is the same command (`connector/__main__.py`); Typer's shell completion is
+on (`connector --install-completion`), and `connector --version` names the installed release.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from connector.cli import auth, books, checks, daemon, sandbox
 from connector.cli.common import out
 from connector.errors import ConnectorError
 
+PROG = "connector"  # also under `python -m connector`, so usage lines and completion match
+DISTRIBUTION = "milestone-connector"
+
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Turn project milestones into ledger invoices, exactly once.",
@@ -30,8 +35,36 @@ app = typer.Typer(
 _debug = {"on": False}
 
 
+def version() -> str:
+    """The installed distribution's version: what a bug report should name."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed; pip install -e .)"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"{DISTRIBUTION} {version()}", highlight=False, markup=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
     _debug["on"] = debug
 
 
@@ -64,7 +97,7 @@ add_plugin_commands(plugins.CommandGroups(auth=auth.auth_app, sandbox=sandbox.sa
 
 def main() -> None:
     try:
-        app()  # usage errors: click's own message and exit code 2
+        app(prog_name=PROG)  # usage errors: click's own message and exit code 2
     except ConnectorError as exc:
         sys.stderr.write(f"error: {exc.for_person()}\n")
         sys.exit(exc.exit_code)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
 
 from connector import config as config_mod
-from connector.cli.common import ConfigOpt, err, out, tracker_settings
-from connector.errors import UserError
+from connector.cli.common import (
+    ConfigDirOpt,
+    ConfigOpt,
+    OneConfigOpt,
+    err,
+    out,
+    pick_configs,
+    tracker_settings,
+)
 
 if TYPE_CHECKING:  # doctor is imported when its command runs
     from connector.doctor import Check
@@ -45,19 +51,13 @@ def config_check(config: ConfigOpt) -> None:
     raise typer.Exit(1 if batch.invalid or unknown or warning else 0)
 
 
-def doctor(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
-    config_dir: Annotated[
-        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
-    ] = None,
-) -> None:
+def doctor(config: OneConfigOpt = None, config_dir: ConfigDirOpt = None) -> None:
     """Can each business sync tonight? Config, state, keyring, credentials, ledger (and the
     company's setup against what the config asks of it), tracker."""
     from connector.daemon import config_files
     from connector.doctor import check_business
 
-    if (config is None) == (config_dir is None):
-        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    config, config_dir = pick_configs(config, config_dir)
     failed = False
     for path in config_files(config, config_dir):
         out.print(f"[bold]{esc(str(path))}[/bold]")

@@ -4,6 +4,7 @@ every command that reads a config takes the same way."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,38 @@ AsOfOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+# The folder of business configs a machine keeps (/etc/connector), so that `connector status`,
+# `doctor` and `run` need no option there. Read by `pick_configs`, not by click's envvar, so an
+# explicit --config FILE still wins over the variable instead of clashing with it.
+CONFIG_DIR_ENV = "CONNECTOR_CONFIG_DIR"
+OneConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="One business.")]
+ConfigDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config-dir",
+        help=f"Every *.toml in this folder is a business. Default: the folder in ${CONFIG_DIR_ENV}"
+        " when it is set and --config is not given.",
+        show_default=False,
+    ),
+]
+
+
+def pick_configs(config: Path | None, config_dir: Path | None) -> tuple[Path | None, Path | None]:
+    """Exactly one of --config FILE or --config-dir DIR; with neither, the folder named in
+    $CONNECTOR_CONFIG_DIR. Refused with one message when both or none are given."""
+    from_env = os.environ.get(CONFIG_DIR_ENV, "").strip()
+    if config is None and config_dir is None and from_env:
+        folder = Path(from_env).expanduser()
+        if not folder.is_dir():
+            raise UserError(f"{CONFIG_DIR_ENV}={from_env}: not a folder; fix it, or give --config")
+        return None, folder
+    if (config is None) == (config_dir is None):
+        raise UserError(
+            "give exactly one of --config FILE or --config-dir DIR "
+            f"(or set {CONFIG_DIR_ENV} to the folder)"
+        )
+    return config, config_dir
 
 
 def parse_as_of(raw: str | None) -> date | None:

@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 
 from connector import config as config_mod
+from connector.cli.common import ConfigDirOpt, OneConfigOpt, pick_configs
 from connector.errors import UserError
+from connector.logs import LOG_FORMATS
 
 
 def run(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
-    config_dir: Annotated[
-        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
-    ] = None,
+    config: OneConfigOpt = None,
+    config_dir: ConfigDirOpt = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Businesses synced at once.")] = 4,
     run_now: Annotated[
         bool,
@@ -25,8 +25,14 @@ def run(
         ),
     ] = False,
     log_format: Annotated[
-        str, typer.Option("--log-format", help="human or json (for log shippers).")
-    ] = "human",
+        str,
+        typer.Option(
+            "--log-format",
+            help="auto (journal when stderr is systemd's journal, else human), human, journal "
+            "(one line per entry with its syslog priority, for journald) or json (one object "
+            "per line, for log shippers).",
+        ),
+    ] = "auto",
     notify_config: Annotated[
         Path | None,
         typer.Option(
@@ -59,12 +65,8 @@ def run(
     from connector.fleet import fleet_url
     from connector.logs import setup_logging
 
-    if (config is None) == (config_dir is None):
-        raise UserError("give exactly one of --config FILE or --config-dir DIR")
-    if log_format not in ("human", "json"):
-        raise UserError(f"--log-format: expected human or json, got {log_format!r}")
-    if 60 % tick:
-        raise UserError(f"--tick: expected a divisor of 60 seconds, got {tick}")
+    config, config_dir = pick_configs(config, config_dir)
+    _check(log_format, tick)
     fixed = _instant(now) if now is not None else None
     everyone = config_mod.load_notify(notify_config) if notify_config else None
     # A folder with no business configs is refused before logging is pointed at stderr
@@ -85,6 +87,15 @@ def run(
     from connector.fleet.worker import run_fleet
 
     run_fleet(FleetSettings(url, config, config_dir, workers, tick, fixed, everyone))
+
+
+def _check(log_format: str, tick: int) -> None:
+    if log_format not in LOG_FORMATS:
+        raise UserError(
+            f"--log-format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
+    if 60 % tick:
+        raise UserError(f"--tick: expected a divisor of 60 seconds, got {tick}")
 
 
 def _instant(text: str) -> datetime:

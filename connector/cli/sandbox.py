@@ -1,15 +1,28 @@
 """`connector demo` and `connector sandbox ...`: the only commands that start the emulators of
-`connector_sandbox`, each imported when its command runs."""
+`connector_sandbox`, each imported when its command runs.
+
+Each `connector sandbox` has its own default port, so a ledger and a tracker sandbox run side by
+side as they start; each prints the section of a business config that points at it, ready to
+paste. The ledger ones hold what the example config bills: USD and EUR, an item "Services".
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from connector import render
 from connector.cli.common import err, out
 from connector.errors import UserError
+
+if TYPE_CHECKING:
+    from connector_sandbox.quickbooks_demo import QuickBooksDemoLedger
+    from connector_sandbox.xero_demo import XeroDemoLedger
+
+# Distinct, so `sandbox quickbooks`, `sandbox xero` and `sandbox tracker` run at once; none is
+# the sign-in's callback port (8725).
+PORTS = {"quickbooks": 8765, "xero": 8766, "tracker": 8767}
 
 sandbox_app = typer.Typer(
     no_args_is_help=True, help="Local emulators of the ledgers and trackers, for trying."
@@ -44,32 +57,55 @@ def demo(
     )
 
 
+def _port(kind: str) -> object:
+    return typer.Option(
+        help=f"Port on 127.0.0.1 (0: any free one). Default {PORTS[kind]}.", show_default=False
+    )
+
+
 @sandbox_app.command("quickbooks")
 def sandbox_quickbooks(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int, _port("quickbooks")] = PORTS["quickbooks"],
 ) -> None:
-    """Serve a local QuickBooks Online sandbox until Ctrl-C."""
-    from connector_sandbox.quickbooks import main as serve
+    """Serve a local QuickBooks Online sandbox until Ctrl-C; prints the \\[ledger] section that
+    points a config at it."""
+    from connector_sandbox.quickbooks_demo import QuickBooksDemoLedger
 
-    serve(port)
+    _serve_ledger(QuickBooksDemoLedger(port=port), "quickbooks")
 
 
 @sandbox_app.command("xero")
 def sandbox_xero(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
+    port: Annotated[int, _port("xero")] = PORTS["xero"],
 ) -> None:
-    """Serve a local Xero (identity and Accounting API) until Ctrl-C."""
-    from connector_sandbox.xero import main as serve
+    """Serve a local Xero (identity and Accounting API) until Ctrl-C; prints the \\[ledger]
+    section that points a config at it."""
+    from connector_sandbox.xero_demo import XeroDemoLedger
 
-    serve(port)
+    _serve_ledger(XeroDemoLedger(port=port), "xero")
+
+
+def _serve_ledger(stage: QuickBooksDemoLedger | XeroDemoLedger, kind: str) -> None:
+    with stage:
+        _say(*stage.about())
+        _say(f"  [ledger] section, then `connector auth {kind} --config FILE`:", "")
+        _say(stage.ledger_section(), "")
+        stage.sandbox.serve_forever()
+
+
+def _say(*lines: str) -> None:
+    """Lines meant to be copied: never wrapped at the terminal's width, never read as markup."""
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @sandbox_app.command("tracker")
 def sandbox_tracker(
     kind: Annotated[str, typer.Option("--kind", help="github, jira or asana.")],
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
+    port: Annotated[int, _port("tracker")] = PORTS["tracker"],
 ) -> None:
-    """Serve a local GitHub, Jira or Asana holding the example milestones until Ctrl-C."""
+    """Serve a local GitHub, Jira or Asana holding the example milestones until Ctrl-C; prints
+    the \\[tracker] section that points a config at it."""
     if kind not in ("github", "jira", "asana"):
         raise UserError(f"--kind: expected github, jira or asana, got {kind!r}")
     from connector.demo import EXAMPLE
@@ -79,11 +115,12 @@ def sandbox_tracker(
     with demo:
         section = demo.tracker_section(EXAMPLE / "milestones.toml")
         user, token = demo.credentials()
-        out.print(f"{kind} sandbox on {demo.url}, holding the example milestones")
         # the sandbox's own fixed test token, not anybody's secret: `connector auth` needs it
-        out.print(
-            f"  token for `connector auth {kind}`: {token}" + (f" (email {user})" if user else "")
+        _say(
+            f"{kind} sandbox on {demo.url}, holding the example milestones",
+            f"  token for `connector auth {kind}`: {token}" + (f" (email {user})" if user else ""),
+            "  [tracker] section:",
+            "",
+            section,
         )
-        out.print("  \\[tracker] section:\n")
-        out.print(section, markup=False, highlight=False)
         demo.sandbox.serve_forever()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-from connector.daemon import Business, config_files, load_all
+from apscheduler.triggers.cron import CronTrigger
+
+from connector.daemon import Business, config_files, load_all, next_run, stray_files, warn_strays
 from connector.errors import UserError
 
 log = logging.getLogger("connector.fleet")
@@ -25,6 +28,7 @@ class Folder:
         self._known: dict[str, Business] = {}
         self._lock = threading.Lock()
         self._scanned = False  # the first scan is one line, not one per business
+        self._strays: list[Path] = []  # warned about when they first appear, not every tick
 
     def scan(self) -> dict[str, Business]:
         """The businesses now, reloading only the files that changed since the last scan."""
@@ -43,8 +47,14 @@ class Folder:
                 log.info("removed %s", name)
             if not self._scanned:
                 log.info("%d business(es) in %s", len(found), self.config or self.config_dir)
+            self._warn_new_strays(paths, found)
             self._known, self._scanned = found, True
             return dict(found)
+
+    def _warn_new_strays(self, paths: list[Path], found: dict[str, Business]) -> None:
+        strays = stray_files(self.config_dir, paths, found.values())
+        warn_strays(p for p in strays if p not in self._strays)
+        self._strays = strays
 
     def _current(self, path: Path) -> Business | None:
         old = self._known.get(path.name)
@@ -60,11 +70,12 @@ class Folder:
             return old
         if new is not None and self._scanned:
             log.info(
-                "%s %s (%s, %s)",
+                "%s %s (%s, %s): %s",
                 "updated" if old else "scheduled",
                 new.config.business.name,
                 new.config.schedule.cron,
                 new.config.business.timezone,
+                _next_slot(new),
             )
         return new
 
@@ -82,3 +93,11 @@ class Folder:
             if business is not None:
                 self._known[name] = business
             return business
+
+
+def _next_slot(business: Business) -> str:
+    """The business's next scheduled time from now, as the fleet's slots count them (no
+    jitter: a fleet syncs a slot once, whichever worker takes it)."""
+    cfg = business.config
+    trigger = CronTrigger.from_crontab(cfg.schedule.cron, timezone=cfg.business.timezone)
+    return next_run(trigger.get_next_fire_time(None, datetime.now(UTC)))
