@@ -88,8 +88,13 @@ class JournalFormatter(logging.Formatter):
         self.inner = inner or logging.Formatter(JOURNAL)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = self.inner.format(record).replace("\r\n", "\n").replace("\r", "\n")
-        return f"<{priority(record.levelno)}>" + text.rstrip("\n").replace("\n", "\\n")
+        return journal_line(priority(record.levelno), self.inner.format(record))
+
+
+def journal_line(level: int, text: str) -> str:
+    """`text` as one journal entry of syslog priority `level`: newlines written as `\\n`."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    return f"<{level}>" + text.replace("\n", "\\n")
 
 
 def stream_is_journal(stream: TextIO) -> bool:

@@ -198,6 +198,25 @@ def test_the_journal_is_recognised_by_its_stream_not_by_the_variable(tmp_path, m
     assert isinstance(formatter("journal", journal=False), JournalFormatter)
 
 
+def test_a_command_that_cannot_run_under_systemd_says_why_in_one_error_entry(tmp_path):
+    """A config's list of problems, the daemon's last words before it stops, is one entry at
+    priority error, not one entry per line at info."""
+    (tmp_path / "alpha.toml").write_text('[business]\nname = 7\n[ledger]\nkind = "nope"\n')
+    journal = tmp_path / "journal.log"
+    with journal.open("w") as stream:
+        info = os.fstat(stream.fileno())
+        done = subprocess.run(
+            [str(EXE), "config", "check", "--config", str(tmp_path / "alpha.toml")],
+            stderr=stream,
+            env={**os.environ, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"},
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    (line,) = journal.read_text().splitlines()
+    assert line.startswith(f"<3>error: {tmp_path / 'alpha.toml'}: 3 problems\\n  business.name")
+
+
 # --- $STATE_DIRECTORY -------------------------------------------------------------------------
 
 

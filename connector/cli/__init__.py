@@ -99,18 +99,24 @@ def main() -> None:
     try:
         app(prog_name=PROG)  # usage errors: click's own message and exit code 2
     except ConnectorError as exc:
-        sys.stderr.write(f"error: {exc.for_person()}\n")
+        _stderr(f"error: {exc.for_person()}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(
-            "interrupted; what was sent is recorded, the next sync goes on from there\n"
-        )
+        _stderr("interrupted; what was sent is recorded, the next sync goes on from there")
         sys.exit(130)
     except Exception as exc:  # anything unexpected: one line, traceback only on --debug
         if _debug["on"]:
-            traceback.print_exc()
+            _stderr(traceback.format_exc())
         else:
-            sys.stderr.write(
-                f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)\n"
-            )
+            _stderr(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
         sys.exit(2)
+
+
+def _stderr(text: str) -> None:
+    """The last words of a command; under systemd one journal entry, as an error, like the
+    daemon's log lines (a config's list of problems would otherwise arrive line by line)."""
+    from connector.logs import journal_line, stream_is_journal
+
+    if stream_is_journal(sys.stderr):
+        text = journal_line(3, text)
+    sys.stderr.write(text.rstrip("\n") + "\n")
