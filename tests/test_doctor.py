@@ -152,7 +152,7 @@ def test_a_profile_that_cannot_be_read_is_one_line(tmp_path, qbo_server, monkeyp
     qbo_support.connect(qbo_server)
     business = qbo_support.qbo_business(tmp_path / "b", qbo_server)
     # the company's own record answers an error page every time it is asked, retries included
-    qbo_server.faults.fail(50, status=400, match="companyinfo")
+    qbo_server.faults.fail(50, status=400, match="batch")  # the setup is one batch of queries
     code, out = doctor(monkeypatch, capsys, business.config_path)
     qbo_server.faults.clear()
     assert code == 2, out
