@@ -14,9 +14,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from itertools import groupby
 from pathlib import Path
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -185,11 +186,25 @@ class State:
             return
         stamp = now()
         with self.engine.begin() as conn:
-            for key, values in changes:
+            # one statement per run of changes to the same columns, in order (a night after
+            # a large first sync records 77k payment pulls: one statement each took minutes)
+            for columns, run in groupby(changes, key=lambda change: tuple(change[1])):
                 conn.execute(
                     update(invoices)
-                    .where(invoices.c.business == self.business, invoices.c.key == key)
-                    .values(**values, updated_at=stamp)
+                    .where(
+                        invoices.c.business == bindparam("_business"),
+                        invoices.c.key == bindparam("_key"),
+                    )
+                    .values({c: bindparam(f"_{c}") for c in (*columns, "updated_at")}),
+                    [
+                        {
+                            "_business": self.business,
+                            "_key": key,
+                            "_updated_at": stamp,
+                            **{f"_{c}": v for c, v in values.items()},
+                        }
+                        for key, values in run
+                    ],
                 )
         if self._rows is not None:
             for key, values in changes:
