@@ -387,6 +387,17 @@ def test_a_folder_as_tables_and_csv(tmp_path):
     assert "cannot load: " in err and "gamma.toml" in err
 
 
+def test_the_folder_in_the_environment_is_the_default(tmp_path, monkeypatch):
+    folder_of_two(tmp_path)
+    (tmp_path / "gamma.toml").unlink()
+    monkeypatch.setenv("CONNECTOR_CONFIG_DIR", str(tmp_path))
+    code, out, _ = aging("--as-of", "2026-11-26", "--format", "json")
+    assert code == 0
+    assert [b["business"] for b in json.loads(out)["businesses"]] == ["alpha", "beta"]
+    code, out, _ = aging("--config", str(tmp_path / "beta.toml"), "--format", "json")
+    assert code == 0 and json.loads(out)["business"] == "beta"  # --config still wins
+
+
 def test_without_as_of_each_business_ages_as_of_its_own_today(business: Business):
     business.sync()
     before = datetime.now(ZoneInfo("America/Chicago")).date()
@@ -407,7 +418,8 @@ def test_aging_only_reads_the_state(tmp_path):
     assert (synced.dir / "state.db").read_bytes() == before
 
 
-def test_exactly_one_of_config_or_folder_and_a_known_format(business: Business):
+def test_exactly_one_of_config_or_folder_and_a_known_format(business: Business, monkeypatch):
+    monkeypatch.delenv("CONNECTOR_CONFIG_DIR", raising=False)
     code, _, err = aging()
     assert code == 2 and "exactly one of --config FILE or --config-dir DIR" in err
     code, _, err = aging("--config", str(business.config_path), "--config-dir", str(business.dir))

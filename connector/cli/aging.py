@@ -15,8 +15,16 @@ import typer
 from connector import config as config_mod
 from connector import render_aging
 from connector.aging import Aging, AgingOverview, across, aging_of
-from connector.cli.common import AsOfOpt, out, parse_as_of, print_json
-from connector.errors import ConnectorError, UserError
+from connector.cli.common import (
+    AsOfOpt,
+    ConfigDirOpt,
+    OneConfigOpt,
+    out,
+    parse_as_of,
+    pick_configs,
+    print_json,
+)
+from connector.errors import ConnectorError
 from connector.sync.state import State
 
 
@@ -26,10 +34,6 @@ class Format(StrEnum):
     CSV = "csv"
 
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="One business.")]
-ConfigDirOpt = Annotated[
-    Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
-]
 FormatOpt = Annotated[
     Format,
     typer.Option(
@@ -66,7 +70,7 @@ def folder_aging(paths: list[Path], as_of: date | None) -> AgingOverview:
 
 
 def aging(
-    config: ConfigOpt = None,
+    config: OneConfigOpt = None,
     config_dir: ConfigDirOpt = None,
     as_of: AsOfOpt = None,
     output: FormatOpt = Format.TABLE,
@@ -77,8 +81,7 @@ def aging(
     has not confirmed, a business that cannot load)."""
     from connector.daemon import config_files
 
-    if (config is None) == (config_dir is None):
-        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    config, config_dir = pick_configs(config, config_dir)  # or the folder in $CONNECTOR_CONFIG_DIR
     day = parse_as_of(as_of)
     if config is not None:
         one = business_aging(config_mod.load(config), day)
