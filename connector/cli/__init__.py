@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from connector import plugins
-from connector.cli import auth, books, checks, daemon, sandbox
+from connector.cli import aging, auth, books, checks, daemon, sandbox
 from connector.cli.common import out
 from connector.errors import ConnectorError
 
@@ -80,6 +80,7 @@ for command in (
 app.add_typer(checks.config_app, name="config")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(auth.auth_app, name="auth")
+aging.register(app)
 
 
 def add_plugin_commands(groups: plugins.CommandGroups) -> None:
