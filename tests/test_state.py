@@ -57,13 +57,14 @@ def test_a_version_1_database_is_upgraded_and_keeps_what_was_billed(tmp_path):
     billed = len(state.invoice_rows())
     with state.engine.begin() as conn:  # what a 0.1 database looked like
         conn.execute(text("DROP TABLE http_cache"))
+        conn.execute(text("DROP TABLE snapshots"))  # added in v4
         for column in ("tax_minor", "payment_link", "delivery", "sent_at"):  # added in v3
             conn.execute(text(f"ALTER TABLE invoices DROP COLUMN {column}"))
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
     with pytest.raises(StateError, match="run `connector sync` once"):
         st.State.open(business.config().state_url, "Northwind Studio", read_only=True)
     upgraded = business.state()
-    assert upgraded.version() == schema.SCHEMA_VERSION == 3
+    assert upgraded.version() == schema.SCHEMA_VERSION == 4
     rows = upgraded.invoice_rows()
     assert len(rows) == billed > 0
     assert {(r.tax_minor, r.payment_link, r.delivery, r.sent_at) for r in rows} == {
@@ -71,6 +72,43 @@ def test_a_version_1_database_is_upgraded_and_keeps_what_was_billed(tmp_path):
     }
     upgraded.http_cache.put("GET https://api.example/x", '"abc"', "[]")
     assert upgraded.http_cache.get("GET https://api.example/x") == ('"abc"', "[]")
+
+
+def test_a_version_3_database_gains_the_snapshot_digest_and_a_quiet_night_writes_one_row(
+    tmp_path,
+):
+    """v4 keeps a digest of the milestones snapshot: a v3 database is upgraded, its next
+    night writes the snapshot (by difference) and its digest, and a night after that with the
+    same milestones and decisions leaves every milestone row as it was, while each row still
+    reads as seen by the last run."""
+    business = make_business(tmp_path / "b", milestones=MILESTONES + BROKEN)
+    business.sync()
+    state = business.state()
+    with state.engine.begin() as conn:  # what a v3 database looks like
+        conn.execute(text("DROP TABLE snapshots"))
+        conn.execute(text("UPDATE meta SET value = '3' WHERE key = 'schema_version'"))
+    with pytest.raises(StateError, match="run `connector sync` once to upgrade it to 4"):
+        st.State.open(business.config().state_url, "Northwind Studio", read_only=True)
+    assert business.state().version() == 4  # a writer's open upgrades it
+
+    def stored() -> list[tuple[object, ...]]:
+        with state.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text("SELECT * FROM milestones ORDER BY id"))]
+
+    business.sync()
+    with state.engine.connect() as conn:
+        [(seen,)] = conn.execute(text("SELECT seen_at FROM snapshots")).all()
+    rows = stored()
+    before = business.state().milestone_rows()
+    business.sync()  # nothing changed: only the digest's row is written
+    assert stored() == rows
+    after = business.state().milestone_rows()
+    assert [(r.milestone, r.record, r.reason, r.message) for r in after] == [
+        (r.milestone, r.record, r.reason, r.message) for r in before
+    ]
+    with state.engine.connect() as conn:
+        [(last,)] = conn.execute(text("SELECT seen_at FROM snapshots")).all()
+    assert last >= seen and {r.seen_at.isoformat() for r in after} == {last}
 
 
 def test_the_tracker_cache_is_per_business_and_replaced_not_duplicated(tmp_path):

@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class OutboxState(StrEnum):
@@ -184,6 +184,19 @@ http_cache = Table(
 )
 
 
+# v4: a digest of each business's milestones snapshot as last written, and when it was seen,
+# so that a night whose milestones and decisions are the last one's writes one row, not one
+# per milestone (`state_milestones.save_snapshot`).
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("business", String(200), primary_key=True),
+    Column("records", String(64), nullable=False),  # sha256 of every (id, record, valid)
+    Column("decisions", String(64), nullable=False),  # sha256 of every (id, reason, message)
+    Column("seen_at", String(32), nullable=False),  # every milestone's, since it was written
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
@@ -206,8 +219,12 @@ def _v3(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE invoices ADD COLUMN {name} {kind}"))
 
 
+def _v4(conn: Connection) -> None:
+    snapshots.create(conn, checkfirst=True)
+
+
 # Migration N takes a database at version N-1 to version N. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
 def now() -> str:

@@ -7,19 +7,20 @@ Used through `state.State`; nothing here calls a tracker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _q  # what json.dumps quotes text with
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 
 from connector.models import InvalidMilestone, Milestone, Reason, Status
 from connector.perf import paused_gc
 from connector.sync.rows import milestone_from_json
-from connector.sync.schema import milestones, now
+from connector.sync.schema import milestones, now, snapshots
 from connector.sync.state_records import MilestoneNote, MilestoneRow
 
 # A milestone id -> the last run's reason for not billing it and the message saying why.
@@ -32,6 +33,10 @@ def milestone_rows(engine: Engine, business: str) -> list[MilestoneRow]:
     moments: dict[str, datetime] = {}  # a night stamps every row alike: parsed once
     out = []
     with engine.connect() as conn, paused_gc():  # many small acyclic records
+        # every row was seen by the run that last wrote the snapshot, when that run says
+        last = conn.execute(
+            select(snapshots.c.seen_at).where(snapshots.c.business == business)
+        ).scalar()
         for mid, record, valid, reason, message, seen_at in conn.execute(
             select(
                 milestones.c.milestone,
@@ -44,9 +49,10 @@ def milestone_rows(engine: Engine, business: str) -> list[MilestoneRow]:
             .where(milestones.c.business == business)
             .order_by(milestones.c.milestone)
         ):
-            seen = moments.get(seen_at)
+            when = last or seen_at
+            seen = moments.get(when)
             if seen is None:
-                seen = moments[seen_at] = datetime.fromisoformat(seen_at)
+                seen = moments[when] = datetime.fromisoformat(when)
             out.append(
                 MilestoneRow(
                     mid,
@@ -106,63 +112,97 @@ def save_snapshot(
     bad: Sequence[InvalidMilestone],
     reasons: Reasons,
 ) -> None:
-    """Make the known milestones this set, with their latest decisions: by difference (a
-    night where little changed writes little), or rewritten whole when the difference would
-    not leave them in the order they were read (`_changes`)."""
+    """Make the known milestones this set, with their latest decisions. A night whose
+    milestones and decisions are the last one's, as their digests say (`snapshots`), writes
+    only when they were seen; otherwise by difference (`_write`)."""
     stamp = now()
     rows = _unique(good, bad)
+    digest = _digests(rows, reasons)
     with engine.begin() as conn:
-        stored: dict[str, _Stored] = {
-            mid: (row_id, record, bool(valid), reason, message)
-            for row_id, mid, record, valid, reason, message in conn.execute(
-                select(
-                    milestones.c.id,
-                    milestones.c.milestone,
-                    milestones.c.record,
-                    milestones.c.valid,
-                    milestones.c.reason,
-                    milestones.c.message,
-                )
-                .where(milestones.c.business == business)
-                .order_by(milestones.c.id)
+        known = conn.execute(
+            select(snapshots.c.records, snapshots.c.decisions).where(
+                snapshots.c.business == business
             )
-        }
-        changes = _changes(stored, rows, reasons)
-        if changes is None:
-            conn.execute(milestones.delete().where(milestones.c.business == business))
-            new = rows
-        else:
-            gone, new, decided = changes
-            for start in range(0, len(gone), 500):
-                conn.execute(
-                    milestones.delete().where(milestones.c.id.in_(gone[start : start + 500]))
-                )
-            if decided:
-                conn.execute(
-                    update(milestones)
-                    .where(milestones.c.id == bindparam("row"))
-                    .values(reason=bindparam("why"), message=bindparam("text")),
-                    [{"row": i, "why": why, "text": text} for i, why, text in decided],
-                )
+        ).first()
+        if known is None or tuple(known) != digest:
+            _write(conn, business, rows, reasons, stamp)
+        conn.execute(snapshots.delete().where(snapshots.c.business == business))
+        conn.execute(
+            insert(snapshots).values(
+                business=business, records=digest[0], decisions=digest[1], seen_at=stamp
+            )
+        )
+
+
+def _digests(rows: Sequence[Record], reasons: Reasons) -> tuple[str, str]:
+    """sha256 of every row (id, record, valid) in order, and of every decision on them: each
+    text prefixed by its length, so no two snapshots share a digest by a trick of joining."""
+
+    def part(text: str | None) -> str:
+        return "~" if text is None else f"{len(text)}:{text}"
+
+    records = "".join(f"{part(mid)}{part(record)}{int(valid)}" for mid, record, valid in rows)
+    decided = "".join(
+        f"{part(mid)}{part(why)}{part(text)}"
+        for mid, (why, text) in ((row[0], reasons.get(row[0], (None, None))) for row in rows)
+    )
+    return (
+        hashlib.sha256(records.encode("utf-8", "surrogatepass")).hexdigest(),
+        hashlib.sha256(decided.encode("utf-8", "surrogatepass")).hexdigest(),
+    )
+
+
+def _write(
+    conn: Connection, business: str, rows: Sequence[Record], reasons: Reasons, stamp: str
+) -> None:
+    """The rows by difference (a night where little changed writes little), or rewritten
+    whole when the difference would not leave them in the order they were read."""
+    stored: dict[str, _Stored] = {
+        mid: (row_id, record, bool(valid), reason, message)
+        for row_id, mid, record, valid, reason, message in conn.execute(
+            select(
+                milestones.c.id,
+                milestones.c.milestone,
+                milestones.c.record,
+                milestones.c.valid,
+                milestones.c.reason,
+                milestones.c.message,
+            )
+            .where(milestones.c.business == business)
+            .order_by(milestones.c.id)
+        )
+    }
+    changes = _changes(stored, rows, reasons)
+    if changes is None:
+        conn.execute(milestones.delete().where(milestones.c.business == business))
+        new = rows
+    else:
+        gone, new, decided = changes
+        for start in range(0, len(gone), 500):
+            conn.execute(milestones.delete().where(milestones.c.id.in_(gone[start : start + 500])))
+        if decided:
             conn.execute(
-                update(milestones).where(milestones.c.business == business).values(seen_at=stamp)
+                update(milestones)
+                .where(milestones.c.id == bindparam("row"))
+                .values(reason=bindparam("why"), message=bindparam("text")),
+                [{"row": i, "why": why, "text": text} for i, why, text in decided],
             )
-        if new:
-            conn.execute(
-                insert(milestones),
-                [
-                    {
-                        "milestone": mid,
-                        "record": record,
-                        "valid": valid,
-                        "business": business,
-                        "seen_at": stamp,
-                        "reason": reasons.get(mid, (None, None))[0],
-                        "message": reasons.get(mid, (None, None))[1],
-                    }
-                    for mid, record, valid in new
-                ],
-            )
+    if new:
+        conn.execute(
+            insert(milestones),
+            [
+                {
+                    "milestone": mid,
+                    "record": record,
+                    "valid": valid,
+                    "business": business,
+                    "seen_at": stamp,
+                    "reason": reasons.get(mid, (None, None))[0],
+                    "message": reasons.get(mid, (None, None))[1],
+                }
+                for mid, record, valid in new
+            ],
+        )
 
 
 # A stored milestone row: (row id, record, valid, reason, message).
