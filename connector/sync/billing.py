@@ -37,6 +37,9 @@ class Decisions:
     skipped: list[Skip] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)  # contract-wide, for a person
     caveats: list[str] = field(default_factory=list)  # what a plan could not take into account
+    # the key of each document among the actions (all but the `Settle`s), in order, when
+    # billing made them: a key hashes its document, and a first night has 100,000s
+    keys: list[str] = field(default_factory=list)
 
     @property
     def invoices(self) -> list[PlannedInvoice]:

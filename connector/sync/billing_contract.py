@@ -193,10 +193,12 @@ class ContractBilling:
             replaces,
             after,
         )
+        key = document.key
         self.out.actions.append(document)
+        self.out.keys.append(key)
         if isinstance(document, CreateCredit):
-            self.out.actions.append(Settle(document.key, replaces))
-        self.planned_keys.append(document.key)
+            self.out.actions.append(Settle(key, replaces))
+        self.planned_keys.append(key)
         self.revisions[(kind, milestones)] += 1
         self.tally.add(lines)
         return document

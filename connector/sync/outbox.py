@@ -101,17 +101,22 @@ class Voiding:
 Intent = Creation | Voiding
 
 
-def intents(actions: Sequence[Action], sends: Sends = never) -> list[Intent]:
+def intents(
+    actions: Sequence[Action], sends: Sends = never, keys: Sequence[str] = ()
+) -> list[Intent]:
     """Tonight's actions as the outbox records them, in order; a `Settle` goes with the
-    creation of its credit note, as the ledger allocates a credit when it creates it."""
+    creation of its credit note, as the ledger allocates a credit when it creates it. `keys`:
+    the documents', in order, when known (`billing.Decisions.keys`)."""
     settles = {a.credit: a for a in actions if isinstance(a, Settle)}
+    assert not keys or len(keys) == len(actions) - len(settles), "keys not of these actions"
+    known = iter(keys)
     out: list[Intent] = []
     for action in actions:
         match action:
             case Void():
-                out.append(Voiding(intent_row(action)))
+                out.append(Voiding(intent_row(action, key=next(known, None))))
             case CreateInvoice() | CreateCredit():
-                key = action.key
+                key = next(known, None) or action.key
                 out.append(Creation(intent_row(action, sends, key), settles.get(key)))
             case Settle():
                 pass

@@ -66,7 +66,11 @@ def decide_tonight(
     """Billing's decisions over `rows`, and what becomes of the retirements they plan."""
     history = [to_billed(r) for r in rows]
     decisions = billing.decide(config.contracts, good, bad, history, config.rules, as_of)
-    planned = intents(decisions.actions, lambda contract: config.books_for(contract).send_on_create)
+    planned = intents(
+        decisions.actions,
+        lambda contract: config.books_for(contract).send_on_create,
+        decisions.keys,
+    )
     retirements = sort_retirements(planned, resend, {r.key: r for r in rows})
     return Tonight(decisions, retirements, [i.key for i in planned])
 
