@@ -181,6 +181,7 @@ class _Run:
             # Before the first push: a contract the company's books cannot take is held whole.
             self.push(holding.check(self, tonight))
             delivery.send_owed(self)  # once the ledger has them: emailed to the client, once
+            self.state.drop_rows()  # no step after this reads them: their memory goes back
             reasons = {s.milestone: (str(s.reason), s.message) for s in self.report.skipped}
             self.checkpoint("before:commit:snapshot")
             self.state.save_snapshot(good, bad, reasons)

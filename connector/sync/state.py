@@ -89,6 +89,11 @@ class State:
             self._rows = {}
             self._keep(self._read_rows(None))
 
+    def drop_rows(self) -> None:
+        """Forget the rows `keep_rows` read (reads go to the database again)."""
+        self._rows = None
+        self._of_contract = {}
+
     def _keep(self, rows: Iterable[InvoiceRow]) -> None:
         assert self._rows is not None
         for row in rows:
