@@ -89,8 +89,17 @@ def plain_table(
     gap, edge = ("  ", " ") if tight else ("   ", "  ")
     total = sum(widths) + len(gap) * (len(widths) - 1) + 2 * len(edge)
 
+    # per column, how a cell is padded: str's own methods for text of one cell per character
+    pads = [
+        (lambda cell, w=w: cell.rjust(w)) if col.right else (lambda cell, w=w: cell.ljust(w))
+        for col, w in zip(columns, widths, strict=True)
+    ]
+
     def line(cells: Sequence[str]) -> str:
-        parts = [_pad(cell, widths[n], columns[n].right) for n, cell in enumerate(cells)]
+        parts = [
+            pad(cell) if cell.isascii() else _pad(cell, widths[n], columns[n].right)
+            for n, (pad, cell) in enumerate(zip(pads, cells, strict=True))
+        ]
         return edge + gap.join(parts) + edge
 
     # the title wraps at the table's width, as rich wraps it
