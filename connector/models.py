@@ -142,6 +142,9 @@ class Milestone:
     terms_days: int | None = None
     where: str = ""  # file:line or tracker URL, for messages
     currency: str | None = None  # the amount's currency, when the tracker records one
+    # the day the work is planned to be done (the tracker's due date): only the cash forecast
+    # reads it, so it is not in `content_hash` (moving a date never makes an invoice wrong)
+    planned: date | None = None
 
     @property
     def is_percent(self) -> bool:

@@ -137,14 +137,18 @@ class AsanaSandbox(TrackerSandbox):
         completed_at: datetime | None = None,
         approval_status: str | None = None,
         resource_subtype: str | None = None,
+        due_on: date | bool | None = False,
         **values: Any,
     ) -> None:
         """Set custom fields by name (numbers as Decimal, enums by option name, dates as date),
-        complete or reopen, approve, or make a milestone a plain task (`default_task`)."""
+        complete or reopen, approve, set the due date (`due_on`: a `date`, None clears it,
+        False leaves it), or make a milestone a plain task (`default_task`)."""
         with self.lock:
             task = self.tasks[gid]
             if name is not None:
                 task["name"] = name
+            if due_on is not False:
+                task["due_on"] = due_on.isoformat() if isinstance(due_on, date) else None
             if resource_subtype is not None:
                 task["resource_subtype"] = resource_subtype
             for field_name, value in values.items():
@@ -313,6 +317,8 @@ class AsanaPerson:
         gid = self.sandbox.create_task(
             self.project, record.get("title") or record["id"], values=self._values(record)
         )
+        if record.get("planned"):
+            self.sandbox.update_task(gid, due_on=record["planned"])
         self.gids[record["id"]], self.records[record["id"]] = gid, record
         self._finish(record)
         return gid
@@ -321,7 +327,10 @@ class AsanaPerson:
         record = self.records[mid]
         record.update(fields)
         self.sandbox.update_task(
-            self.gids[mid], name=record.get("title") or mid, **self._values(record)
+            self.gids[mid],
+            name=record.get("title") or mid,
+            due_on=record.get("planned"),
+            **self._values(record),
         )
         self._finish(record)
 

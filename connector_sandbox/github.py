@@ -93,7 +93,8 @@ class GitHubSandbox(TrackerSandbox):
             return number
 
     def update_milestone(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
-        """PATCH a milestone: title, description, state, closed_at (as the UI sets it)."""
+        """PATCH a milestone: title, description, state, closed_at, due_on (a `date` or None),
+        as the UI sets them."""
         with self.lock:
             item = self.repos[repo][number - 1]
             self._apply(item, fields)
@@ -108,6 +109,9 @@ class GitHubSandbox(TrackerSandbox):
         for key in ("title", "description"):
             if key in fields:
                 item[key] = fields[key]
+        if "due_on" in fields:  # a date picked in the UI: that day's start in the Pacific
+            due = fields["due_on"]
+            item["due_on"] = f"{due.isoformat()}T07:00:00Z" if due else None
         if "state" in fields:
             item["state"] = fields["state"]
             if fields["state"] == "closed":
@@ -227,7 +231,8 @@ class GitHubSandbox(TrackerSandbox):
 
 class GitHubPerson:
     """A bookkeeper at the GitHub web UI: one milestone per record of the file-source format
-    (id, contract, title, percent|amount, status, completed, accepted, terms_days)."""
+    (id, contract, title, percent|amount, status, completed, accepted, terms_days, planned:
+    the milestone's due date)."""
 
     def __init__(self, sandbox: GitHubSandbox, repo: str = "northwind/acme-web"):
         self.sandbox = sandbox
@@ -243,7 +248,10 @@ class GitHubPerson:
     def enter(self, record: dict[str, Any]) -> int:
         record = dict(record)
         number = self.sandbox.create_milestone(
-            self.repo, record.get("title") or record["id"], self._description(record)
+            self.repo,
+            record.get("title") or record["id"],
+            self._description(record),
+            due_on=record.get("planned"),
         )
         self.records[record["id"]], self.numbers[record["id"]] = record, number
         self._close_if_finished(record)
@@ -257,6 +265,7 @@ class GitHubPerson:
             self.numbers[mid],
             title=record.get("title") or mid,
             description=self._description(record),
+            due_on=record.get("planned"),
         )
         self._close_if_finished(record)
 

@@ -104,6 +104,7 @@ class JiraSandbox(TrackerSandbox):
                 "summary": summary,
                 "status": "To Do",
                 "resolutiondate": None,
+                "duedate": None,
                 "values": {},
                 "updated": self.clock.now(),
             }
@@ -118,13 +119,17 @@ class JiraSandbox(TrackerSandbox):
         summary: str | None = None,
         status: str | None = None,
         resolved: datetime | None = None,
+        duedate: date | bool | None = False,
         **values: Any,
     ) -> None:
-        """Edit fields (by name), or move to a status; Done sets the resolution date."""
+        """Edit fields (by name), or move to a status; Done sets the resolution date.
+        `duedate`: the Due date (a `date`, or None to clear it; False leaves it)."""
         with self.lock:
             issue = self.issue(key)
             if summary is not None:
                 issue["summary"] = summary
+            if duedate is not False:
+                issue["duedate"] = duedate
             for name, value in values.items():
                 issue["values"][self.field_id(name)] = value
             if status is not None:
@@ -283,7 +288,7 @@ class JiraSandbox(TrackerSandbox):
             if issue["resolutiondate"]
             else None,
             "updated": jira_time(issue["updated"], zone),
-            "duedate": None,
+            "duedate": issue["duedate"].isoformat() if issue["duedate"] else None,
             "issuetype": {"name": issue["issuetype"]},
             "project": {"key": issue["project"]},
         }
@@ -338,6 +343,8 @@ class JiraPerson:
         key = self.sandbox.create_issue(
             self.project, record.get("title") or record["id"], self._values(record)
         )
+        if record.get("planned"):
+            self.sandbox.update_issue(key, duedate=record["planned"])
         self.keys[record["id"]], self.records[record["id"]] = key, record
         self._move(record)
         return key
@@ -346,7 +353,10 @@ class JiraPerson:
         record = self.records[mid]
         record.update(fields)
         self.sandbox.update_issue(
-            self.keys[mid], summary=record.get("title") or mid, **self._values(record)
+            self.keys[mid],
+            summary=record.get("title") or mid,
+            duedate=record.get("planned"),
+            **self._values(record),
         )
         self._move(record)
 

@@ -334,3 +334,15 @@ def test_an_optional_field_left_at_its_default_may_be_missing(tracker, asana):
     named = source_for(asana, tracker.person, fields=AsanaFields(status="Milestone status"))
     with pytest.raises(SettingRefused, match=r"tracker\.fields\.status: Asana project"):
         named.read(None)
+
+
+def test_the_planned_date_is_the_asana_due_date_and_an_edit_is_seen(tracker):
+    """A task's `due_on` is the day the work is planned: the cash
+    forecast's date. A change is read like any other, incrementally."""
+    tracker.seed([{**RECORDS[1], "planned": date(2027, 1, 15)}, RECORDS[0]])
+    first = tracker.source.read(None)
+    found = {m.id: m for m in first.milestones}
+    assert found["M2"].planned == date(2027, 1, 15) and found["M1"].planned is None
+    tracker.edit("M2", planned=date(2027, 2, 1))
+    changed = {m.id: m for m in tracker.source.read(first.cursor).milestones}
+    assert changed["M2"].planned == date(2027, 2, 1)

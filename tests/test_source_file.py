@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from connector.sources.file import FileSource
-from connector.testing.source import SourceConformance
+from connector.testing.source import RECORDS, SourceConformance
 
 
 def _toml_value(value: object) -> str:
@@ -47,6 +47,7 @@ class _FileTracker:
                 "status",
                 "completed",
                 "accepted",
+                "planned",
             ]
             writer = csv.DictWriter(out, columns)
             writer.writeheader()
@@ -129,3 +130,47 @@ def test_csv_blank_lines_and_a_byte_order_mark_keep_the_line_numbers(tmp_path):
     batch = FileSource(path).read(None)
     assert [m.id for m in batch.milestones] == ["M1"]
     assert [b.where for b in batch.invalid] == ["milestones.csv, line 5"]
+
+
+# -- the planned date (the cash forecast's day for the work) -------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".csv"])
+def test_planned_is_read_from_toml_and_csv_and_an_edit_is_seen(tmp_path, suffix):
+    tracker = _FileTracker(tmp_path / f"milestones{suffix}")
+    tracker.seed([{**RECORDS[1], "planned": date(2027, 1, 15)}, RECORDS[0]])
+    first = tracker.source.read(None)
+    found = {m.id: m for m in first.milestones}
+    assert found["M2"].planned == date(2027, 1, 15) and found["M1"].planned is None
+    tracker.edit("M2", planned=date(2027, 2, 1))
+    second = {m.id: m for m in tracker.source.read(first.cursor).milestones}
+    assert second["M2"].planned == date(2027, 2, 1)
+
+
+def test_planned_does_not_change_what_an_invoice_was_billed_for(tmp_path):
+    """Moving the planned date of a billed milestone never flags its invoice as changed."""
+    tracker = _FileTracker(tmp_path / "milestones.toml")
+    tracker.seed([RECORDS[0]])
+    before = tracker.source.read(None).milestones[0]
+    tracker.edit("M1", planned=date(2026, 9, 1))
+    after = tracker.source.read(None).milestones[0]
+    assert after.planned == date(2026, 9, 1) and after.content_hash() == before.content_hash()
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".csv"])
+def test_a_planned_day_that_is_no_date_names_the_line(tmp_path, suffix):
+    path = tmp_path / f"milestones{suffix}"
+    if suffix == ".csv":
+        path.write_text("id,contract,amount,planned\nM2,ACME-WEB,10.00,next week\n")
+    else:
+        path.write_text(
+            '[[milestones]]\nid = "M2"\ncontract = "ACME-WEB"\namount = "10.00"\n'
+            'planned = "next week"\n'
+        )
+    batch = FileSource(path).read(None)
+    (bad,) = batch.invalid
+    line = "line 2" if suffix == ".csv" else "line 1"
+    assert bad.message == (
+        f"{path.name}, {line}: milestone M2: planned: expected a date like 2026-09-20, "
+        "got 'next week'"
+    )

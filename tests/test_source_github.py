@@ -394,3 +394,15 @@ def test_a_direction_control_in_a_title_makes_the_milestone_invalid(github, trac
         bad.message
     )
     assert sorted(m.id for m in batch.milestones) == ["M1", "M3"]
+
+
+def test_the_planned_date_is_the_github_due_date_and_an_edit_is_seen(tracker):
+    """A milestone's `due_on` is the day the work is planned: the cash
+    forecast's date. A change is read like any other, incrementally."""
+    tracker.seed([{**RECORDS[1], "planned": date(2027, 1, 15)}, RECORDS[0]])
+    first = tracker.source.read(None)
+    found = {m.id: m for m in first.milestones}
+    assert found["M2"].planned == date(2027, 1, 15) and found["M1"].planned is None
+    tracker.edit("M2", planned=date(2027, 2, 1))
+    changed = {m.id: m for m in tracker.source.read(first.cursor).milestones}
+    assert changed["M2"].planned == date(2027, 2, 1)

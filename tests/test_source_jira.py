@@ -273,3 +273,15 @@ def test_auth_jira_asks_for_the_email_and_token_and_checks_them(tmp_path, memory
         assert "to jira as Northwind Bookkeeper" in result.output and TOKEN not in result.output
         stored = memory_keyring.entries[("milestone-connector", "Northwind Studio/jira")]
         assert EMAIL in stored and TOKEN in stored
+
+
+def test_the_planned_date_is_the_jira_due_date_and_an_edit_is_seen(tracker):
+    """An issue's Due date (`duedate`) is the day the work is planned: the cash
+    forecast's date. A change is read like any other, incrementally."""
+    tracker.seed([{**RECORDS[1], "planned": date(2027, 1, 15)}, RECORDS[0]])
+    first = tracker.source.read(None)
+    found = {m.id: m for m in first.milestones}
+    assert found["M2"].planned == date(2027, 1, 15) and found["M1"].planned is None
+    tracker.edit("M2", planned=date(2027, 2, 1))
+    changed = {m.id: m for m in tracker.source.read(first.cursor).milestones}
+    assert changed["M2"].planned == date(2027, 2, 1)

@@ -43,6 +43,7 @@ FIELDS = (
     "completed",
     "accepted",
     "terms_days",
+    "planned",
 )
 _STATUSES = {s.value: s for s in Status}
 
@@ -141,6 +142,7 @@ def read_record(record: dict[str, Any], where: str, problems: list[str]) -> Mile
     completed_refused = len(problems) > before
     accepted = _date(record, "accepted", problems)
     terms = _terms(record, problems)
+    planned = _date(record, "planned", problems)
     if status is Status.DONE and completed is None and not completed_refused:
         # `completed = ""` is no date either: the same as an empty cell in a CSV
         said = "missing" if "completed" not in record else "empty"
@@ -158,6 +160,7 @@ def read_record(record: dict[str, Any], where: str, problems: list[str]) -> Mile
         accepted,
         terms,
         where,
+        planned=planned,
     )
 
 

@@ -258,6 +258,9 @@ class AsanaSource(IncrementalSource[AsanaSettings]):
             "completed": local_date(task.get("completed_at"), self.zone),
             "accepted": accepted,
             "terms_days": value("terms_days"),
+            # the task's due date (`due_on`, "2026-03-31"; Asana fills it in when a time is
+            # set too): the day the work is planned to be done
+            "planned": task.get("due_on"),
         }
         amount_field = by_name.get(names["amount"]) or {}
         currency = (

@@ -3,7 +3,8 @@
 Milestones have no custom fields, so the terms ride in a billing block in the description
 (connector/sources/block.py). GitHub has no "changed since" filter for milestones: every run
 reads them all (`complete=True`) with conditional requests, so a night with no change costs one
-304 per repository and nothing against the hourly quota. Closed = done, `closed_at` = completed.
+304 per repository and nothing against the hourly quota. Closed = done, `closed_at` = completed,
+`due_on` = planned (the cash forecast's date for the work).
 """
 
 from __future__ import annotations
@@ -206,8 +207,18 @@ class GitHubSource:
             "completed": values.get("completed") or local_date(item.get("closed_at"), self.zone),
             "accepted": values.get("accepted"),
             "terms_days": values.get("terms_days"),
+            "planned": _due_day(item.get("due_on")),
         }
         return to_milestone(record, where, problems, lambda found: block.locate(found, lines))
+
+
+def _due_day(due_on: object) -> str | None:
+    """The milestone's due date as the person picked it. GitHub keeps a date picked in its UI as
+    a timestamp (`2026-03-31T07:00:00Z`, that day's start in the Pacific); its date part, not
+    the business's local time, is the day that was picked. Anything else is no date."""
+    if not isinstance(due_on, str) or len(due_on) < 10:
+        return None
+    return due_on[:10]
 
 
 def _kind(value: object) -> str:

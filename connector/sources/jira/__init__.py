@@ -3,11 +3,12 @@
 Issues come from `POST /rest/api/3/search/jql` with `nextPageToken` (the old `/search` is gone);
 custom fields are named in the config and resolved to `customfield_NNNNN` through
 `/rest/api/3/field`. Done = status category done (a status listed in `cancelled_statuses` =
-cancelled), completed = `resolutiondate`. Incremental reads ask for `updated >=` the last run's
-start minus an overlap (JQL dates are minutes in the searching user's time zone, and search is
-eventually consistent), and skip issues already read at the same (id, updated). Such reads
-never see an issue deleted or moved out of the JQL, so every `full_read_days` the read is
-complete (`complete=True`) and the engine drops what is gone.
+cancelled), completed = `resolutiondate`, planned = the Due date (`duedate`). Incremental reads
+ask for `updated >=` the last run's start minus an overlap (JQL dates are minutes in the
+searching user's time zone, and search is eventually consistent), and skip issues already
+read at the same (id, updated). Such reads never see an issue deleted or moved out of the JQL,
+so every `full_read_days` the read is complete (`complete=True`) and the engine drops what is
+gone.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ TOKEN = "the Atlassian account email and an API token"
 SEARCH = "/rest/api/3/search/jql"
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 _FIELD_ID = re.compile(r"^customfield_\d+$")
-_BUILTIN = ["summary", "status", "resolutiondate", "statuscategorychangedate", "updated"]
+_BUILTIN = ["summary", "status", "resolutiondate", "statuscategorychangedate", "updated", "duedate"]
 
 
 class JiraFields(BaseModel):
@@ -224,6 +225,8 @@ class JiraSource(IncrementalSource[JiraSettings]):
             "completed": local_date(finished, self.zone) if done else None,
             "accepted": value("accepted"),
             "terms_days": value("terms_days"),
+            # the issue's Due date (`duedate`, "2026-03-31", a day without a time): planned
+            "planned": fields.get("duedate"),
         }
         return to_milestone(record, where, locate=field_names(self.settings.fields.model_dump()))
 
