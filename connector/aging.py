@@ -255,7 +255,7 @@ class AgingOverview:
 
     @property
     def attention(self) -> tuple[str, ...]:
-        return tuple(item for e in self.entries for item in e.attention)
+        return tuple(str(item) for e in self.entries for item in e.attention)
 
     def to_json(self) -> Json:
         return {

@@ -12,7 +12,7 @@ from connector import config as config_mod
 from connector.doctor import credentials_warning
 from connector.errors import ConnectorError
 from connector.sync import state as st
-from connector.sync.status import AmountsOf, BooksStatus, Json, books_status
+from connector.sync.status import AmountsOf, Attention, BooksStatus, Json, Trouble, books_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +23,8 @@ class CannotLoad:
     error: str
 
     @property
-    def attention(self) -> tuple[str, ...]:
-        return (self.error,)
+    def attention(self) -> tuple[Attention, ...]:
+        return (Attention(Trouble.CANNOT_LOAD, self.error),)
 
     def to_json(self) -> Json:
         return {"business": None, "config": self.config, "error": self.error}
@@ -48,7 +48,13 @@ def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
     books = books_status(cfg.business.name, cfg.contracts, state, day, amounts_of(cfg))
     last = books.last_run
     failure = last.failure() if last else None
-    extra = [note for note in (failure, credentials_warning(cfg)) if note]
+    connection = credentials_warning(cfg)
+    extra = [Attention(Trouble.LAST_SYNC_FAILED, failure)] if failure else []
+    if connection:
+        extra.append(Attention(Trouble.CONNECTION, connection))
+    if failure and last and last.problems:  # its last problem is the failure's own words
+        told = f"the last sync: {last.problems[-1]}"
+        books = replace(books, attention=tuple(a for a in books.attention if a.message != told))
     return replace(
         books,
         last_run=last.in_zone(cfg.zone) if last else None,

@@ -4,6 +4,7 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,9 +15,10 @@ from rich.table import Table
 
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import fmt
-from connector.render_grid import PLAIN_ROWS, Col, Red, amount, grid, plain_document
+from connector.render_grid import PLAIN_ROWS, Col, Loud, Red, amount, grid, plain_document
 from connector.sync.report import BooksOf, DocumentBooks, SyncReport, TaxBy, books_of
 from connector.sync.status import (
+    Attention,
     BooksStatus,
     ContractStatus,
     Emailed,
@@ -189,8 +191,18 @@ def status(console: Console, books: BooksStatus, *, every: bool = False) -> None
         )
     _client_table(console, invoices)
     _payment_links(console, invoices)
-    for item in books.attention:
-        console.print(f"[red]needs attention:[/red] {esc(item)}")
+    attention_lines(console, books.attention)
+
+
+def attention_lines(console: Console, items: Sequence[Attention], who: str = "") -> None:
+    """Each item once, with the money it holds up; its words are never read as markup."""
+    for item in items:
+        held = item.held_up
+        money_held = "" if held is None else f" (holds up {_n(item.amount)} {item.currency})"
+        console.print(
+            f"[red]needs attention:[/red] {esc(who)}{esc(item.message)}{esc(money_held)}",
+            highlight=False,
+        )
 
 
 def _open_or_problem(i: InvoiceStatus) -> bool:
@@ -213,10 +225,12 @@ def _shown(amount: Decimal | None) -> str:
 
 
 def _contracts_table(console: Console, contracts: Sequence[ContractStatus]) -> None:
+    # At 80 columns Retainage moves below; at 60, Value and Paid too (`Col.below`).
+    moves = {"Value": 2, "Billed": 0, "Paid": 1, "Outstanding": 0, "Overdue": 0, "Retainage": 3}
     columns = [
-        Col("Contract", fold=True),
+        Col("Contract", key=True),
         Col("Cur"),
-        *(amount(n) for n in ("Value", "Billed", "Paid", "Outstanding", "Overdue", "Retainage")),
+        *(replace(amount(n), below=moves[n]) for n in moves),
     ]
     rows = [
         (
@@ -227,7 +241,7 @@ def _contracts_table(console: Console, contracts: Sequence[ContractStatus]) -> N
             _shown(c.paid),
             # the customer's unused credit is their money, never a negative balance
             f"credit {_shown(c.credit)}" if c.credit else _shown(c.outstanding),
-            _shown(c.overdue),
+            Loud(_shown(c.overdue)) if c.overdue else _shown(c.overdue),
             _shown(c.retainage_held),
         )
         for c in contracts
@@ -248,15 +262,17 @@ EMAILED_WORDS = {
 def _invoices_table(console: Console, invoices: Sequence[InvoiceStatus], title: str) -> None:
     """Total is what the client is asked for: the gross once the ledger computed tax (the
     next table splits it), the connector's total before that."""
+    # Too wide, Paid moves below first, then For, Due and Late: the invoice, its contract, the
+    # amount and where it stands stay (an overdue one's amount in bold red).
     columns = [
-        Col("Invoice"),
-        Col("Contract", fold=True),
-        Col("For", fold=True),
+        Col("Invoice", key=True),
+        Col("Contract", key=True),
+        Col("For", fold=True, below=5),
         Col("Total", right=True, min_width=12),
-        Col("Due", min_width=10),
-        Col("Paid", right=True, min_width=8),
-        Col("Status", fold=True),
-        Col("Late", right=True),
+        Col("Due", min_width=10, below=3),
+        Col("Paid", right=True, min_width=8, below=6),
+        Col("Status"),
+        Col("Late", right=True, below=2),
     ]
     rows = [
         (
@@ -264,15 +280,19 @@ def _invoices_table(console: Console, invoices: Sequence[InvoiceStatus], title: 
             i.contract,
             ", ".join(i.milestones) or str(i.kind),
             # a credit note is for a positive amount, shown as such beside its status
-            f"{_shown(abs(i.total if i.gross is None else i.gross))} {i.currency}",
+            _late(f"{_shown(abs(i.total if i.gross is None else i.gross))} {i.currency}", i),
             i.due_date.isoformat(),
             _shown(i.paid),
             str(i.status),
-            f"{i.days_overdue}d" if i.days_overdue else "",
+            Loud(f"{i.days_overdue}d") if i.days_overdue else "",
         )
         for i in invoices
     ]
     grid(console, title, columns, rows)
+
+
+def _late(text: str, i: InvoiceStatus) -> str:
+    return Loud(text) if i.days_overdue else text
 
 
 CLIENT_TITLES = {
@@ -293,9 +313,11 @@ def _client_table(console: Console, invoices: Sequence[InvoiceStatus]) -> None:
     shown = [i for i in invoices if (taxed and i.tax is not None) or i.emailed is not Emailed.NEVER]
     if not shown:
         return
-    columns = [Col("Invoice"), Col("Cur")]
+    columns = [Col("Invoice", key=True), Col("Cur")]
     if taxed:
-        columns += [amount(name) for name in ("Net", "Tax", "Gross")]
+        columns += [
+            replace(amount(name), below=b) for name, b in (("Net", 2), ("Tax", 0), ("Gross", 0))
+        ]
     if emailing:
         columns.append(Col("Emailed"))
     rows = []
@@ -325,7 +347,7 @@ def _payment_links(console: Console, invoices: Sequence[InvoiceStatus]) -> None:
 def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> None:
     """Every business on one screen: the last sync, open and overdue invoices, and what needs
     a person, each item under its business's name."""
-    columns = [Col(name, wrap=True) for name in ("Business", "Last sync", "Outcome")]
+    columns = [Col("Business", key=True), Col("Last sync", below=2), Col("Outcome", below=1)]
     columns += [Col(name, right=True) for name in ("Open", "Overdue", "Attention")]
     rows = [
         _business_row(e)
@@ -336,8 +358,7 @@ def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> N
     grid(console, "Businesses", columns, rows)
     for e in entries:
         who = e.business if isinstance(e, BooksStatus) else e.config
-        for item in e.attention:
-            console.print(f"[red]needs attention:[/red] {esc(who)}: {esc(item)}", highlight=False)
+        attention_lines(console, e.attention, f"{who}: ")
 
 
 def _business_row(books: BooksStatus) -> tuple[str, ...]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
-from rich.markup import escape as esc
 from rich.table import Table
+from rich.text import Text
 
 
 class Red(str):
@@ -22,16 +22,28 @@ class Red(str):
     __slots__ = ()
 
 
+class Loud(Red):
+    """A cell a terminal shows in bold red: an amount overdue."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Col:
     """A column of `grid`: `fold` breaks a long name onto a second line instead of cutting
-    it, `wrap` lets rich wrap it at spaces; the others never wrap (amounts, dates, numbers)."""
+    it, `wrap` lets rich wrap it at spaces; the others never wrap (amounts, dates, numbers).
+    `key`: what a person finds the row by (business, contract, invoice number): never cut,
+    never folded, and repeated in the table below when some columns move there. `below`: when
+    the table is too wide for the terminal, the columns with the highest `below` move to a
+    second table under it, one at a time, until it fits; 0 never moves."""
 
     name: str
     right: bool = False
     min_width: int = 0
     fold: bool = False
     wrap: bool = False
+    key: bool = False
+    below: int = 0
 
 
 def amount(name: str) -> Col:
@@ -55,11 +67,77 @@ def grid(
     tight: bool = True,
     plain: bool | None = None,
 ) -> None:
-    """A titled table of plain-text cells (escaped here; a `Red` cell is red). `tight`: the
-    padding that keeps the amount columns within 80 columns (`_table`); else rich's default."""
-    if plain if plain is not None else len(rows) > PLAIN_ROWS:
-        console.file.write(plain_table(title, columns, rows, tight=tight))
-        return
+    """A titled table of plain-text cells (never read as markup; a `Red` cell is red, a `Loud`
+    one bold red). `tight`: the padding that keeps the amount columns within 80 columns
+    (`_table`); else rich's default. Too wide for the console, the columns that may move go
+    to a second table below it, beside the key columns (`Col.below`)."""
+    large = plain if plain is not None else len(rows) > PLAIN_ROWS
+    widths = natural_widths(columns, rows)
+    least = [
+        min(w, max(c.min_width, cell_len(c.name), FOLDED))
+        if (c.wrap or c.fold) and not c.key
+        else w
+        for c, w in zip(columns, widths, strict=True)
+    ]
+    kept, moved = split(columns, least, console.width, tight=tight)
+    parts = [(title, kept)]
+    if moved:
+        parts.append(
+            (f"{title}, continued", [n for n in range(len(columns)) if columns[n].key] + moved)
+        )
+    for heading, shown in parts:
+        cols = [columns[n] for n in shown]
+        cells = [[row[n] for n in shown] for row in rows] if moved else rows
+        if large:
+            console.file.write(
+                plain_table(heading, cols, cells, tight=tight, widths=[widths[n] for n in shown])
+            )
+        else:  # what cannot fit runs past the margin rather than be cut
+            need = table_width([least[n] for n in shown], tight=tight)
+            table = _rich_table(heading, cols, cells, tight=tight)
+            console.print(table, width=need if need > console.width else None)
+
+
+# A column that wraps or folds is not narrowed below this many cells to make room.
+FOLDED = 12
+
+
+def table_width(widths: Sequence[int], *, tight: bool = True) -> int:
+    gap, edge = (2, 1) if tight else (3, 2)
+    return sum(widths) + gap * (len(widths) - 1) + 2 * edge
+
+
+def natural_widths(columns: Sequence[Col], rows: Sequence[Sequence[str]]) -> list[int]:
+    """Each column's width with nothing cut: its widest cell or its name, or its minimum."""
+    widths = [max(cell_len(c.name), c.min_width) for c in columns]
+    for row in rows:
+        for n, cell in enumerate(row):
+            size = len(cell) if cell.isascii() else cell_len(cell)
+            if size > widths[n]:
+                widths[n] = size
+    return widths
+
+
+def split(
+    columns: Sequence[Col], widths: Sequence[int], room: int, *, tight: bool = True
+) -> tuple[list[int], list[int]]:
+    """The columns (by index) that stay in the table and those that move below it, so that
+    the table fits `room` columns where moving can make it fit."""
+    kept = list(range(len(columns)))
+    moved: list[int] = []
+    movable = sorted((n for n, c in enumerate(columns) if c.below), key=lambda n: -columns[n].below)
+    for n in movable:
+        if table_width([widths[k] for k in kept], tight=tight) <= room:
+            break
+        kept.remove(n)
+        moved.append(n)
+    moved.sort()
+    return kept, moved
+
+
+def _rich_table(
+    title: str, columns: Sequence[Col], rows: Sequence[Sequence[str]], *, tight: bool
+) -> Table:
     table = (
         _table(title) if tight else Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     )
@@ -67,25 +145,32 @@ def grid(
         table.add_column(
             col.name,
             justify="right" if col.right else "left",
-            no_wrap=not (col.fold or col.wrap),
+            no_wrap=not (col.fold or col.wrap) or col.key,
             min_width=col.min_width or None,
-            overflow="fold" if col.fold else "ellipsis",
+            overflow="fold" if col.fold and not col.key else "ellipsis",
         )
     for row in rows:
-        table.add_row(*(f"[red]{esc(c)}[/red]" if isinstance(c, Red) else esc(c) for c in row))
-    console.print(table)
+        table.add_row(*(Text(c, style=_style(c)) for c in row))
+    return table
+
+
+def _style(cell: str) -> str:
+    if isinstance(cell, Loud):
+        return "bold red"
+    return "red" if isinstance(cell, Red) else ""
 
 
 def plain_table(
-    title: str, columns: Sequence[Col], rows: Sequence[Sequence[str]], *, tight: bool = True
+    title: str,
+    columns: Sequence[Col],
+    rows: Sequence[Sequence[str]],
+    *,
+    tight: bool = True,
+    widths: Sequence[int] | None = None,
 ) -> str:
-    """The text rich prints for such a table when it fits, built with str methods alone."""
-    widths = [max(cell_len(c.name), c.min_width) for c in columns]
-    for row in rows:
-        for n, cell in enumerate(row):
-            size = len(cell) if cell.isascii() else cell_len(cell)
-            if size > widths[n]:
-                widths[n] = size
+    """The text rich prints for such a table when it fits, built with str methods alone;
+    `widths` when `natural_widths` already measured them."""
+    widths = list(widths) if widths is not None else natural_widths(columns, rows)
     gap, edge = ("  ", " ") if tight else ("   ", "  ")
     total = sum(widths) + len(gap) * (len(widths) - 1) + 2 * len(edge)
 

@@ -143,7 +143,14 @@ def sign_in(
         store,
         client_id,
         secret,
-        lambda url: out.print(f"Open this address, sign in and choose the {choose}:\n{url}"),
+        lambda url: show_address(out, f"Open this address, sign in and choose the {choose}:", url),
         redirect,
     )
     return cfg, settings, tokens
+
+
+def show_address(out: Console, intro: str, url: str) -> None:
+    """The consent address whole on one line, never wrapped at the terminal's width nor read
+    as markup: a pasted address that lost a character is refused ("state differs")."""
+    out.print(intro, markup=False, highlight=False)
+    out.print(url, markup=False, highlight=False, soft_wrap=True, crop=False)

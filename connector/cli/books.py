@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -51,10 +54,30 @@ def _print_plan(
         render.plan(out, cfg.business.name, day, invoices, skipped, decisions.caveats, books)
 
 
+# The engine's log lines that the sync's own report prints after it: on a terminal, where no
+# logging is set up, Python would print them on stderr too, so each problem came twice.
+REPORTED = frozenset({"needs attention: %s", "stopped for this business: %s"})
+
+
+class _Reported(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in REPORTED
+
+
+@contextmanager
+def _said_once() -> Iterator[None]:
+    engine_log, reported = logging.getLogger("connector.sync"), _Reported()
+    engine_log.addFilter(reported)
+    try:
+        yield
+    finally:
+        engine_log.removeFilter(reported)
+
+
 def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Run one sync: push new invoices exactly once, pull payment status back."""
     cfg = config_mod.load(config)
-    with tracker_settings(cfg), Progress(console=err, transient=True) as progress:
+    with tracker_settings(cfg), _said_once(), Progress(console=err, transient=True) as progress:
         task = progress.add_task("Pushing invoices", total=None)
 
         def show(step: str, done: int, total: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,14 +14,73 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.errors import StyleSyntaxError
+from rich.markup import RE_TAGS
+from rich.style import Style
+from rich.text import Text
 
 from connector import config as config_mod
 from connector.errors import ConfigError, SettingRefused, UserError
 
-# Piped or mailed output gets room for the amount columns; a terminal keeps its own width.
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+PIPED_WIDTH = 120
+
+
+class CommandConsole(Console):
+    """A console whose width is `$COLUMNS` when set (also when piped, as `ls` and rich itself
+    read it), else the terminal's, else `PIPED_WIDTH` for piped or mailed output: room for the
+    amount columns. Read at each print, so a changed `COLUMNS` counts. Numbers are never
+    highlighted on their own: an amount is coloured only where the table means it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("highlight", False)
+        super().__init__(**kwargs)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = super().size
+        columns = os.environ.get("COLUMNS", "").strip()
+        if self._width is None and not columns.isdigit() and not self.is_terminal:
+            return ConsoleDimensions(PIPED_WIDTH, found.height)
+        return found
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        markup = kwargs.get("markup")
+        if markup or (markup is None and self._markup):
+            text = words_kept(text)
+        return super().render_str(text, **kwargs)
+
+
+def _kept(match: re.Match[str]) -> str:
+    escapes, tag = match.group(2), match.group(3)
+    if len(escapes) % 2 or tag.startswith(("@", "link")) or _is_style(tag.lstrip("/")):
+        return match.group(0)
+    return f"{escapes}\\[{tag}]"
+
+
+def _is_style(name: str) -> bool:
+    if not name:
+        return True  # [/]: closes the last style
+    try:
+        Style.parse(name)
+    except StyleSyntaxError:
+        return False
+    return True
+
+
+def words_kept(text: str) -> str:
+    """`text` with every bracketed word that is not a style escaped: rich would take
+    "[ledger]" in "add tenant_id to [ledger]" for markup and print nothing of it. "[red]" and
+    "[/red]" stay markup; a message's own brackets should still go through `escape`."""
+    return RE_TAGS.sub(_kept, text) if "[" in text else text
+
+
+out = CommandConsole()
+err = CommandConsole(stderr=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The business's TOML config.")]
 AsOfOpt = Annotated[

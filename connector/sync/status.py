@@ -15,20 +15,21 @@ ledger's tax is then 0). The `total` of the status stays the connector's total a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from connector.adapters.base import AmountsAre
-from connector.models import PROBLEM_REASONS, Contract, Kind, Milestone, Role, Status
-from connector.money import fmt, round_money
+from connector.models import Contract, Role
+from connector.money import round_money
 from connector.perf import paused_gc
-from connector.sync import schema
-from connector.sync.closeout import unbilled_remainder
+from connector.sync import schema, status_attention
 from connector.sync.rows import InvoiceRow
-from connector.sync.state import MilestoneNote, State
+from connector.sync.state import State
+from connector.sync.status_attention import refused_notice, unbilled_notices
 from connector.sync.status_records import (
+    Attention,
     BooksStatus,
     ContractStatus,
     Emailed,
@@ -36,17 +37,20 @@ from connector.sync.status_records import (
     Json,
     LastRun,
     Standing,
+    Trouble,
 )
-from connector.validation import printable
 
 __all__ = [
+    "Attention",
     "BooksStatus",
     "ContractStatus",
     "Emailed",
     "InvoiceStatus",
     "LastRun",
     "Standing",
+    "Trouble",
     "books_status",
+    "refused_notice",
     "status_data",
     "tax_split",
     "unbilled_notices",
@@ -108,16 +112,9 @@ def books_status(
         for cid in sorted(set(contracts) | set(sums))
     )
     milestones = state.milestone_notes()
-    attention = _milestone_problems(milestones)
-    attention += [
-        f"contract {c.contract}: {c.customer} holds a credit of {fmt(c.credit)} {c.currency}; "
-        "refund it or set it against their next invoice in the ledger"
-        for c in shown
-        if c.credit and c.customer is not None
-    ]
-    attention += unbilled_notices(contracts, milestones, rows, as_of)
-    attention += _row_problems(rows)
     last = state.last_run()
+    problems = last.problems if last is not None else ()
+    attention = status_attention.attention(contracts, shown, milestones, rows, problems, as_of)
     return BooksStatus(
         business,
         as_of,
@@ -247,75 +244,3 @@ def _contract(
         retainage_held=money(sums.retainage_held),
         credit=money(max(-sums.outstanding, ZERO)),
     )
-
-
-def _milestone_problems(milestones: Iterable[MilestoneNote]) -> list[str]:
-    return [
-        f"{printable(r.milestone)}: {r.message}" for r in milestones if r.reason in PROBLEM_REASONS
-    ]
-
-
-def _row_problems(rows: Iterable[InvoiceRow]) -> list[str]:
-    out = []
-    for row in rows:
-        if row.state == schema.FAILED:
-            out.append(f"{row.number or row.reference} ({row.contract}): push failed: {row.error}")
-        elif row.state == schema.PUSHING:
-            out.append(
-                f"{row.reference} ({row.contract}): not yet confirmed by the "
-                "ledger; the next sync checks before sending again"
-            )
-        elif row.state == schema.VOIDED_IN_LEDGER:
-            out.append(
-                f"{row.number} ({row.contract}): voided or deleted in the "
-                "ledger; its milestone will not be billed again automatically"
-            )
-        if row.delivery == schema.Delivery.REFUSED:
-            out.append(refused_notice(row))
-    return out
-
-
-def refused_notice(row: InvoiceRow) -> str:
-    """An invoice the ledger would not email to the client, and why, in one sentence."""
-    why = row.error or "the ledger refused to send it (the last sync's problems say why)"
-    return (
-        f"{row.number or row.reference} ({row.contract}): could not be emailed to "
-        f"{row.customer or 'the client'}: {why}; the next sync tries again"
-    )
-
-
-def unbilled_notices(
-    contracts: Mapping[str, Contract],
-    milestones: Iterable[MilestoneNote],
-    rows: Iterable[InvoiceRow],
-    as_of: date,
-) -> list[str]:
-    """Contracts whose every milestone is billed while part of their value is on none. Only
-    those contracts' milestone records are decoded."""
-    billed: set[str] = set()
-    for row in rows:
-        if row.kind == Kind.MILESTONE and row.state in schema.ACTIVE_STATES:
-            billed.update(row.milestones)
-    by_contract: dict[str, list[MilestoneNote]] = {}
-    for note in milestones:
-        if note.status is not None and note.contract is not None:
-            by_contract.setdefault(note.contract, []).append(note)
-    out = []
-    for cid, known in sorted(by_contract.items()):
-        c = contracts.get(cid)
-        live = [n for n in known if n.status is not Status.CANCELLED]
-        if c is not None and live and all(n.milestone in billed for n in live):
-            records = [n.record() for n in live]
-            out += _unbilled_value(cid, c, [m for m in records if isinstance(m, Milestone)], as_of)
-    return out
-
-
-def _unbilled_value(cid: str, c: Contract, live: list[Milestone], as_of: date) -> list[str]:
-    left = unbilled_remainder(c, live, as_of)
-    if not left:
-        return []
-    return [
-        f"contract {cid}: every milestone is billed, but {fmt(left)} {c.currency} of "
-        f"its value of {fmt(c.value_on(as_of))} {c.currency} is on no milestone; add a "
-        "milestone for it, or a change order if the contract is worth less"
-    ]

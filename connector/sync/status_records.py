@@ -1,5 +1,5 @@
-"""The status as a typed value: `BooksStatus` of `ContractStatus`, `InvoiceStatus` and
-`LastRun` records. `connector.sync.status` computes it; the CLI's tables, the demo and the
+"""The status as a typed value: `BooksStatus` of `ContractStatus`, `InvoiceStatus`, `LastRun`
+and `Attention` records. `connector.sync.status` computes it; the CLI's tables, the demo and the
 overview render these records, and only what prints JSON asks for `to_json`.
 
 The JSON form carries amounts as strings and dates as ISO text, never floats; `from_json`
@@ -245,6 +245,74 @@ class LastRun:
         return cls(started, finished, outcome, dict(data["counts"]), timespec=timespec)
 
 
+class Trouble(StrEnum):
+    """What kind of thing needs a person (`Attention.kind`): what keeps a milestone from being
+    billed or an invoice from being confirmed, paid or emailed."""
+
+    __hash__ = str.__hash__
+
+    MILESTONE = "milestone"  # an invalid or held milestone (its skip reason is a problem)
+    NOT_BILLED = "not_billed"  # billable, but the last sync made no invoice (customer refused...)
+    PUSH_REFUSED = "push_refused"  # the ledger refused the invoice
+    UNCONFIRMED = "unconfirmed"  # sent, the ledger has not confirmed it yet
+    VOIDED_IN_LEDGER = "voided_in_ledger"
+    EMAIL_REFUSED = "email_refused"
+    CREDIT = "credit"  # the customer holds credit nobody has used
+    UNBILLED_VALUE = "unbilled_value"  # part of a contract's value is on no milestone
+    LAST_SYNC_FAILED = "last_sync_failed"
+    LAST_SYNC = "last_sync"  # a problem of the last sync that nothing above says
+    CONNECTION = "connection"  # the ledger is not connected, or the connection lapses soon
+    CANNOT_LOAD = "cannot_load"  # a config of the folder cannot be read
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """One thing that needs a person, with the money it holds up: `amount` in `currency` (None
+    when no amount is known: a failed sync, a lapsing connection). `message` is the whole
+    sentence, as a person reads it; the other fields are for sorting, totals and links."""
+
+    kind: Trouble
+    message: str
+    contract: str | None = None
+    milestones: tuple[str, ...] = ()
+    invoice: str | None = None  # its number, or its reference before the ledger gave one
+    amount: Decimal | None = None
+    currency: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def held_up(self) -> str | None:
+        """The amount it holds up as text (`4000.00 EUR`), or None."""
+        if self.amount is None or self.currency is None:
+            return None
+        return f"{fmt(self.amount)} {self.currency}"
+
+    def to_json(self) -> Json:
+        return {
+            "kind": str(self.kind),
+            "contract": self.contract,
+            "milestones": list(self.milestones),
+            "invoice": self.invoice,
+            "amount": _text(self.amount),
+            "currency": self.currency,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Attention:
+        return cls(
+            kind=Trouble(data["kind"]),
+            message=data["message"],
+            contract=data["contract"],
+            milestones=tuple(data["milestones"]),
+            invoice=data["invoice"],
+            amount=_amount(data["amount"]),
+            currency=data["currency"],
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class BooksStatus:
     business: str
@@ -252,16 +320,19 @@ class BooksStatus:
     last_run: LastRun | None
     contracts: tuple[ContractStatus, ...] = ()
     invoices: tuple[InvoiceStatus, ...] = ()
-    attention: tuple[str, ...] = ()  # what needs a person
+    attention: tuple[Attention, ...] = ()  # what needs a person
 
     def to_json(self) -> Json:
+        """`attention` is each item's message (as before the items were typed);
+        `attention_items` the typed items, with the amount each holds up."""
         return {
             "business": self.business,
             "as_of": self.as_of.isoformat(),
             "last_run": None if self.last_run is None else self.last_run.to_json(),
             "contracts": [c.to_json() for c in self.contracts],
             "invoices": [i.to_json() for i in self.invoices],
-            "attention": list(self.attention),
+            "attention": [a.message for a in self.attention],
+            "attention_items": [a.to_json() for a in self.attention],
         }
 
     @classmethod
@@ -274,5 +345,12 @@ class BooksStatus:
             last_run=None if last is None else LastRun.from_json(last),
             contracts=tuple(ContractStatus.from_json(c) for c in data["contracts"]),
             invoices=tuple(InvoiceStatus.from_json(i) for i in data["invoices"]),
-            attention=tuple(data["attention"]),
+            attention=tuple(_attention(data)),
         )
+
+
+def _attention(data: Mapping[str, Any]) -> list[Attention]:
+    """The typed items; a status printed before they were typed has only the messages."""
+    if "attention_items" in data:
+        return [Attention.from_json(a) for a in data["attention_items"]]
+    return [Attention(Trouble.LAST_SYNC, text) for text in data["attention"]]
