@@ -2,10 +2,9 @@
 sync of 20 milestones for a new customer, a quiet night, another business of the same company;
 the night's customers through `CustomerBook`; the keyring read once a run.
 
-The engine does not ask `CustomerBook` yet (connector/sync/engine.py is wired separately): the
-first sync's three calls are proved here on the engine's own sequence of ledger calls (look up
-the night's customers, read the profile, create the missing customers, create the invoices),
-and through `run_once` as the engine stands, whose figure the strict xfail below watches.
+The engine asks `CustomerBook` for the night's customers before it reads the profile (look up
+the night's customers, read the profile, create the missing customers, create the invoices):
+the three calls are proved on that sequence of ledger calls alone and through `run_once`.
 """
 
 from __future__ import annotations
@@ -208,9 +207,11 @@ def test_a_fatal_error_and_a_stop_go_to_the_engine():
 # -- QuickBooks: what a business costs a night ----------------------------------------------------
 
 
-def twenty_milestones(folder: Path, sandbox, name: str = "Northwind Studio") -> Path:
+def twenty_milestones(
+    folder: Path, sandbox, name: str = "Northwind Studio", ledger: str | None = None
+) -> Path:
     """One contract for a customer the company does not have, 20 milestones done and
-    accepted: 20 invoices tonight."""
+    accepted: 20 invoices tonight. `ledger` replaces the QuickBooks [ledger] section."""
     folder.mkdir(parents=True, exist_ok=True)
     milestones = "\n".join(
         f'[[milestones]]\nid = "M{m}"\ncontract = "C1"\namount = "1000.00"\n'
@@ -222,9 +223,13 @@ def twenty_milestones(folder: Path, sandbox, name: str = "Northwind Studio") -> 
     path.write_text(
         f'[business]\nname = "{name}"\n[state]\npath = "state.db"\n'
         '[tracker]\nkind = "file"\npath = "milestones.toml"\n'
-        '[ledger]\nkind = "quickbooks"\nenvironment = "sandbox"\n'
-        f'api_url = "{sandbox.api_url}"\ndiscovery_url = "{sandbox.discovery_url}"\n'
-        'retry_first_wait = 0.01\nretry_max_wait = 0.05\n[billing]\napproval = "required"\n'
+        + (
+            ledger
+            or '[ledger]\nkind = "quickbooks"\nenvironment = "sandbox"\n'
+            f'api_url = "{sandbox.api_url}"\ndiscovery_url = "{sandbox.discovery_url}"\n'
+            "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
+        )
+        + '[billing]\napproval = "required"\n'
         f'[[contracts]]\nid = "C1"\ncustomer = "New Customer of {name}"\nvalue = "20000.00"\n'
     )
     return path
@@ -249,20 +254,6 @@ def test_a_first_sync_of_twenty_milestones_is_three_calls_in_the_engines_order(q
     assert len(seen.calls) <= FIRST_SYNC
 
 
-def test_a_first_sync_through_the_engine_as_it_stands(tmp_path, qbo):
-    """Today's engine reads the profile before it asks for customers: one lookup more than
-    the wired engine makes (xfail below)."""
-    cfg = config_mod.load(twenty_milestones(tmp_path / "b", qbo))
-    with qbo_support.served(qbo) as seen:
-        report = run_once(cfg, as_of=AS_OF)
-    assert len(report.created) == 20, report.problems()
-    assert len(seen.calls) <= FIRST_SYNC + 1, seen.calls
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector/sync/engine.py does not ask CustomerBook yet (connector/sync/customers.py)",
-)
 def test_a_first_sync_of_twenty_milestones_through_the_engine_is_three_calls(tmp_path, qbo):
     cfg = config_mod.load(twenty_milestones(tmp_path / "b", qbo))
     with qbo_support.served(qbo) as seen:
@@ -318,6 +309,29 @@ def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
     with qbo_support.served(xero.sandbox, tokens) as seen:
         xero.ledger().payment_changes(changes.cursor)
     assert len(seen.calls) <= QUIET_NIGHT, seen.calls
+
+
+def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
+    """The same five calls through `run_once`: the organisation read only as far as a USD
+    contract with no tax code or tracking needs (one call, not four); quiet nights at most two."""
+    sandbox = xero.sandbox
+    section = (
+        f'[ledger]\nkind = "xero"\ntenant_id = "{xero.tenant}"\n'
+        f'api_url = "{sandbox.api_url}"\nidentity_url = "{sandbox.identity_url}"\n'
+        "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
+    )
+    cfg = config_mod.load(twenty_milestones(tmp_path / "b", sandbox, ledger=section))
+    tokens = ("/connect/token",)
+    with qbo_support.served(sandbox, tokens) as seen:
+        report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
+    assert len(report.created) == 20, report.problems()
+    assert len(xero.invoices()) == 20
+    assert len(seen.calls) == 5, seen.calls  # payments, contacts, organisation, contact, invoices
+    for night_after in (1, 2):
+        with qbo_support.served(sandbox, tokens) as seen:
+            report = run_once(cfg, as_of=AS_OF + timedelta(days=night_after), ledger=xero.ledger())
+        assert report.outcome == "ok" and not report.created, report.problems()
+        assert len(seen.calls) <= QUIET_NIGHT, seen.calls
 
 
 # -- the keyring, read once a run ---------------------------------------------------------------

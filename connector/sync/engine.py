@@ -11,8 +11,10 @@ run goes on; only a fatal ledger error (credentials, configuration) stops the bu
 This module keeps that order and every checkpoint. Billing's typed actions (`actions`) reach it
 as outbox intents (`outbox.Intent`: tonight's actions, recorded, and the left-overs of earlier
 runs), and it picks each ledger call by the intent's type; the steps before the push are
-`recovery` (intents in doubt), `payments.pull` and `holding.check` (a contract the company's
-books cannot take is held whole), and the one after it is `delivery` (emailing invoices, once).
+`recovery` (intents in doubt), `payments.pull`, `customers.CustomerBook` (the night's customers
+looked up in one call, the missing ones created in one more) and `holding.check` (a contract the
+company's books cannot take is held whole), and the one after it is `delivery` (emailing
+invoices, once).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from connector.perf import paused_gc
 from connector.sources.base import CachesResponses, Source
 from connector.sync import delivery, holding, payments, recovery, schema
 from connector.sync.credits import settle_targets
+from connector.sync.customers import CustomerBook
 from connector.sync.lock import business_lock
 from connector.sync.outbox import (
     Creation,
@@ -135,7 +138,7 @@ class _Run:
         self.stop = stop
         self.progress = progress or (lambda step, done, total: None)
         self.report = SyncReport(business=config.business.name, as_of=as_of)
-        self.customers: dict[tuple[str, str], CustomerRef] = {}
+        self.customers = CustomerBook(ledger, (), self.checkpoint)  # tonight's, in `_execute`
         self.resend: list[Intent] = []  # left-over intents to send again
         self._pushed = self._to_push = 0  # progress
         self.confirmed: set[str] = set()  # keys the ledger confirmed in this run
@@ -178,6 +181,12 @@ class _Run:
             decisions = tonight.decisions
             self.report.skipped = list(decisions.skipped)
             self.report.notices = decisions.notices
+            # Tonight's customers in one lookup, before the profile is read: QuickBooks reads
+            # the company's setup in the same call.
+            self.customers = CustomerBook(
+                self.ledger, [*tonight.retirements.going, *self.resend], self.checkpoint
+            )
+            self.customers.look_up()
             # Before the first push: a contract the company's books cannot take is held whole.
             self.push(holding.check(self, tonight))
             delivery.send_owed(self)  # once the ledger has them: emailed to the client, once
@@ -224,6 +233,7 @@ class _Run:
         self.report.planned = planned
         plan = tonight.retirements
         recovery.settle_left_overs(self, plan)
+        self.customers.keep(plan.going + self.resend)  # only those still going are created
         ready = [i for i in plan.going + self.resend if self._customer(i) is not None]
         retiring = [i for i in ready if isinstance(i, Voiding) or i.row.kind is Kind.CREDIT]
         self._pushed, self._to_push = 0, len(ready)
@@ -293,18 +303,9 @@ class _Run:
         row = intent.row
         if isinstance(intent, Voiding):
             return CustomerRef("", row.customer, row.currency)
-        wanted = (row.customer, row.currency)
-        if wanted not in self.customers:
-            try:
-                self.checkpoint("before:find_or_create_customer")
-                self.customers[wanted] = self.ledger.find_or_create_customer(*wanted)
-                self.checkpoint("after:find_or_create_customer")
-            except (SkippableLedgerError, RetriableLedgerError) as exc:
-                self.report.failures.append(
-                    f"contract {row.contract}: customer {row.customer!r}: {exc}"
-                )
-                return None
-        return self.customers[wanted]
+        found = self.customers.get(row.customer, row.currency)
+        self.report.failures += self.customers.take_problems()
+        return found
 
     def _create(self, chunk: list[Creation]) -> None:
         olds: dict[str, InvoiceRow] = {}

@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from connector.adapters.base import LedgerAdapter, LedgerProfile, Profiled, SendsInvoices
+from connector.adapters.base import (
+    LedgerAdapter,
+    LedgerProfile,
+    Profiled,
+    ProfileNeeds,
+    ProfilesFor,
+    SendsInvoices,
+)
 from connector.config import Config
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.models import Reason, Skip
@@ -51,9 +58,18 @@ def holds(config: Config, ledger: LedgerAdapter, tonight: Tonight) -> list[Hold]
     if not creating:
         return []
     found = _cannot_send(ledger, creating)
-    if isinstance(ledger, Profiled):
+    if isinstance(ledger, ProfilesFor):  # only what tonight's bookings need (Xero: fewer calls)
+        profile = ledger.profile_for(_needs(config, creating))
+        found = books_holds(profile, config, creating) + found
+    elif isinstance(ledger, Profiled):
         found = books_holds(ledger.profile(), config, creating) + found
     return found
+
+
+def _needs(config: Config, creating: Sequence[Creation]) -> ProfileNeeds:
+    """What the checks will compare: each contract's currency and booking."""
+    contracts = list(dict.fromkeys(c.row.contract for c in creating))
+    return ProfileNeeds.of((b.currency, b.booking) for b in preflight.bookings(config, contracts))
 
 
 def books_holds(profile: LedgerProfile, config: Config, creating: Sequence[Creation]) -> list[Hold]:
