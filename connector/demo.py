@@ -142,9 +142,12 @@ def run_demo(
     ledger: str = "quickbooks",
     tracker: str = "file",
     country: str | None = None,
+    serve: Callable[[Path], None] | None = None,
 ) -> dict[str, object]:
     """Run the demo; `show` prints a line, the render callbacks draw reports and tables.
-    `country` (US, CA, GB, AU) bills a company of that country, with its sales tax."""
+    `country` (US, CA, GB, AU) bills a company of that country, with its sales tax. `serve`
+    is given the demo's folder once the story is told, and returns when it is done with it
+    (the dashboard over the demo's books); the folder and its keyring go after that."""
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     folder = Path(tempfile.mkdtemp(prefix="connector-demo-"))
@@ -163,7 +166,10 @@ def run_demo(
             books.connect(cfg, show)
             if tracker_sandbox is not None:
                 tracker_sandbox.connect(cfg.business.name)
-            return _story(cfg, books, show, as_of, render_report, render_status, render_skipped)
+            result = _story(cfg, books, show, as_of, render_report, render_status, render_skipped)
+        if serve is not None:  # the sandboxes are gone: the dashboard reads the state only
+            serve(folder)
+        return result
     finally:
         keyring.set_keyring(previous)
         shutil.rmtree(folder, ignore_errors=True)

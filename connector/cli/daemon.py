@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -56,6 +58,15 @@ def run(
             "with its offset), for rehearsals and tests; give every worker the same.",
         ),
     ] = None,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            metavar="HOST:PORT",
+            help="Also serve the read-only dashboard (as `connector serve`) from this process, "
+            "e.g. 127.0.0.1:8080; any address but a loopback one needs the access token.",
+        ),
+    ] = None,
 ) -> None:
     """Run as a daemon: sync every business on its own cron schedule until SIGTERM (exits 0).
 
@@ -73,20 +84,39 @@ def run(
     paths = config_files(config, config_dir)
     setup_logging(log_format)
     url = fleet_url(b.config for b in load_all(paths).values())
-    if url is None:
-        if fixed is not None or tick != 60:
-            raise UserError("--now and --tick are for a fleet (every business on one PostgreSQL)")
-        Daemon(config, config_dir, workers=workers, run_now=run_now, notify=everyone).start()
-        return
-    if run_now:
+    if url is None and (fixed is not None or tick != 60):
+        raise UserError("--now and --tick are for a fleet (every business on one PostgreSQL)")
+    if url is not None and run_now:
         raise UserError(
             "--run-now: a fleet syncs each business once per scheduled slot, whichever worker "
             "starts first; to sync a slot now, give every worker the same --now TIME"
         )
-    from connector.fleet.jobs import FleetSettings
-    from connector.fleet.worker import run_fleet
+    with _dashboard(serve, config, config_dir):
+        if url is None:
+            Daemon(config, config_dir, workers=workers, run_now=run_now, notify=everyone).start()
+            return
+        from connector.fleet.jobs import FleetSettings
+        from connector.fleet.worker import run_fleet
 
-    run_fleet(FleetSettings(url, config, config_dir, workers, tick, fixed, everyone))
+        run_fleet(FleetSettings(url, config, config_dir, workers, tick, fixed, everyone))
+
+
+@contextmanager
+def _dashboard(serve: str | None, config: Path | None, config_dir: Path | None) -> Iterator[None]:
+    """The dashboard in a thread of the daemon while it runs (`--serve`), over the same
+    businesses; it only reads their state, so it takes no lock the syncs need."""
+    if serve is None:
+        yield
+        return
+    import logging
+
+    from connector.web.readers import Folder
+    from connector.web.server import Address, Dashboard
+
+    dashboard = Dashboard(Folder(config, config_dir), Address.parse(serve))
+    logging.getLogger("connector.web").info(dashboard.greeting())
+    with dashboard:
+        yield
 
 
 def _check(log_format: str, tick: int) -> None:

@@ -8,6 +8,7 @@ paste. The ledger ones hold what the example config bills: USD and EUR, an item 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -41,6 +42,18 @@ def demo(
             "Sales Tax), CA, GB or AU (Xero: GB or AU). Default: a US company without tax."
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Then serve the dashboard of the demo's books on 127.0.0.1 until Ctrl-C "
+            "(the demo's files are removed then).",
+        ),
+    ] = False,
+    port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="The dashboard's port with --serve (0: any free one)."),
+    ] = 8080,
 ) -> None:
     """The whole cycle on the bundled example against local sandboxes: no network, no
     accounts, nothing left behind."""
@@ -48,6 +61,7 @@ def demo(
 
     run_demo(
         out.print,
+        serve=(lambda folder: _serve_demo(folder, port)) if serve else None,
         render_report=lambda r: render.sync(out, err, r),
         render_status=lambda d: render.status(out, d),
         render_skipped=lambda s: render.skipped_table(out, s),
@@ -55,6 +69,25 @@ def demo(
         tracker=tracker,
         country=country,
     )
+
+
+def _serve_demo(folder: Path, port: int) -> None:
+    """The dashboard over the demo's folder, until Ctrl-C; its address is the last line."""
+    import signal
+
+    from connector.web import DEFAULT_HOST
+    from connector.web.readers import Folder
+    from connector.web.server import Address, Dashboard
+
+    dashboard = Dashboard(Folder(None, folder), Address(DEFAULT_HOST, port))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends it as Ctrl-C does
+    _say("", "5. The dashboard of these books (read-only; Ctrl-C to stop):", dashboard.address.url)
+    try:
+        dashboard.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dashboard.server.close()
 
 
 def _port(kind: str) -> object:
