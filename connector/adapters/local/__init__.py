@@ -116,6 +116,14 @@ class MemoryLedger:
         doc.changed = self.seq
         self._save()
 
+    def document(self, number_or_reference: str) -> _Doc | None:
+        """The document a person names by its number (INV-1001) or its reference, in any case."""
+        wanted = number_or_reference.strip().casefold()
+        for doc in self.docs.values():
+            if wanted in (doc.number.casefold(), doc.reference.casefold()):
+                return doc
+        return None
+
     def documents(self) -> list[RemoteInvoice]:
         return [doc.remote() for doc in self.docs.values()]
 
