@@ -10,7 +10,7 @@ seen before the first push rather than refused by the ledger at 2 a.m.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keyring
@@ -21,7 +21,7 @@ from connector import plugins
 from connector.adapters.base import LedgerAdapter, LedgerProfile, Profiled, SendsInvoices
 from connector.adapters.base import SelfChecking as LedgerCheck
 from connector.credentials import TokenStore
-from connector.errors import ConnectorError, UserError
+from connector.errors import ConnectorError, UserError, naming_config
 from connector.sources.base import SelfChecking as SourceCheck
 from connector.sync import preflight
 from connector.sync import state as st
@@ -79,6 +79,20 @@ def _connection(cfg: config_mod.Config) -> str:
 
 
 def check_business(path: Path) -> Iterator[Check]:
+    """Each check as soon as it is known. Advice a failed check gave already (the keyring's
+    paragraph, which the credentials and tracker checks would repeat) is said once: the later
+    ones point to it. A command to run names this config file."""
+    said: dict[str, str] = {}
+    for check in _checks(path):
+        detail = naming_config(check.detail, path)
+        if not check.ok and detail in said:
+            detail = f"as the {said[detail]} check says above"
+        elif not check.ok:
+            said[detail] = check.name
+        yield replace(check, detail=detail, more=tuple(naming_config(m, path) for m in check.more))
+
+
+def _checks(path: Path) -> Iterator[Check]:
     try:
         cfg = config_mod.load(path)
     except ConnectorError as exc:

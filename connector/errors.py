@@ -32,8 +32,22 @@ exceptions: billing returns them as values (skip reasons) and the run goes on.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Sequence
 from typing import ClassVar
+
+# A command a message tells the person to run, with the config file left as a placeholder by
+# code that does not know it: "run `connector auth jira --config FILE`".
+_CONFIG_PLACEHOLDER = re.compile(r"(`connector [^`]*?--config) FILE`")
+
+
+def naming_config(text: str, path: object | None) -> str:
+    """`text` with each `connector ... --config FILE` it suggests naming the real file, so
+    that the command can be copied as it is."""
+    if path is None or "--config FILE`" not in text:
+        return text
+    return _CONFIG_PLACEHOLDER.sub(lambda m: f"{m.group(1)} {shlex.quote(str(path))}`", text)
 
 
 class ConnectorError(Exception):
@@ -41,10 +55,13 @@ class ConnectorError(Exception):
 
     exit_code: ClassVar[int] = 2
     next_step: ClassVar[str] = ""  # what happens next, said after the message
+    config_path: object | None = None  # the business's config, once a command knows it
 
     def for_person(self, sep: str = "\n") -> str:
-        """What is said: the message, then what happens next when the class says it."""
-        return f"{self}{sep}{self.next_step}" if self.next_step else str(self)
+        """What is said: the message, then what happens next when the class says it; a
+        command to run names the config file when the command that failed knew it."""
+        said = f"{self}{sep}{self.next_step}" if self.next_step else str(self)
+        return naming_config(said, self.config_path)
 
 
 # -- could not run: a person gives or fixes something first -----------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from connector import config as config_mod
 from connector.doctor import credentials_warning
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, naming_config
 from connector.sync import state as st
 from connector.sync.status import AmountsOf, Attention, BooksStatus, Json, Trouble, books_status
 
@@ -55,10 +55,11 @@ def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
     if failure and last and last.problems:  # its last problem is the failure's own words
         told = f"the last sync: {last.problems[-1]}"
         books = replace(books, attention=tuple(a for a in books.attention if a.message != told))
+    items = (*extra, *books.attention)
     return replace(
         books,
         last_run=last.in_zone(cfg.zone) if last else None,
-        attention=(*extra, *books.attention),
+        attention=tuple(replace(a, message=naming_config(a.message, cfg.path)) for a in items),
     )
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
+from connector.errors import naming_config
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import fmt
 from connector.render_grid import PLAIN_ROWS, Col, Loud, Red, amount, grid, plain_document
@@ -139,7 +140,8 @@ def skipped_table(console: Console, skipped: list[Skip]) -> None:
     )
 
 
-def sync(console: Console, err: Console, report: SyncReport) -> None:
+def sync(console: Console, err: Console, report: SyncReport, config: object = None) -> None:
+    """The run's report; each problem once, on `err`, a command it suggests naming `config`."""
     console.print(
         f"[bold]{esc(report.business)}[/bold]: sync as of {report.as_of} "
         f"(run {report.run_id}): {report.outcome}"
@@ -161,7 +163,7 @@ def sync(console: Console, err: Console, report: SyncReport) -> None:
         f"payment(s) seen, {waiting} milestone(s) not billable yet or held"
     )
     for problem in report.problems():
-        err.print(f"  [red]needs attention:[/red] {esc(problem)}")
+        err.print(f"  [red]needs attention:[/red] {esc(naming_config(problem, config))}")
 
 
 # Books with more invoices than this are summarised: every contract's totals, then only the

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -18,6 +16,8 @@ from connector.aging import Aging, AgingOverview, across, aging_of
 from connector.cli.common import (
     AsOfOpt,
     ConfigDirOpt,
+    Format,
+    FormatOpt,
     OneConfigOpt,
     out,
     parse_as_of,
@@ -26,22 +26,6 @@ from connector.cli.common import (
 )
 from connector.errors import ConnectorError
 from connector.sync.state import State
-
-
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
-
-
-FormatOpt = Annotated[
-    Format,
-    typer.Option(
-        "--format",
-        case_sensitive=False,
-        help="table for people, json for programs, csv for a spreadsheet.",
-    ),
-]
 
 
 def business_aging(cfg: config_mod.Config, as_of: date | None) -> Aging:
@@ -73,7 +57,7 @@ def aging(
     config: OneConfigOpt = None,
     config_dir: ConfigDirOpt = None,
     as_of: AsOfOpt = None,
-    output: FormatOpt = Format.TABLE,
+    output: FormatOpt = None,
 ) -> None:
     """What each customer owes, current and 1-30 / 31-60 / 61-90 / 90+ days past due, per
     currency (never added together): for one business, or for every business in a folder and
@@ -83,6 +67,7 @@ def aging(
 
     config, config_dir = pick_configs(config, config_dir)  # or the folder in $CONNECTOR_CONFIG_DIR
     day = parse_as_of(as_of)
+    output = output or Format.TABLE
     if config is not None:
         one = business_aging(config_mod.load(config), day)
         _show_business(one, output)

@@ -7,48 +7,64 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import Progress
 
 from connector import config as config_mod
-from connector import render
+from connector import exports, render
 from connector.cli.common import (
     AsOfOpt,
+    ConfigDirOpt,
     ConfigOpt,
+    Format,
+    FormatOpt,
     JsonOpt,
+    OneConfigOpt,
+    about,
     err,
     out,
     parse_as_of,
+    pick_configs,
+    pick_format,
     print_json,
     tracker_settings,
 )
-from connector.errors import UserError
 from connector.perf import paused_gc
 from connector.sync import billing, preview, run_once
 from connector.sync.report import indented, write_plan_json
 
 
-def plan(config: ConfigOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+def plan(
+    config: ConfigOpt,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    output: FormatOpt = None,
+) -> None:
     """Show what the next sync would do. Writes nothing anywhere and calls no ledger."""
-    cfg = config_mod.load(config)
-    with paused_gc():  # a large plan: 100,000s of small records, decided and printed
-        with tracker_settings(cfg):
-            day, decisions = preview(cfg, parse_as_of(as_of))
-        _print_plan(cfg, day, decisions, as_json)
+    shown = pick_format(output, as_json)
+    with about(config):
+        cfg = config_mod.load(config)
+        with paused_gc():  # a large plan: 100,000s of small records, decided and printed
+            with tracker_settings(cfg):
+                day, decisions = preview(cfg, parse_as_of(as_of))
+            _print_plan(cfg, day, decisions, shown)
     raise typer.Exit(1 if decisions.problems else 0)
 
 
 def _print_plan(
-    cfg: config_mod.Config, day: date, decisions: billing.Decisions, as_json: bool
+    cfg: config_mod.Config, day: date, decisions: billing.Decisions, shown: Format
 ) -> None:
     from connector.sync.plan import books_in_order
 
     invoices, skipped = decisions.invoices, decisions.skipped
+    if shown is Format.CSV:
+        rows = exports.plan_rows(cfg.business.name, day, invoices, skipped)
+        exports.write_csv(sys.stdout.write, exports.PLAN_COLUMNS, rows)
+        return
     books = books_in_order(cfg, invoices)  # who puts the tax on; emailed or not
-    if as_json:  # written a document at a time, as print_json would print it whole
+    if shown is Format.JSON:  # written a document at a time, as print_json would print it whole
         write_plan_json(sys.stdout.write, cfg.business.name, day, invoices, skipped, books)
     else:
         render.plan(out, cfg.business.name, day, invoices, skipped, decisions.caveats, books)
@@ -76,31 +92,32 @@ def _said_once() -> Iterator[None]:
 
 def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Run one sync: push new invoices exactly once, pull payment status back."""
-    cfg = config_mod.load(config)
-    with tracker_settings(cfg), _said_once(), Progress(console=err, transient=True) as progress:
-        task = progress.add_task("Pushing invoices", total=None)
+    with about(config):
+        cfg = config_mod.load(config)
+        with tracker_settings(cfg), _said_once(), Progress(console=err, transient=True) as bar:
+            task = bar.add_task("Pushing invoices", total=None)
 
-        def show(step: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def show(step: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
 
-        report = run_once(cfg, as_of=parse_as_of(as_of), progress=show)
-    render.sync(out, err, report)
+            report = run_once(cfg, as_of=parse_as_of(as_of), progress=show)
+    render.sync(out, err, report, cfg.path)
     raise typer.Exit(report.exit_code)
 
 
 def status(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="One business.")] = None,
-    config_dir: Annotated[
-        Path | None, typer.Option("--config-dir", help="Every *.toml in this folder is a business.")
-    ] = None,
+    config: OneConfigOpt = None,
+    config_dir: ConfigDirOpt = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
+    output: FormatOpt = None,
     every: Annotated[
         bool,
         typer.Option(
             "--all",
             help=f"List every invoice, also in books of more than {render.SUMMARY_AT} "
-            "invoices (those show only the open and problem ones). --json always has them all.",
+            "invoices (those show only the open and problem ones). JSON and CSV always have "
+            "them all.",
         ),
     ] = False,
 ) -> None:
@@ -108,23 +125,38 @@ def status(
     invoice for one business, or one line per business for a folder of them. Exits 1 when
     something needs a person or a business cannot load, as plan and sync do."""
     from connector.daemon import config_files
-    from connector.overview import business_status, overview
+    from connector.overview import CannotLoad, business_status, overview
 
-    if (config is None) == (config_dir is None):
-        raise UserError("give exactly one of --config FILE or --config-dir DIR")
+    shown = pick_format(output, as_json)
+    config, config_dir = pick_configs(config, config_dir)  # or the folder in $CONNECTOR_CONFIG_DIR
     day = parse_as_of(as_of)
     if config is not None:
-        with paused_gc():  # large books: 100,000s of small records, read and printed
+        with about(config), paused_gc():  # large books: 100,000s of small records
             books = business_status(config_mod.load(config), day)
-            if as_json:  # print_json's text, by the indenter that makes no garbage cycles
+            if shown is Format.JSON:  # print_json's text, by the indenter that makes no cycles
                 sys.stdout.write(indented(books.to_json()) + "\n")
+            elif shown is Format.CSV:
+                exports.write_csv(
+                    sys.stdout.write, exports.STATUS_COLUMNS, exports.status_rows(books)
+                )
             else:
                 render.status(out, books, every=every)
         raise typer.Exit(1 if books.attention else 0)
     assert config_dir is not None
     entries = overview(config_files(None, config_dir), day)
-    if as_json:
+    if shown is Format.JSON:
         print_json([e.to_json() for e in entries])
+    elif shown is Format.CSV:
+        rows = (
+            row
+            for e in entries
+            for row in (
+                exports.attention_rows(e.config, None, e.attention)
+                if isinstance(e, CannotLoad)
+                else exports.status_rows(e)
+            )
+        )
+        exports.write_csv(sys.stdout.write, exports.STATUS_COLUMNS, rows)
     else:
         render.overview(out, entries)
     raise typer.Exit(1 if any(e.attention for e in entries) else 0)

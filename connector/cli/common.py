@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from rich.style import Style
 from rich.text import Text
 
 from connector import config as config_mod
-from connector.errors import ConfigError, SettingRefused, UserError
+from connector.errors import ConfigError, ConnectorError, SettingRefused, UserError
 
 PIPED_WIDTH = 120
 
@@ -90,7 +91,34 @@ AsOfOpt = Annotated[
         help="Decide as of this date (YYYY-MM-DD) instead of today in the business's time zone.",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON instead of tables (--format json).")
+]
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="table for people, json for programs, csv for a spreadsheet. Default: table.",
+        show_default=False,
+    ),
+]
+
+
+def pick_format(output: Format | None, as_json: bool) -> Format:
+    """--format, or --json (its older spelling); both at once must agree."""
+    if as_json and output not in (None, Format.JSON):
+        raise UserError(f"--json and --format {output} disagree; give one of them")
+    return Format.JSON if as_json else (output or Format.TABLE)
+
 
 # The folder of business configs a machine keeps (/etc/connector), so that `connector status`,
 # `doctor` and `run` need no option there. Read by `pick_configs`, not by click's envvar, so an
@@ -136,6 +164,17 @@ def parse_as_of(raw: str | None) -> date | None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+@contextmanager
+def about(path: Path | str) -> Iterator[None]:
+    """Errors raised inside are about this business's config: a command they suggest names it."""
+    try:
+        yield
+    except ConnectorError as exc:
+        if exc.config_path is None:
+            exc.config_path = path
+        raise
 
 
 @contextmanager
