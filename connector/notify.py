@@ -19,13 +19,15 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import replace
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import keyring
 import requests
 from keyring.errors import KeyringError, NoKeyringError
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from connector.credentials import SERVICE
 from connector.money import fmt
@@ -55,6 +57,15 @@ class NotifySettings(BaseModel):
     smtp_username: str | None = None
     webhook_url: str | None = None
     only_when: Literal["activity", "always"] = "activity"
+    # `connector run`: one morning digest (true) instead of an email after every run (false).
+    # The webhook is told after every run either way.
+    digest: bool = True
+    # A digest on a night with nothing new, so that no email at all means the daemon is down.
+    heartbeat: bool = True
+    # The digest goes once every business it covers has had its run; at this time of day (in
+    # `digest_timezone`, else the business's zone, else the machine's) at the latest.
+    digest_by: str = "08:00"
+    digest_timezone: str | None = None
 
     @model_validator(mode="after")
     def _email_needs_server(self) -> NotifySettings:
@@ -62,6 +73,26 @@ class NotifySettings(BaseModel):
         if self.email_to and not (self.smtp_host and self.email_from):
             raise ValueError("email_to needs smtp_host and email_from")
         return self
+
+    @field_validator("digest_by")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        hour, _, minute = value.partition(":")
+        if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+            raise ValueError(f"expected a time of day like 08:00, got {value!r}")
+        return f"{int(hour):02d}:{int(minute):02d}"
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"expected an IANA time zone like America/Chicago, got {value!r}"
+                ) from None
+        return value
 
 
 # -- the SMTP password, in the keyring only -----------------------------------------------------
@@ -268,10 +299,26 @@ def _due(row: InvoiceRow) -> str:
 
 
 def render_email(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None) -> EmailMessage:
-    """The plain-text email; To/From are set by `send`, from the settings."""
+    """The plain-text email; To/From are set by `send`, from the settings, with the Date and
+    Message-ID (`stamp`)."""
     msg = EmailMessage()
     msg["Subject"] = subject(report)
     msg.set_content(render_body(report, invoices))
+    return msg
+
+
+MESSAGE_ID_DOMAIN = "milestone-connector.invalid"  # for a sender address without a domain
+
+
+def stamp(msg: EmailMessage, settings: NotifySettings) -> EmailMessage:
+    """From, To, Date (local time, RFC 5322) and a Message-ID under the sender's own domain,
+    so mail clients sort, thread and de-duplicate the messages as they should."""
+    sender = settings.email_from or ""
+    domain = sender.rpartition("@")[2].strip("> ") or MESSAGE_ID_DOMAIN
+    msg["From"] = sender
+    msg["To"] = ", ".join(settings.email_to)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=domain)  # short enough never to be folded
     return msg
 
 
@@ -322,6 +369,17 @@ def _send_email(
     tls_context: ssl.SSLContext | None,
     invoices: Sequence[InvoiceRow] | None,
 ) -> list[str]:
+    return deliver(render_email(report, invoices), settings, business, tls_context)
+
+
+def deliver(
+    msg: EmailMessage,
+    settings: NotifySettings,
+    business: str,
+    tls_context: ssl.SSLContext | None = None,
+) -> list[str]:
+    """Send `msg` (From, To, Date and Message-ID added here) to `settings.email_to`, logging in
+    with the password the keyring keeps for `business`; problems returned, never raised."""
     password: str | None = None
     try:
         if settings.smtp_username:
@@ -334,9 +392,7 @@ def _send_email(
                     f"email not sent: no SMTP password in the OS keyring (service {SERVICE!r}, "
                     f"user {smtp_keyring_user(business)!r})"
                 ]
-        msg = render_email(report, invoices)
-        msg["From"] = settings.email_from
-        msg["To"] = ", ".join(settings.email_to)
+        stamp(msg, settings)
         assert settings.smtp_host is not None  # the validator guarantees it with email_to
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT) as smtp:
             if settings.smtp_starttls:
@@ -374,15 +430,17 @@ def send(
     *,
     tls_context: ssl.SSLContext | None = None,
     invoices: Sequence[InvoiceRow] | None = None,
+    email: bool = True,
 ) -> list[str]:
     """Send what `settings` asks for; return problems instead of raising, so a broken mail
     server never fails a sync. `tls_context` is for a private CA (and tests); `invoices` are
     the business's invoices after the run (`current_invoices(cfg)`), for the payment links and
-    the emails the ledger refused; None: those the run created."""
+    the emails the ledger refused; None: those the run created. `email` False: the webhook
+    only (the daemon's morning digest takes the email's place)."""
     if not should_notify(report, settings):
         return []
     problems: list[str] = []
-    if settings.email_to:
+    if settings.email_to and email:
         problems += _send_email(report, settings, business, tls_context, invoices)
     if settings.webhook_url:
         problems += _send_webhook(report, settings.webhook_url, invoices)
