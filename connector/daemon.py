@@ -28,6 +28,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from connector import config as config_mod
+from connector.digest_send import DigestBook
 from connector.errors import ConfigError, ConnectorError, LockHeld, StateError, UserError
 from connector.fleet.engines import disposed_engines
 from connector.logs import run_context
@@ -47,6 +48,7 @@ log = logging.getLogger("connector.daemon")
 # businesses) still happens, late; one missed by more waits for its next night.
 MISFIRE_GRACE = 12 * 3600
 JITTER = 120  # seconds
+DIGEST_JOB = "digest:"  # the job id of a recipient's `digest_by`; business jobs are paths
 
 
 @dataclass
@@ -167,12 +169,20 @@ def sync_business(
     on_done: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
     everyone: NotifySettings | None = None,
+    digests: DigestBook | None = None,
 ) -> None:
     """One scheduled run. Never raises: a failure is logged and recorded in run history.
-    `everyone` is the daemon-wide [notify], told about every business's runs."""
+    `everyone` is the daemon-wide [notify], told about every business's runs; `digests`
+    sends the morning digests (instead of an email per run) once their runs are done."""
     if stop is not None and stop.is_set():
         return  # queued before a SIGTERM: leave it to the next start
-    outcome = run_business(business, stop, everyone)
+    if digests is not None:
+        digests.started(business.path)
+    try:
+        outcome = run_business(business, stop, everyone, digest_later=digests is not None)
+    finally:
+        if digests is not None:  # a daemon that is stopping sends no digest on its way out
+            digests.finished(business.path, send=not (stop is not None and stop.is_set()))
     if on_done and outcome:
         on_done(business.config.business.name, outcome)
 
@@ -184,13 +194,16 @@ def run_business(
     *,
     as_of: date | None = None,
     raise_not_started: bool = False,
+    digest_later: bool = False,
 ) -> str | None:
     """Sync one business and tell its people; the run's outcome, or None when another process
     holds its lock. With `raise_not_started`, a run that could not start (the lock held, the
     state database unreachable) raises LockHeld or StateError instead, for a caller that will
-    try again later (the fleet); everything else is reported, never raised."""
+    try again later (the fleet); everything else is reported, never raised. With
+    `digest_later`, a [notify] with `digest = true` gets no email for this run (its morning
+    digest tells it); its webhook is still told."""
     with run_context(business.config.business.name):
-        return _sync(business, stop, everyone, as_of, raise_not_started)
+        return _sync(business, stop, everyone, as_of, raise_not_started, digest_later)
 
 
 def _sync(
@@ -199,6 +212,7 @@ def _sync(
     everyone: NotifySettings | None,
     as_of: date | None,
     raise_not_started: bool,
+    digest_later: bool = False,
 ) -> str | None:
     cfg = business.config
     try:
@@ -214,7 +228,7 @@ def _sync(
             return None
     except Exception as exc:  # one business must never take the daemon down
         report = _not_run(cfg, exc)
-    _tell(cfg, report, everyone)
+    _tell(cfg, report, everyone, digest_later)
     return report.outcome
 
 
@@ -234,17 +248,27 @@ def _not_run(cfg: config_mod.Config, exc: Exception) -> SyncReport:
     return report
 
 
-def _tell(cfg: config_mod.Config, report: SyncReport, everyone: NotifySettings | None) -> None:
+def _tell(
+    cfg: config_mod.Config,
+    report: SyncReport,
+    everyone: NotifySettings | None,
+    digest_later: bool = False,
+) -> None:
     targets = [(cfg.notify, cfg.business.name)] + (
         [(everyone, DAEMON_SMTP_KEY)] if everyone else []
     )
-    wanted = [(s, key) for s, key in targets if should_notify(report, s)]
+    wanted = [
+        (s, key, not (digest_later and s.digest))  # email now, or in the morning digest
+        for s, key in targets
+        if should_notify(report, s)
+    ]
+    wanted = [(s, key, email) for s, key, email in wanted if s.webhook_url or email]
     # the email lists every open invoice's payment link, not only tonight's: read them once
     with disposed_engines():
         invoices = current_invoices(cfg) if wanted else ()
     with run_context(cfg.business.name, report.run_id or None):
-        for settings, password_key in wanted:
-            for problem in send(report, settings, password_key, invoices=invoices):
+        for settings, password_key, email in wanted:
+            for problem in send(report, settings, password_key, invoices=invoices, email=email):
                 log.error("notification not delivered: %s", problem)
 
 
@@ -290,6 +314,7 @@ class Daemon:
         self.scheduler = BlockingScheduler(executors={"default": pool})
         self.businesses: dict[Path, Business] = {}
         self.stopping = threading.Event()
+        self.digests = DigestBook(self._configs)
         # A reload and the shutdown never overlap: APScheduler's shutdown holds the job store
         # while it waits for running syncs, and a reload needs the job store.
         self._changing = threading.Lock()
@@ -305,7 +330,7 @@ class Daemon:
         self.scheduler.add_job(
             sync_business,
             trigger,
-            args=[business, self.on_done, self.stopping, self.notify],
+            args=[business, self.on_done, self.stopping, self.notify, self.digests],
             id=job_id,
             name=cfg.business.name,
             coalesce=True,
@@ -318,6 +343,34 @@ class Daemon:
             job = self.scheduler.get_job(job_id)
             log.info(
                 "%s %s", _described(business, verb), next_run(getattr(job, "next_run_time", None))
+            )
+
+    def _configs(self) -> tuple[dict[Path, config_mod.Config], NotifySettings | None]:
+        return {p: b.config for p, b in self.businesses.items()}, self.notify
+
+    def schedule_digests(self) -> None:
+        """A job per digest recipient at its `digest_by`: the runs that finished go out then,
+        even if another business's run has not (a run that hangs, a weekly schedule)."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(DIGEST_JOB):
+                self.scheduler.remove_job(job.id)
+        configs, _ = self._configs()
+        for r in self.digests.recipients():
+            hour, minute = r.settings.digest_by.split(":")
+            zone = r.zone(configs)
+            trigger = CronTrigger(
+                hour=int(hour), minute=int(minute), **({"timezone": zone} if zone else {})
+            )
+            self.scheduler.add_job(
+                self.digests.due,
+                trigger,
+                args=[r.key],
+                id=f"{DIGEST_JOB}{r.key}",
+                name=f"digest for {r.key}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=MISFIRE_GRACE,
+                replace_existing=True,
             )
 
     def reload(self) -> None:
@@ -344,6 +397,8 @@ class Daemon:
                     "SIGHUP: no change; %d business(es) keep their schedules", len(self.businesses)
                 )
             self.businesses = found
+            self.digests.mark_start()  # a business new to the folder: its digest starts now
+            self.schedule_digests()
 
     def _drop_removed(self, found: dict[Path, Business], paths: list[Path]) -> bool:
         """Unschedule the businesses whose file is gone; whether there were any. A file still
@@ -364,6 +419,8 @@ class Daemon:
         self.businesses = load_all(paths)
         for business in self.businesses.values():
             self.schedule(business, now=self.run_now)
+        self.digests.mark_start()
+        self.schedule_digests()
         warn_strays(stray_files(self.config_dir, paths, self.businesses.values()))
         self.scheduler.add_listener(self._started, EVENT_SCHEDULER_STARTED)
         signal.signal(signal.SIGTERM, self._stop)

@@ -18,6 +18,7 @@ from connector.adapters.local import MemoryLedger
 from connector.errors import StateError
 from connector.sync.state import State
 from tests.conftest import CONFIG, MILESTONES, Hook
+from tests.test_notify import smtp  # noqa: F401  (a fixture: a real SMTP server)
 
 
 def write_business(folder: Path, name: str) -> Path:
@@ -330,3 +331,115 @@ def _logged() -> Iterator[list[str]]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+# -- the morning digest ---------------------------------------------------------------------------
+
+
+def digest_notify(port: int, **extra: object) -> str:
+    lines = [
+        "[notify]",
+        'email_to = ["books@northwind.test"]',
+        'email_from = "connector@northwind.test"',
+        'smtp_host = "127.0.0.1"',
+        f"smtp_port = {port}",
+        "smtp_starttls = false",
+        *(f"{key} = {str(value).lower()}" for key, value in extra.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_one_digest_goes_once_every_business_has_run(tmp_path, smtp):  # noqa: F811
+    """The daemon-wide digest waits for the last business of the night, then tells of both;
+    a business that asks for an email per run (digest = false) still gets it at once."""
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+    from connector.digest_send import DigestBook
+
+    handler, port = smtp
+    everyone = config_mod.load_notify(_write(tmp_path / "notify.toml", digest_notify(port)))
+    alpha = write_business(tmp_path, "alpha")
+    beta = write_business(tmp_path, "beta")
+    beta.write_text(beta.read_text() + "\n" + digest_notify(port, digest=False))
+    businesses = {p: Business(p, config_mod.load(p), 0.0) for p in (alpha, beta)}
+    book = DigestBook(lambda: ({p: b.config for p, b in businesses.items()}, everyone))
+
+    sync_business(businesses[alpha], everyone=everyone, digests=book)
+    assert handler.messages == []  # beta has not run yet: no digest, no email per run
+    sync_business(businesses[beta], everyone=everyone, digests=book)
+    subjects = sorted(str(m["Subject"]).strip() for m in handler.messages)
+    assert subjects == [
+        "Morning digest, 2 businesses: 12 invoices created",
+        "beta: 6 invoices created",  # beta's own people, after its run, as before
+    ]
+    digest = next(m for m in handler.messages if "Morning digest" in str(m["Subject"]))
+    text = str(digest.get_body(("plain",)).get_content())
+    assert "== alpha ==" in text and "== beta ==" in text and "== All businesses ==" in text
+    assert "- USD: 54,000.00 USD outstanding" in text  # each business's ACME-WEB
+    assert "- USD: 108,000.00 USD outstanding" in text  # both, still one currency at a time
+
+    # the next night nothing is new: one heartbeat, so that silence would mean trouble
+    for path in (alpha, beta):
+        sync_business(businesses[path], everyone=everyone, digests=book)
+    assert str(handler.messages[-1]["Subject"]).strip() == (
+        "Morning digest, 2 businesses: all quiet (2 businesses synced)"
+    )
+    assert len(handler.messages) == 3
+
+    # with heartbeat = false a quiet night sends nothing at all
+    everyone = config_mod.load_notify(
+        _write(tmp_path / "notify.toml", digest_notify(port, heartbeat=False))
+    )
+    for path in (alpha, beta):
+        sync_business(businesses[path], everyone=everyone, digests=book)
+    assert len(handler.messages) == 3
+
+
+def test_at_digest_by_the_runs_that_finished_go_out(tmp_path, smtp):  # noqa: F811
+    """A business whose run never came (a hung run, a weekly schedule) does not hold back the
+    digest past `digest_by`; and with no run at all since the last digest nothing goes."""
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+    from connector.digest_send import DigestBook
+    from connector.notify import DAEMON_SMTP_KEY
+
+    handler, port = smtp
+    everyone = config_mod.load_notify(_write(tmp_path / "notify.toml", digest_notify(port)))
+    paths = [write_business(tmp_path, name) for name in ("alpha", "beta")]
+    businesses = {p: Business(p, config_mod.load(p), 0.0) for p in paths}
+    book = DigestBook(lambda: ({p: b.config for p, b in businesses.items()}, everyone))
+    sync_business(businesses[paths[0]], everyone=everyone, digests=book)
+    assert handler.messages == []
+    book.due(DAEMON_SMTP_KEY)
+    [msg] = handler.messages
+    text = str(msg.get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    assert "== beta ==\nLast sync: none yet" in text
+    book.due(DAEMON_SMTP_KEY)  # nothing ran since: silence
+    assert len(handler.messages) == 1
+
+
+def test_the_daemon_sends_one_digest_after_the_nights_runs(tmp_path, smtp):  # noqa: F811
+    handler, port = smtp
+    for name in ("alpha", "beta"):
+        write_business(tmp_path, name)
+    notify = _write(tmp_path / "notify.toml", digest_notify(port))
+    exe = Path(sys.executable).with_name("connector")
+    log_path = tmp_path / "daemon.log"
+    args = [str(exe), "run", "--config-dir", str(tmp_path), "--run-now"]
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([*args, "--notify-config", str(notify)], stderr=log_file, text=True)
+    try:
+        wait_for(log_path, "digest for 2 businesses sent", 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    [msg] = handler.messages
+    assert str(msg["Subject"]).strip() == "Morning digest, 2 businesses: 12 invoices created"
+    assert msg.get_content_type() == "multipart/alternative" and msg["Date"] and msg["Message-ID"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

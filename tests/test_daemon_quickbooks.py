@@ -1,6 +1,6 @@
 """`connector run` as a real process against the local QuickBooks sandbox, the way it runs on a
 bookkeeper's server: tokens in a file keyring (keyrings.alt) the daemon reads for itself, JSON
-logs, an email and a webhook after each run.
+logs, a morning digest by email and a webhook after each run.
 
 Two stories: a night that bills two businesses and in which no secret (client secret, access and
 refresh tokens, SMTP password) appears in any log line, email, webhook body, state database or
@@ -176,10 +176,16 @@ def test_a_night_of_two_businesses_leaks_no_secret_anywhere(tmp_path, file_keyri
     assert sorted((ln["business"], ln["run_id"]) for ln in finished) == [("alpha", 1), ("beta", 1)]
     run_lines = [ln for ln in lines if ln["logger"].startswith("connector.sync")]
     assert run_lines and all(ln["business"] and ln["run_id"] for ln in run_lines)
-    assert sorted(m["Subject"] for m in handler.messages) == [
-        "alpha: 6 invoices created",
-        "beta: 6 invoices created",
+    # each business's own [notify]: its morning digest once its night's run is done
+    assert sorted(str(m["Subject"]).strip() for m in handler.messages) == [
+        "Morning digest, alpha: 6 invoices created",
+        "Morning digest, beta: 6 invoices created",
     ]
+    for m in handler.messages:
+        assert m.get_content_type() == "multipart/alternative"
+        assert m["Date"] and str(m["Message-ID"]).strip().endswith("@northwind.test>")
+        html = m.get_body(("html",))
+        assert html is not None and "54,000.00 USD" in str(html.get_content())
     assert sorted(body["business"] for _, body in Hook.received) == ["alpha", "beta"]
 
     written = [p for p in folder.iterdir() if p.suffix != ".toml"]

@@ -281,3 +281,38 @@ def test_the_digest_reads_as_a_picture_at_phone_width(
     w, _, pixels = png_pixels(out / "digest-390.png")
     edge = [p for i, p in enumerate(pixels) if i % w >= w - 4 and max(p) < 160]
     assert not edge, "something is wider than a phone's screen"
+
+
+def test_a_night_in_the_quickbooks_sandbox(
+    tmp_path: Path,
+    qbo: Any,
+    smtp: tuple[Collector, int],  # noqa: F811
+) -> None:
+    """The books a real QuickBooks night left: the payments as the ledger reported them, on the
+    invoice numbers it gave, and the receivables that are left."""
+    from connector_sandbox.quickbooks import DEFAULT_REALM
+    from tests import qbo_support
+
+    handler, port = smtp
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    who = recipient(port)
+    business.sync()
+    assert send_digest(who, [business.config()], datetime.now().astimezone()) == []
+    by_total = {f"{Decimal(str(i['TotalAmt'])):.2f}": i for i in qbo.invoices()}
+    deposit, first = by_total["4800.00"], by_total["8160.00"]
+    qbo.record_payment(DEFAULT_REALM, deposit["Id"], "4800.00", date(2026, 11, 20))
+    qbo.record_payment(DEFAULT_REALM, first["Id"], "1000.00", date(2026, 11, 21))
+    assert business.sync().outcome == "ok"
+    assert send_digest(who, [business.config()], datetime.now().astimezone()) == []
+
+    night_one, night_two = handler.messages
+    assert subject(night_one) == "Morning digest, 1 business: 6 invoices created"
+    assert subject(night_two) == "Morning digest, 1 business: 2 payments"
+    text, html = parts(night_two)
+    text = text.replace("\r\n", "\n")
+    assert f"- Acme Corporation paid 4,800.00 USD on {deposit['DocNumber']} (ACME-WEB)" in text
+    assert f"- Acme Corporation paid 1,000.00 USD on {first['DocNumber']} (ACME-WEB)" in text
+    assert "Payments received (2), 5,800.00 USD:" in text
+    assert "- USD: 48,200.00 USD outstanding" in text  # 54,000.00 billed less 5,800.00 paid
+    assert "- EUR: 4,000.00 EUR outstanding" in text
+    assert "5,800.00 USD" in html and first["DocNumber"] in html

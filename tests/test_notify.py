@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import email.utils
 import ipaddress
 import json
 import socket
@@ -112,6 +113,9 @@ def test_real_sync_is_emailed(business: Business, smtp: tuple[Collector, int]) -
     n = len(report.created)
     assert msg["Subject"].startswith(f"Northwind Studio: {n} invoices created")
     assert msg["To"] == "books@northwind.test"
+    # a mail client sorts by Date and threads and de-duplicates by Message-ID
+    assert email.utils.parsedate_to_datetime(msg["Date"]).tzinfo is not None
+    assert str(msg["Message-ID"]).strip().endswith("@northwind.test>")
     text = body(msg)
     for row, number in report.created:
         assert number in text
@@ -339,6 +343,13 @@ def test_settings_validation() -> None:
     with pytest.raises(ValidationError):
         NotifySettings.model_validate({"smtp_password": "x"})  # extra="forbid"
     assert NotifySettings().only_when == "activity"
+    assert (
+        NotifySettings().digest and NotifySettings().heartbeat
+    )  # the morning digest is the default
+    assert NotifySettings(digest_by="7:5").digest_by == "07:05"
+    for bad in ({"digest_by": "25:00"}, {"digest_by": "seven"}, {"digest_timezone": "Mars/Base"}):
+        with pytest.raises(ValidationError, match="expected"):
+            NotifySettings.model_validate(bad)
 
 
 # -- the client's side: payment links and emails the ledger refused --------------------------------
