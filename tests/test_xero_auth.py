@@ -172,6 +172,37 @@ def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
     assert business.sync().outcome == "ok"
 
 
+def test_auth_paste_prints_the_address_whole_and_the_ledger_section_by_name(
+    tmp_path, xero, monkeypatch
+):
+    """At 40 columns the consent address is still one line, so a person can copy it whole
+    (a broken one is refused: "state differs"), and "[ledger]" in the closing sentence is
+    printed, not taken for markup."""
+    from connector.adapters.xero import auth as xero_auth
+    from connector.cli import app
+
+    business = xero_business(tmp_path / "b", xero)
+    text = business.config_path.read_text()
+    business.config_path.write_text(text.replace(f'tenant_id = "{xero.tenant}"\n', ""))
+    TokenStore(BUSINESS, "xero").delete()
+    monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
+    monkeypatch.setenv("COLUMNS", "40")
+    chosen = business.config().ledger_settings
+    address = consent_url(chosen, CLIENT_ID, "fixed-state")
+    landed = xero.consent(address)
+    answer = CliRunner().invoke(
+        app,
+        ["auth", "xero", "--config", str(business.config_path), "--paste"],
+        input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
+    )
+    assert answer.exit_code == 0, answer.output
+    lines = answer.output.splitlines()
+    [shown] = [line for line in lines if line.startswith(address[:20])]
+    assert len(shown) > 40 and shown == address
+    flat = " ".join(answer.output.split())
+    assert f'add tenant_id = "{xero.tenant}" to [ledger] to pin it' in flat
+
+
 def test_auth_command_refuses_a_config_for_another_ledger(tmp_path):
     from connector.cli import app
     from tests.conftest import make_business
@@ -259,7 +290,9 @@ def test_an_unreadable_keyring_entry_names_itself_and_the_command(
     code, printed = sync(business.config_path, monkeypatch, capsys)
     assert code == 2
     assert f"keyring entry '{BUSINESS}/xero'" in printed
-    assert "connector auth xero --config FILE" in printed and "error: unexpected" not in printed
+    # the command to run names this business's config file, ready to copy
+    assert f"connector auth xero --config {business.config_path}`" in printed
+    assert "--config FILE" not in printed and "error: unexpected" not in printed
     answer = auth_through_the_cli(business, xero, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
     assert answer.exit_code == 0, answer.output
     assert sync(business.config_path, monkeypatch, capsys)[0] == 0

@@ -252,6 +252,8 @@ def _untold(
     """The last sync's problems that no item already says: the same words, words an item
     quotes, or words about an invoice row an item names (by its number or reference)."""
     named = {a.invoice for a in told if a.invoice}
+    # "5 invoice(s) not confirmed by the ledger (...)": a batch's words, its rows are listed
+    unconfirmed = any(a.kind is Trouble.UNCONFIRMED for a in told)
     labels = {label(r) for r in rows if (r.number or r.reference) in named}
     out = []
     for problem in dict.fromkeys(problems):
@@ -260,6 +262,8 @@ def _untold(
         if any(problem.startswith(label + ":") for label in labels):
             continue
         if any(n in problem for n in named if n):
+            continue
+        if unconfirmed and " not confirmed" in problem and not problem.startswith("contract "):
             continue
         out.append(Attention(Trouble.LAST_SYNC, f"the last sync: {problem}"))
     return out
