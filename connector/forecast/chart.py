@@ -99,7 +99,8 @@ def _panel(c: CurrencyForecast, top: float) -> list[str]:
                 f'<rect x="{x:.1f}" y="{ye:.1f}" width="{bar_w:.1f}" '
                 f'height="{y0 - ye:.1f}" fill="{BAR}"><title>{escape(_tip(c, i))}</title></rect>'
             )
-            out.append(_text(mid, ye - 6, _amount(w.expected.amount), 10, fill="#222"))
+            top_y = min(ye, y(w.high))  # above the band too, so neither hides the other
+            out.append(_text(mid, top_y - 6, _amount(w.expected.amount), 10, fill="#222"))
         if w.high > 0:  # the band, a line when early and late agree
             yl, yh = y(w.low), y(w.high)
             band_w = bar_w * 0.36
