@@ -178,11 +178,15 @@ def sync_business(
         return  # queued before a SIGTERM: leave it to the next start
     if digests is not None:
         digests.started(business.path)
+    reports: list[SyncReport] = []
     try:
-        outcome = run_business(business, stop, everyone, digest_later=digests is not None)
+        outcome = run_business(
+            business, stop, everyone, digest_later=digests is not None, on_report=reports.append
+        )
     finally:
         if digests is not None:  # a daemon that is stopping sends no digest on its way out
-            digests.finished(business.path, send=not (stop is not None and stop.is_set()))
+            going = not (stop is not None and stop.is_set())
+            digests.finished(business.path, reports[0] if reports else None, send=going)
     if on_done and outcome:
         on_done(business.config.business.name, outcome)
 
@@ -195,15 +199,22 @@ def run_business(
     as_of: date | None = None,
     raise_not_started: bool = False,
     digest_later: bool = False,
+    on_report: Callable[[SyncReport], None] | None = None,
 ) -> str | None:
-    """Sync one business and tell its people; the run's outcome, or None when another process
-    holds its lock. With `raise_not_started`, a run that could not start (the lock held, the
-    state database unreachable) raises LockHeld or StateError instead, for a caller that will
-    try again later (the fleet); everything else is reported, never raised. With
+    """Sync one business and tell its people (`on_report` is handed the run's report); the
+    run's outcome, or None when another process holds its lock. With `raise_not_started`, a
+    run that could not start (the lock held, the state database unreachable) raises LockHeld
+    or StateError instead, for a caller that will try again later (the fleet); everything
+    else is reported, never raised. With
     `digest_later`, a [notify] with `digest = true` gets no email for this run (its morning
     digest tells it); its webhook is still told."""
     with run_context(business.config.business.name):
-        return _sync(business, stop, everyone, as_of, raise_not_started, digest_later)
+        report = _sync(business, stop, everyone, as_of, raise_not_started, digest_later)
+    if report is None:
+        return None
+    if on_report is not None:
+        on_report(report)
+    return report.outcome
 
 
 def _sync(
@@ -213,7 +224,7 @@ def _sync(
     as_of: date | None,
     raise_not_started: bool,
     digest_later: bool = False,
-) -> str | None:
+) -> SyncReport | None:
     cfg = business.config
     try:
         with disposed_engines():  # its connections close with the run, not at the next GC
@@ -229,7 +240,7 @@ def _sync(
     except Exception as exc:  # one business must never take the daemon down
         report = _not_run(cfg, exc)
     _tell(cfg, report, everyone, digest_later)
-    return report.outcome
+    return report
 
 
 def _not_run(cfg: config_mod.Config, exc: Exception) -> SyncReport:

@@ -174,12 +174,13 @@ class BusinessDigest:
     aging: Aging | None = None
     extra: tuple[Section, ...] = ()
     error: str | None = None  # the state or config could not be read: nothing else is known
+    not_run: str | None = None  # why its last run could not start (the state cannot say)
     next_mark: Mark | None = None  # what this digest told of, once it went (None: as before)
 
     @property
     def quiet(self) -> bool:
         """Nothing new and nothing that needs a person: the night a heartbeat is for."""
-        return not (self.received or self.created or self.needs or self.error)
+        return not (self.received or self.created or self.needs or self.error or self.not_run)
 
     @property
     def totals(self) -> tuple[Buckets, ...]:
@@ -225,9 +226,11 @@ def business_digest(
     now: datetime,
     *,
     extras: Sequence[ExtraSection] = (expected_receipts,),
+    not_run: str | None = None,
 ) -> BusinessDigest:
     """What one business's people hear this morning; a state that cannot be read is said so,
-    never raised (one business never keeps the others' digest from going)."""
+    never raised (one business never keeps the others' digest from going). `not_run`: why
+    its last run could not start, which the daemon knows and the state does not."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from connector.overview import business_status
@@ -239,6 +242,7 @@ def business_digest(
         state = State.open(cfg.state_url, name, path=cfg.state_path, read_only=True)
         books = business_status(cfg, as_of)
         rows = state.invoice_rows()
+        first = _not_run(not_run, books)
         payments = state.payment_rows()  # read once: what is told is what is marked
         notes = state.milestone_notes()
         return BusinessDigest(
@@ -247,7 +251,8 @@ def business_digest(
             last_sync=_last_sync(books),
             received=received_since(payments, rows, mark),
             created=created_since(rows, mark, now, cfg),
-            needs=tuple(_needs(item) for item in books.attention),
+            needs=first + tuple(_needs(item) for item in books.attention),
+            not_run=not_run,
             awaiting=awaiting_acceptance(cfg, notes, as_of),
             retainage=retainage(books, notes, rows),
             aging=aging_of(name, rows, as_of),
@@ -255,7 +260,19 @@ def business_digest(
             next_mark=latest_mark(payments, rows, now),
         )
     except (ConnectorError, OSError, SQLAlchemyError) as exc:
-        return BusinessDigest(name, as_of, error=f"its books could not be read: {exc}")
+        error = f"its books could not be read: {exc}"
+        return BusinessDigest(name, as_of, error=error, not_run=not_run)
+
+
+def _not_run(why: str | None, books: BooksStatus) -> tuple[NeedsPerson, ...]:
+    """Why the last run could not start, unless the state recorded that run's failure (its
+    words are then among the status's own)."""
+    if not why:
+        return ()
+    words = why.split(": ", 1)[-1]
+    if any(words in str(getattr(a, "message", a)) for a in books.attention):
+        return ()
+    return (NeedsPerson(f"the last run could not start: {why}"),)
 
 
 def _last_sync(books: BooksStatus) -> LastSync | None:

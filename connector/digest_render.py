@@ -132,7 +132,9 @@ def when(moment: datetime) -> str:
 
 
 def failed(b: BusinessDigest) -> bool:
-    return b.error is not None or (b.last_sync is not None and b.last_sync.outcome == "failed")
+    if b.error is not None or b.not_run is not None:
+        return True
+    return b.last_sync is not None and b.last_sync.outcome == "failed"
 
 
 def subject(digest: Digest) -> str:
@@ -193,7 +195,8 @@ def _section(title: str, items: Sequence[str], total: str = "") -> list[str]:
 def business_text(b: BusinessDigest) -> list[str]:
     lines = ["", f"== {b.business} =="]
     if b.error:
-        return [*lines, f"NEEDS A PERSON: {b.error}"]
+        also = [f"NEEDS A PERSON: the last run could not start: {b.not_run}"] if b.not_run else []
+        return [*lines, f"NEEDS A PERSON: {b.error}", *also]
     if b.last_sync is None:
         lines.append("Last sync: none yet")
     else:

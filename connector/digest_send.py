@@ -39,6 +39,7 @@ from connector.digest import (
 from connector.digest_render import plural, render_email
 from connector.errors import ConnectorError
 from connector.notify import DAEMON_SMTP_KEY, NotifySettings, deliver
+from connector.sync.report import SyncReport
 from connector.sync.state import State
 
 log = logging.getLogger("connector.digest")
@@ -141,12 +142,15 @@ def send_digest(
     *,
     tls_context: ssl.SSLContext | None = None,
     extras: Sequence[ExtraSection] = (expected_receipts,),
+    not_run: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Build and send one digest of `configs` (a heartbeat if nothing is new, unless turned
-    off); the problems, never raised."""
+    off); the problems, never raised. `not_run`: by business, why its last run could not
+    start (the state has no record of it)."""
     marks = [read_mark(cfg, recipient.key) for cfg in configs]
+    why = not_run or {}
     parts = [
-        business_digest(cfg, mark, now, extras=extras)
+        business_digest(cfg, mark, now, extras=extras, not_run=why.get(cfg.business.name))
         for cfg, mark in zip(configs, marks, strict=True)
     ]
     digest = digest_of(title_of(recipient, configs), parts, marks, now)
@@ -174,6 +178,8 @@ class DigestBook:
         self._lock = threading.Lock()
         self._running: set[Path] = set()
         self._done: dict[str, set[Path]] = {}
+        # a run that could not start records nothing in the state: its report says why
+        self._not_run: dict[Path, str] = {}
 
     def recipients(self) -> list[Recipient]:
         configs, everyone = self._configs()
@@ -188,12 +194,17 @@ class DigestBook:
         with self._lock:
             self._running.add(path)
 
-    def finished(self, path: Path, *, send: bool = True) -> None:
-        """A run of `path` ended (however it ended); send each digest now complete."""
+    def finished(self, path: Path, report: SyncReport | None = None, *, send: bool = True) -> None:
+        """A run of `path` ended (however it ended: `report`, None when another process held
+        its lock); send each digest now complete."""
         configs, everyone = self._configs()
         ready = []
         with self._lock:
             self._running.discard(path)
+            if report is not None and not report.run_id and report.problems():
+                self._not_run[path] = "; ".join(report.problems())
+            elif report is not None:
+                self._not_run.pop(path, None)
             for r in recipients(configs, everyone):
                 covered = set(r.businesses(configs))
                 if path not in covered:
@@ -220,6 +231,15 @@ class DigestBook:
             self._send(r, configs)
 
     def _send(self, r: Recipient, configs: Mapping[Path, Config]) -> None:
-        covered = list(r.businesses(configs).values())
-        for problem in send_digest(r, covered, r.now(configs), tls_context=self._tls):
+        covered = r.businesses(configs)
+        with self._lock:
+            not_run = {
+                cfg.business.name: self._not_run[p]
+                for p, cfg in covered.items()
+                if p in self._not_run
+            }
+        now = r.now(configs)
+        for problem in send_digest(
+            r, list(covered.values()), now, tls_context=self._tls, not_run=not_run
+        ):
             log.error("digest not delivered: %s", problem)

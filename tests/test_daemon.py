@@ -418,6 +418,48 @@ def test_at_digest_by_the_runs_that_finished_go_out(tmp_path, smtp):  # noqa: F8
     assert len(handler.messages) == 1
 
 
+def test_a_run_that_cannot_start_is_in_the_digest(tmp_path, smtp):  # noqa: F811
+    """A run that never started leaves no trace in the state: the daemon tells the digest."""
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+    from connector.digest_send import DigestBook
+
+    handler, port = smtp
+    everyone = config_mod.load_notify(_write(tmp_path / "notify.toml", digest_notify(port)))
+    path = write_business(tmp_path, "delta")
+    business = Business(path, config_mod.load(path), 0.0)
+    book = DigestBook(lambda: ({path: business.config}, everyone))
+    (tmp_path / "delta-milestones.toml").unlink()  # the tracker file went missing
+    sync_business(business, everyone=everyone, digests=book)
+    [msg] = handler.messages
+    assert str(msg["Subject"]).strip() == (
+        "Morning digest, 1 business: sync FAILED for delta, 1 needs a person"
+    )
+    text = str(msg.get_body(("plain",)).get_content())
+    # the run was recorded as failed: its words once, not twice
+    assert text.count("delta-milestones.toml: milestones file not found") == 1
+
+
+def test_a_run_whose_state_cannot_be_opened_is_in_the_digest(tmp_path, smtp):  # noqa: F811
+    from connector import config as config_mod
+    from connector.daemon import Business, sync_business
+    from connector.digest_send import DigestBook
+
+    handler, port = smtp
+    everyone = config_mod.load_notify(_write(tmp_path / "notify.toml", digest_notify(port)))
+    path = write_business(tmp_path, "delta")
+    (tmp_path / "delta.db").write_bytes(b"not a database at all")
+    business = Business(path, config_mod.load(path), 0.0)
+    sync_business(
+        business, everyone=everyone, digests=DigestBook(lambda: ({path: business.config}, everyone))
+    )
+    [msg] = handler.messages
+    assert str(msg["Subject"]).strip() == "Morning digest, 1 business: sync FAILED for delta"
+    text = str(msg.get_body(("plain",)).get_content())
+    assert "NEEDS A PERSON: its books could not be read" in text
+    assert "NEEDS A PERSON: the last run could not start: could not run:" in text
+
+
 def test_the_daemon_sends_one_digest_after_the_nights_runs(tmp_path, smtp):  # noqa: F811
     handler, port = smtp
     for name in ("alpha", "beta"):
