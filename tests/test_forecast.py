@@ -516,3 +516,131 @@ def test_the_chart_is_drawn_as_svg_and_png_and_is_not_blank(harbor, tmp_path):
     assert png_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ink, blue = _ink(png_file)
     assert ink > 20_000 and blue > 5_000  # text, axes and bars: not a blank page
+
+
+# -- billing run forward is billing ---------------------------------------------------------------
+
+NORTHWIND_AHEAD = """
+[[milestones]]
+id = "ACME-M1"
+contract = "ACME-WEB"
+title = "Discovery"
+percent = "20"
+status = "done"
+completed = 2026-09-20
+accepted = 2026-09-22
+
+[[milestones]]
+id = "ACME-M2"
+contract = "ACME-WEB"
+title = "Design"
+percent = "30"
+planned = 2026-10-28
+
+[[milestones]]
+id = "ACME-M3"
+contract = "ACME-WEB"
+title = "Build"
+percent = "50"
+planned = 2026-11-20
+
+[[milestones]]
+id = "BETA-1"
+contract = "BETA-APP"
+title = "Prototype"
+amount = "4000.00"
+planned = 2026-10-05
+"""
+
+
+def test_the_milestones_forecast_are_billed_as_the_syncs_on_those_days_bill_them(tmp_path):
+    """The test business (tests/conftest.py: deposit 10%, retainage 5%, change order CO-1 of
+    6,000.00 approved 2026-10-20) synced on 2026-10-01, its other milestones planned ahead.
+    No slip is known and Acme accepts 2 days after the work (ACME-M1), so the forecast has
+    ACME-M2 done 10-28 and accepted 10-30, ACME-M3 done 11-20 and accepted 11-22, BETA-1 done
+    10-05 and accepted 10-07. The tracker then says exactly that and a sync runs on each of
+    those days: every document it raises (deposit applied, retainage withheld, the change
+    order's true-up on the last invoice, the retainage release) is one the forecast had, with
+    the same date, due date and total."""
+    from connector.forecast.forward import run_forward
+    from connector.forecast.habits import learn
+    from connector.forecast.load import known_from
+    from connector.forecast.records import Scenario
+    from connector.sync.rows import to_billed
+    from tests.conftest import make_business
+
+    business = make_business(tmp_path, milestones=NORTHWIND_AHEAD)
+    business.sync(as_of=date(2026, 10, 1))
+    known = known_from(business.config())
+    habits = learn(known.rows, known.payments, known.milestones, known.contracts)
+    outcome = run_forward(
+        dict(known.contracts), known.milestones, known.invalid,
+        [to_billed(r) for r in known.rows], known.rules, habits, Scenario.EXPECTED,
+        date(2026, 10, 1), 13,
+    )  # fmt: skip
+    forecast_docs = sorted(
+        (str(d.kind), d.milestones, d.date, d.due_date, d.total) for d, _ in outcome.documents
+    )
+    before = {r.key for r in known.rows}
+    done = NORTHWIND_AHEAD
+    for mid, completed, accepted in (
+        ("BETA-1", "2026-10-05", "2026-10-07"),
+        ("ACME-M2", "2026-10-28", "2026-10-30"),
+        ("ACME-M3", "2026-11-20", "2026-11-22"),
+    ):
+        done = done.replace(
+            f'id = "{mid}"',
+            f'id = "{mid}"\nstatus = "done"\ncompleted = {completed}\naccepted = {accepted}',
+        )
+    business.milestones(done)
+    for night in (date(2026, 10, 7), date(2026, 10, 30), date(2026, 11, 22)):
+        business.sync(as_of=night)
+    state = business.state()
+    billed = sorted(
+        (str(r.kind), r.milestones, r.invoice_date, r.due_date, r.total)
+        for r in state.invoice_rows()
+        if r.key not in before
+    )
+    state.engine.dispose()
+    assert billed == forecast_docs
+    # ACME-M2, billed after CO-1: 30% of 54,000.00 = 16,200.00 - deposit applied 1,620.00
+    # (16,200 x 4,800 / 48,000) - 5% retainage 810.00. ACME-M3, the last: 27,000.00 + the
+    # true-up of ACME-M1's 20% of CO-1 (1,200.00) - the deposit's rest (4,800 - 960 - 1,620 =
+    # 2,220.00) - 5% of 28,200.00 (1,410.00). The release: 480 + 810 + 1,410 withheld.
+    assert billed == [
+        ("milestone", ("ACME-M2",), date(2026, 10, 30), date(2026, 11, 14), D("13770.00")),
+        ("milestone", ("ACME-M3",), date(2026, 11, 22), date(2026, 12, 7), D("24570.00")),
+        ("milestone", ("BETA-1",), date(2026, 10, 7), date(2026, 11, 6), D("4000.00")),
+        ("retainage", (), date(2026, 11, 22), date(2026, 12, 7), D("2700.00")),
+    ]
+
+
+def test_a_milestone_held_at_the_cap_is_not_forecast_and_says_why():
+    """A contract capped at 10,000.00: the second 6,000.00 milestone would bring it to
+    12,000.00, so billing holds it every night, and the forecast says so instead of counting
+    it. The first is billed on 10-05, when done (no approval), due 30 days on (no history:
+    on its due day)."""
+    from connector.forecast.compute import forecast as compute
+    from connector.forecast.records import Known
+    from connector.models import BillingRules, Contract, Milestone
+
+    contract = Contract("CAPPED", "Cap Co", "USD", cap=D("10000.00"))
+    known = Known(
+        "Capped",
+        {"CAPPED": contract},
+        BillingRules("Capped", approval="none"),
+        [
+            Milestone("C1", "CAPPED", amount=D("6000.00"), planned=date(2026, 10, 5)),
+            Milestone("C2", "CAPPED", amount=D("6000.00"), planned=date(2026, 10, 12)),
+        ],
+        [],
+        [],
+        [],
+    )
+    f = compute(known, date(2026, 10, 1), 8).to_json()
+    assert figures(f, "USD", "expected") == {5: "6000.00"}  # due 11-04: week 5, 10-29..11-04
+    assert f["not_forecast"] == [
+        "billing C2 (6000.00 USD) would bring contract CAPPED to 12000.00 USD, above its cap "
+        "of 10000.00 USD; it is billed on the first night there is room; by 2026-11-25 there "
+        "is no room for it (not in the forecast)"
+    ]
