@@ -1153,3 +1153,27 @@ def test_an_unknown_section_lists_the_sections_in_the_same_order_every_time(
     listed = line.split("expected one of: ", 1)[1].split(";")[0].split()[:8]
     names = [word.strip(",") for word in listed]
     assert "billing" in names and names == sorted(names)
+
+
+def test_a_config_problem_reads_the_same_whatever_the_hash_seed(tmp_path: Path) -> None:
+    """Sets of names are ordered by string hashes, which change with every process: a list
+    built from one read differently on each run. Two processes, two seeds, one message."""
+    import os
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path, extra='[bilings]\nitem = "x"')
+    text = config.read_text().replace("[billing]\n", '[billing]\ncolour = "red"\n', 1)
+    config.write_text(text)
+    said = []
+    for seed in ("1", "2", "3"):
+        done = subprocess.run(
+            [sys.executable, "-m", "connector", "plan", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert done.returncode == 2 and "expected one of" in done.stderr
+        said.append(done.stderr)
+    assert said[0] == said[1] == said[2]

@@ -201,3 +201,22 @@ def test_a_ledger_without_a_profile_shows_none(business, monkeypatch, capsys):
     """The practice ledger describes no company: doctor shows no profile and checks none."""
     code, out = doctor(monkeypatch, capsys, business.config_path)
     assert code == 0 and "profile" not in out and "bookings" not in out
+
+
+def test_the_keyring_advice_is_said_once(tmp_path, qbo_server, monkeypatch, capsys):
+    """No usable keyring: the keyring check says what to do; the credentials check, which
+    fails for the same reason, points to it instead of repeating the paragraph."""
+    import keyring
+    from keyring.backends import fail
+
+    business = qbo_support.qbo_business(tmp_path / "b", qbo_server)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        code, out = doctor(monkeypatch, capsys, business.config_path)
+    finally:
+        keyring.set_keyring(previous)
+    flat = " ".join(out.split())
+    assert code == 2 and "FAIL keyring no usable OS keyring was found" in flat
+    assert flat.count("no usable OS keyring") == 1 and flat.count("on running as a service") == 1
+    assert "FAIL credentials as the keyring check says above" in flat
