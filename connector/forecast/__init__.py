@@ -40,9 +40,12 @@ def forecast_for(
 
 
 def next_weeks(
-    cfg: Config, as_of: date | None = None, weeks: int = 4, *, read_tracker: bool = False
+    cfg: Config, as_of: date | None = None, weeks: int = 4, *, read_tracker: bool | None = None
 ) -> dict[str, Decimal]:
     """Expected receipts in the next `weeks` weeks (the as-of day included), per currency
-    code, for one business: the line the status and the digest show. By default from the
-    state alone (the milestones the last sync saw), so it asks no tracker."""
+    code, for one business: the line the status and the digest show. By default it calls no
+    tracker over the network: a milestones file beside the config is read (that is where its
+    planned dates are); another tracker's milestones are the ones the last sync saw."""
+    if read_tracker is None:
+        read_tracker = cfg.tracker_kind == "file"
     return forecast_for(cfg, as_of, weeks, read_tracker=read_tracker).expected_total()
