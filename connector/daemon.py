@@ -151,16 +151,21 @@ def next_run(when: datetime | None) -> str:
     return f"next run {when.strftime('%Y-%m-%d %H:%M:%S %Z')}"
 
 
-def load_all(paths: list[Path]) -> dict[Path, Business]:
-    """Every config that loads; each one that does not is logged with its problems and skipped."""
+def load_all(paths: list[Path], broken: dict[Path, str] | None = None) -> dict[Path, Business]:
+    """Every config that loads; each one that does not is logged with its problems and skipped
+    (and put in `broken` with them, for the morning digest)."""
     out: dict[Path, Business] = {}
     for path in paths:
         try:
             out[path] = Business(path, config_mod.load(path), path.stat().st_mtime)
         except ConfigError as exc:  # its message starts with the file's name
             log.error("skipping %s", exc)
+            if broken is not None:
+                broken[path] = str(exc)
         except (ConnectorError, OSError) as exc:
             log.error("skipping %s: %s", path, exc)
+            if broken is not None:
+                broken[path] = f"{path}: {exc}"
     return out
 
 
@@ -325,7 +330,8 @@ class Daemon:
         self.scheduler = BlockingScheduler(executors={"default": pool})
         self.businesses: dict[Path, Business] = {}
         self.stopping = threading.Event()
-        self.digests = DigestBook(self._configs)
+        self.broken: dict[Path, str] = {}  # the configs that do not load, and why
+        self.digests = DigestBook(self._configs, broken=lambda: dict(self.broken))
         # A reload and the shutdown never overlap: APScheduler's shutdown holds the job store
         # while it waits for running syncs, and a reload needs the job store.
         self._changing = threading.Lock()
@@ -395,7 +401,9 @@ class Daemon:
             except UserError as exc:  # the folder itself is gone (unmounted?): change nothing
                 log.error("keeping every business as it was: %s", exc)
                 return
-            found = load_all(paths)
+            broken: dict[Path, str] = {}
+            found = load_all(paths, broken)
+            self.broken = broken
             changed = self._drop_removed(found, paths)
             for path, business in found.items():
                 old = self.businesses.get(path)
@@ -427,7 +435,7 @@ class Daemon:
 
     def start(self) -> None:
         paths = config_files(self.config, self.config_dir)
-        self.businesses = load_all(paths)
+        self.businesses = load_all(paths, self.broken)
         for business in self.businesses.values():
             self.schedule(business, now=self.run_now)
         self.digests.mark_start()

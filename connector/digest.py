@@ -195,10 +195,11 @@ class Digest:
     made_at: datetime  # aware
     businesses: tuple[BusinessDigest, ...] = ()
     since: datetime | None = None  # the previous digest, where every business has one
+    cannot_load: tuple[str, ...] = ()  # config files of the folder that do not load, and why
 
     @property
     def quiet(self) -> bool:
-        return all(b.quiet for b in self.businesses)
+        return not self.cannot_load and all(b.quiet for b in self.businesses)
 
     @property
     def totals(self) -> tuple[Buckets, ...]:
@@ -426,11 +427,15 @@ def latest_mark(payments: Sequence[PaymentRow], rows: Sequence[InvoiceRow], now:
 
 
 def digest_of(
-    title: str, businesses: Sequence[BusinessDigest], marks: Sequence[Mark], now: datetime
+    title: str,
+    businesses: Sequence[BusinessDigest],
+    marks: Sequence[Mark],
+    now: datetime,
+    cannot_load: Sequence[str] = (),
 ) -> Digest:
     known = [m.at for m in marks if m.at is not None]
     since = min(known) if known and len(known) == len(marks) else None
-    return Digest(title, now, tuple(businesses), since)
+    return Digest(title, now, tuple(businesses), since, tuple(cannot_load))
 
 
 __all__ = [

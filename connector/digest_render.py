@@ -142,6 +142,9 @@ def subject(digest: Digest) -> str:
     head = f"Morning digest, {digest.title}"
     bad = [b.business for b in digest.businesses if failed(b)]
     parts = [f"sync FAILED for {', '.join(bad)}"] if bad else []
+    if digest.cannot_load:
+        n = len(digest.cannot_load)
+        parts.append(f"{plural(n, 'config')} {'does' if n == 1 else 'do'} not load")
     paid = sum(len(b.received) for b in digest.businesses)
     made = sum(len(b.created) for b in digest.businesses)
     needs = sum(len(b.needs) for b in digest.businesses)
@@ -240,6 +243,9 @@ def render_text(digest: Digest) -> str:
         lines.append("The first digest: everything the books hold so far.")
     if digest.quiet:
         lines.append("All quiet: every business synced, nothing new, nothing needs a person.")
+    lines += _section(
+        "Configs that do not load, so their businesses are not synced", digest.cannot_load
+    )
     for b in digest.businesses:
         lines += business_text(b)
     if len(digest.businesses) > 1 and digest.totals:

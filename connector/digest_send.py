@@ -143,17 +143,19 @@ def send_digest(
     tls_context: ssl.SSLContext | None = None,
     extras: Sequence[ExtraSection] = (expected_receipts,),
     not_run: Mapping[str, str] | None = None,
+    cannot_load: Sequence[str] = (),
 ) -> list[str]:
     """Build and send one digest of `configs` (a heartbeat if nothing is new, unless turned
     off); the problems, never raised. `not_run`: by business, why its last run could not
-    start (the state has no record of it)."""
+    start (the state has no record of it); `cannot_load`: the configs of the folder that do
+    not load, each a sentence naming its file."""
     marks = [read_mark(cfg, recipient.key) for cfg in configs]
     why = not_run or {}
     parts = [
         business_digest(cfg, mark, now, extras=extras, not_run=why.get(cfg.business.name))
         for cfg, mark in zip(configs, marks, strict=True)
     ]
-    digest = digest_of(title_of(recipient, configs), parts, marks, now)
+    digest = digest_of(title_of(recipient, configs), parts, marks, now, cannot_load)
     told = list(zip(configs, parts, strict=True))
     if digest.quiet and not recipient.settings.heartbeat:
         log.info("digest for %s: a quiet night, and heartbeat = false: not sent", digest.title)
@@ -172,8 +174,15 @@ class DigestBook:
     """Which runs finished since each recipient's last digest, and which are in flight; a
     digest goes from the thread whose run completed its set (or from the `digest_by` job)."""
 
-    def __init__(self, configs: Configs, *, tls_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        configs: Configs,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        broken: Callable[[], Mapping[Path, str]] | None = None,
+    ):
         self._configs = configs  # the daemon's businesses and its [notify], as they are now
+        self._broken = broken  # the config files that do not load, and why
         self._tls = tls_context
         self._lock = threading.Lock()
         self._running: set[Path] = set()
@@ -239,7 +248,13 @@ class DigestBook:
                 if p in self._not_run
             }
         now = r.now(configs)
+        unread = list(self._broken().values()) if self._broken and r.covers is None else []
         for problem in send_digest(
-            r, list(covered.values()), now, tls_context=self._tls, not_run=not_run
+            r,
+            list(covered.values()),
+            now,
+            tls_context=self._tls,
+            not_run=not_run,
+            cannot_load=unread,
         ):
             log.error("digest not delivered: %s", problem)

@@ -464,6 +464,7 @@ def test_the_daemon_sends_one_digest_after_the_nights_runs(tmp_path, smtp):  # n
     handler, port = smtp
     for name in ("alpha", "beta"):
         write_business(tmp_path, name)
+    (tmp_path / "broken.toml").write_text("[business\nname = 'oops'\n")
     notify = _write(tmp_path / "notify.toml", digest_notify(port))
     exe = Path(sys.executable).with_name("connector")
     log_path = tmp_path / "daemon.log"
@@ -477,9 +478,14 @@ def test_the_daemon_sends_one_digest_after_the_nights_runs(tmp_path, smtp):  # n
     finally:
         if proc.poll() is None:
             proc.kill()
-    [msg] = handler.messages
-    assert str(msg["Subject"]).strip() == "Morning digest, 2 businesses: 12 invoices created"
+    [msg] = handler.messages  # one digest, not an email per business
+    assert str(msg["Subject"]).strip() == (
+        "Morning digest, 2 businesses: 1 config does not load, 12 invoices created"
+    )
     assert msg.get_content_type() == "multipart/alternative" and msg["Date"] and msg["Message-ID"]
+    text = str(msg.get_body(("plain",)).get_content())
+    assert "Configs that do not load, so their businesses are not synced (1):" in text
+    assert "broken.toml" in text and "not valid TOML" in text
 
 
 def _write(path: Path, text: str) -> Path:
