@@ -64,7 +64,8 @@ BacktestOpt = Annotated[
     int | None,
     typer.Option(
         "--backtest",
-        help="Replay the forecast made this many weeks ago against what was paid since.",
+        help="Replay the forecast made this many weeks ago against what was paid since "
+        "(over those weeks; --weeks is not used then).",
         show_default=False,
     ),
 ]

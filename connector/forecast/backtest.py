@@ -111,6 +111,7 @@ class Backtest:
             "as_of": self.as_of.isoformat(),
             "weeks": self.then.weeks,
             "currencies": [c.to_json() for c in self.currencies],
+            "not_forecast": list(self.then.not_forecast),
         }
 
 

@@ -36,7 +36,7 @@ from connector.models import (
 )
 from connector.money import fmt
 from connector.sync import billing
-from connector.sync.actions import CreateCredit, CreateInvoice, Settle, Void
+from connector.sync.actions import Action, CreateInvoice, Settle, Void
 
 ZERO = Decimal(0)
 
@@ -145,13 +145,12 @@ def run_contract(
 
 
 def _fold(
-    actions: Sequence[object], history: list[BilledInvoice], why: dict[str, str], out: Outcome
+    actions: Sequence[Action], history: list[BilledInvoice], why: dict[str, str], out: Outcome
 ) -> None:
     """A night's actions into the history (as the state records them) and the outcome."""
     for action in actions:
         if isinstance(action, Settle):
             continue
-        assert isinstance(action, CreateInvoice | CreateCredit | Void)
         if action.replaces is not None:
             history[:] = [
                 replace(h, active=False) if h.key == action.replaces else h for h in history
