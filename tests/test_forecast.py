@@ -646,3 +646,17 @@ def test_a_milestone_held_at_the_cap_is_not_forecast_and_says_why():
         "of 10000.00 USD; it is billed on the first night there is room; by 2026-11-25 there "
         "is no room for it (not in the forecast)"
     ]
+
+
+def test_an_invoice_about_to_be_voided_is_not_counted_beside_its_reissue(tmp_path):
+    """on_change = "credit-and-reissue": BETA-1 (invoiced 4,000.00 EUR, unpaid) now says
+    4,500.00. The next sync voids the invoice and bills 4,500.00 afresh; the forecast counts
+    the 4,500.00 once (due 11-05, long past: week 1) and the voided 4,000.00 not at all."""
+    from tests.conftest import MILESTONES, make_business
+
+    business = make_business(tmp_path, on_change="credit-and-reissue")
+    business.sync()
+    business.milestones(MILESTONES.replace('amount = "4000.00"', 'amount = "4500.00"'))
+    f = forecast_for(business.config(), date(2026, 11, 26)).to_json()
+    assert figures(f, "EUR", "expected") == {1: "4500.00"}
+    assert items(f, "EUR", "expected", 1) == [("milestone", "BETA-1", "4500.00", "2026-11-26")]
