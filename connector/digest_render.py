@@ -105,7 +105,8 @@ def retainage_line(r: Retainage) -> str:
     who = f" ({r.customer})" if r.customer else ""
     if r.invoice is not None:
         due = f", due {r.due_date.isoformat()}" if r.due_date else ""
-        return f"{r.contract}{who}: {money(r.amount, r.currency)} released on {r.invoice}{due}"
+        amount = money(r.amount, r.currency)
+        return f"{r.contract}{who}: {amount} billed for release on {r.invoice}{due}"
     if r.waiting:
         return (
             f"{r.contract}{who}: {money(r.amount, r.currency)} held, "
