@@ -47,6 +47,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, str], deque[datetime]] = {}
         self._in_flight: dict[str, int] = {}
+        self.refused = 0  # requests refused since the start: a 429 the client was sent
 
     def reset(self) -> None:
         with self._lock:
@@ -79,10 +80,12 @@ class RateLimiter:
                 if len(seen) >= window.limit:
                     wait = seen[0] + window.span - now
                     retry = max(1, -(-wait // timedelta(seconds=1)))
+                    self.refused += 1
                     return Verdict(False, window.name, {window.name: 0}, retry)
                 remaining[window.name] = window.limit - len(seen) - 1
             in_flight = self._in_flight.get(tenant, 0)
             if self.max_concurrent is not None and in_flight >= self.max_concurrent:
+                self.refused += 1
                 return Verdict(False, "concurrent", remaining, 1)
             for window in self.windows:
                 self._seen[(tenant, window.name)].append(now)

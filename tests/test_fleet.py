@@ -200,10 +200,12 @@ def test_two_workers_share_a_night_and_a_late_one_syncs_nothing_again(tmp_path, 
 
 def connection_bound(workers: int) -> int:
     """One worker process's connections at most: the queue's pool, the slot record's pool
-    (workers + 2) and, per sync running, the lock's and the state's (2 each)."""
+    (workers + 2), the rate budgets' and, per sync running, the lock's and the state's (2
+    each)."""
+    from connector.fleet import budgets
     from connector.fleet.worker import QUEUE_CONNECTIONS
 
-    return QUEUE_CONNECTIONS + workers + 2 + 2 * workers
+    return QUEUE_CONNECTIONS + workers + 2 + budgets.CONNECTIONS + 2 * workers
 
 
 def test_three_workers_one_killed_mid_run_lose_and_double_nothing(tmp_path, pg_url):

@@ -11,6 +11,7 @@ Start as many workers as wanted, on as many machines, each with the same config 
     worker    the process: migrate once, run procrastinate's worker, stop on SIGTERM
     migrate   procrastinate's schema, ours and the slot record, under one advisory lock
     slots     the slot record (fleet_slots)
+    budgets   the ledgers' rate budgets, shared by every worker (connector.budgets)
     schedule  each business's latest slot, from its cron in its time zone
     folder    the config folder, read again when a file changes
     engines   closing the state engines a sync opened, when it ends

@@ -1,5 +1,6 @@
 """The fleet's database, made ready once before any worker starts: procrastinate's schema, the
-state schema and the fleet's slot record, all under one PostgreSQL advisory lock.
+state schema, the fleet's slot record and its rate budgets, all under one PostgreSQL advisory
+lock.
 
 Two daemons migrating one fresh database at once failed with a UniqueViolation on pg_type (issue
 14: five businesses lost their night). Here each starting worker waits for the lock, finds the
@@ -12,6 +13,7 @@ import logging
 
 from sqlalchemy import Engine, inspect, text
 
+from connector.fleet.budgets import create_tables as create_budget_tables
 from connector.fleet.slots import SlotBook
 from connector.sync.lock import ADVISORY_NAMESPACE
 from connector.sync.state import State
@@ -37,6 +39,7 @@ def migrate_once(engine: Engine, url: str) -> None:
             # The state schema (State.open migrates it forward) and the fleet's slot record.
             State.open(url, "").engine.dispose()
             SlotBook(engine).create()
+            create_budget_tables(engine)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), args)
             conn.commit()

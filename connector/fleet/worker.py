@@ -2,9 +2,10 @@
 worker until SIGTERM.
 
 Connections are bounded by the worker count: the queue's own pool (a listener and a few for
-fetching and finishing jobs), the slot record's small pool, and per sync running the lock's
-connection and the state's, both closed when the sync ends. SIGTERM and SIGINT let each sync in
-flight stop after the ledger call it is making, put its job back in the queue for another worker,
+fetching and finishing jobs), the slot record's small pool, the rate budgets' few (every ledger
+call of the process draws from the budgets the fleet shares in the database), and per sync
+running the lock's connection and the state's, both closed when the sync ends. SIGTERM and
+SIGINT let each sync in flight stop after the ledger call it is making, put its job back in the queue for another worker,
 and exit 0; SIGHUP is not needed (the tick reads the folder again) and is only logged.
 """
 
@@ -20,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine, create_engine, make_url
 
+from connector import budgets
 from connector.daemon import SIGNALS
+from connector.fleet.budgets import PostgresBudgets
 from connector.fleet.jobs import Fleet, FleetSettings, make_app
 from connector.fleet.migrate import migrate_once
 from connector.fleet.slots import SlotBook
@@ -53,11 +56,17 @@ def run_fleet(settings: FleetSettings) -> None:
     """Migrate once (waiting for any other worker doing so), then work until SIGTERM."""
     name = worker_name()
     engine = book_engine(settings, name)
+    shared: PostgresBudgets | None = None
     try:
         migrate_once(engine, settings.url)
+        shared = PostgresBudgets(settings.url, name)
+        budgets.install(shared)
         fleet = Fleet(settings, SlotBook(engine), name)
         asyncio.run(_serve(fleet))
     finally:
+        if shared is not None:
+            budgets.install(None)
+            shared.close()
         engine.dispose()
 
 

@@ -12,6 +12,10 @@ with the connection's tokens (see connector_sandbox/quickbooks_oauth.py for the 
 neither a lost answer nor a run killed anywhere in the refresh needs a new sign-in, as long as
 the next attempt comes within those 24 hours. After that Intuit refuses the old token and only
 `connector auth quickbooks` helps; the message says so.
+
+Limits: each API call first draws from the company's rate budget (500 a minute, 10 a second,
+10 at once; `connector.budgets`), shared by every business of the company in this process, or
+by the whole fleet when the state is on PostgreSQL, so QuickBooks' 429 is the exception.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
@@ -30,11 +35,12 @@ from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 from tenacity import (
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
 
+from connector import budgets
 from connector.adapters.oauth_retry import refresh_once
 from connector.adapters.plain_http import LoopbackOAuth2Session, loopback_origin
 from connector.adapters.quickbooks.discovery import CachedAuthClient
@@ -73,10 +79,24 @@ class QuickBooksSettings(BaseModel):
     redirect_uri: str = "http://127.0.0.1:8725/callback"
     retry_first_wait: float = Field(default=1.0, gt=0, le=60, description="seconds")
     retry_max_wait: float = Field(default=30.0, gt=0, le=600, description="seconds")
+    # The company's rate budget, drawn before each call (connector/budgets.py names the
+    # sources): lower it for a company other apps call too.
+    calls_per_minute: int = Field(default=500, ge=1, le=500)
+    calls_per_second: int = Field(default=10, ge=1, le=10)
+    calls_at_once: int = Field(default=10, ge=1, le=10)
 
     @property
     def discovery(self) -> str:
         return self.discovery_url or DISCOVERY[self.environment]
+
+    def budget(self, realm: str) -> budgets.Budget:
+        """The realm's budget: 500 a minute, 10 a second, 10 at once ([QBO-THR16],
+        [QBO-CHG25] in ledger-apis.md)."""
+        return budgets.Budget(
+            f"quickbooks realm {realm}",
+            (budgets.minute(self.calls_per_minute), budgets.second(self.calls_per_second)),
+            self.calls_at_once,
+        )
 
 
 class StaleObject(SkippableLedgerError):
@@ -204,6 +224,7 @@ class QuickBooksSession:
         self.retry_wait = retry_wait
         self.attempts = attempts
         self.on_request = on_request or _unheard
+        self.budgets: budgets.Budgets | None = None  # None: the process's (budgets.current)
         self._auth: AuthClient | None = None
         self._client: QuickBooks | None = None
         # Plain HTTP only to this session's own server on this machine (`plain_http`), never
@@ -335,9 +356,11 @@ class QuickBooksSession:
 
     def _retrying(self, fn: Callable[[], T], what: str = "api", attempts: int = 0) -> T:
         """One API call, classified; retriable failures back off and try again (up to
-        `attempts`, or the session's own number)."""
+        `attempts`, or the session's own number). An API call first draws from the company's
+        rate budget (waiting there rather than being refused by QuickBooks); a budget still
+        full after the wait allowed is not retried here."""
         retrying = Retrying(
-            retry=retry_if_exception_type(RetriableLedgerError),
+            retry=retry_if_exception(_again),
             stop=stop_after_attempt(attempts or self.attempts),
             wait=wait_exponential_jitter(
                 multiplier=self.retry_wait[0], max=self.retry_wait[1], jitter=self.retry_wait[0]
@@ -345,7 +368,7 @@ class QuickBooksSession:
             reraise=True,
         )
         for attempt in retrying:
-            with attempt:
+            with attempt, self._budget(what):
                 self.on_request(what)
                 try:
                     return fn()
@@ -356,6 +379,13 @@ class QuickBooksSession:
                 ) as exc:
                     raise classify(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _budget(self, what: str) -> AbstractContextManager[float]:
+        if what != "api":  # sign-in is Intuit's OAuth service, outside the company's limits
+            return nullcontext(0.0)
+        store = self.budgets or budgets.current()
+        realm = self._client.company_id if self._client is not None else self.realm()
+        return store.draw([self.settings.budget(realm)])
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.call(lambda c: c.get(self.url(path), params=dict(params or {})))
@@ -385,6 +415,10 @@ class QuickBooksSession:
         params = {"include": include} if include else None
         result = self.post("query", select, params=params, content_type="application/text")
         return result.get("QueryResponse", {})
+
+
+def _again(exc: BaseException) -> bool:
+    return isinstance(exc, RetriableLedgerError) and not isinstance(exc, budgets.BudgetFull)
 
 
 def _unheard(what: str) -> None:

@@ -11,6 +11,10 @@ the config's `tenant_id` and the tenant the connection was made for must agree.
 Limits: Xero allows 60 calls a minute and 5,000 a day per organisation. A minute refusal (429,
 `X-Rate-Limit-Problem: minute`) is waited out for `Retry-After` seconds; the day limit stops
 this business's run with `DayLimitReached`, and the next run resumes where this one stopped.
+Before that, each call draws from the organisation's and the app's rate budgets (60 a minute,
+5,000 a day, 5 at once per organisation; 10,000 a minute per app: `connector.budgets`), shared
+by this process's businesses or, with the state on PostgreSQL, the whole fleet: a call waits
+there instead of being refused, and a day budget spent stops the run as Xero's 429 would.
 
 Server errors: a read is retried. A write is not retried here: Xero caches a 500 under the
 request's Idempotency-Key for 6 minutes, so the same request would only get the same 500 back.
@@ -21,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -42,6 +47,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException, HTTPStatusException, OAuth2Error
 from xero_python.identity import IdentityApi
 
+from connector import budgets
 from connector.adapters.oauth_retry import refresh_once
 from connector.adapters.xero.errors import (
     RECONNECT,
@@ -122,6 +128,25 @@ class XeroSettings(BaseModel):
     max_rate_wait: float = Field(
         default=65.0, gt=0, le=600, description="longest wait for Xero's minute limit"
     )
+    # The organisation's and the app's rate budgets, drawn before each call ([X-LIM] in
+    # ledger-apis.md, connector/budgets.py): 1,000 a day on Xero's Starter plan.
+    calls_per_minute: int = Field(default=60, ge=1, le=60)
+    calls_per_day: int = Field(default=5000, ge=1, le=5000)
+    calls_at_once: int = Field(default=5, ge=1, le=5)
+    app_calls_per_minute: int = Field(default=10000, ge=1, le=10000)
+
+    def budgets(self, tenant: str, client_id: str) -> list[budgets.Budget]:
+        """The organisation's budget and the app's, across all its organisations."""
+        return [
+            budgets.Budget(
+                f"xero tenant {tenant}",
+                (budgets.minute(self.calls_per_minute), budgets.day(self.calls_per_day)),
+                self.calls_at_once,
+            ),
+            budgets.Budget(
+                budgets.app_key("xero", client_id), (budgets.minute(self.app_calls_per_minute),)
+            ),
+        ]
 
     @property
     def token_endpoint(self) -> str:
@@ -177,6 +202,7 @@ class XeroSession:
         self.timeout = timeout
         self.on_request = on_request or _unheard
         self.day_remaining: int | None = None  # from X-DayLimit-Remaining: 0 stops the run
+        self.budgets: budgets.Budgets | None = None  # None: the process's (budgets.current)
         self._tokens: TokenSet | None = None
         self._client: DecimalApiClient | None = None
 
@@ -277,8 +303,9 @@ class XeroSession:
         tenant = self.tenant()
         if self._client is not None:
             self._client.unreadable = []
+        drawn = self.settings.budgets(tenant, self.tokens().client_id)
         return refresh_once(
-            lambda: self._retrying(lambda: fn(self.accounting(), tenant), write),
+            lambda: self._retrying(lambda: fn(self.accounting(), tenant), write, drawn),
             AuthExpired,
             self.expire_access_token,
         )
@@ -327,11 +354,20 @@ class XeroSession:
             return state.attempt_number >= self.attempts + 20
         return state.attempt_number >= self.attempts
 
-    def _retrying(self, fn: Callable[[], T], write: bool = False) -> T:
+    def _retrying(
+        self, fn: Callable[[], T], write: bool = False, drawn: Sequence[budgets.Budget] = ()
+    ) -> T:
+        """One call, classified and retried; first drawn from the `drawn` budgets (a budget
+        still full after the wait allowed is not retried here: the run is told)."""
+
         def again(exc: BaseException) -> bool:
+            if isinstance(exc, budgets.BudgetFull):
+                return False
             return isinstance(exc, RetriableLedgerError) and not (
                 write and isinstance(exc, ServerError)
             )
+
+        store = self.budgets or budgets.current()
 
         retrying = Retrying(
             retry=retry_if_exception(again),
@@ -341,7 +377,7 @@ class XeroSession:
             reraise=True,
         )
         for attempt in retrying:
-            with attempt:
+            with attempt, self._drawn(store, drawn):
                 if self.day_remaining == 0:
                     raise day_limit_reached()
                 self.on_request("api")
@@ -357,6 +393,16 @@ class XeroSession:
                 self._note_limits(last.getheaders() if last is not None else None)
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _drawn(self, store: budgets.Budgets, drawn: Sequence[budgets.Budget]) -> Iterator[None]:
+        try:
+            with store.draw(drawn):
+                yield
+        except budgets.BudgetFull as exc:
+            if exc.window is not None and exc.window.span >= 86400:
+                raise day_limit_reached() from None
+            raise
 
     def _note_limits(self, headers: Any) -> None:
         """Remember what Xero says is left of this day's calls. (The minute's allowance is not
