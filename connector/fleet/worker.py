@@ -5,8 +5,9 @@ Connections are bounded by the worker count: the queue's own pool (a listener an
 fetching and finishing jobs), the slot record's small pool, the rate budgets' few (every ledger
 call of the process draws from the budgets the fleet shares in the database), and per sync
 running the lock's connection and the state's, both closed when the sync ends. SIGTERM and
-SIGINT let each sync in flight stop after the ledger call it is making, put its job back in the queue for another worker,
-and exit 0; SIGHUP is not needed (the tick reads the folder again) and is only logged.
+SIGINT let each sync in flight stop after the ledger call it is making, put its job back in the
+queue for another worker, and exit 0; SIGHUP is not needed (the tick reads the folder again)
+and is only logged.
 """
 
 from __future__ import annotations
