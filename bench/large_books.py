@@ -57,10 +57,11 @@ def write_business(root: Path, milestones: int) -> Path:
     return config
 
 
-def build(config: Path) -> dict[str, float]:
+def build(config: Path, save_once: bool = False) -> dict[str, float]:
     """Fill the state with real syncs: the first night, then one more so that every close-out
-    waiting for its contract's confirmations has gone. The local ledger's file is written once
-    per night here instead of after each batch (the adapter's own, quadratic in the books)."""
+    waiting for its contract's confirmations has gone. The local ledger appends each batch to
+    its file, as `connector sync` has it do (until issue 14 it rewrote the whole file after each
+    batch, so this wrote it once a night instead: `--save-once` still does, for old code)."""
     from connector import config as config_mod
     from connector.adapters.local import MemoryLedger
     from connector.sync import run_once
@@ -71,12 +72,14 @@ def build(config: Path) -> dict[str, float]:
         ledger = cfg.ledger()
         assert isinstance(ledger, MemoryLedger)
         save = ledger._save
-        ledger._save = lambda: None  # type: ignore[method-assign]
+        if save_once:
+            ledger._save = lambda: None  # type: ignore[method-assign]
         t = time.perf_counter()
         report = run_once(cfg, as_of=AS_OF, ledger=ledger)
+        if save_once:
+            save()
         out[f"{night}_night_s"] = time.perf_counter() - t
         out[f"{night}_night_created"] = len(report.created)
-        save()
     return out
 
 
@@ -144,7 +147,8 @@ def run_size(milestones: int, args: argparse.Namespace) -> None:
     elif not args.plan_only:
         # in a child: Linux carries a parent's peak RSS over into its children's ru_maxrss
         done = subprocess.run(
-            [sys.executable, __file__, "--build", str(config)],
+            [sys.executable, __file__, "--build", str(config)]
+            + (["--save-once"] if args.save_once else []),
             stdout=subprocess.PIPE,
             text=True,
             check=True,
@@ -190,11 +194,16 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated folder")
     parser.add_argument("--reuse", type=Path, help="measure a folder built with --keep again")
+    parser.add_argument(
+        "--save-once",
+        action="store_true",
+        help="build with the local ledger's file written once a night (for code before issue 14)",
+    )
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--profile-night", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
-        print(json.dumps(build(args.build)))
+        print(json.dumps(build(args.build, args.save_once)))
         return 0
     if args.profile_night:
         profile_night(args.profile_night)

@@ -21,6 +21,7 @@ from connector.adapters.local import MemoryLedger
 from connector.cli.common import ConfigOpt, about, out
 from connector.errors import MoneyError, UserError
 from connector.money import check_places, fmt, parse_decimal
+from connector.sync.lock import business_lock
 
 ledger_app = typer.Typer(
     no_args_is_help=True,
@@ -55,7 +56,10 @@ def pay(
     it into the state, and `connector status` shows it."""
     with about(config):
         cfg = config_mod.load(config)
-        ledger = _practice_ledger(cfg, config)
+        _must_be_practice(cfg, config)
+    with about(config), business_lock(cfg):  # a sync of the business writes the file too
+        ledger = cfg.ledger()  # read under the lock
+        assert isinstance(ledger, MemoryLedger)
         doc = ledger.document(invoice)
         if doc is None:
             raise UserError(
@@ -84,16 +88,13 @@ def pay(
     )
 
 
-def _practice_ledger(cfg: config_mod.Config, path: Path) -> MemoryLedger:
+def _must_be_practice(cfg: config_mod.Config, path: Path) -> None:
     if cfg.ledger_kind != "local":
         raise UserError(
             f"{path}: [ledger] kind is {cfg.ledger_kind!r}; `connector ledger pay` records "
             'payments in the practice ledger (kind = "local") only: record this one in the '
             "ledger itself, and `connector sync` pulls it"
         )
-    ledger = cfg.ledger()
-    assert isinstance(ledger, MemoryLedger)
-    return ledger
 
 
 def _amount(raw: str, currency: str) -> Decimal:

@@ -8,12 +8,9 @@ side (`connector_sandbox.local.FaultyLocalLedger`), through the one seam `_remem
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -30,70 +27,71 @@ from connector.adapters.base import (
     PushResult,
     RemoteInvoice,
     RemotePayment,
-    RemoteStatus,
     find_then_create,
 )
+from connector.adapters.local import ledger_file
+from connector.adapters.local.documents import Doc, doc_from, doc_record
 from connector.errors import SkippableLedgerError, UserError
 from connector.plugins import PluginContext
 
 
-@dataclass
-class _Doc:
-    id: str
-    number: str
-    reference: str
-    key: str
-    customer: str
-    currency: str
-    is_credit: bool
-    date: dt.date  # dt.: the field's name would shadow the type
-    due_date: dt.date
-    total: Decimal
-    lines: list[tuple[str, Decimal]]
-    voided: bool = False
-    payments: list[RemotePayment] = field(default_factory=list)
-    changed: int = 0
-    credits: str | None = None  # a credit note: the id of the invoice it credits
-    sent: bool = False
-
-    def remote(self) -> RemoteInvoice:
-        paid = sum((p.amount for p in self.payments if not p.deleted), Decimal(0))
-        balance = Decimal(0) if self.voided else self.total - paid
-        if self.voided:
-            status = RemoteStatus.VOIDED
-        elif balance <= 0 and self.total > 0:
-            status = RemoteStatus.PAID
-        elif paid > 0:
-            status = RemoteStatus.PARTIALLY_PAID
-        else:
-            status = RemoteStatus.OPEN
-        return RemoteInvoice(
-            self.id,
-            self.number,
-            self.reference,
-            self.currency,
-            self.total,
-            balance,
-            status,
-            self.is_credit,
-            tuple(self.payments),
-            sent=self.sent,
-        )
-
-
 class MemoryLedger:
-    """A ledger in a dict, optionally kept in a JSON file."""
+    """A ledger in a dict, optionally kept in a file (`ledger_file`: JSON Lines, appended).
+
+    A file-backed ledger reads its file only when a call needs what is in it: a night on which
+    nothing changed in the ledger asks `payment_changes` for what changed since the last run,
+    and that is answered from the file's last line. Each write appends what it changed."""
 
     name = "memory"
     batch_size = 30
 
     def __init__(self, path: Path | None = None):
         self.path = path
-        self.docs: dict[str, _Doc] = {}
-        self.customers: dict[str, CustomerRef] = {}
-        self.keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, doc id)
-        self.seq = 0
+        self._docs: dict[str, Doc] = {}
+        self._customers: dict[str, CustomerRef] = {}
+        self._keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, doc id)
+        self._by_reference: dict[str, str] = {}  # reference -> doc id
+        self._seq = 0
+        self._loaded = True
+        self._size = self._lines = 0  # the file's committed bytes and record lines
+        self._rewrite = False  # a format 1 file, or a new one: the next write is whole
+        self._dirty: dict[tuple[str, str], dict[str, Any]] = {}  # what the next write appends
         if path is not None and path.exists():
+            if ledger_file.is_format_2(path):
+                self._loaded = False  # read when a call needs it
+            else:
+                self._load()
+        elif path is not None:
+            self._rewrite = True
+
+    @property
+    def docs(self) -> dict[str, Doc]:
+        self._ensure()
+        return self._docs
+
+    @property
+    def customers(self) -> dict[str, CustomerRef]:
+        self._ensure()
+        return self._customers
+
+    @property
+    def keys(self) -> dict[str, tuple[str, str]]:
+        self._ensure()
+        return self._keys
+
+    @property
+    def seq(self) -> int:
+        self._ensure()
+        return self._seq
+
+    @seq.setter
+    def seq(self, value: int) -> None:
+        self._ensure()
+        self._seq = value
+
+    def _ensure(self) -> None:
+        if not self._loaded:
+            self._loaded = True
             self._load()
 
     # -- admin, as a person would act in the ledger ----------------------------------------
@@ -106,6 +104,7 @@ class MemoryLedger:
         payment = RemotePayment(f"P{self.seq}", amount, on)
         doc.payments.append(payment)
         doc.changed = self.seq
+        self._touch(doc)
         self._save()
         return payment
 
@@ -114,9 +113,10 @@ class MemoryLedger:
         doc.payments = [replace(p, deleted=True) if p.id == payment_id else p for p in doc.payments]
         self.seq += 1
         doc.changed = self.seq
+        self._touch(doc)
         self._save()
 
-    def document(self, number_or_reference: str) -> _Doc | None:
+    def document(self, number_or_reference: str) -> Doc | None:
         """The document a person names by its number (INV-1001) or its reference, in any case."""
         wanted = number_or_reference.strip().casefold()
         for doc in self.docs.values():
@@ -137,6 +137,7 @@ class MemoryLedger:
             return existing
         ref = CustomerRef(f"C{len(self.customers) + 1}", name, currency)
         self.customers[name.casefold()] = ref
+        self._dirty[("customer", name.casefold())] = {"customer": [ref.id, ref.name, ref.currency]}
         self._save()
         return ref
 
@@ -200,7 +201,7 @@ class MemoryLedger:
             return PushResult(r.key, error="an invoice total cannot be negative")
         self.seq += 1
         number = f"{'CN' if is_credit else 'INV'}-{1000 + len(self.docs) + 1}"
-        doc = _Doc(
+        doc = Doc(
             id=str(len(self.docs) + 1),
             number=number,
             reference=r.reference,
@@ -216,16 +217,20 @@ class MemoryLedger:
             credits=r.credits_ledger_id if is_credit else None,
         )
         self.docs[doc.id] = doc
+        self._by_reference[doc.reference] = doc.id
+        self._touch(doc)
         self._remember(r.key, fingerprint, doc.id)
         return PushResult(r.key, invoice=doc.remote())
 
     def _remember(self, key: str, fingerprint: str, doc_id: str) -> None:
         """Keep the idempotency key of a document just created, so a resend returns it."""
         self.keys[key] = (fingerprint, doc_id)
+        self._dirty[("key", key)] = {"key": [key, fingerprint, doc_id]}
 
     def find_invoices(self, references: Sequence[str]) -> dict[str, RemoteInvoice]:
-        wanted = set(references)
-        return {d.reference: d.remote() for d in self.docs.values() if d.reference in wanted}
+        docs = self.docs
+        found = (self._by_reference.get(ref) for ref in dict.fromkeys(references))
+        return {docs[i].reference: docs[i].remote() for i in found if i is not None}
 
     def void_invoice(self, ledger_id: str, key: str) -> RemoteInvoice:
         doc = self.docs.get(ledger_id)
@@ -239,6 +244,7 @@ class MemoryLedger:
             doc.voided = True
             self.seq += 1
             doc.changed = self.seq
+            self._touch(doc)
             self._save()
         return doc.remote()
 
@@ -252,104 +258,98 @@ class MemoryLedger:
             doc.sent = True
             self.seq += 1
             doc.changed = self.seq
+            self._touch(doc)
             self._save()
         return doc.remote()
 
     def payment_changes(self, cursor: str | None) -> PaymentChanges:
         since = int(cursor or 0)
+        if not self._loaded and self.path is not None:
+            last = ledger_file.last_seq(self.path)
+            if last is not None and last <= since:  # nothing changed: the file is not read
+                return PaymentChanges([], str(last))
         changed = [d.remote() for d in self.docs.values() if d.changed > since]
         return PaymentChanges(changed, str(self.seq))
 
-    # -- persistence for the `local` ledger --------------------------------------------------
+    # -- persistence for the `local` ledger (`ledger_file`) ------------------------------------
+
+    def _touch(self, doc: Doc) -> None:
+        self._dirty[("document", doc.id)] = {"document": doc}  # as it is when written
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        """Every record of the ledger, as a whole file holds them."""
+        for c in self._customers.values():
+            yield {"customer": [c.id, c.name, c.currency]}
+        for d in self._docs.values():
+            yield {"document": doc_record(d)}
+        for k, (fingerprint, doc_id) in self._keys.items():
+            yield {"key": [k, fingerprint, doc_id]}
 
     def _save(self) -> None:
+        """Append what changed since the last write; write the file afresh when it is new, of
+        format 1, or holds more superseded lines than live ones."""
         if self.path is None:
+            self._dirty.clear()
             return
-        data = {
-            "seq": self.seq,
-            "customers": [[c.id, c.name, c.currency] for c in self.customers.values()],
-            "keys": {k: list(v) for k, v in self.keys.items()},
-            "documents": [
-                {
-                    "id": d.id,
-                    "number": d.number,
-                    "reference": d.reference,
-                    "key": d.key,
-                    "customer": d.customer,
-                    "currency": d.currency,
-                    "is_credit": d.is_credit,
-                    "date": d.date.isoformat(),
-                    "due_date": d.due_date.isoformat(),
-                    "total": str(d.total),
-                    "voided": d.voided,
-                    "sent": d.sent,
-                    "changed": d.changed,
-                    "lines": [[text, str(amount)] for text, amount in d.lines],
-                    "payments": [
-                        [p.id, str(p.amount), p.date.isoformat(), p.deleted] for p in d.payments
-                    ],
-                }
-                for d in self.docs.values()
-            ],
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".ledger-")
-        with os.fdopen(fd, "w") as handle:  # mkstemp creates the file with mode 0600
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, self.path)
+        live = len(self._docs) + len(self._customers) + len(self._keys)
+        changed = [
+            {"document": doc_record(r["document"])} if "document" in r else r
+            for r in self._dirty.values()
+        ]
+        self._dirty.clear()
+        grown = self._lines + len(changed) + 1 > 2 * live + 64  # lines, with their marks
+        if self._rewrite or grown or not self.path.exists():
+            self._size, self._lines = ledger_file.rewrite(self.path, self._records(), self._seq)
+            self._rewrite = False
+        elif changed:
+            self._size = ledger_file.append(self.path, self._size, changed, self._seq)
+            self._lines += len(changed) + 1
 
     def _load(self) -> None:
         """Read the ledger file, or refuse in one sentence: a file that cannot be read is never
         replaced by an empty ledger (that would lose every invoice in it)."""
         assert self.path is not None
-        where = f"{self.path} (ledger.path)"
-        if self.path.is_dir():
-            raise UserError(f"{where} is a folder; ledger.path must name the ledger's JSON file")
+        loaded = ledger_file.load(self.path)
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-            raise UserError(f"cannot read the local ledger {where}: {reason}") from None
-        try:
-            self._read(json.loads(text, parse_float=Decimal))
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                f"the local ledger {where} is not valid JSON (line {exc.lineno}, column "
-                f"{exc.colno}: {exc.msg}); restore it from a backup, it was left as it is"
-            ) from None
+            if loaded.legacy is not None:
+                self._read(loaded.legacy)
+                self._rewrite = True  # format 1: its first write is the whole file, format 2
+            else:
+                self._read_records(loaded)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             raise UserError(
-                f"the local ledger {where} is JSON but not a ledger this connector wrote (a "
-                "key is missing or of the wrong kind); restore it from a backup, it was left as "
-                "it is"
+                f"the local ledger {self.path} (ledger.path) is JSON but not a ledger this "
+                "connector wrote (a key is missing or of the wrong kind); restore it from a "
+                "backup, it was left as it is"
             ) from None
+        self._by_reference = {}
+        for doc in self._docs.values():
+            self._by_reference[doc.reference] = doc.id
+
+    def _read_records(self, loaded: ledger_file.Loaded) -> None:
+        self._seq, self._size, self._lines = loaded.seq, loaded.size, loaded.lines
+        for record in loaded.records:
+            if "document" in record:
+                doc = doc_from(record["document"])
+                self._docs[doc.id] = doc
+            elif "customer" in record:
+                cid, name, currency = record["customer"]
+                self._customers[name.casefold()] = CustomerRef(cid, name, currency)
+            elif "key" in record:
+                key, fingerprint, doc_id = record["key"]
+                self._keys[key] = (fingerprint, doc_id)
+            else:
+                raise KeyError("a line of an unknown kind")
 
     def _read(self, data: Any) -> None:
-        self.seq = int(data["seq"])
+        """Format 1: one JSON object holding the whole ledger."""
+        self._seq = int(data["seq"])
         for cid, name, currency in data["customers"]:
-            self.customers[name.casefold()] = CustomerRef(cid, name, currency)
-        self.keys = {k: (v[0], v[1]) for k, v in data["keys"].items()}
+            self._customers[name.casefold()] = CustomerRef(cid, name, currency)
+        self._keys = {k: (v[0], v[1]) for k, v in data["keys"].items()}
         for d in data["documents"]:
-            self.docs[d["id"]] = _Doc(
-                id=d["id"],
-                number=d["number"],
-                reference=d["reference"],
-                key=d["key"],
-                customer=d["customer"],
-                currency=d["currency"],
-                is_credit=d["is_credit"],
-                date=date.fromisoformat(d["date"]),
-                due_date=date.fromisoformat(d["due_date"]),
-                total=Decimal(d["total"]),
-                voided=d["voided"],
-                sent=bool(d.get("sent", False)),  # files written before sending existed
-                changed=d["changed"],
-                lines=[(text, Decimal(amount)) for text, amount in d["lines"]],
-                payments=[
-                    RemotePayment(pid, Decimal(amount), date.fromisoformat(on), deleted)
-                    for pid, amount, on, deleted in d["payments"]
-                ],
-            )
+            doc = doc_from(d)
+            self._docs[doc.id] = doc
 
 
 class LocalLedgerSettings(BaseModel):
