@@ -100,6 +100,7 @@ class Created:
     due_date: date
     confirmed: bool  # False: sent, the ledger has not confirmed it yet
     overdue_when_created: bool  # its due day had passed on the day it was made
+    payment_link: str | None = None  # where the client pays it online, as the ledger gave it
 
     @property
     def is_credit_note(self) -> bool:
@@ -338,9 +339,15 @@ def created_since(
                 due_date=row.due_date,
                 confirmed=row.state != schema.PUSHING,
                 overdue_when_created=row.total > 0 and row.due_date < made_day,
+                payment_link=_web(row.payment_link),
             )
         )
     return tuple(out)
+
+
+def _web(link: str | None) -> str | None:
+    """A link the email may carry: a web address, never `javascript:` or the like."""
+    return link if link and link.lower().startswith(("https://", "http://")) else None
 
 
 def _recorded(row: InvoiceRow, now: datetime) -> datetime:

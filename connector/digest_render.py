@@ -85,6 +85,11 @@ def created_line(c: Created) -> str:
     return f"{c.number} {c.customer} ({c.contract}), {created_what(c)}: {amount}{due}{tail}"
 
 
+def _link(c: Created) -> str:
+    """The online payment link on a line of its own, whole, so a mail reader can open it."""
+    return f"\n  pay online: {c.payment_link}" if c.payment_link else ""
+
+
 def needs_line(n: NeedsPerson) -> str:
     held = (
         ""
@@ -214,7 +219,7 @@ def business_text(b: BusinessDigest) -> list[str]:
     )
     lines += _section(
         "Invoices created",
-        [created_line(c) for c in b.created],
+        [created_line(c) + _link(c) for c in b.created],
         sums((c.total, c.currency) for c in b.created),
     )
     needs = [needs_line(n) for n in b.needs]

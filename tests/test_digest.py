@@ -29,6 +29,7 @@ from connector.sync.state import State
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 from tests.test_notify import Collector, settings, smtp  # noqa: F401  (smtp: a fixture)
 
+LINK = "https://pay.ledger.example/invoice/1003?locale=en_US&token=abc"
 ARTIFACTS = Path(os.environ.get("CONNECTOR_TEST_ARTIFACTS") or Path(tempfile.gettempdir()))
 
 # ACME-M3 done but not accepted (so it waits, and the retainage is held), a title a browser
@@ -75,6 +76,14 @@ def test_the_digest_of_a_real_night_arrives_whole(
 ) -> None:
     handler, port = smtp
     business = two_nights(tmp_path / "northwind")
+    state = business.state()
+    rows = {r.number: r for r in state.invoice_rows()}
+    state.update_invoices(
+        [
+            (rows["INV-1003"].key, {"payment_link": LINK}),
+            (rows["INV-1004"].key, {"payment_link": "javascript:alert(1)"}),
+        ]
+    )
     now = datetime.now().astimezone()
     assert send_digest(recipient(port), [business.config()], now) == []
     [msg] = handler.messages
@@ -104,6 +113,9 @@ def test_the_digest_of_a_real_night_arrives_whole(
     assert "Build <script>alert(1)</script>" in text  # plain text as it is
     assert "<script>" not in html and "Build &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<table" in html and "style=" in html and "<style" not in html
+    assert f"\n  pay online: {LINK}\n" in text.replace("\r\n", "\n")  # whole, on its own line
+    assert f'href="{LINK.replace("&", "&amp;")}"' in html
+    assert "javascript:" not in text and "javascript:" not in html
     assert max(len(line) for line in text.splitlines()) < 200  # no wide tables
     assert "  " not in "".join(line.strip() for line in text.splitlines())  # no column padding
 
