@@ -328,3 +328,27 @@ def test_a_night_in_the_quickbooks_sandbox(
     assert "- USD: 48,200.00 USD outstanding" in text  # 54,000.00 billed less 5,800.00 paid
     assert "- EUR: 4,000.00 EUR outstanding" in text
     assert "5,800.00 USD" in html and first["DocNumber"] in html
+
+
+def test_what_a_refused_customer_holds_up_is_in_the_digest(
+    tmp_path: Path,
+    qbo: Any,
+    smtp: tuple[Collector, int],  # noqa: F811
+) -> None:
+    """The issue's case: Beta Bakery is set up in USD in QuickBooks, the contract bills EUR, so
+    BETA-1 is never invoiced; the digest says so with the 4,000.00 EUR it holds up."""
+    from tests import qbo_support
+
+    handler, port = smtp
+    qbo_support.ledger(qbo).find_or_create_customers([("Beta Bakery Ltd", "USD")])
+    business = qbo_support.qbo_business(tmp_path / "b", qbo)
+    assert business.sync().outcome == "problems"
+    assert send_digest(recipient(port), [business.config()], datetime.now().astimezone()) == []
+    [msg] = handler.messages
+    assert subject(msg) == "Morning digest, 1 business: 5 invoices created, 1 needs a person"
+    text, html = parts(msg)
+    text = text.replace("\r\n", "\n")
+    assert "\nNeeds a person (1), holding up 4,000.00 EUR:\n- " in text
+    [line] = [ln for ln in text.splitlines() if "is set up in USD in QuickBooks" in ln]
+    assert line.endswith("[holds up 4,000.00 EUR]")
+    assert "is set up in USD in QuickBooks" in html and "holding up 4,000.00 EUR" in html
