@@ -194,6 +194,34 @@ def test_each_business_job_is_coalesced_single_and_in_its_time_zone(tmp_path):
     assert str(job.trigger) == "cron[month='*', day='*', day_of_week='1-5', hour='1', minute='30']"
 
 
+def test_each_digest_has_its_digest_by_job_in_its_time_zone(tmp_path):
+    """The daemon-wide digest at its digest_by in digest_timezone; a business's own digest in
+    the business's zone; a [notify] without digest (or without email) has no such job."""
+    from connector import config as config_mod
+    from connector.daemon import Daemon
+    from connector.notify import DAEMON_SMTP_KEY
+
+    extra = 'digest_by = "06:30"\ndigest_timezone = "Europe/Berlin"\n'
+    everyone = config_mod.load_notify(_write(tmp_path / "notify.toml", digest_notify(25) + extra))
+    alpha = write_business(tmp_path, "alpha")
+    alpha.write_text(alpha.read_text() + "\n" + digest_notify(25))
+    beta = write_business(tmp_path, "beta")
+    beta.write_text(beta.read_text() + "\n" + digest_notify(25, digest=False))
+    daemon = Daemon(None, tmp_path, workers=2, notify=everyone)
+    daemon.reload()
+    jobs = {j.id: j for j in daemon.scheduler.get_jobs() if j.id.startswith("digest:")}
+    assert sorted(jobs) == [f"digest:{DAEMON_SMTP_KEY}", "digest:alpha"]
+    wide, own = jobs[f"digest:{DAEMON_SMTP_KEY}"], jobs["digest:alpha"]
+    assert str(wide.trigger.timezone) == "Europe/Berlin" and "hour='6', minute='30'" in str(
+        wide.trigger
+    )
+    assert str(own.trigger.timezone) == "America/Chicago" and "hour='8', minute='0'" in str(
+        own.trigger
+    )
+    daemon.reload()  # a SIGHUP replaces them, never doubles them
+    assert len([j for j in daemon.scheduler.get_jobs() if j.id.startswith("digest:")]) == 2
+
+
 def test_a_config_broken_while_being_edited_keeps_its_last_good_schedule(tmp_path):
     from connector.daemon import Daemon
 
