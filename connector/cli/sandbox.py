@@ -8,6 +8,7 @@ paste. The ledger ones hold what the example config bills: USD and EUR, an item 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -82,12 +83,8 @@ def _serve_demo(folder: Path, port: int) -> None:
     dashboard = Dashboard(Folder(None, folder), Address(DEFAULT_HOST, port))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends it as Ctrl-C does
     _say("", "5. The dashboard of these books (read-only; Ctrl-C to stop):", dashboard.address.url)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         dashboard.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        dashboard.server.close()
 
 
 def _port(kind: str) -> object:

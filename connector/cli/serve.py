@@ -4,6 +4,7 @@ them, never calls a ledger or a tracker, and never shows a secret."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from typing import Annotated
 
@@ -55,18 +56,10 @@ def serve(
     folder = Folder(config, config_dir, parse_as_of(as_of))
     dashboard = Dashboard(folder, Address(host, port))
     out.print(dashboard.greeting(), markup=False, highlight=False, soft_wrap=True)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # the same clean end as Ctrl-C
+    with contextlib.suppress(KeyboardInterrupt):
         dashboard.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        dashboard.server.close()
     raise typer.Exit(0)
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # the same clean end as Ctrl-C
 
 
 def register(app: typer.Typer) -> None:

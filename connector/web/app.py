@@ -24,8 +24,8 @@ from flask import Flask, Response, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from connector.errors import ConnectorError
+from connector.forecast import chart
 from connector.web import access, pages
-from connector.web.figures import FORECAST_GAP
 from connector.web.pages import Filters
 from connector.web.plan_view import PlanView
 from connector.web.readers import BusinessView, Folder, Unavailable
@@ -137,7 +137,6 @@ def _routes(app: Flask, folder: Folder) -> None:
             businesses=_names(entries),
             statuses=pages.OUTCOMES,
             tables={"businesses": businesses, "attention": attention},
-            forecast_gap=FORECAST_GAP,
         )
 
     @app.get("/<any(businesses, attention):name>.csv")
@@ -191,10 +190,18 @@ def _routes(app: Flask, folder: Folder) -> None:
             customers=pages.customers_of([view]),
             statuses=pages.INVOICE_STATUSES,
             tables=pages.business_tables(view, f),
-            forecast_gap=FORECAST_GAP,
         )
 
-    @app.get("/b/<key>/<any(attention, contracts, invoices, aging, unbilled):name>.csv")
+    @app.get("/b/<key>/forecast.svg")
+    def forecast_chart(key: str) -> Response:
+        view = _business(folder, key)
+        if isinstance(view, Response):
+            return view
+        if view.forecast is None:
+            abort(404, description=view.forecast_note or "No forecast.")
+        return Response(chart.svg(view.forecast), mimetype="image/svg+xml")
+
+    @app.get("/b/<key>/<any(attention, contracts, invoices, aging, forecast, unbilled):name>.csv")
     def business_csv(key: str, name: str) -> Response:
         view = _business(folder, key)
         if isinstance(view, Response):

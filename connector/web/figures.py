@@ -1,35 +1,32 @@
-"""Figures the dashboard takes from work that is still arriving in other modules, in one place:
-the money an item that needs a person holds up, and the receipts expected in the next four
-weeks (a forecast).
-
-Until the status carries the amount an item holds up, an item is a sentence and holds up
-nothing the dashboard can add; until `connector.forecast` exists, the expected receipts are
-shown as not available, labelled so, never as zero.
+"""Figures the dashboard takes from other modules' records, in one place: the money an item
+that needs a person holds up (`status_records.Attention`), and the receipts expected in the next
+four weeks (`connector.forecast`, per currency).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from connector.web.tables import Cell
+from connector.forecast import Forecast
+from connector.sync.status_records import Attention
 
-FORECAST_GAP = "not available yet"
-
-
-def held_up(item: object) -> tuple[Decimal, str] | None:
-    """(amount, currency) an attention item holds up, when it says; a sentence says none."""
-    value = getattr(item, "amount", None)
-    currency = getattr(item, "currency", None)
-    if isinstance(value, Decimal) and isinstance(currency, str):
-        return value, currency
-    return None
+NEXT_WEEKS = 4
+NO_FORECAST = "no forecast"
 
 
-def sentence(item: object) -> str:
-    """What a person reads of an attention item."""
-    return str(getattr(item, "message", None) or item)
+def held_up(item: Attention) -> tuple[Decimal, str] | None:
+    """(amount, currency) an item holds up, when the status knows it."""
+    if item.amount is None or item.currency is None:
+        return None
+    return item.amount, item.currency
 
 
-def expected_cell(view: object) -> Cell:
-    """The receipts expected in the next four weeks: not computed by this release."""
-    return Cell(FORECAST_GAP, "", mark="gap")
+def sentence(item: Attention) -> str:
+    return item.message
+
+
+def expected(forecast: Forecast | None) -> tuple[tuple[str, Decimal], ...] | None:
+    """Expected receipts in the next four weeks, per currency; None without a forecast."""
+    if forecast is None:
+        return None
+    return tuple(sorted(forecast.expected_total(NEXT_WEEKS).items()))

@@ -15,6 +15,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from connector.aging import BUCKETS, Buckets
+from connector.forecast.records import SCENARIOS, Figure
 from connector.sync.status_records import BooksStatus, InvoiceStatus, Standing
 from connector.web import figures
 from connector.web.plan_view import PlanView
@@ -72,8 +73,9 @@ def money_list(pairs: Iterable[tuple[str, Decimal]]) -> Cell:
     """Amounts in several currencies, one per currency, never added together."""
     sums = [(c, a) for c, a in by_currency(pairs) if a]
     return Cell(
-        "; ".join(f"{a:,} {c}" for c, a in sums) or "0",
+        "\n".join(f"{a:,} {c}" for c, a in sums) or "0",  # a line each (`multi`)
         "; ".join(f"{a:f} {c}" for c, a in sums) or "0",
+        mark="multi",
     )
 
 
@@ -150,7 +152,7 @@ def overview_tables(
                 money_list((c.currency, c.overdue) for c in books.contracts),
                 text(len(books.attention), mark="problem" if books.attention else ""),
                 money_list((c, a) for h in held if h for a, c in [h]),
-                figures.expected_cell(e),
+                _expected_cell(e),
             )
         )
         people += [(text(e.name, href=f"/b/{e.key}"), *item) for item in items]
@@ -163,6 +165,13 @@ def overview_tables(
         "Nothing needs a person.",
     )
     return businesses, attention
+
+
+def _expected_cell(v: BusinessView) -> Cell:
+    expected = figures.expected(v.forecast)
+    if expected is None:
+        return text(figures.NO_FORECAST, mark="gap")
+    return money_list(expected)
 
 
 def _outcome_mark(outcome: object) -> str:
@@ -335,6 +344,54 @@ def business_attention(v: BusinessView) -> Table:
     )
 
 
+def forecast_table(v: BusinessView, f: Filters) -> Table:
+    """`connector forecast`'s weeks, per currency: early, expected and late; for one customer
+    (a filter), the part of each figure that is that customer's invoices and milestones."""
+    columns = (
+        Column("currency", "Currency"),
+        Column("week", "Week", numeric=True),
+        Column("start", "From"),
+        Column("end", "To"),
+        *(Column(str(s), str(s).capitalize(), numeric=True) for s in SCENARIOS),
+    )
+    rows: list[tuple[Cell, ...]] = []
+    foot: list[tuple[Cell, ...]] = []
+    for c in v.forecast.currencies if v.forecast else ():
+        sums = dict.fromkeys(SCENARIOS, Decimal(0))
+        for w in c.weeks:
+            shares = {s: _share(w.figure(s), f) for s in SCENARIOS}
+            for s in SCENARIOS:
+                sums[s] += shares[s]
+            rows.append(
+                (
+                    text(c.currency),
+                    text(w.number),
+                    text(w.start.isoformat()),
+                    text(w.end.isoformat()),
+                    *(amount(shares[s]) for s in SCENARIOS),
+                )
+            )
+        foot.append(
+            (
+                text(c.currency),
+                text("all"),
+                text(""),
+                text(""),
+                *(amount(sums[s]) for s in SCENARIOS),
+            )
+        )
+    empty = v.forecast_note or "Nothing expected in these weeks."
+    return Table(
+        "forecast", "Forecast: expected receipts per week", columns, tuple(rows), empty, tuple(foot)
+    )
+
+
+def _share(figure: Figure, f: Filters) -> Decimal:
+    if not f.customer:
+        return figure.amount
+    return sum((i.amount for i in figure.items if i.customer == f.customer), Decimal(0))
+
+
 def business_tables(v: BusinessView, f: Filters) -> dict[str, Table]:
     return {
         t.name: t
@@ -343,6 +400,7 @@ def business_tables(v: BusinessView, f: Filters) -> dict[str, Table]:
             contract_table(v, f),
             invoice_table([v], f, with_business=False),
             aging_table(v, f),
+            forecast_table(v, f),
             unbilled_table(v, f),
         )
     }

@@ -64,7 +64,7 @@ def plan_of(cfg: Config, as_of: date | None) -> PlanView:
     invoices, skipped = list(decisions.invoices), list(decisions.skipped)
     data = plan_json(cfg.business.name, day, invoices, skipped, document_books(cfg, invoices))
     text = io.StringIO()  # rich writes a large plan to its file directly, so a file it is
-    console = Console(file=text, width=110, color_system=None, force_terminal=False)
+    console = Console(file=text, width=120, color_system=None, force_terminal=False)
     books = books_in_order(cfg, invoices)
     render.plan(console, cfg.business.name, day, invoices, skipped, decisions.caveats, books)
     return PlanView(

@@ -1,6 +1,7 @@
 """What the dashboard reads, business by business, as typed views: the status `connector
 status` prints (`overview.business_status`, the same function), the aging `connector aging`
-prints, the milestones the last sync did not bill and why, and the plan (`plan_view`).
+prints, the forecast `connector forecast` makes (from the state alone), the milestones the
+last sync did not bill and why, and the plan (`plan_view`).
 
 Read-only: every state database is opened with `read_only=True` (never created, never
 migrated) and its engine disposed of once read. A business whose config, state or keyring
@@ -10,6 +11,7 @@ traceback: a database a sync holds locked, or one waiting for its migration, is 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connector import config as config_mod
 from connector.aging import Aging, aging_of
 from connector.errors import ConnectorError
+from connector.forecast import Forecast, forecast_for
 from connector.models import Reason
 from connector.overview import business_status
 from connector.sync.state import State
@@ -30,6 +33,8 @@ from connector.validation import printable
 from connector.web.plan_view import PlanView, plan_of
 
 T = TypeVar("T")
+log = logging.getLogger("connector.web")
+FORECAST_WEEKS = 13  # as `connector forecast` by default; the overview shows the first 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,8 @@ class BusinessView:
     aging: Aging
     unbilled: tuple[Unbilled, ...]
     customers: dict[str, str | None] = field(default_factory=dict)  # by contract
+    forecast: Forecast | None = None  # None when it could not be made: `forecast_note` says why
+    forecast_note: str | None = None
 
     @property
     def name(self) -> str:
@@ -100,18 +107,29 @@ def guarded(key: str, path: Path, read: Callable[[], T]) -> T | Unavailable:
     """`read()`, or the notice a person can act on when it cannot be done now."""
     try:
         return read()
-    except ConnectorError as exc:
-        return Unavailable(key, str(path), exc.for_person(" "))
-    except SQLAlchemyError as exc:  # a sync holds the database, or it cannot be reached
+    except ConnectorError as exc:  # opening it: a `StateError` that names the database
+        said = exc.for_person(" ")
+        return Unavailable(key, str(path), BUSY if _locked(said) else said)
+    except SQLAlchemyError as exc:  # reading it: a sync took it meanwhile, or it went away
         orig = getattr(exc, "orig", None)  # the driver's own error, when there is one
         first = (str(orig or exc).splitlines() or [""])[0]
-        busy = "locked" in first.lower() or "busy" in first.lower()
-        why = (
-            "a sync or a migration is writing to it right now; reload the page in a minute"
-            if busy
-            else f"it cannot be read right now ({first}); reload the page in a minute"
+        if _locked(first):
+            return Unavailable(key, str(path), BUSY)
+        return Unavailable(
+            key, str(path), f"the state database cannot be read right now ({first}); {AGAIN}"
         )
-        return Unavailable(key, str(path), f"the state database is busy: {why}")
+
+
+AGAIN = "reload the page in a minute"
+BUSY = (
+    "the state database is busy: a sync or a migration is writing to it right now; "
+    f"nothing is shown until it is done, so {AGAIN}"
+)
+
+
+def _locked(text: str) -> bool:
+    """SQLite's words for a database another connection holds (PostgreSQL waits instead)."""
+    return "database is locked" in text or "database table is locked" in text
 
 
 def _business(key: str, path: Path, as_of: date | None) -> BusinessView:
@@ -136,7 +154,20 @@ def _business(key: str, path: Path, as_of: date | None) -> BusinessView:
         for n in notes
         if n.reason is not None and n.reason is not Reason.ALREADY_INVOICED
     )
-    return BusinessView(key, books, aging, unbilled, customers)
+    made, note = _forecast(cfg, day)
+    return BusinessView(key, books, aging, unbilled, customers, made, note)
+
+
+def _forecast(cfg: config_mod.Config, day: date) -> tuple[Forecast | None, str | None]:
+    """`connector forecast` from the state alone (the milestones the last sync saw: the
+    dashboard asks no tracker). A forecast that cannot be made leaves the rest of the page."""
+    try:
+        return forecast_for(cfg, day, FORECAST_WEEKS, read_tracker=False), None
+    except ConnectorError as exc:
+        return None, exc.for_person(" ")
+    except Exception as exc:  # the figures of the status stand without it
+        log.exception("no forecast for %s", cfg.business.name)
+        return None, f"the forecast could not be made ({type(exc).__name__}); the log says why"
 
 
 def by_currency(pairs: Iterable[tuple[str, Decimal]]) -> tuple[tuple[str, Decimal], ...]:

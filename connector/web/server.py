@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
+from waitress import wasyncore
 from waitress.server import TcpWSGIServer, create_server
 
 from connector.errors import UserError
 from connector.web import DEFAULT_HOST, access
 from connector.web.app import make_app
 from connector.web.readers import Folder
+
+LOOP_SECONDS = 0.5  # how long a stop may wait for the loop to look (a trigger wakes it sooner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +60,11 @@ class Dashboard:
             )
         self.needs_token = token is not None
         app = make_app(folder, token=token, loopback=loopback)
+        self._map: dict[int, Any] = {}  # the server's sockets and connections: ours to close
         try:
             server = create_server(
                 app,
+                map=self._map,
                 host=address.host,
                 port=address.port,
                 threads=threads,
@@ -74,6 +80,7 @@ class Dashboard:
         self.server = server
         self.address = Address(address.host, int(server.getsockname()[1]))  # port 0: the one given
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def greeting(self) -> str:
         """What is said at start: where it is, and whether a token is asked."""
@@ -85,7 +92,15 @@ class Dashboard:
         return f"dashboard on {self.address.url} (read-only, this machine only)"
 
     def serve_forever(self) -> None:
-        self.server.run()
+        """Serve until `stop` (or Ctrl-C in the foreground); then every connection is closed
+        here, in the thread that serves them, and the worker threads are ended."""
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=LOOP_SECONDS, map=self._map, count=1)
+        finally:
+            for channel in list(self._map.values()):
+                channel.close()
+            self.server.task_dispatcher.shutdown()
 
     def start(self) -> Dashboard:
         """Serve in a daemon thread; `stop` ends it."""
@@ -94,9 +109,12 @@ class Dashboard:
         return self
 
     def stop(self) -> None:
-        self.server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopping.set()
+        if self._thread is None:  # never served: only its socket to close
+            self.server.close()
+            return
+        self.server.pull_trigger()  # wake the loop now rather than at its next timeout
+        self._thread.join(timeout=5)
 
     def __enter__(self) -> Dashboard:
         return self.start()
