@@ -15,7 +15,6 @@ from rich.table import Table
 
 from connector.errors import naming_config
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
-from connector.money import fmt
 from connector.render_grid import PLAIN_ROWS, Col, Loud, Red, amount, grid, plain_document
 from connector.sync.report import BooksOf, DocumentBooks, SyncReport, TaxBy, books_of
 from connector.sync.status import (
@@ -37,7 +36,10 @@ OPEN = (Standing.OPEN, Standing.PARTIALLY_PAID)
 
 
 def _n(amount: Decimal | str | None) -> str:
-    return "" if amount is None else f"{Decimal(amount):,}"
+    """With thousands separators, in fixed point (`_shown`)."""
+    return (
+        "" if amount is None else _shown(amount if isinstance(amount, Decimal) else Decimal(amount))
+    )
 
 
 def money(amount: Decimal | str, currency: str) -> str:
@@ -222,8 +224,9 @@ def _ran(last: LastRun | None) -> str:
 
 
 def _shown(amount: Decimal | None) -> str:
-    """An amount as its JSON text reads (`fmt`), with thousands separators."""
-    return "" if amount is None else _n(fmt(amount))
+    """An amount as its JSON text reads (`fmt`: fixed point, never an exponent), with
+    thousands separators."""
+    return "" if amount is None else format(amount, ",f")
 
 
 def _contracts_table(console: Console, contracts: Sequence[ContractStatus]) -> None:

@@ -110,11 +110,14 @@ def table_width(widths: Sequence[int], *, tight: bool = True) -> int:
 def natural_widths(columns: Sequence[Col], rows: Sequence[Sequence[str]]) -> list[int]:
     """Each column's width with nothing cut: its widest cell or its name, or its minimum."""
     widths = [max(cell_len(c.name), c.min_width) for c in columns]
-    for row in rows:
-        for n, cell in enumerate(row):
-            size = len(cell) if cell.isascii() else cell_len(cell)
-            if size > widths[n]:
-                widths[n] = size
+    if not rows:
+        return widths
+    for n, cells in enumerate(zip(*rows, strict=True)):  # a column at a time, at C speed
+        if "".join(cells).isascii():
+            widest = max(map(len, cells))
+        else:  # a wide or combining character: measured as the terminal shows it
+            widest = max(len(c) if c.isascii() else cell_len(c) for c in cells)
+        widths[n] = max(widths[n], widest)
     return widths
 
 
@@ -174,17 +177,19 @@ def plain_table(
     gap, edge = ("  ", " ") if tight else ("   ", "  ")
     total = sum(widths) + len(gap) * (len(widths) - 1) + 2 * len(edge)
 
-    # per column, how a cell is padded: str's own methods for text of one cell per character
-    pads = [
-        (lambda cell, w=w: cell.rjust(w)) if col.right else (lambda cell, w=w: cell.ljust(w))
-        for col, w in zip(columns, widths, strict=True)
-    ]
+    # a row of text of one cell per character is padded by one str.format: C speed
+    plain = (
+        edge
+        + gap.join(
+            f"{{:{'>' if col.right else '<'}{w}}}" for col, w in zip(columns, widths, strict=True)
+        )
+        + edge
+    ).format
 
     def line(cells: Sequence[str]) -> str:
-        parts = [
-            pad(cell) if cell.isascii() else _pad(cell, widths[n], columns[n].right)
-            for n, (pad, cell) in enumerate(zip(pads, cells, strict=True))
-        ]
+        if "".join(cells).isascii():
+            return plain(*cells)
+        parts = [_pad(cell, widths[n], columns[n].right) for n, cell in enumerate(cells)]
         return edge + gap.join(parts) + edge
 
     # the title wraps at the table's width, as rich wraps it

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from connector.adapters.base import AmountsAre
 from connector.models import Contract, Role
-from connector.money import round_money
+from connector.money import exponent, round_money
 from connector.perf import paused_gc
 from connector.sync import schema, status_attention
 from connector.sync.rows import InvoiceRow
@@ -102,11 +102,19 @@ def books_status(
     amounts`), for the net, tax and gross of the invoices the ledger taxed."""
     rows = [r for r in state.invoice_rows() if r.action == schema.OutboxAction.CREATE]
     sums: dict[str, _Sums] = {}
-    for row in rows:
-        _add(sums.setdefault(row.contract, _Sums()), row, as_of)
     currencies: dict[str, str] = {}  # of a contract the config no longer lists: its first row's
+    invoices = []
+    meant: dict[str, AmountsAre | None] = {}  # asked once per contract, not once per invoice
+    places: dict[str, int] = {}
     for row in rows:
+        if row.contract not in meant:
+            meant[row.contract] = amounts(row.contract)
+        if row.currency not in places:
+            places[row.currency] = -exponent(row.currency)
+        money = _Money.of(row, places[row.currency])
+        _add(sums.setdefault(row.contract, _Sums()), row, money, as_of)
         currencies.setdefault(row.contract, row.currency)
+        invoices.append(_invoice(row, money, as_of, meant[row.contract]))
     shown = tuple(
         _contract(cid, contracts.get(cid), sums.get(cid), currencies, as_of)
         for cid in sorted(set(contracts) | set(sums))
@@ -120,7 +128,7 @@ def books_status(
         as_of,
         None if last is None else LastRun.of(last),
         shown,
-        tuple(_invoice(row, as_of, amounts(row.contract)) for row in rows),
+        tuple(invoices),
         tuple(attention),
     )
 
@@ -137,31 +145,52 @@ def status_data(
 
 
 def tax_split(
-    row: InvoiceRow, amounts: AmountsAre | None
+    row: InvoiceRow, amounts: AmountsAre | None, total: Decimal | None = None
 ) -> tuple[Decimal, Decimal, Decimal] | None:
     """Net, tax and gross of an invoice the ledger taxed (None until it says), signed like the
-    row's total: a credit note's are negative, whichever sign the ledger gave its tax."""
+    row's total (`total`, when the caller decoded it already): a credit note's are negative,
+    whichever sign the ledger gave its tax."""
     tax = row.tax
     if tax is None:
         return None
-    total = row.total
+    total = row.total if total is None else total
     tax = -abs(tax) if total < 0 else abs(tax)
     if amounts is AmountsAre.INCLUSIVE:  # the lines already held the tax
         return total - tax, tax, total
     return total, tax, total + tax  # exclusive, no_tax, or the ledger's default (exclusive)
 
 
-def _add(sums: _Sums, row: InvoiceRow, as_of: date) -> None:
+@dataclass(frozen=True, slots=True)
+class _Money:
+    """An invoice row's amounts, decoded from minor units once for the sums and the status."""
+
+    total: Decimal
+    paid: Decimal
+    balance: Decimal
+
+    @classmethod
+    def of(cls, row: InvoiceRow, places: int) -> _Money:
+        """`row.total`, `row.paid` and `row.balance`, the same Decimals (`rows.amount_of`),
+        with the currency's exponent looked up once per currency, not three times a row."""
+        balance = row.total_minor if row.balance_minor is None else row.balance_minor
+        return cls(
+            Decimal(row.total_minor).scaleb(places),
+            Decimal(row.paid_minor).scaleb(places),
+            Decimal(balance).scaleb(places),
+        )
+
+
+def _add(sums: _Sums, row: InvoiceRow, money: _Money, as_of: date) -> None:
     credit_note = row.is_credit_note  # lines that net below zero went as a credit note
-    balance = row.balance
+    balance = money.balance
     if row.state in BILLED_STATES or row.state == schema.CREDITED:
         # A credited invoice and its credit note both count: together they bill nothing,
         # and what is still due on the one less the credit left on the other is owed.
-        sums.billed += row.total
+        sums.billed += money.total
         if credit_note:
             sums.outstanding -= balance  # credit the customer has not used yet
         else:
-            sums.paid += row.paid
+            sums.paid += money.paid
             sums.outstanding += balance
     if row.state in BILLED_STATES and not credit_note and balance > 0 and row.due_date < as_of:
         sums.overdue += balance
@@ -181,8 +210,10 @@ EMAILED = {
 }
 
 
-def _invoice(row: InvoiceRow, as_of: date, amounts: AmountsAre | None) -> InvoiceStatus:
-    balance = row.balance
+def _invoice(
+    row: InvoiceRow, money: _Money, as_of: date, amounts: AmountsAre | None
+) -> InvoiceStatus:
+    balance = money.balance
     late = (
         row.state in (schema.PUSHED, schema.PARTIALLY_PAID)
         and balance > 0
@@ -194,17 +225,17 @@ def _invoice(row: InvoiceRow, as_of: date, amounts: AmountsAre | None) -> Invoic
         if row.is_credit_note and row.state in BILLED_STATES
         else STATUS_WORDS[row.state]
     )
-    net, tax, gross = tax_split(row, amounts) or (None, None, None)
+    net, tax, gross = tax_split(row, amounts, money.total) or (None, None, None)
     return InvoiceStatus(
         number=row.number or row.reference,
         contract=row.contract,
         kind=row.kind,
         milestones=row.milestones,
         currency=row.currency,
-        total=row.total,
+        total=money.total,
         date=row.invoice_date,
         due_date=row.due_date,
-        paid=row.paid,
+        paid=money.paid,
         balance=balance,
         status=word,
         days_overdue=(as_of - row.due_date).days if late else 0,
