@@ -140,7 +140,7 @@ def test_the_overview_shows_every_business_as_status_does(world, site, visit, mo
         assert row["outstanding"][1] == per_currency(books["contracts"], "outstanding")
         assert row["overdue_amount"][1] == per_currency(books["contracts"], "overdue")
         assert row["outcome"][0] == books["last_run"]["outcome"]
-        assert row["last_sync"][0] == books["last_run"]["finished_at"]
+        assert row["last_sync"][1] == books["last_run"]["finished_at"]
     assert rows["gamma"]["outcome"][0] == "cannot load"
     # by hand: alpha billed 50,160.00 USD (no retainage release while ALPHA-X is invalid),
     # of which 4,800.00 + 3,000.00 are paid; and 4,000.00 EUR

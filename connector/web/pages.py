@@ -73,7 +73,7 @@ def money_list(pairs: Iterable[tuple[str, Decimal]]) -> Cell:
     """Amounts in several currencies, one per currency, never added together."""
     sums = [(c, a) for c, a in by_currency(pairs) if a]
     return Cell(
-        "\n".join(f"{a:,} {c}" for c, a in sums) or "0",  # a line each (`multi`)
+        "\n".join(f"{a:,}\u00a0{c}" for c, a in sums) or "0",  # a line each (`multi`)
         "; ".join(f"{a:f} {c}" for c, a in sums) or "0",
         mark="multi",
     )
@@ -144,7 +144,7 @@ def overview_tables(
         rows.append(
             (
                 text(e.name, href=f"/b/{e.key}"),
-                text(last.when if last else "never"),
+                Cell(last.when.replace("T", " "), last.when) if last else text("never"),
                 text(str(last.outcome) if last else "", mark=_outcome_mark(last and last.outcome)),
                 text(sum(1 for i in books.invoices if i.status in OPEN)),
                 money_list((c.currency, c.outstanding) for c in books.contracts),

@@ -75,7 +75,7 @@ def amount(value: Decimal | None, currency: str | None = None) -> Cell:
     if value is None:
         return Cell("", "")
     text = f"{value:,}"
-    return Cell(text if currency is None else f"{text} {currency}", fmt(value))
+    return Cell(text if currency is None else f"{text}\u00a0{currency}", fmt(value))
 
 
 def text(value: object, href: str | None = None, mark: str = "") -> Cell:
