@@ -27,7 +27,14 @@ class CannotLoad:
         return (Attention(Trouble.CANNOT_LOAD, self.error),)
 
     def to_json(self) -> Json:
-        return {"business": None, "config": self.config, "error": self.error}
+        items = self.attention
+        return {
+            "business": None,
+            "config": self.config,
+            "error": self.error,
+            "attention": [a.message for a in items],
+            "attention_items": [a.to_json() for a in items],
+        }
 
 
 Entry = BooksStatus | CannotLoad
