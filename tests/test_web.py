@@ -191,6 +191,9 @@ def test_a_business_page_has_the_figures_of_status_and_aging(
     assert values(invoices, "days_overdue") == [
         str(i["days_overdue"] or "") for i in status["invoices"]
     ]
+    assert values(invoices, "for") == [
+        ", ".join(i["milestones"]) or i["kind"] for i in status["invoices"]
+    ]
     assert values(invoices, "payment_link") == [i["payment_link"] or "" for i in status["invoices"]]
     bars = tables_bars(v)
     acme = next(c for c in status["contracts"] if c["contract"] == "ACME-WEB")
@@ -226,6 +229,9 @@ def test_a_business_page_has_the_figures_of_status_and_aging(
     ]
     chart = v.page.locator("figure.chart img")
     assert chart.evaluate("img => img.complete && img.naturalWidth > 0")  # the SVG was drawn
+    if key == "northwind":
+        links = [r["payment_link:href"][0] for r in invoices if "payment_link:href" in r]
+        assert len(links) == 1 and links[0].startswith("https://")  # QuickBooks' online link
     if key == "alpha":
         held = [a for a in status["attention_items"] if a["amount"]]
         assert ["ACME-M2"] in [a["milestones"] for a in held]  # flagged: its value held up

@@ -148,6 +148,20 @@ def test_a_state_database_waiting_for_its_migration_is_a_notice(books, site):
         )
 
 
+def test_a_config_holding_a_secret_is_a_notice_that_does_not_repeat_it(books, site):
+    config = books / "alpha.toml"
+    config.write_text(
+        config.read_text().replace(
+            '[ledger]\nkind = "local"', '[ledger]\nkind = "local"\nclient_secret = "S3CRET-42"'
+        )
+    )
+    page = requests.get(site + "/b/alpha", timeout=30)
+    overview = requests.get(site + "/", timeout=30)
+    assert page.status_code == 503 and "credentials live in the OS keyring" in page.text
+    for text in (page.text, overview.text, requests.get(site + "/attention.csv", timeout=30).text):
+        assert "S3CRET-42" not in text
+
+
 # -- the commands ---------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ The books, as of 2026-11-26 (the test business of tests/conftest.py):
   ACME-M2 went from 30 to 25 percent once invoiced (flagged, holding up its value): two things
   need a person.
 - beta: local ledger, synced on 2026-10-01 only: its plan for 2026-11-26 has documents.
-- northwind: the QuickBooks sandbox; synced, the deposit paid, synced again.
+- northwind: the QuickBooks sandbox; synced, the deposit paid and online payment turned on for
+  another invoice (which gives it a payment link), synced again.
 - gamma: a config with an unknown key: it cannot load.
 """
 
@@ -116,12 +117,23 @@ def build_world(folder: Path, qbo: QuickBooksSandbox) -> World:
             i for i in qbo.invoices() if f"{Decimal(str(i['TotalAmt'])):.2f}" == "4800.00"
         )
         qbo.record_payment(DEFAULT_REALM, deposit["Id"], "4800.00", date(2026, 11, 20))
+        online_payment(qbo, next(i for i in qbo.invoices() if i["Id"] != deposit["Id"]))
         assert run_once(northwind, as_of=DAY).payments_pulled == 1
 
         (folder / "gamma.toml").write_text('[business]\nname = "gamma"\ncolour = "red"\n')
         return World(folder, dict(backend.entries))
     finally:
         keyring.set_keyring(previous)
+
+
+def online_payment(qbo: QuickBooksSandbox, invoice: dict[str, Any]) -> None:
+    """A person turns on online card payment for `invoice` and gives Acme an email address:
+    QuickBooks then gives the invoice a payment link, which the next sync reads back."""
+    qbo.set_customer_email(DEFAULT_REALM, "Acme Corporation", "ap@acme.example")
+    session = qbo_support.ledger(qbo).session
+    current = session.get(f"invoice/{invoice['Id']}")["Invoice"]
+    change = {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True}
+    session.post("invoice", json.dumps({**change, "AllowOnlineCreditCardPayment": True}))
 
 
 def connector_json(monkeypatch, capsys, *args: str) -> Any:

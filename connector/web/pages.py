@@ -187,18 +187,19 @@ def invoice_table(views: Sequence[BusinessView], f: Filters, *, with_business: b
         Column("number", "Invoice"),
         Column("contract", "Contract"),
         Column("customer", "Customer"),
-        Column("kind", "Kind"),
-        Column("milestones", "Milestones"),
+        Column("for", "For", in_csv=False),
+        Column("kind", "Kind", in_page=False),
+        Column("milestones", "Milestones", in_page=False),
         Column("date", "Date"),
         Column("due_date", "Due"),
-        Column("currency", "Currency"),
+        Column("currency", "Currency", in_page=False),  # the page shows it by the total
         Column("total", "Total", numeric=True),
         Column("paid", "Paid", numeric=True),
         Column("balance", "Balance", numeric=True),
         Column("status", "Status"),
         Column("days_overdue", "Days late", numeric=True),
         Column("emailed", "Emailed"),
-        Column("payment_link", "Payment link"),
+        Column("payment_link", "Pay"),
     )
     rows = []
     for v in views:
@@ -216,18 +217,19 @@ def invoice_table(views: Sequence[BusinessView], f: Filters, *, with_business: b
                     text(i.number),
                     text(i.contract),
                     text(customer),
+                    text(", ".join(i.milestones) or i.kind),  # as `connector status` says
                     text(i.kind),
                     text(", ".join(i.milestones)),
                     text(i.date.isoformat()),
                     text(i.due_date.isoformat()),
                     text(i.currency),
-                    amount(i.total),
+                    amount(i.total, i.currency),
                     amount(i.paid),
                     amount(i.balance),
-                    text(i.status, mark=_standing_mark(i.status)),
+                    Cell(i.status.replace("_", " "), str(i.status), mark=_standing_mark(i.status)),
                     text(i.days_overdue or "", mark=late),
                     text(i.emailed),
-                    Cell("pay online" if link else "", value=i.payment_link or "", href=link),
+                    Cell("link" if link else "", value=i.payment_link or "", href=link),
                 )
             )
     return Table("invoices", "Invoices", columns, tuple(rows), "No invoice matches.")

@@ -54,6 +54,7 @@ class Column:
     label: str
     numeric: bool = False
     in_csv: bool = True  # the progress bars are drawn, not downloaded
+    in_page: bool = True  # a spreadsheet's column that the page shows folded into another
 
 
 @dataclass(frozen=True, slots=True)
