@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 # A command a message tells the person to run, with the config file left as a placeholder by
@@ -48,6 +49,18 @@ def naming_config(text: str, path: object | None) -> str:
     if path is None or "--config FILE`" not in text:
         return text
     return _CONFIG_PLACEHOLDER.sub(lambda m: f"{m.group(1)} {shlex.quote(str(path))}`", text)
+
+
+@contextmanager
+def about(path: object) -> Iterator[None]:
+    """Errors raised inside are about this business's config: a command they suggest names it
+    (`ConnectorError.for_person`)."""
+    try:
+        yield
+    except ConnectorError as exc:
+        if exc.config_path is None:
+            exc.config_path = path
+        raise
 
 
 class ConnectorError(Exception):

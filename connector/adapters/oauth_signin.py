@@ -19,7 +19,7 @@ from rich.console import Console
 
 from connector import config as config_mod
 from connector.credentials import TokenSet, TokenStore
-from connector.errors import UserError
+from connector.errors import UserError, about
 
 
 class _LedgerSettings(Protocol):
@@ -129,6 +129,20 @@ def sign_in(
     """Load the config, check its ledger is `kind`, reuse or ask for the app's client id and
     secret, and run `connect` with the consent URL shown on `out` (`choose`: what the
     bookkeeper picks there). Returns what the caller needs for its closing line."""
+    with about(config):
+        return _sign_in(config, paste, kind, settings_type, app_name, choose, connect, out)
+
+
+def _sign_in(
+    config: Path,
+    paste: bool,
+    kind: str,
+    settings_type: type[S],
+    app_name: str,
+    choose: str,
+    connect: Connect[S],
+    out: Console,
+) -> tuple[config_mod.Config, S, TokenSet]:
     cfg = config_mod.load(config)
     settings: object = cfg.ledger_settings  # any plugin's: checked to be `kind`'s below
     if not isinstance(settings, settings_type):

@@ -13,11 +13,13 @@ from connector.cli.common import (
     ConfigDirOpt,
     ConfigOpt,
     OneConfigOpt,
+    about,
     err,
     out,
     pick_configs,
     tracker_settings,
 )
+from connector.errors import naming_config
 
 if TYPE_CHECKING:  # doctor is imported when its command runs
     from connector.doctor import Check
@@ -28,13 +30,15 @@ config_app = typer.Typer(no_args_is_help=True, help="Check a business config fil
 @config_app.command("check")
 def config_check(config: ConfigOpt) -> None:
     """Validate the config and read the tracker; report every problem at once."""
-    cfg = config_mod.load(config)
-    with tracker_settings(cfg):
-        batch = cfg.source().read(None)
+    with about(config):
+        cfg = config_mod.load(config)
+        with tracker_settings(cfg):
+            batch = cfg.source().read(None)
     out.print(
         f"{cfg.path}: ok ({cfg.business.name}; {len(cfg.contracts)} contract(s); "
         f"tracker {cfg.tracker_kind}: {len(batch.milestones)} milestone(s); "
-        f"ledger {cfg.ledger_kind}; state {cfg.state_path or 'database URL'})"
+        f"ledger {cfg.ledger_kind}; state {cfg.state_path or 'database URL'})",
+        markup=False,  # a business's own name is never markup
     )
     for bad in batch.invalid:
         err.print(f"[red]invalid milestone:[/red] {esc(bad.message)}")
@@ -47,7 +51,7 @@ def config_check(config: ConfigOpt) -> None:
 
     warning = credentials_warning(cfg)
     if warning:
-        err.print(f"[red]credentials:[/red] {esc(warning)}")
+        err.print(f"[red]credentials:[/red] {esc(naming_config(warning, cfg.path))}")
     raise typer.Exit(1 if batch.invalid or unknown or warning else 0)
 
 

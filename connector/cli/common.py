@@ -22,7 +22,8 @@ from rich.style import Style
 from rich.text import Text
 
 from connector import config as config_mod
-from connector.errors import ConfigError, ConnectorError, SettingRefused, UserError
+from connector.errors import ConfigError, SettingRefused, UserError
+from connector.errors import about as about  # for the commands: errors name the config
 
 PIPED_WIDTH = 120
 
@@ -164,17 +165,6 @@ def parse_as_of(raw: str | None) -> date | None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-@contextmanager
-def about(path: Path | str) -> Iterator[None]:
-    """Errors raised inside are about this business's config: a command they suggest names it."""
-    try:
-        yield
-    except ConnectorError as exc:
-        if exc.config_path is None:
-            exc.config_path = path
-        raise
 
 
 @contextmanager
