@@ -21,7 +21,8 @@ def serve(
         str,
         typer.Option(
             help="Address to listen on. Any address but a loopback one (127.0.0.1, ::1) needs "
-            "the access token (--new-token): prefer an SSH tunnel to the default."
+            "the access token (--new-token); from another computer, an SSH tunnel to the "
+            "default needs none."
         ),
     ] = DEFAULT_HOST,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = (
@@ -37,8 +38,9 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the dashboard: every business's books, one business's contracts, invoices and
-    aging, and the plan for the next night, as web pages (read-only)."""
+    """Serve the dashboard until Ctrl-C: every business's books, and per business its
+    contracts, invoices, aging, forecast and the plan for the next night, as web pages with
+    filters and CSV downloads. Read-only: it writes no state, calls no ledger or tracker."""
     from connector.web import access
     from connector.web.readers import Folder
     from connector.web.server import Address, Dashboard
