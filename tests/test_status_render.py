@@ -243,3 +243,32 @@ def test_status_takes_its_folder_from_connector_config_dir(business, monkeypatch
         monkeypatch, capsys, "status", "--config", str(business.config_path), *ARGS, "--json"
     )
     assert json.loads(out)["business"] == "Northwind Studio"  # --config still wins
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_a_plan_line_that_looks_like_a_formula_is_text_in_the_spreadsheet(
+    business, monkeypatch, capsys, start
+):
+    """A milestone title is a plan line's description; whoever typed it, the spreadsheet shows
+    it and never runs it. The amounts beside it stay numbers, negative ones too."""
+    from tests.conftest import MILESTONES
+
+    title = f"{start}HYPERLINK('http://x.example','Build')"
+    business.milestones(MILESTONES.replace('title = "Build"', f'title = "{title}"'))
+    args = ("plan", "--config", str(business.config_path), *ARGS, "--format", "csv")
+    _, out, _ = run(monkeypatch, capsys, *args)
+    rows = parse_csv(out)
+    [line] = [r for r in rows if "HYPERLINK" in r["description"]]
+    assert line["description"].startswith("'" + start) and Decimal(line["amount"]) > 0
+    assert any(Decimal(r["amount"]) < 0 and r["amount"][0] == "-" for r in rows if r["amount"])
+
+
+def test_every_formula_start_is_neutralised_and_no_amount_is():
+    """A milestones file strips a title's leading tab or carriage return before it reaches a
+    plan; a customer name or a ledger's words are not stripped, so every start counts."""
+    from connector.exports import cell
+
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert cell(f"{start}1+1") == f"'{start}1+1"
+    assert cell("Acme") == "Acme" and cell("") == ""
+    assert cell(Decimal("-1000.00")) == "-1000.00" and cell(Decimal("1E+2")) == "100"
