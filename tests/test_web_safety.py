@@ -162,6 +162,15 @@ def test_a_config_holding_a_secret_is_a_notice_that_does_not_repeat_it(books, si
         assert "S3CRET-42" not in text
 
 
+def test_a_config_file_whose_name_has_a_space_has_a_working_address(books, site):
+    (books / "north west.toml").write_text((books / "alpha.toml").read_text())
+    overview = requests.get(site + "/", timeout=30).text
+    assert 'href="/b/north%20west"' in overview
+    page = requests.get(site + "/b/north%20west", timeout=30)
+    assert page.status_code == 200 and 'href="/b/north%20west/plan"' in page.text
+    assert requests.get(site + "/b/north%20west/plan", timeout=30).status_code == 200
+
+
 # -- the commands ---------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from connector.errors import ConnectorError
 from connector.forecast import chart
-from connector.web import access, pages
+from connector.web import access, pages, pages_books
 from connector.web.pages import Filters
 from connector.web.plan_view import PlanView
 from connector.web.readers import BusinessView, Folder, Unavailable
@@ -186,10 +186,10 @@ def _routes(app: Flask, folder: Folder) -> None:
             view=view,
             f=f,
             query=f.query(),
-            base=f"/b/{key}",
+            base=pages.page_of(key),
             customers=pages.customers_of([view]),
             statuses=pages.INVOICE_STATUSES,
-            tables=pages.business_tables(view, f),
+            tables=pages_books.business_tables(view, f),
         )
 
     @app.get("/b/<key>/forecast.svg")
@@ -206,7 +206,7 @@ def _routes(app: Flask, folder: Folder) -> None:
         view = _business(folder, key)
         if isinstance(view, Response):
             return view
-        return _csv(pages.business_tables(view, Filters.of(request.args))[name], key)
+        return _csv(pages_books.business_tables(view, Filters.of(request.args))[name], key)
 
     @app.get("/b/<key>/plan")
     def plan(key: str) -> str | Response:
@@ -222,9 +222,9 @@ def _routes(app: Flask, folder: Folder) -> None:
             key=key,
             f=f,
             query=f.query(),
-            base=f"/b/{key}",
+            base=pages.page_of(key),
             customers=sorted(set(found.customers.values())),
-            tables=pages.plan_tables(found, f),
+            tables=pages_books.plan_tables(found, f),
         )
 
     @app.get("/b/<key>/<any(plan, skipped):name>.csv")
@@ -232,7 +232,7 @@ def _routes(app: Flask, folder: Folder) -> None:
         found = _plan(folder, key)
         if isinstance(found, Response):
             return found
-        return _csv(pages.plan_tables(found, Filters.of(request.args))[name], key)
+        return _csv(pages_books.plan_tables(found, Filters.of(request.args))[name], key)
 
 
 def _everyone(folder: Folder) -> tuple[list[BusinessView | Unavailable], str | None]:
