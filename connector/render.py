@@ -136,7 +136,7 @@ def skipped_table(console: Console, skipped: list[Skip]) -> None:
     grid(
         console,
         "Not billed",
-        [Col(name, wrap=True) for name in ("Milestone", "Reason", "Why")],
+        [Col("Milestone", key=True), Col("Reason"), Col("Why", wrap=True)],
         rows,
         tight=False,
     )
