@@ -32,10 +32,10 @@ from connector.errors import (
     SkippableLedgerError,
 )
 from connector.logs import run_context
-from connector.models import Kind
+from connector.models import InvalidMilestone, Kind, Milestone
 from connector.perf import paused_gc
 from connector.sources.base import CachesResponses, Source
-from connector.sync import delivery, holding, payments, recovery, schema
+from connector.sync import delivery, holding, payments, quiet, recovery, schema
 from connector.sync.credits import settle_targets
 from connector.sync.customers import CustomerBook
 from connector.sync.lock import business_lock
@@ -55,6 +55,7 @@ from connector.sync.report import SyncReport
 from connector.sync.rows import Change, InvoiceRow, label
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.state import State
+from connector.sync.state_milestones import Prepared
 from connector.sync.tonight import Tonight, decide_tonight
 
 log = logging.getLogger("connector.sync")
@@ -174,26 +175,16 @@ class _Run:
                 self.source.use_cache(self.state.http_cache)
             batch = self.source.read(self.state.cursor("source"))
             good, bad = merge_snapshot(batch, self.state.snapshot)
-            # The same decision `connector plan` shows, over the rows as this run found them.
-            tonight = decide_tonight(
-                self.config, good, bad, self.state.invoice_rows(), self.resend, self.as_of
-            )
-            decisions = tonight.decisions
-            self.report.skipped = list(decisions.skipped)
-            self.report.notices = decisions.notices
-            # Tonight's customers in one lookup, before the profile is read: QuickBooks reads
-            # the company's setup in the same call.
-            self.customers = CustomerBook(
-                self.ledger, [*tonight.retirements.going, *self.resend], self.checkpoint
-            )
-            self.customers.look_up()
-            # Before the first push: a contract the company's books cannot take is held whole.
-            self.push(holding.check(self, tonight))
-            delivery.send_owed(self)  # once the ledger has them: emailed to the client, once
+            prepared = self.state.prepare_snapshot(good, bad)
+            known = quiet.recall(self, prepared)  # nothing billing reads changed since then
+            if known is not None:
+                self.report.skipped, self.report.notices = known.skipped, known.notices
+            else:
+                self._bill(good, bad, prepared)
             self.state.drop_rows()  # no step after this reads them: their memory goes back
             reasons = {s.milestone: (str(s.reason), s.message) for s in self.report.skipped}
             self.checkpoint("before:commit:snapshot")
-            self.state.save_snapshot(good, bad, reasons)
+            self.state.save_snapshot(good, bad, reasons, prepared)
             if not self.report.fatal:
                 self.state.set_cursors({"source": batch.cursor, "payments": payment_cursor})
             self.checkpoint("after:commit:snapshot")
@@ -212,6 +203,23 @@ class _Run:
             self._finish("failed", f"{type(exc).__name__}: {exc}")
             raise
         self._finish(self.report.outcome)
+
+    def _bill(self, good: list[Milestone], bad: list[InvalidMilestone], prepared: Prepared) -> None:
+        # The same decision `connector plan` shows, over the rows as this run found them.
+        tonight = decide_tonight(
+            self.config, good, bad, self.state.invoice_rows(), self.resend, self.as_of
+        )
+        self.report.skipped = list(tonight.decisions.skipped)
+        self.report.notices = tonight.decisions.notices
+        # Tonight's customers in one lookup, before the profile is read: QuickBooks reads the
+        # company's setup in the same call.
+        going = [*tonight.retirements.going, *self.resend]
+        self.customers = CustomerBook(self.ledger, going, self.checkpoint)
+        self.customers.look_up()
+        # Before the first push: a contract the company's books cannot take is held whole.
+        self.push(holding.check(self, tonight))
+        delivery.send_owed(self)  # once the ledger has them: emailed to the client, once
+        quiet.remember(self, prepared, tonight, good)  # after the last write to the rows
 
     def _finish(self, outcome: str, *why: str) -> None:
         report = self.report

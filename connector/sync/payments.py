@@ -48,6 +48,8 @@ def pull(run: Run) -> str | None:
         return None
     # documents the ledger answered with but that could not be read (the adapter logged them)
     run.report.failures += changes.problems
+    if not changes.invoices:  # a quiet night: the rows are not read for nothing
+        return changes.cursor
     updates = invoice_updates(run.state.invoice_rows(), changes.invoices)
     for update in updates:
         if update.notice:

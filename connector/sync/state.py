@@ -17,7 +17,7 @@ from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
 
-from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,11 +36,12 @@ from connector.sync.rows import (
     rows_from_db,
     to_billed,
 )
-from connector.sync.schema import PUSHING, invoices, now, payments
+from connector.sync.schema import PUSHING, cursors, invoices, now, payments
 from connector.sync.state_records import MilestoneNote, MilestoneRow, PaymentRow, RunRow
 
 __all__ = ["MilestoneNote", "MilestoneRow", "PaymentRow", "RunRow", "State"]
 
+QUIET_STAMP = "billing"  # the cursor holding a quiet night's stamp (`quiet`)
 _IN_CHUNK = 500  # keys per `IN (...)`: well within every database's limit on parameters
 
 
@@ -54,6 +55,8 @@ class State:
         # a run reads them once, not once per step (77k rows take seconds to decode).
         self._rows: dict[str, InvoiceRow] | None = None
         self._of_contract: dict[str, dict[str, None]] = {}  # contract -> its keys, in order
+        self._keeping = False  # `keep_rows` asked: the first read of every row keeps them
+        self._stamped = True  # a quiet night's stamp may be stored (`quiet`): writes delete it
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -82,17 +85,35 @@ class State:
     # -- invoices ------------------------------------------------------------------------------
 
     def keep_rows(self) -> None:
-        """Read the invoice rows once and keep them in memory, in step with this object's
-        writes. Only for a writer that holds the business's lock (a run): nobody else writes
-        its rows meanwhile, so the copy stays true."""
-        if self._rows is None:
+        """Keep the invoice rows in memory once they are first read whole, in step with this
+        object's writes; until then, rows asked for by state are read from the database (a
+        quiet night never reads them all). Only for a writer that holds the business's lock (a
+        run): nobody else writes its rows meanwhile, so the copy stays true."""
+        self._keeping = True
+
+    def _kept(self) -> dict[str, InvoiceRow] | None:
+        if self._rows is None and self._keeping:
             self._rows = {}
             self._keep(self._read_rows(None))
+        return self._rows
 
     def drop_rows(self) -> None:
         """Forget the rows `keep_rows` read (reads go to the database again)."""
         self._rows = None
         self._of_contract = {}
+        self._keeping = False
+
+    def invoice_mark(self) -> tuple[int, int, str]:
+        """How many invoice rows the business has, the highest row id and the latest update:
+        a write to any row since changes it (every write stamps `updated_at`)."""
+        from sqlalchemy import func
+
+        query = select(
+            func.count(invoices.c.id), func.max(invoices.c.id), func.max(invoices.c.updated_at)
+        ).where(invoices.c.business == self.business)
+        with self.engine.connect() as conn:
+            count, top, latest = conn.execute(query).one()
+        return int(count), int(top or 0), str(latest or "")
 
     def _keep(self, rows: Iterable[InvoiceRow]) -> None:
         assert self._rows is not None
@@ -102,12 +123,14 @@ class State:
 
     def invoice_rows(self, states: Iterable[str] | None = None) -> list[InvoiceRow]:
         """In the order they were written."""
-        if self._rows is None:
+        if self._rows is None and (states is not None or not self._keeping):
             return self._read_rows(states)
+        rows = self._kept()
+        assert rows is not None
         if states is None:
-            return list(self._rows.values())
+            return list(rows.values())
         wanted = {str(s) for s in states}
-        return [r for r in self._rows.values() if r.state in wanted]
+        return [r for r in rows.values() if r.state in wanted]
 
     def invoice_rows_of(self, contracts: Collection[str]) -> list[InvoiceRow]:
         """The rows of these contracts only, in the order they were written."""
@@ -147,6 +170,7 @@ class State:
             return
         stamp = now()
         with self.engine.begin() as conn:
+            self._unstamp(conn)
             conn.execute(
                 insert(invoices),
                 [
@@ -171,6 +195,7 @@ class State:
         Only rows still `pushing` go; anything the ledger may have seen stays."""
         keys = list(keys)
         with self.engine.begin() as conn:
+            self._unstamp(conn)
             conn.execute(
                 invoices.delete().where(
                     invoices.c.business == self.business,
@@ -191,6 +216,7 @@ class State:
             return
         stamp = now()
         with self.engine.begin() as conn:
+            self._unstamp(conn)
             # one statement per run of changes to the same columns, in order (a night after
             # a large first sync records 77k payment pulls: one statement each took minutes)
             for columns, run in groupby(changes, key=lambda change: tuple(change[1])):
@@ -217,10 +243,27 @@ class State:
                 if row is not None:
                     self._rows[key] = replace(row.updated(values), updated_at=stamp)
 
+    def _unstamp(self, conn: Connection) -> None:
+        """In the transaction of a write to the invoice rows: a quiet night's stamp, made over
+        the rows as they were, goes (`quiet`)."""
+        if self._stamped:
+            conn.execute(
+                cursors.delete().where(
+                    cursors.c.business == self.business, cursors.c.name == QUIET_STAMP
+                )
+            )
+            self._stamped = False
+
+    def stamp(self, text: str) -> None:
+        """Store the quiet night's stamp (`quiet`): the next write to the rows deletes it."""
+        self.set_cursors({QUIET_STAMP: text})
+        self._stamped = True
+
     def record_payments(
         self, key: str, currency: str, items: Iterable[tuple[str, Decimal, date, bool]]
     ) -> None:
         with self.engine.begin() as conn:
+            self._unstamp(conn)
             for payment_id, amount, paid_on, deleted in items:
                 found = conn.execute(
                     select(payments.c.id).where(
@@ -265,9 +308,17 @@ class State:
         good: Sequence[Milestone],
         bad: Sequence[InvalidMilestone],
         reasons: state_milestones.Reasons,
+        prepared: state_milestones.Prepared | None = None,
     ) -> None:
-        """Replace the known milestones with this set and their latest decisions."""
-        state_milestones.save_snapshot(self.engine, self.business, good, bad, reasons)
+        """Replace the known milestones with this set and their latest decisions (`prepared`:
+        the same set's `prepare_snapshot`, so that it is not written out and hashed twice)."""
+        state_milestones.save_snapshot(self.engine, self.business, good, bad, reasons, prepared)
+
+    def prepare_snapshot(
+        self, good: Sequence[Milestone], bad: Sequence[InvalidMilestone]
+    ) -> state_milestones.Prepared:
+        """The milestones as the snapshot stores them, and the digest of their records."""
+        return state_milestones.prepare(good, bad)
 
     def milestone_rows(self) -> list[MilestoneRow]:
         return state_milestones.milestone_rows(self.engine, self.business)
