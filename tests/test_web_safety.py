@@ -171,6 +171,16 @@ def test_a_config_file_whose_name_has_a_space_has_a_working_address(books, site)
     assert requests.get(site + "/b/north%20west/plan", timeout=30).status_code == 200
 
 
+def test_a_business_never_synced_says_so_and_its_plan_says_what_it_lacks(books, site):
+    write_business(books, "delta")  # its config and milestones, no state database yet
+    overview = requests.get(site + "/", timeout=30)
+    assert overview.status_code == 200 and "delta" in overview.text
+    plan = requests.get(site + "/b/delta/plan", timeout=30)
+    assert plan.status_code == 200
+    assert "no sync has run yet" in plan.text  # only the deposits, which need no milestone
+    assert not (books / "delta.db").exists()  # nothing created
+
+
 # -- the commands ---------------------------------------------------------------------------
 
 

@@ -24,8 +24,13 @@ from connector.models import PlannedInvoice, Skip
 from connector.sources.base import SourceBatch
 from connector.sync.plan import books_in_order, document_books, preview
 from connector.sync.report import Json, plan_json
+from connector.sync.state import State
 
 NOT_ASKED = "the dashboard never asks the ledger"
+NEVER_SYNCED = (
+    "no sync has run yet, so the dashboard knows none of the tracker's milestones: "
+    "`connector plan --config FILE` reads them from the tracker"
+)
 
 
 class LastSyncMilestones:
@@ -61,19 +66,30 @@ class PlanView:
 def plan_of(cfg: Config, as_of: date | None) -> PlanView:
     ledger: Any = UnaskedLedger()
     day, decisions = preview(cfg, as_of, source=LastSyncMilestones(), ledger=ledger)
+    caveats = list(decisions.caveats)
+    if _never_synced(cfg):
+        caveats.insert(0, NEVER_SYNCED)
     invoices, skipped = list(decisions.invoices), list(decisions.skipped)
     data = plan_json(cfg.business.name, day, invoices, skipped, document_books(cfg, invoices))
     text = io.StringIO()  # rich writes a large plan to its file directly, so a file it is
     console = Console(file=text, width=120, color_system=None, force_terminal=False)
     books = books_in_order(cfg, invoices)
-    render.plan(console, cfg.business.name, day, invoices, skipped, decisions.caveats, books)
+    render.plan(console, cfg.business.name, day, invoices, skipped, caveats, books)
     return PlanView(
         cfg.business.name,
         day,
         tuple(invoices),
         tuple(skipped),
-        tuple(decisions.caveats),
+        tuple(caveats),
         data,
         text.getvalue(),
         {cid: c.customer for cid, c in cfg.contracts.items()},
     )
+
+
+def _never_synced(cfg: Config) -> bool:
+    state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
+    try:
+        return state.last_run() is None
+    finally:
+        state.engine.dispose()
