@@ -208,15 +208,28 @@ class Digest:
         return add_up(t for b in self.businesses for t in b.totals)
 
 
-# The forecast's "expected receipts in the next 4 weeks" (another module, to come) plugs in
-# here: a function of the business's config, state and day giving its section, or None.
+# The forecast's "expected receipts in the next 4 weeks" plugs in here: a function of the business's config, state and day giving its section, or None.
 ExtraSection = Callable[["Config", "State", date], Section | None]
 
 
 def expected_receipts(cfg: Config, state: State, as_of: date) -> Section | None:
-    """Expected receipts in the next 4 weeks: none until the forecast module supplies them
-    (pass it in `extras` of `business_digest`)."""
-    return None
+    """Expected receipts in the next 4 weeks, per currency (never added together), as
+    `connector forecast` reckons them from the state and a milestones file beside the config;
+    no tracker or ledger is called. A forecast that cannot be made is said, never raised: the
+    rest of the digest still goes."""
+    from connector.digest_render import money
+    from connector.forecast import next_weeks
+
+    try:
+        expected = next_weeks(cfg, as_of, weeks=4)
+    except Exception as exc:  # noqa: BLE001 - the digest must go out whatever the forecast does
+        return Section(_RECEIPTS, (f"could not be forecast: {exc}",))
+    if not expected:
+        return Section(_RECEIPTS, ("nothing expected",))
+    return Section(_RECEIPTS, tuple(money(v, c) for c, v in sorted(expected.items())))
+
+
+_RECEIPTS = "Expected receipts in the next 4 weeks"
 
 
 # -- reading one business ----------------------------------------------------------------------

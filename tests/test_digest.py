@@ -187,6 +187,25 @@ def test_the_forecast_has_its_place(tmp_path: Path) -> None:
     assert "Acme &lt;Corp&gt;: 24,570.00 USD by 12-10" in render_html(digest)
 
 
+def test_the_digest_says_what_the_forecast_expects_in_the_next_4_weeks(tmp_path: Path) -> None:
+    """By default a business's part ends with `connector forecast`'s next 4 weeks, per currency,
+    the same figures as `connector.forecast.next_weeks` for the same day."""
+    from connector.digest_render import money
+    from connector.forecast import next_weeks
+
+    business = make_business(tmp_path / "northwind")
+    business.sync()
+    now = datetime.now().astimezone()
+    part = business_digest(business.config(), Mark(), now)
+    expected = next_weeks(business.config(), part.as_of, weeks=4)
+    assert expected, "the example business expects receipts"
+    (section,) = [x for x in part.extra if x.title == "Expected receipts in the next 4 weeks"]
+    assert section.lines == tuple(money(v, c) for c, v in sorted(expected.items()))
+    text = render_text(digest_of("Northwind Studio", [part], [Mark()], now))
+    assert "Expected receipts in the next 4 weeks" in text
+    assert all(line in text for line in section.lines)
+
+
 # -- the HTML as a picture ------------------------------------------------------------------------
 
 
