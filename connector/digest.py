@@ -208,7 +208,8 @@ class Digest:
         return add_up(t for b in self.businesses for t in b.totals)
 
 
-# The forecast's "expected receipts in the next 4 weeks" plugs in here: a function of the business's config, state and day giving its section, or None.
+# The forecast's "expected receipts in the next 4 weeks" plugs in here: a function of the
+# business's config, state and day giving its section, or None.
 ExtraSection = Callable[["Config", "State", date], Section | None]
 
 
@@ -222,7 +223,7 @@ def expected_receipts(cfg: Config, state: State, as_of: date) -> Section | None:
 
     try:
         expected = next_weeks(cfg, as_of, weeks=4)
-    except Exception as exc:  # noqa: BLE001 - the digest must go out whatever the forecast does
+    except Exception as exc:  # the digest must go out whatever the forecast does
         return Section(_RECEIPTS, (f"could not be forecast: {exc}",))
     if not expected:
         return Section(_RECEIPTS, ("nothing expected",))
