@@ -377,19 +377,18 @@ def test_pages_read_on_a_phone(site, visit, path, name):
     assert first.bounding_box()["width"] <= 390
 
 
-def test_no_page_and_no_csv_shows_a_secret(world, site, browser, visit):
+def test_no_page_and_no_csv_shows_a_secret(world, site):
+    import requests
+
     secrets = world.secrets()
     assert len(secrets) >= 2  # the QuickBooks connection's refresh and access tokens at least
-    seen = []
-    for path in ("/", "/invoices", "/b/northwind", "/b/northwind/plan", "/b/alpha", "/b/gamma"):
-        v = Visit(browser, site + path)  # /b/gamma is a notice (503): it cannot load
-        seen.append(v.html)
-        v.close()
-    v = visit(f"{site}/b/northwind")
-    for name in ("invoices", "contracts", "aging", "attention", "unbilled"):
-        with v.page.expect_download() as download:
-            v.page.click(f"#{name} a.csv")
-        seen.append(Path(download.value.path()).read_text("utf-8"))
-    for text in seen:
+    paths = ["/", "/invoices", "/businesses.csv", "/attention.csv", "/invoices.csv", "/b/gamma"]
+    key = "northwind"  # the business whose ledger connection is in the keyring
+    paths += [f"/b/{key}", f"/b/{key}/plan", f"/b/{key}/plan.csv", f"/b/{key}/skipped.csv"]
+    paths += [f"/b/{key}/{t}.csv" for t in ("invoices", "contracts", "aging", "attention")]
+    paths += [f"/b/{key}/{t}" for t in ("unbilled.csv", "forecast.csv", "forecast.svg")]
+    for path in paths:
+        answer = requests.get(site + path, timeout=30)
+        assert answer.status_code == (503 if path == "/b/gamma" else 200), path
         for secret in secrets:
-            assert secret not in text
+            assert secret not in answer.text, path
