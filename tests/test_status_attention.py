@@ -213,3 +213,24 @@ def test_sync_prints_each_problem_once_on_stderr(business):
     )
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("ACME-X") == 1, done.stderr
+
+
+def test_a_night_of_many_refusals_is_sorted_out_in_moments():
+    """A ledger that refused every one of 50,000 invoices leaves as many problems as items:
+    matching each problem to its item is a lookup, not a scan of every item."""
+    import time
+
+    from connector.sync.status_attention import _untold
+    from connector.sync.status_records import Attention, Trouble
+
+    told = [
+        Attention(
+            Trouble.PUSH_REFUSED, f"INV-{n} (C{n}): push failed: x", f"C{n}", invoice=f"INV-{n}"
+        )
+        for n in range(50_000)
+    ]
+    problems = [f"INV-{n} was refused by the ledger: x" for n in range(50_000)]
+    started = time.process_time()
+    left = _untold([*problems, "payment status not pulled: HTTP 503"], told, [])
+    assert time.process_time() - started < 2
+    assert [a.message for a in left] == ["the last sync: payment status not pulled: HTTP 503"]
