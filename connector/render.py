@@ -201,12 +201,16 @@ def status(console: Console, books: BooksStatus, *, every: bool = False) -> None
 def attention_lines(console: Console, items: Sequence[Attention], who: str = "") -> None:
     """Each item once, with the money it holds up; its words are never read as markup."""
     for item in items:
-        held = item.held_up
-        money_held = "" if held is None else f" (holds up {_n(item.amount)} {item.currency})"
         console.print(
-            f"[red]needs attention:[/red] {esc(who)}{esc(item.message)}{esc(money_held)}",
+            f"[red]needs attention:[/red] {esc(who)}{esc(item.message)}{esc(_held(item))}",
             highlight=False,
         )
+
+
+def _held(item: Attention) -> str:
+    if item.amount is None or item.currency is None:
+        return ""
+    return f" (holds up {money(item.amount, item.currency)})"
 
 
 def _open_or_problem(i: InvoiceStatus) -> bool:
