@@ -144,12 +144,6 @@ def connector_json(monkeypatch, capsys, *args: str) -> Any:
     return json.loads(out)
 
 
-def connector_text(monkeypatch, capsys, *args: str) -> str:
-    code, out, err = connector(monkeypatch, capsys, *args)
-    assert code in (0, 1), (code, err)
-    return out
-
-
 # -- reading a page as Chromium drew it -----------------------------------------------------
 
 

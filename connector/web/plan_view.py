@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NoReturn
 
-from rich.console import Console
-
 from connector import render
+from connector.cli.common import PIPED_WIDTH, CommandConsole
 from connector.config import Config
 from connector.errors import UserError
 from connector.models import PlannedInvoice, Skip
@@ -72,7 +71,8 @@ def plan_of(cfg: Config, as_of: date | None) -> PlanView:
     invoices, skipped = list(decisions.invoices), list(decisions.skipped)
     data = plan_json(cfg.business.name, day, invoices, skipped, document_books(cfg, invoices))
     text = io.StringIO()  # rich writes a large plan to its file directly, so a file it is
-    console = Console(file=text, width=120, color_system=None, force_terminal=False)
+    # the commands' own console (its markup rules), as wide as `connector plan` piped
+    console = CommandConsole(file=text, width=PIPED_WIDTH, color_system=None, force_terminal=False)
     books = books_in_order(cfg, invoices)
     render.plan(console, cfg.business.name, day, invoices, skipped, caveats, books)
     return PlanView(
