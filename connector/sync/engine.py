@@ -56,32 +56,10 @@ from connector.sync.rows import Change, InvoiceRow, label
 from connector.sync.snapshot import merge_snapshot
 from connector.sync.state import State
 from connector.sync.state_milestones import Prepared
+from connector.sync.stops import STOP_POINTS, Checkpoint, StopRequested
 from connector.sync.tonight import Tonight, decide_tonight
 
 log = logging.getLogger("connector.sync")
-
-# Where a run asked to stop (SIGTERM) may stop: before a ledger call or before intents are
-# recorded, never between a ledger call and the commit of its result.
-STOP_POINTS = frozenset(
-    {
-        "before:find_invoices",
-        "before:payment_changes",
-        "before:profile",
-        "before:commit:intents",
-        "before:find_or_create_customer",
-        "before:create_invoices",
-        "before:void_invoice",
-        "before:settle_credit",
-        "before:commit:sending",
-    }
-)
-
-
-class StopRequested(Exception):
-    """The daemon is shutting down; the run records what it did and ends here."""
-
-
-Checkpoint = Callable[[str], None]
 
 
 def _no_checkpoint(name: str) -> None:
@@ -182,9 +160,10 @@ class _Run:
             else:
                 self._bill(good, bad, prepared)
             self.state.drop_rows()  # no step after this reads them: their memory goes back
-            reasons = {s.milestone: (str(s.reason), s.message) for s in self.report.skipped}
+            reasons = quiet.reasons(self.report.skipped)
             self.checkpoint("before:commit:snapshot")
-            self.state.save_snapshot(good, bad, reasons, prepared)
+            decided = known.decided if known is not None else None
+            self.state.save_snapshot(good, bad, reasons, prepared, decided)
             if not self.report.fatal:
                 self.state.set_cursors({"source": batch.cursor, "payments": payment_cursor})
             self.checkpoint("after:commit:snapshot")

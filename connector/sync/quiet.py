@@ -35,7 +35,7 @@ from connector.sync.delivery import OWED
 from connector.sync.outbox import Intent
 from connector.sync.report import SyncReport
 from connector.sync.state import QUIET_STAMP, State
-from connector.sync.state_milestones import Prepared
+from connector.sync.state_milestones import Prepared, decisions_digest
 from connector.sync.tonight import Tonight
 
 FORMAT = 1
@@ -52,6 +52,7 @@ class Stamp:
     until: date | None  # day < until
     skipped: list[Skip]
     notices: list[Notice]
+    decided: str = ""  # the digest of the skips as the snapshot stores them (`reasons`)
 
     def holds_on(self, day: date) -> bool:
         return (self.since is None or self.since <= day) and (
@@ -70,6 +71,7 @@ class Stamp:
                     [s.milestone, s.contract, str(s.reason), s.message] for s in self.skipped
                 ],
                 "notices": [[n.contract, n.message] for n in self.notices],
+                "decided": self.decided,
             }
         )
 
@@ -87,6 +89,7 @@ class Stamp:
                 _day(data["until"]),
                 [Skip(m, c, Reason(r), t) for m, c, r, t in data["skipped"]],
                 [Notice(c, t) for c, t in data["notices"]],
+                data["decided"],
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -137,8 +140,14 @@ def remember(
         until,
         list(decisions.skipped),
         list(decisions.notices),
+        decisions_digest(prepared.rows, reasons(decisions.skipped)),
     )
     run.state.stamp(stamp.to_text())
+
+
+def reasons(skipped: Iterable[Skip]) -> dict[str, tuple[str, str]]:
+    """Each skipped milestone's reason and message, as the snapshot stores them."""
+    return {s.milestone: (str(s.reason), s.message) for s in skipped}
 
 
 def event_dates(contracts: Iterable[Contract], milestones: Iterable[Milestone]) -> set[date]:

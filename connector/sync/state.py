@@ -309,10 +309,14 @@ class State:
         bad: Sequence[InvalidMilestone],
         reasons: state_milestones.Reasons,
         prepared: state_milestones.Prepared | None = None,
+        decided: str | None = None,
     ) -> None:
         """Replace the known milestones with this set and their latest decisions (`prepared`:
-        the same set's `prepare_snapshot`, so that it is not written out and hashed twice)."""
-        state_milestones.save_snapshot(self.engine, self.business, good, bad, reasons, prepared)
+        the same set's `prepare_snapshot`, so that it is not written out and hashed twice;
+        `decided`: the digest of `reasons`, when a quiet night's stamp has it)."""
+        state_milestones.save_snapshot(
+            self.engine, self.business, good, bad, reasons, prepared, decided
+        )
 
     def prepare_snapshot(
         self, good: Sequence[Milestone], bad: Sequence[InvalidMilestone]

@@ -113,14 +113,16 @@ def save_snapshot(
     bad: Sequence[InvalidMilestone],
     reasons: Reasons,
     prepared: Prepared | None = None,
+    decided: str | None = None,
 ) -> None:
     """Make the known milestones this set, with their latest decisions. A night whose
     milestones and decisions are the last one's, as their digests say (`snapshots`), writes
-    only when they were seen; otherwise by difference (`_write`)."""
+    only when they were seen; otherwise by difference (`_write`). `decided`: the digest of
+    `reasons` (`decisions_digest`), when the caller has it already."""
     stamp = now()
     prepared = prepared or prepare(good, bad)
     rows = prepared.rows
-    digest = prepared.records, _decisions_digest(rows, reasons)
+    digest = prepared.records, decided or decisions_digest(rows, reasons)
     with engine.begin() as conn:
         known = conn.execute(
             select(snapshots.c.records, snapshots.c.decisions).where(
@@ -173,7 +175,7 @@ def _records_digest(rows: Sequence[Record]) -> str:
     return records.hexdigest()
 
 
-def _decisions_digest(rows: Sequence[Record], reasons: Reasons) -> str:
+def decisions_digest(rows: Sequence[Record], reasons: Reasons) -> str:
     decided = hashlib.sha256()
     for start in range(0, len(rows), 1000):
         said = ((row[0], reasons.get(row[0], (None, None))) for row in rows[start : start + 1000])
