@@ -39,10 +39,13 @@ def _mails(document: PlannedInvoice, total: Decimal, sends: Sends) -> bool:
     return isinstance(document, CreateInvoice) and total > 0 and sends(document.contract)
 
 
-def intent_row(action: Document, sends: Sends = never, key: str | None = None) -> InvoiceRow:
+def intent_row(
+    action: Document, sends: Sends = never, key: str | None = None, *, kept: bool = True
+) -> InvoiceRow:
     """The row committed as `pushing` before the ledger sees the action. Its `delivery` is
     decided here, once: an invoice created before sending was switched on is never emailed.
-    `key`: the action's, if known (`action.key` hashes the document each time)."""
+    `key`: the action's, if known (`action.key` hashes the document each time). A row never
+    `kept` in the state (a plan's) leaves out the milestones' hashes, which only state needs."""
     key = action.key if key is None else key
     total = action.total
     match action:
@@ -60,7 +63,7 @@ def intent_row(action: Document, sends: Sends = never, key: str | None = None) -
         customer=action.customer,
         kind=action.kind,
         milestones=action.milestones,
-        milestone_hashes=action.milestone_hashes,
+        milestone_hashes=action.milestone_hashes if kept else (),
         revision=action.revision,
         currency=action.currency,
         invoice_date=action.date,
@@ -102,11 +105,15 @@ Intent = Creation | Voiding
 
 
 def intents(
-    actions: Sequence[Action], sends: Sends = never, keys: Sequence[str] = ()
+    actions: Sequence[Action],
+    sends: Sends = never,
+    keys: Sequence[str] = (),
+    *,
+    stored: bool = True,
 ) -> list[Intent]:
     """Tonight's actions as the outbox records them, in order; a `Settle` goes with the
     creation of its credit note, as the ledger allocates a credit when it creates it. `keys`:
-    the documents', in order, when known (`billing.Decisions.keys`)."""
+    the documents', in order, when known (`billing.Decisions.keys`); `stored`: `intent_row`'s."""
     settles = {a.credit: a for a in actions if isinstance(a, Settle)}
     assert not keys or len(keys) == len(actions) - len(settles), "keys not of these actions"
     known = iter(keys)
@@ -114,10 +121,11 @@ def intents(
     for action in actions:
         match action:
             case Void():
-                out.append(Voiding(intent_row(action, key=next(known, None))))
+                out.append(Voiding(intent_row(action, key=next(known, None), kept=stored)))
             case CreateInvoice() | CreateCredit():
                 key = next(known, None) or action.key
-                out.append(Creation(intent_row(action, sends, key), settles.get(key)))
+                row = intent_row(action, sends, key, kept=stored)
+                out.append(Creation(row, settles.get(key)))
             case Settle():
                 pass
             case _:

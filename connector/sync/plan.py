@@ -58,7 +58,7 @@ def preview(
     source = source or config.source()
     batch = source.read(state.cursor("source"))
     good, bad = merge_snapshot(batch, state.snapshot)
-    tonight = decide_tonight(config, good, bad, rows, resend, as_of)
+    tonight = decide_tonight(config, good, bad, rows, resend, as_of, stored=False)
     tonight, held = _held(config, connect, tonight, caveats)
     decisions = tonight.decisions
     return as_of, billing.Decisions(

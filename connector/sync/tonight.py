@@ -62,14 +62,18 @@ def decide_tonight(
     rows: Sequence[InvoiceRow],
     resend: Sequence[Intent],
     as_of: date,
+    *,
+    stored: bool = True,
 ) -> Tonight:
-    """Billing's decisions over `rows`, and what becomes of the retirements they plan."""
+    """Billing's decisions over `rows`, and what becomes of the retirements they plan.
+    `stored`: False for a plan, whose intents are never recorded (`outbox.intent_row`)."""
     history = [to_billed(r) for r in rows]
     decisions = billing.decide(config.contracts, good, bad, history, config.rules, as_of)
     planned = intents(
         decisions.actions,
         lambda contract: config.books_for(contract).send_on_create,
         decisions.keys,
+        stored=stored,
     )
     retirements = sort_retirements(planned, resend, {r.key: r for r in rows})
     return Tonight(decisions, retirements, [i.key for i in planned])
