@@ -4,15 +4,21 @@ lapse). Reads only: nothing is created, migrated or sent."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector import config as config_mod
 from connector.doctor import credentials_warning
 from connector.errors import ConnectorError, naming_config
 from connector.sync import state as st
 from connector.sync.status import AmountsOf, Attention, BooksStatus, Json, Trouble, books_status
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,22 @@ def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
         books,
         last_run=last.in_zone(cfg.zone) if last else None,
         attention=tuple(replace(a, message=naming_config(a.message, cfg.path)) for a in items),
+        expected=expected_receipts(cfg, day),
     )
+
+
+def expected_receipts(cfg: config_mod.Config, day: date) -> tuple[tuple[str, Decimal], ...] | None:
+    """The status's line of `connector forecast`: what should come in over the next 4 weeks,
+    from the state and a milestones file beside the config (no tracker or ledger is called).
+    A forecast that cannot be made leaves the line out; it never hides the books."""
+    from connector.forecast import next_weeks
+
+    try:
+        expected = next_weeks(cfg, day, weeks=4)
+    except (ConnectorError, SQLAlchemyError, OSError, ValueError) as exc:
+        log.warning("%s: no forecast for the status: %s", cfg.business.name, exc)
+        return None
+    return tuple(sorted(expected.items()))
 
 
 def overview(paths: list[Path], as_of: date | None) -> list[Entry]:

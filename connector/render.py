@@ -180,6 +180,8 @@ def status(console: Console, books: BooksStatus, *, every: bool = False) -> None
     console.print(
         f"[bold]{esc(books.business)}[/bold] as of {books.as_of}; last sync: {_ran(books.last_run)}"
     )
+    if books.expected is not None:
+        console.print(f"Expected receipts in the next 4 weeks: {expected(books)}", highlight=False)
     _contracts_table(console, books.contracts)
     invoices: Sequence[InvoiceStatus] = books.invoices
     title, hidden = "Invoices", 0
@@ -196,6 +198,13 @@ def status(console: Console, books: BooksStatus, *, every: bool = False) -> None
     _client_table(console, invoices)
     _payment_links(console, invoices)
     attention_lines(console, books.attention)
+
+
+def expected(books: BooksStatus) -> str:
+    """The forecast's next 4 weeks in one cell: each currency on its own, never added."""
+    if not books.expected:
+        return "nothing" if books.expected is not None else ""
+    return "; ".join(money(amount, currency) for currency, amount in books.expected)
 
 
 def attention_lines(console: Console, items: Sequence[Attention], who: str = "") -> None:
@@ -357,11 +366,12 @@ def overview(console: Console, entries: Sequence[BooksStatus | CannotLoad]) -> N
     """Every business on one screen: the last sync, open and overdue invoices, and what needs
     a person, each item under its business's name."""
     columns = [Col("Business", key=True), Col("Last sync", below=2), Col("Outcome", below=1)]
-    columns += [Col(name, right=True) for name in ("Open", "Overdue", "Attention")]
+    columns += [Col(name, right=True) for name in ("Open", "Overdue")]
+    columns += [Col("Next 4 weeks", right=True, below=3), Col("Attention", right=True)]
     rows = [
         _business_row(e)
         if isinstance(e, BooksStatus)
-        else (e.config, "", Red("cannot load"), "", "", "1")
+        else (e.config, "", Red("cannot load"), "", "", "", "1")
         for e in entries
     ]
     grid(console, "Businesses", columns, rows)
@@ -378,5 +388,6 @@ def _business_row(books: BooksStatus) -> tuple[str, ...]:
         str(last.outcome) if last else "",
         str(sum(1 for i in books.invoices if i.status in OPEN)),
         str(sum(1 for i in books.invoices if i.days_overdue)),
+        expected(books),
         str(len(books.attention)),
     )

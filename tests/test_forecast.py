@@ -660,3 +660,26 @@ def test_an_invoice_about_to_be_voided_is_not_counted_beside_its_reissue(tmp_pat
     f = forecast_for(business.config(), date(2026, 11, 26)).to_json()
     assert figures(f, "EUR", "expected") == {1: "4500.00"}
     assert items(f, "EUR", "expected", 1) == [("milestone", "BETA-1", "4500.00", "2026-11-26")]
+
+
+# -- the status's line ------------------------------------------------------------------------
+
+
+def test_status_says_what_the_next_4_weeks_should_bring(harbor, monkeypatch, capsys):
+    """`connector status` gains one line: the same figures as `next_weeks`, per currency
+    (1,000.00 EUR and 5,000.00 USD, worked above), in the table, the JSON and the folder's
+    overview."""
+    from tests.cli_support import run_cli
+
+    day = AS_OF.isoformat()
+    _, out = run_cli(monkeypatch, capsys, "status", "--config", str(harbor), "--as-of", day)
+    assert "Expected receipts in the next 4 weeks: 1,000.00 EUR; 5,000.00 USD" in out
+    _, out = run_cli(
+        monkeypatch, capsys, "status", "--config", str(harbor), "--as-of", day, "--json"
+    )
+    assert json.loads(out)["expected_next_4_weeks"] == {"EUR": "1000.00", "USD": "5000.00"}
+    monkeypatch.setenv("COLUMNS", "160")
+    _, out = run_cli(
+        monkeypatch, capsys, "status", "--config-dir", str(harbor.parent), "--as-of", day
+    )
+    assert "Next 4 weeks" in out and "1,000.00 EUR; 5,000.00 USD" in out

@@ -321,6 +321,9 @@ class BooksStatus:
     contracts: tuple[ContractStatus, ...] = ()
     invoices: tuple[InvoiceStatus, ...] = ()
     attention: tuple[Attention, ...] = ()  # what needs a person
+    # `connector forecast`'s expected receipts in the next 4 weeks, per currency code (sorted,
+    # never added together); None when no forecast was made for this status
+    expected: tuple[tuple[str, Decimal], ...] | None = None
 
     def to_json(self) -> Json:
         """`attention` is each item's message (as before the items were typed);
@@ -333,6 +336,9 @@ class BooksStatus:
             "invoices": [i.to_json() for i in self.invoices],
             "attention": [a.message for a in self.attention],
             "attention_items": [a.to_json() for a in self.attention],
+            "expected_next_4_weeks": None
+            if self.expected is None
+            else {currency: str(amount) for currency, amount in self.expected},
         }
 
     @classmethod
@@ -346,7 +352,12 @@ class BooksStatus:
             contracts=tuple(ContractStatus.from_json(c) for c in data["contracts"]),
             invoices=tuple(InvoiceStatus.from_json(i) for i in data["invoices"]),
             attention=tuple(_attention(data)),
+            expected=_expected(data.get("expected_next_4_weeks")),
         )
+
+
+def _expected(data: Mapping[str, str] | None) -> tuple[tuple[str, Decimal], ...] | None:
+    return None if data is None else tuple((c, Decimal(v)) for c, v in sorted(data.items()))
 
 
 def _attention(data: Mapping[str, Any]) -> list[Attention]:
