@@ -98,6 +98,7 @@ class Connections:
         self.engine = create_engine(url, pool_size=1)
         self.db = url.rsplit("/", 1)[1]
         self.peak = 0
+        self.busiest: dict[str, int] = {}  # connections by application_name at the peak
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
@@ -105,14 +106,18 @@ class Connections:
     def sample(self) -> None:
         from sqlalchemy import text
 
-        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db")
+        query = text(
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = :db "
+            "AND pid <> pg_backend_pid() GROUP BY 1"
+        )
         while not self.stop.wait(0.1):
             try:
                 with self.engine.connect() as conn:
-                    now = int(conn.execute(query, {"db": self.db}).scalar() or 0) - 1
+                    held = {str(a): int(n) for a, n in conn.execute(query, {"db": self.db})}
             except Exception:
                 continue
-            self.peak = max(self.peak, now)
+            if sum(held.values()) > self.peak:
+                self.peak, self.busiest = sum(held.values()), held
 
     def close(self) -> int:
         self.stop.set()
@@ -356,6 +361,8 @@ def on_postgres(
             night(args, folder, names, world)
         finally:
             print(f"  PostgreSQL connections at the busiest  {connections.close():8d}")
+            for name, count in sorted(connections.busiest.items()):
+                print(f"      {count:4d} {name or '(no application_name)'}")
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE {db} WITH (FORCE)"))

@@ -95,8 +95,10 @@ class PostgresBudgets(_Drawing):
 
     def __init__(self, url: str, name: str = "connector budgets"):
         args = {"application_name": name[:63]}
+        # The anchor keeps one of these; the rest stay open for draws (an overflow connection
+        # would be closed and opened again for every few calls).
         self.engine = create_engine(
-            url, pool_size=2, max_overflow=CONNECTIONS - 2, pool_pre_ping=True, connect_args=args
+            url, pool_size=CONNECTIONS, max_overflow=0, pool_pre_ping=True, connect_args=args
         )
         self._anchor_lock = threading.Lock()
         self._anchor: Connection | None = None
