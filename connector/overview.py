@@ -17,6 +17,7 @@ from connector.doctor import credentials_warning
 from connector.errors import ConnectorError, naming_config
 from connector.sync import state as st
 from connector.sync.status import AmountsOf, Attention, BooksStatus, Json, Trouble, books_status
+from connector.sync.status_records import FORECAST_UP_TO
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
         books,
         last_run=last.in_zone(cfg.zone) if last else None,
         attention=tuple(replace(a, message=naming_config(a.message, cfg.path)) for a in items),
-        expected=expected_receipts(cfg, day),
+        expected=expected_receipts(cfg, day) if len(books.invoices) <= FORECAST_UP_TO else None,
     )
 
 

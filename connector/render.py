@@ -26,6 +26,7 @@ from connector.sync.status import (
     LastRun,
     Standing,
 )
+from connector.sync.status_records import FORECAST_UP_TO
 from connector.validation import printable
 
 if TYPE_CHECKING:  # the overview imports the config and the doctor; rendering needs neither
@@ -182,6 +183,10 @@ def status(console: Console, books: BooksStatus, *, every: bool = False) -> None
     )
     if books.expected is not None:
         console.print(f"Expected receipts in the next 4 weeks: {expected(books)}", highlight=False)
+    elif len(books.invoices) > FORECAST_UP_TO:
+        console.print(
+            "Expected receipts in the next 4 weeks: large books, see `connector forecast`"
+        )
     _contracts_table(console, books.contracts)
     invoices: Sequence[InvoiceStatus] = books.invoices
     title, hidden = "Invoices", 0

@@ -683,3 +683,20 @@ def test_status_says_what_the_next_4_weeks_should_bring(harbor, monkeypatch, cap
         monkeypatch, capsys, "status", "--config-dir", str(harbor.parent), "--as-of", day
     )
     assert "Next 4 weeks" in out and "1,000.00 EUR; 5,000.00 USD" in out
+
+
+def test_status_of_large_books_points_to_the_forecast(harbor, monkeypatch, capsys):
+    """Books over FORECAST_UP_TO invoices are not forecast by status (it must print in
+    seconds): the line points to `connector forecast` and the JSON says null."""
+    from connector import overview, render
+    from tests.cli_support import run_cli
+
+    monkeypatch.setattr(overview, "FORECAST_UP_TO", 1)
+    monkeypatch.setattr(render, "FORECAST_UP_TO", 1)
+    day = AS_OF.isoformat()
+    _, out = run_cli(monkeypatch, capsys, "status", "--config", str(harbor), "--as-of", day)
+    assert "Expected receipts in the next 4 weeks: large books: `connector forecast`" in out
+    _, out = run_cli(
+        monkeypatch, capsys, "status", "--config", str(harbor), "--as-of", day, "--json"
+    )
+    assert json.loads(out)["expected_next_4_weeks"] is None
