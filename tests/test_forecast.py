@@ -695,7 +695,7 @@ def test_status_of_large_books_points_to_the_forecast(harbor, monkeypatch, capsy
     monkeypatch.setattr(render, "FORECAST_UP_TO", 1)
     day = AS_OF.isoformat()
     _, out = run_cli(monkeypatch, capsys, "status", "--config", str(harbor), "--as-of", day)
-    assert "Expected receipts in the next 4 weeks: large books: `connector forecast`" in out
+    assert "Expected receipts in the next 4 weeks: large books, see `connector forecast`" in out
     _, out = run_cli(
         monkeypatch, capsys, "status", "--config", str(harbor), "--as-of", day, "--json"
     )
