@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from connector import plugins
-from connector.cli import aging, auth, books, checks, daemon, sandbox
+from connector.cli import aging, auth, books, checks, daemon, forecast, ledger, sandbox, serve
 from connector.cli.common import out
 from connector.errors import ConnectorError
 
@@ -81,6 +81,9 @@ app.add_typer(checks.config_app, name="config")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(auth.auth_app, name="auth")
 aging.register(app)
+forecast.register(app)
+serve.register(app)
+ledger.register(app)
 
 
 def add_plugin_commands(groups: plugins.CommandGroups) -> None:
