@@ -160,7 +160,7 @@ class _Run:
             else:
                 self._bill(good, bad, prepared)
             self.state.drop_rows()  # no step after this reads them: their memory goes back
-            reasons = quiet.reasons(self.report.skipped)
+            reasons = quiet.Reasons(self.report.skipped)
             self.checkpoint("before:commit:snapshot")
             decided = known.decided if known is not None else None
             self.state.save_snapshot(good, bad, reasons, prepared, decided)

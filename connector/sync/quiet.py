@@ -24,10 +24,10 @@ import bisect
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
-from typing import Protocol
+from typing import Any, Protocol
 
 from connector.config import Config
 from connector.models import Contract, Milestone, Notice, Reason, Skip
@@ -78,21 +78,41 @@ class Stamp:
     @classmethod
     def from_text(cls, text: str) -> Stamp | None:
         """The stamp, or None for one of another format or that cannot be read (billing runs)."""
-        try:
-            data = json.loads(text)
-            if data.get("format") != FORMAT:
-                return None
-            return cls(
-                data["inputs"],
-                data["records"],
-                _day(data["since"]),
-                _day(data["until"]),
-                [Skip(m, c, Reason(r), t) for m, c, r, t in data["skipped"]],
-                [Notice(c, t) for c, t in data["notices"]],
-                data["decided"],
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
+        data = _parsed(text)
+        return None if data is None else _stamp(data)
+
+
+def _parsed(text: str | None) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+_REASONS = {str(r): r for r in Reason}
+
+
+def _stamp(data: dict[str, Any]) -> Stamp | None:
+    """The stamp of `data`; its skips are taken out of it as they are read (100,000s)."""
+    try:
+        raw = data.pop("skipped")
+        raw.reverse()
+        skipped = []
+        while raw:
+            m, c, r, t = raw.pop()
+            skipped.append(Skip(m, c, _REASONS[r], t))
+        return Stamp(
+            data["inputs"],
+            data["records"],
+            _day(data["since"]),
+            _day(data["until"]),
+            skipped,
+            [Notice(c, t) for c, t in data["notices"]],
+            data["decided"],
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 class Run(Protocol):
@@ -110,11 +130,13 @@ def recall(run: Run, prepared: Prepared) -> Stamp | None:
     report = run.report
     if run.resend or report.in_doubt_found or report.payments_pulled or report.failures:
         return None
-    text = run.state.cursor(QUIET_STAMP)
-    stamp = Stamp.from_text(text) if text else None
-    if stamp is None or stamp.records != prepared.records or not stamp.holds_on(run.as_of):
+    data = _parsed(run.state.cursor(QUIET_STAMP))
+    if data is None or data.get("records") != prepared.records:
         return None
-    return stamp if stamp.inputs == inputs_digest(run.config, run.state) else None
+    if data.get("inputs") != inputs_digest(run.config, run.state):
+        return None
+    stamp = _stamp(data)
+    return stamp if stamp is not None and stamp.holds_on(run.as_of) else None
 
 
 def remember(
@@ -140,7 +162,7 @@ def remember(
         until,
         list(decisions.skipped),
         list(decisions.notices),
-        decisions_digest(prepared.rows, reasons(decisions.skipped)),
+        decisions_digest(prepared.ids, reasons(decisions.skipped)),
     )
     run.state.stamp(stamp.to_text())
 
@@ -148,6 +170,29 @@ def remember(
 def reasons(skipped: Iterable[Skip]) -> dict[str, tuple[str, str]]:
     """Each skipped milestone's reason and message, as the snapshot stores them."""
     return {s.milestone: (str(s.reason), s.message) for s in skipped}
+
+
+class Reasons(Mapping[str, tuple[str, str]]):
+    """`reasons(skipped)`, made only when read: a night that takes its stamp compares the
+    stamp's digest of them with the snapshot's and reads none."""
+
+    def __init__(self, skipped: Sequence[Skip]):
+        self._skipped = skipped
+        self._made: dict[str, tuple[str, str]] | None = None
+
+    def _all(self) -> dict[str, tuple[str, str]]:
+        if self._made is None:
+            self._made = reasons(self._skipped)
+        return self._made
+
+    def __getitem__(self, key: str) -> tuple[str, str]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def event_dates(contracts: Iterable[Contract], milestones: Iterable[Milestone]) -> set[date]:

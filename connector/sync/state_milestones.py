@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import islice
 from json.encoder import encode_basestring_ascii as _q  # what json.dumps quotes text with
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -121,8 +122,7 @@ def save_snapshot(
     `reasons` (`decisions_digest`), when the caller has it already."""
     stamp = now()
     prepared = prepared or prepare(good, bad)
-    rows = prepared.rows
-    digest = prepared.records, decided or decisions_digest(rows, reasons)
+    digest = prepared.records, decided or decisions_digest(prepared.ids, reasons)
     with engine.begin() as conn:
         known = conn.execute(
             select(snapshots.c.records, snapshots.c.decisions).where(
@@ -130,7 +130,7 @@ def save_snapshot(
             )
         ).first()
         if known is None or tuple(known) != digest:
-            _write(conn, business, rows, reasons, stamp)
+            _write(conn, business, prepared.rows(), reasons, stamp)
         conn.execute(snapshots.delete().where(snapshots.c.business == business))
         conn.execute(
             insert(snapshots).values(
@@ -141,15 +141,29 @@ def save_snapshot(
 
 @dataclass(frozen=True)
 class Prepared:
-    """The milestones as the snapshot stores them, once per id, and the digest of them."""
+    """The milestones the snapshot will store, once per id, and the digest of their records.
+    The records' texts (30 MB at 100,000 milestones) are made again only when they are to be
+    written: a night whose milestones are the last one's never holds them all."""
 
-    rows: list[Record]
+    good: Sequence[Milestone]
+    bad: Sequence[InvalidMilestone]
+    ids: list[str]  # in the order stored
     records: str
+
+    def rows(self) -> list[Record]:
+        return list(_unique(self.good, self.bad))
 
 
 def prepare(good: Sequence[Milestone], bad: Sequence[InvalidMilestone]) -> Prepared:
+    ids: list[str] = []
+    records = hashlib.sha256()
     rows = _unique(good, bad)
-    return Prepared(rows, _records_digest(rows))
+    while chunk := list(islice(rows, 1000)):
+        ids += [m for m, _, _ in chunk]
+        records.update(
+            _digest(f"{_part(m)}{_part(record)}{int(valid)}" for m, record, valid in chunk).digest()
+        )
+    return Prepared(good, bad, ids, records.hexdigest())
 
 
 def _part(text: str | None) -> str:
@@ -165,20 +179,10 @@ def _digest(texts: Iterable[str]) -> hashlib._Hash:
 # thousand at a time (100,000 records are 30 MB of text).
 
 
-def _records_digest(rows: Sequence[Record]) -> str:
-    records = hashlib.sha256()
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        records.update(
-            _digest(f"{_part(m)}{_part(record)}{int(valid)}" for m, record, valid in chunk).digest()
-        )
-    return records.hexdigest()
-
-
-def decisions_digest(rows: Sequence[Record], reasons: Reasons) -> str:
+def decisions_digest(ids: Sequence[str], reasons: Reasons) -> str:
     decided = hashlib.sha256()
-    for start in range(0, len(rows), 1000):
-        said = ((row[0], reasons.get(row[0], (None, None))) for row in rows[start : start + 1000])
+    for start in range(0, len(ids), 1000):
+        said = ((m, reasons.get(m, (None, None))) for m in ids[start : start + 1000])
         decided.update(_digest(f"{_part(m)}{_part(w)}{_part(t)}" for m, (w, t) in said).digest())
     return decided.hexdigest()
 
@@ -271,27 +275,20 @@ def _changes(
     return gone, new, decided
 
 
-def _unique(good: Sequence[Milestone], bad: Sequence[InvalidMilestone]) -> list[Record]:
-    """(id, stored record, valid) once per id: a tracker holding duplicate ids gets one row,
-    and every one of them is invalid anyway."""
-    rows = [(m.id, record_text(m), True) for m in good]
-    rows += [
-        (
-            b.id or f"?{b.where}",
-            json.dumps(
-                {"id": b.id, "contract": b.contract, "message": b.message, "where": b.where}
-            ),
-            False,
-        )
-        for b in bad
-    ]
+def _unique(good: Sequence[Milestone], bad: Sequence[InvalidMilestone]) -> Iterator[Record]:
+    """(id, stored record, valid) once per id, in order: a tracker holding duplicate ids gets
+    one row, and every one of them is invalid anyway."""
     seen: set[str] = set()
-    unique = []
-    for row in rows:
-        if row[0] not in seen:
-            seen.add(row[0])
-            unique.append(row)
-    return unique
+    for m in good:
+        if m.id not in seen:
+            seen.add(m.id)
+            yield m.id, record_text(m), True
+    for b in bad:
+        mid = b.id or f"?{b.where}"
+        if mid not in seen:
+            seen.add(mid)
+            record = {"id": b.id, "contract": b.contract, "message": b.message, "where": b.where}
+            yield mid, json.dumps(record), False
 
 
 def _quoted(text: str | None) -> str:
