@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
+from base64 import decodebytes
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -162,11 +163,42 @@ class BatchedKeyring(PlaintextKeyring):
             self.pending.write(out)
 
 
+class ParsedOnceKeyring(PlaintextKeyring):
+    """`--keyring parsed-once`: the plain file keyring, its file parsed once until it changes
+    (what connector/credentials.py would do if it remembered every entry of a parse, not just
+    the one asked for), to show what the file keyring's parse costs a large night."""
+
+    priority = 0  # never chosen unless named
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: tuple[tuple[int, int, int], configparser.RawConfigParser] | None = None
+        self._lock = threading.Lock()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        try:
+            st = os.stat(self.file_path)
+        except OSError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            if self._parsed is None or self._parsed[0] != stamp:
+                config = configparser.RawConfigParser()
+                config.read(self.file_path, encoding="utf-8")
+                self._parsed = (stamp, config)
+            config = self._parsed[1]
+        try:
+            raw = config.get(escape_for_ini(service), escape_for_ini(username)).encode()
+        except (configparser.NoOptionError, configparser.NoSectionError):
+            return None
+        return str(self.decrypt(decodebytes(raw)).decode("utf-8"))
+
+
 class QuickBooksWorld:
     """A QuickBooks sandbox in this process, a company and a connection per business, and the
     requests it serves counted per company."""
 
-    def __init__(self, folder: Path, businesses: int, latency_ms: int):
+    def __init__(self, folder: Path, businesses: int, latency_ms: int, backend: str):
         from connector_sandbox import quickbooks_oauth as oauth
         from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, QuickBooksSandbox
 
@@ -194,7 +226,10 @@ class QuickBooksWorld:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PYTHON_KEYRING")},
             "XDG_DATA_HOME": str(home),
-            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+            "PYTHON_KEYRING_BACKEND": backend,
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
+            ),
         }
         handle = self.sandbox.handle
 
@@ -241,7 +276,7 @@ def night(
     command += fleet if args.state == "postgres" else ["--run-now"]
     logs = [folder / f"worker{i}.log" for i in range(args.processes)]
     env = world.env if world else None
-    load = os.getloadavg()
+    load: tuple[float, ...] = os.getloadavg()
     started = time.perf_counter()
     procs = []
     for log in logs:
@@ -308,6 +343,12 @@ def report(
         print(f"  requests refused with 429             {world.sandbox.limits.refused:8d}")
 
 
+KEYRINGS = {
+    "file": "keyrings.alt.file.PlaintextKeyring",
+    "parsed-once": "fleet.ParsedOnceKeyring",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--businesses", type=int, default=300)
@@ -317,6 +358,9 @@ def main() -> int:
     parser.add_argument("--state", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--ledger", choices=["local", "quickbooks"], default="local")
     parser.add_argument("--latency-ms", type=int, default=200, help="QuickBooks' answer time")
+    parser.add_argument(
+        "--keyring", choices=sorted(KEYRINGS), default="file", help="how tokens are read"
+    )
     parser.add_argument("--pg-url", default=os.environ.get("CONNECTOR_TEST_PG_URL"))
     parser.add_argument(
         "--tick", type=int, default=10, help="the fleet's scheduling tick, seconds (60 by default)"
@@ -325,7 +369,7 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     world = (
-        QuickBooksWorld(folder, args.businesses, args.latency_ms)
+        QuickBooksWorld(folder, args.businesses, args.latency_ms, KEYRINGS[args.keyring])
         if args.ledger == "quickbooks"
         else None
     )

@@ -268,3 +268,22 @@ class Unlimited:
 
     def draw(self, budgets: object, max_wait: float = 0) -> AbstractContextManager[float]:
         return nullcontext(0.0)
+
+
+def test_a_sync_ending_leaves_the_fleets_budget_connections_open(pg_url):
+    """A fleet worker disposes of the engines a sync opened when it ends; the budgets' engine
+    lives with the process, or every sync would open its connections anew."""
+    from connector.fleet.budgets import PostgresBudgets
+    from connector.fleet.engines import disposed_engines
+
+    store = PostgresBudgets(pg_url, "budget test")
+    watch = create_engine(pg_url)
+    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'budget test'"
+    try:
+        with disposed_engines(), store.draw([BUDGET]):
+            pass
+        with watch.connect() as conn:
+            assert conn.execute(text(count)).scalar() == 2  # the anchor and one for draws
+    finally:
+        store.close()
+        watch.dispose()

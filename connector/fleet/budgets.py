@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from connector.budgets import LEASE, Budget, Refusal, _Drawing, refusal
+from connector.fleet import engines
 
 log = logging.getLogger("connector.budgets")
 
@@ -100,6 +101,7 @@ class PostgresBudgets(_Drawing):
         self.engine = create_engine(
             url, pool_size=CONNECTIONS, max_overflow=0, pool_pre_ping=True, connect_args=args
         )
+        engines.keep(self.engine)
         self._anchor_lock = threading.Lock()
         self._anchor: Connection | None = None
         self._holder = 0

@@ -10,6 +10,7 @@ in it. This module never opens a connection itself.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,11 +18,18 @@ from contextvars import ContextVar
 from sqlalchemy import Connection, Engine, event
 
 _SEEN: ContextVar[set[Engine] | None] = ContextVar("connector_engines_seen", default=None)
+_KEPT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def keep(engine: Engine) -> None:
+    """`engine` lives as long as its process (the rate budgets'): a sync that draws through it
+    must not dispose of it, or every sync would open its connections anew."""
+    _KEPT.add(engine)
 
 
 def _note(conn: Connection) -> None:
     seen = _SEEN.get()
-    if seen is not None:
+    if seen is not None and conn.engine not in _KEPT:
         seen.add(conn.engine)
 
 
