@@ -143,7 +143,7 @@ def test_a_write_cut_short_is_not_part_of_the_ledger_and_the_next_write_replaces
     (the engine then finds the invoice absent and sends it again with the same key), and the
     next write cuts them off, so no half-written document ever becomes part of the ledger."""
     path = tmp_path / "ledger.json"
-    ledger, _ = _filled(path, 2)
+    _filled(path, 2)
     committed = path.read_bytes()
     with path.open("ab") as handle:
         handle.write(b'{"document": {"id": "3", "number": "INV-1003", "refer')
@@ -216,7 +216,7 @@ def test_a_format_1_file_is_read_and_rewritten_as_format_2_by_its_first_write(tm
 def test_many_writes_leave_a_file_rewritten_no_larger_than_twice_the_ledger(tmp_path):
     path = tmp_path / "ledger.json"
     ledger, invoices = _filled(path, 2)
-    for n in range(200):
+    for _ in range(200):
         ledger.record_payment(invoices[0].ledger_id, Decimal("0.01"), date(2026, 11, 20))
     lines = path.read_text().splitlines()
     assert len(lines) <= 1 + 2 * (1 + 2 + 2) + 64  # the header, then at most twice the ledger
