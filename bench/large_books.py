@@ -8,9 +8,9 @@ benchmark, not a test).
 For each size it writes the business `bench/plan_bench.py` generates (1,000 contracts, percent
 and fixed milestones, deposits, retainage, change orders, approval required), with a real state
 database and a local ledger file, then fills the state with real syncs (`run_once` on the
-local ledger, as `connector sync` runs it): a first night bills every billable milestone, and
-the ledger is written to its file once at the end of it rather than after every batch, which
-the local ledger does and which would make building 77k invoices take hours. Then each command
+local ledger, as `connector sync` runs it): a first night bills every billable milestone, the
+local ledger appending each batch to its file (`--save-once` writes it once a night instead, for
+code from before issue 14, whose ledger rewrote the whole file after every batch). Then each command
 below runs in a fresh process (`connector ...`, so start-up counts), and its wall
 time and peak RSS (the child's `ru_maxrss`, from `os.wait4`) are printed:
 
