@@ -181,7 +181,7 @@ def test_payments_and_milestones_come_back_typed(tmp_path):
 def test_a_stored_milestone_record_is_its_json_written_out_by_hand():
     """The snapshot compares each night's milestones with what is stored by their text, so
     the hand-written text must be json.dumps's, to the character (quotes, escapes, nulls)."""
-    from connector.sync.rows import milestone_to_json
+    from connector.sync.rows import milestone_from_json, milestone_to_json
     from connector.sync.state_milestones import record_text
 
     odd = Milestone(
@@ -198,8 +198,11 @@ def test_a_stored_milestone_record_is_its_json_written_out_by_hand():
         currency="EUR",
     )
     plain = Milestone("M2", "C", "T", None, Decimal("1E+3"), Status.OPEN, None, None, None, "w")
-    for m in (odd, plain):
+    planned = replace(plain, id="M3", planned=date(2027, 3, 1))
+    for m in (odd, plain, planned):
         assert record_text(m) == json.dumps(milestone_to_json(m))
+    assert milestone_from_json(json.loads(record_text(planned))) == planned  # the forecast's
+    assert "planned" not in record_text(plain)  # stored before planned dates: the same text
 
 
 def test_the_snapshot_is_written_by_difference_and_read_back_in_the_order_read(tmp_path):

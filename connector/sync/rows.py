@@ -302,7 +302,9 @@ def _dec(value: Decimal | None) -> str | None:
 
 
 def milestone_to_json(m: Milestone) -> dict[str, Any]:
-    return {
+    """The stored milestone; `planned` (the forecast's date, which billing never reads) only
+    when set, so milestones without one keep the text they were stored with."""
+    data = {
         "id": m.id,
         "contract": m.contract,
         "title": m.title,
@@ -315,6 +317,9 @@ def milestone_to_json(m: Milestone) -> dict[str, Any]:
         "where": m.where,
         "currency": m.currency,
     }
+    if m.planned is not None:
+        data["planned"] = m.planned.isoformat()
+    return data
 
 
 _MILESTONE_STATUSES = {str(s): s for s in Status}
@@ -336,6 +341,7 @@ def milestone_from_json(d: dict[str, Any]) -> Milestone:
         terms_days=d["terms_days"],
         where=d["where"],
         currency=d.get("currency"),
+        planned=day(d.get("planned")),
     )
 
 

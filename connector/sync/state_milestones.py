@@ -312,7 +312,8 @@ def record_text(m: Milestone) -> str:
         f'"percent": {_number(m.percent)}, "amount": {_number(m.amount)}, '
         f'"status": {_q(str(m.status))}, "completed": {_day(m.completed)}, '
         f'"accepted": {_day(m.accepted)}, "terms_days": {terms}, "where": {_quoted(m.where)}, '
-        f'"currency": {_quoted(m.currency)}}}'
+        f'"currency": {_quoted(m.currency)}'
+        + ("}" if m.planned is None else f', "planned": "{m.planned.isoformat()}"}}')
     )
 
 
