@@ -62,12 +62,15 @@ AS_OF = date(2026, 11, 26)
 BUSINESS = "Chaos Works"
 CONTROL = "Chaos Control"  # the same static contract, synced once with no fault
 STATIC, FIXED = "ACME-WEB", "FIX-FEE"
+# The CLI's line for an exception nothing expected; QuickBooks' own 5xx text ("An unexpected
+# error occurred while accessing or saving your data"), relayed in a problem, is not one.
+UNEXPECTED = "error: unexpected"
 ODD_WORDS = (
     "was voided or deleted in the ledger",
     "the invoice to void is not in the ledger",
     "not reissued because its old invoice was not retired",
     "Traceback",
-    "unexpected",
+    UNEXPECTED,
 )
 
 CONFIG = """
@@ -749,7 +752,7 @@ def campaign(
 def _escaped(findings: Findings, this: Round, output: str) -> None:
     """A run that was not killed ends 0 or 1, without a traceback or an 'unexpected' error,
     whatever the faults (issue 11 item 3 was one that did not)."""
-    if this.code not in (0, 1) or "Traceback" in output or "unexpected" in output:
+    if this.code not in (0, 1) or "Traceback" in output or UNEXPECTED in output:
         findings.escapes.append(f"round {this.n} exited {this.code}: {output.strip()[-600:]}")
 
 
