@@ -33,11 +33,14 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
+from connector.adapters.cache import TimedCache
 from connector.errors import RetriableLedgerError
 
 log = logging.getLogger("connector.budgets")
@@ -46,8 +49,9 @@ SLICES = 10  # buckets per window
 LEASE = 120.0  # seconds a slot held at once stays held if its holder never gives it back
 MAX_WAIT = 120.0  # seconds a call waits for room before the run is told the budget is full
 POLL = 0.05  # seconds between looks at a full concurrency budget held elsewhere
-# Seconds added to every window: a call reaches the vendor a little after it was let through,
-# and not always equally late, so windows counted to the millisecond would let one too many in.
+# Seconds added to every window (a tenth of a one-second one): a call reaches the vendor a
+# little after it was let through, and not always equally late, so windows counted to the
+# millisecond would let one too many in.
 MARGIN = 0.25
 
 
@@ -64,6 +68,10 @@ class Window:
         return self.span / SLICES
 
     @property
+    def margin(self) -> float:
+        return min(MARGIN, self.size)
+
+    @property
     def key(self) -> str:
         return f"{self.span:g}s"
 
@@ -73,11 +81,11 @@ class Window:
     def lowest(self, now: float) -> int:
         """The oldest bucket a call at `now` is counted against: its start is at least a span
         and MARGIN before now."""
-        return int((now - self.span - MARGIN) // self.size)
+        return int((now - self.span - self.margin) // self.size)
 
     def frees(self, bucket: int) -> float:
         """When `bucket` stops counting."""
-        return (bucket + 1) * self.size + self.span + MARGIN
+        return (bucket + 1) * self.size + self.span + self.margin
 
 
 @dataclass(frozen=True)
@@ -204,12 +212,21 @@ class _Drawing:
 
 
 class LocalBudgets(_Drawing):
-    """The budgets of one process (state on SQLite: one machine), behind one lock."""
+    """The budgets of one process (state on SQLite: one machine), behind one lock. The calls
+    counted are forgotten with the adapters' caches (`connector.adapters.cache.forget_all`):
+    a test that stands a company up anew under an old id is a new process for these too."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._counted: dict[tuple[str, str], dict[int, int]] = {}
         self._held: dict[str, int] = {}
+        self._forgetting = _Forgetting(self)
+
+    def forget_calls(self) -> None:
+        """Forget the calls counted (not the slots held: their calls are still out)."""
+        with self._changed:
+            self._counted.clear()
+            self._changed.notify_all()
 
     def _try(self, budgets: Sequence[Budget]) -> tuple[object, float, Refusal | None]:
         with self._changed:
@@ -238,6 +255,19 @@ class LocalBudgets(_Drawing):
             for key in grant:
                 self._held[key] -= 1
             self._changed.notify_all()
+
+
+class _Forgetting(TimedCache[str, str]):
+    """Hooks a LocalBudgets into `forget_all`, which empties every TimedCache."""
+
+    def __init__(self, budgets: LocalBudgets):
+        super().__init__(timedelta(0), most=0)
+        self._budgets = weakref.ref(budgets)
+
+    def clear(self) -> None:
+        found = self._budgets()
+        if found is not None:
+            found.forget_calls()
 
 
 _lock = threading.Lock()
