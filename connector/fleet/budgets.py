@@ -37,7 +37,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from connector.budgets import LEASE, Budget, Refusal, _Drawing, refusal
 from connector.fleet import engines
@@ -79,7 +79,26 @@ _LOCK_AND_NOW = text(
     "set_config('synchronous_commit', 'off', true) FROM "
     "(SELECT DISTINCT hashtext(k) AS h FROM unnest(:keys) AS k ORDER BY h) AS ordered) AS locks"
 ).bindparams(bindparam("keys", type_=ARRAY(String)))
-_QUICK = text("SET LOCAL synchronous_commit = off")
+# One more call counted in each window's bucket, and a lease on each slot budget, in one
+# statement.
+_COUNT_AND_LEASE = text(
+    "WITH counted AS ("
+    " INSERT INTO budget_calls (budget, span, bucket, calls)"
+    " SELECT b, s, n, 1 FROM unnest(:budgets, :spans, :buckets) AS u(b, s, n)"
+    " ON CONFLICT (budget, span, bucket) DO UPDATE SET calls = budget_calls.calls + 1)"
+    " INSERT INTO budget_leases (budget, holder, expires)"
+    " SELECT b, :holder, :expires FROM unnest(:leased) AS l(b) RETURNING id"
+).bindparams(
+    bindparam("budgets", type_=ARRAY(String)),
+    bindparam("spans", type_=ARRAY(String)),
+    bindparam("buckets", type_=ARRAY(BigInteger)),
+    bindparam("leased", type_=ARRAY(String)),
+)
+# Giving slots back, in one statement of its own transaction, not waiting for the disk either.
+_GIVE_BACK = text(
+    "DELETE FROM budget_leases WHERE id = ANY(:ids)"
+    " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 _ALIVE = text("SELECT pid FROM pg_stat_activity")
 
 
@@ -135,36 +154,21 @@ class PostgresBudgets(_Drawing):
             refused = refusal(budgets, now, counted, held)
             if refused is not None:
                 return None, now, refused
-            rows = [
-                {"budget": b.key, "span": w.key, "bucket": w.bucket(now), "calls": 1}
-                for b in budgets
-                for w in b.windows
-            ]
-            if rows:
-                stmt = insert(budget_calls)
+            counts = [(b.key, w.key, w.bucket(now)) for b in budgets for w in b.windows]
+            leased = [b.key for b in budgets if b.at_once is not None]
+            ids = list(
                 conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[
-                            budget_calls.c.budget,
-                            budget_calls.c.span,
-                            budget_calls.c.bucket,
-                        ],
-                        set_={"calls": budget_calls.c.calls + 1},
-                    ),
-                    rows,
-                )
-            leases = [
-                {"budget": b.key, "holder": holder, "expires": now + LEASE}
-                for b in budgets
-                if b.at_once is not None
-            ]
-            ids: list[int] = []
-            if leases:
-                ids = list(
-                    conn.execute(
-                        insert(budget_leases).returning(budget_leases.c.id), leases
-                    ).scalars()
-                )
+                    _COUNT_AND_LEASE,
+                    {
+                        "budgets": [k for k, _, _ in counts],
+                        "spans": [s for _, s, _ in counts],
+                        "buckets": [n for _, _, n in counts],
+                        "leased": leased,
+                        "holder": holder,
+                        "expires": now + LEASE,
+                    },
+                ).scalars()
+            )
             if random.random() < 0.02:
                 self._forget_old(conn, budgets, now)
         return ids, now, None
@@ -195,6 +199,11 @@ class PostgresBudgets(_Drawing):
         ).all()
         if not rows:
             return {}
+        leased: dict[str, int] = {}
+        for row in rows:
+            leased[row.budget] = leased.get(row.budget, 0) + 1
+        if all(leased.get(b.key, 0) < (b.at_once or 0) for b in budgets if b.at_once):
+            return leased  # room even if every holder is alive: no need to ask which are
         alive = set(conn.execute(_ALIVE).scalars())
         dead = [r.id for r in rows if r.holder not in alive]
         if dead:  # their process is gone: the slots are free again
@@ -223,9 +232,10 @@ class PostgresBudgets(_Drawing):
         if not grant:
             return
         try:
-            with self.engine.begin() as conn:
-                conn.execute(_QUICK)
-                conn.execute(delete(budget_leases).where(budget_leases.c.id.in_(grant)))
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    _GIVE_BACK, {"ids": grant}
+                )
         except Exception as exc:  # the lease expires by itself; the call itself went through
             log.warning(
                 "could not give back a rate budget slot (%s); it lapses in %.0f s", exc, LEASE
