@@ -196,6 +196,9 @@ def test_two_workers_share_a_night_and_a_late_one_syncs_nothing_again(tmp_path, 
     assert all("sync started" in (tmp_path / f"worker{i}.log").read_text() for i in range(2))
     assert 0 < watch.peak <= 3 * connection_bound(2), watch.peak
     assert "Traceback" not in logs(tmp_path)
+    # The ledgers' rate budgets the workers share were made ready with the rest.
+    tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('budget_calls', 'budget_leases')"
+    assert watch.scalar(tables) == 2
 
 
 def connection_bound(workers: int) -> int:
