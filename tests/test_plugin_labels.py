@@ -181,7 +181,7 @@ def test_a_tracker_in_no_table_names_the_command_that_stores_its_token(
     code, _, err = connector(monkeypatch, capsys, "plan", "--config", str(config))
     assert code == 2, err
     assert "Northwind Studio has no trello token yet" in err
-    assert "`connector auth trello --config FILE` once" in " ".join(err.split())
+    assert f"`connector auth trello --config {config.resolve()}` once" in " ".join(err.split())
     code, out, _ = connector(monkeypatch, capsys, "doctor", "--config", str(config))
     flat = " ".join(out.split())
     assert code == 2 and "ok keyring" in flat and "FAIL tracker" in flat

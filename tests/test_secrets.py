@@ -72,7 +72,7 @@ def test_a_keyring_entry_that_is_not_ours_names_the_entry_and_the_command(
     code, printed = sync(business.config_path, monkeypatch, capsys)
     assert code == 2
     assert "keyring entry 'Northwind Studio/quickbooks'" in printed
-    assert "connector auth quickbooks --config FILE" in printed
+    assert f"connector auth quickbooks --config {business.config_path.resolve()}" in printed
     assert "error: unexpected" not in printed  # (other threads may log into stderr)
     assert "JSONDecodeError" not in printed and "TypeError" not in printed
     assert raw not in printed or not raw

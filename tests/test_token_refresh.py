@@ -160,7 +160,7 @@ def test_after_intuits_24_hours_the_message_says_why_and_what_to_do(
     flat = printed
     assert code == 2
     assert "invalid_grant" in flat and "24 hours" in flat
-    assert "connector auth quickbooks --config FILE" in flat
+    assert f"connector auth quickbooks --config {a_day_later.resolve()}" in flat  # its own path
     assert "error: unexpected" not in flat
 
 
@@ -179,4 +179,4 @@ def test_where_the_old_token_dies_at_once_a_lost_answer_is_named(
     flat = printed
     assert code == 2
     assert "answer to a token refresh did not arrive" in flat
-    assert "connector auth quickbooks --config FILE" in flat
+    assert f"connector auth quickbooks --config {a_day_later.resolve()}" in flat  # its own path
