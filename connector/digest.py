@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from connector.aging import Aging, Buckets, add_up, aging_of
 from connector.errors import ConnectorError
 from connector.models import Kind, Milestone, Reason, Status
-from connector.money import percent_of, round_money
 from connector.sync import schema
 
 if TYPE_CHECKING:
@@ -393,14 +392,9 @@ def awaiting_acceptance(
 
 def _value(m: Milestone, cfg: Config, as_of: date) -> Decimal | None:
     """What the milestone bills before deposit and retainage, as the status counts it."""
-    c = cfg.contracts.get(m.contract)
-    if c is None:
-        return None
-    if m.amount is not None:
-        return m.amount
-    if m.percent is None or c.value is None:
-        return None
-    return round_money(percent_of(m.percent, c.value_on(as_of)), c.currency)
+    from connector.sync.status_attention import milestone_value
+
+    return milestone_value(m, cfg.contracts.get(m.contract), as_of)
 
 
 def retainage(

@@ -25,6 +25,7 @@ from connector.digest import Mark, Section, business_digest, digest_of
 from connector.digest_html import render_html
 from connector.digest_render import render_text
 from connector.digest_send import Recipient, send_digest
+from connector.forecast.chart import HEADLESS
 from connector.sync.state import State
 from tests.conftest import AS_OF, MILESTONES, Business, make_business
 from tests.test_notify import Collector, settings, smtp  # noqa: F401  (smtp: a fixture)
@@ -223,14 +224,7 @@ def screenshot(html: Path, png: Path, width: int, height: int) -> None:
         subprocess.run(
             [
                 chromium(),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *HEADLESS,
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
                 f"--screenshot={png}",

@@ -47,6 +47,7 @@ from connector.adapters.local import MemoryLedger
 from connector.cli import forecast as forecast_cli
 from connector.errors import ConnectorError
 from connector.forecast import forecast_for, next_weeks
+from connector.forecast.chart import HEADLESS
 from connector.forecast.habits import habit_of, quantile
 from connector.sync import run_once
 from connector.sync.state import State
@@ -479,14 +480,7 @@ def _ink(png: Path) -> tuple[int, int]:
         done = subprocess.run(
             [
                 browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *HEADLESS,
                 f"--user-data-dir={Path(tmp) / 'profile'}",
                 "--virtual-time-budget=5000",
                 "--dump-dom",

@@ -157,6 +157,14 @@ def svg(f: Forecast) -> str:
     return "\n".join(parts) + "\n"
 
 
+# Headless Chromium as this machine's closed network wants it: no sandbox (root), no GPU, and
+# nothing that reaches out at start (background networking, component updates, sync).
+HEADLESS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
+
+
 def chromium() -> str | None:
     """The Chromium to screenshot with: $CONNECTOR_CHROMIUM, else the one on the PATH."""
     named = os.environ.get("CONNECTOR_CHROMIUM")
@@ -185,9 +193,7 @@ def screenshot(svg_text: str, width: int, height: int, target: Path) -> None:
             encoding="utf-8",
         )
         command = [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}",
+            browser, *HEADLESS, "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}",
             f"--window-size={width},{height}", f"--screenshot={target.resolve()}",
             page.as_uri(),
         ]  # fmt: skip
