@@ -287,3 +287,37 @@ def test_a_sync_ending_leaves_the_fleets_budget_connections_open(pg_url):
     finally:
         store.close()
         watch.dispose()
+
+
+def test_a_sync_by_hand_on_postgresql_draws_from_the_fleets_budgets(
+    pg_url, tmp_path, memory_keyring, monkeypatch, capsys
+):
+    """`connector sync` of a business whose state is in the fleet's PostgreSQL counts its
+    QuickBooks calls in the budget the workers share there (a sync started during the night
+    takes the company's calls from the same minute), and leaves this process's own budgets
+    in place afterwards."""
+    from tests.cli_support import run_cli
+
+    with QuickBooksSandbox() as sandbox:
+        sandbox.seed_company(DEFAULT_REALM, currencies=["EUR"])
+        qbo_support.connect(sandbox)
+        root = tmp_path / "b"
+        qbo_support.qbo_business(root, sandbox)
+        config = root / "config.toml"
+        config.write_text(
+            config.read_text().replace('path = "state.db"', f'url = "{pg_url}"'), "utf-8"
+        )
+        before = budgets.current()
+        code, out = run_cli(
+            monkeypatch, capsys, "sync", "--config", str(config), "--as-of", AS_OF.isoformat()
+        )
+    assert code in (0, 1), out
+    assert budgets.current() is before  # back to this process's own
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        counted = conn.execute(
+            text("SELECT budget, span, sum(calls) FROM budget_calls GROUP BY budget, span")
+        ).all()
+    engine.dispose()
+    minute = [calls for budget, span, calls in counted if DEFAULT_REALM in budget and span == "60s"]
+    assert minute and minute[0] >= 3, counted  # the first sync's calls, counted in PostgreSQL

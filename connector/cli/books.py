@@ -31,6 +31,7 @@ from connector.cli.common import (
     print_json,
     tracker_settings,
 )
+from connector.fleet.by_hand import shared_budgets
 from connector.perf import paused_gc
 from connector.sync import billing, preview, run_once
 from connector.sync.report import indented, write_plan_json
@@ -47,7 +48,7 @@ def plan(
     with about(config):
         cfg = config_mod.load(config)
         with paused_gc():  # a large plan: 100,000s of small records, decided and printed
-            with tracker_settings(cfg):
+            with tracker_settings(cfg), shared_budgets(cfg.state_url, "connector plan"):
                 day, decisions = preview(cfg, parse_as_of(as_of))
             _print_plan(cfg, day, decisions, shown)
     raise typer.Exit(1 if decisions.problems else 0)
@@ -94,7 +95,12 @@ def sync(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Run one sync: push new invoices exactly once, pull payment status back."""
     with about(config):
         cfg = config_mod.load(config)
-        with tracker_settings(cfg), _said_once(), Progress(console=err, transient=True) as bar:
+        with (
+            tracker_settings(cfg),
+            shared_budgets(cfg.state_url, "connector sync"),
+            _said_once(),
+            Progress(console=err, transient=True) as bar,
+        ):
             task = bar.add_task("Pushing invoices", total=None)
 
             def show(step: str, done: int, total: int) -> None:
