@@ -34,6 +34,7 @@ from connector.fleet import fleet_url
 from connector.fleet.jobs import MAX_ATTEMPTS, FleetRetry, FleetSettings, Stopped
 from connector.fleet.schedule import latest_slot
 from tests.conftest import CONFIG, MILESTONES
+from tests.test_notify import smtp  # noqa: F401  (a fixture: a real SMTP server)
 
 PG = os.environ.get("CONNECTOR_TEST_PG_URL")
 NOW = "2026-11-26T08:30:00+00:00"  # 02:30 in Chicago: tonight's 02:00 slot is due
@@ -73,9 +74,9 @@ def write_folder(folder: Path, count: int, state: str, cron: str = "0 2 * * *") 
     return names
 
 
-def start_worker(folder: Path, log: Path, workers: int = 2) -> subprocess.Popen[bytes]:
+def start_worker(folder: Path, log: Path, workers: int = 2, *extra: str) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("connector")
-    command = [str(exe), "run", "--config-dir", str(folder), "--now", NOW, "--tick", "2"]
+    command = [str(exe), "run", "--config-dir", str(folder), "--now", NOW, "--tick", "2", *extra]
     with log.open("w") as out:
         return subprocess.Popen([*command, "--workers", str(workers)], stderr=out)
 
@@ -199,6 +200,39 @@ def test_two_workers_share_a_night_and_a_late_one_syncs_nothing_again(tmp_path, 
     # The ledgers' rate budgets the workers share were made ready with the rest.
     tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('budget_calls', 'budget_leases')"
     assert watch.scalar(tables) == 2
+
+
+def test_two_workers_send_one_morning_digest_once_the_night_is_done(tmp_path, pg_url, smtp):  # noqa: F811
+    """The daemon-wide digest of a fleet: one email once every business's slot is done (its
+    digest_by, 08:00 in Chicago, has not come at 02:30), none per run, and none again on the
+    ticks after, whichever worker ticks."""
+    from tests.test_daemon import digest_notify
+
+    handler, port = smtp
+    folder = tmp_path / "books"
+    names = write_folder(folder, 3, f'url = "{pg_url}"')
+    notify = tmp_path / "notify.toml"
+    notify.write_text(digest_notify(port) + 'digest_timezone = "America/Chicago"\n')
+    watch = Watch(pg_url, folder)
+    extra = ("--notify-config", str(notify))
+    procs = [start_worker(folder, folder / f"worker{i}.log", 2, *extra) for i in range(2)]
+    try:
+        watch.wait_done(len(names) + 1, procs, 90)  # the three syncs and the digest
+        time.sleep(5)  # more ticks, of both workers
+        codes = stop_all(procs)
+    finally:
+        stop_all(procs)
+        watch.close()
+    assert codes == [0, 0], logs(folder)
+    subjects = [str(m["Subject"]).strip() for m in handler.messages]
+    assert len(subjects) == 1, (subjects, logs(folder))  # one digest, no email per run
+    [msg] = handler.messages
+    assert str(msg["Subject"]).strip() == "Morning digest, 3 businesses: 18 invoices created"
+    assert msg.get_content_type() == "multipart/alternative" and msg["Date"] and msg["Message-ID"]
+    text_part = str(msg.get_body(("plain",)).get_content())
+    assert all(f"== {name} ==" in text_part for name in names)
+    digest_rows = watch.scalar("SELECT count(*) FROM fleet_slots WHERE business LIKE 'digest:%'")
+    assert digest_rows == 1
 
 
 def connection_bound(workers: int) -> int:

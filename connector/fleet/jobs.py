@@ -1,4 +1,5 @@
-"""The fleet's two tasks on procrastinate: the scheduling tick and one business's sync.
+"""The fleet's tasks on procrastinate: the scheduling tick, one business's sync, and one
+recipient's morning digest (connector/fleet/digests.py).
 
 The tick is a procrastinate periodic task: every worker's deferrer offers it each period and the
 database keeps one per period, so exactly one worker of the fleet runs it. It takes up the jobs
@@ -26,8 +27,10 @@ from procrastinate.jobs import Job, JobDeferrer
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector.config import Config
 from connector.daemon import Business, run_business
 from connector.errors import LockHeld, StateError
+from connector.fleet import digests
 from connector.fleet.folder import Folder
 from connector.fleet.schedule import latest_slot
 from connector.fleet.slots import SlotBook, slot_name
@@ -154,6 +157,34 @@ class Fleet:
         await asyncio.to_thread(self.book.deferred, [(b, s) for _, b, s in due])
         if due:
             log.info("deferred %d sync(s) for their scheduled slot", len(due))
+        await self._defer_digests()
+
+    # -- the morning digests -------------------------------------------------------------
+
+    def configs(self) -> dict[Path, Config]:
+        return {b.path: b.config for b in self.folder.scan().values()}
+
+    async def _defer_digests(self) -> None:
+        """Each recipient's digest once its night is done or its digest_by has come."""
+        assert self.app is not None
+        now = self.clock()
+        due = await asyncio.to_thread(
+            digests.due, self.configs(), self.settings.notify, self.book, now
+        )
+        task = self.app.tasks[digests.DIGEST_TASK]
+        for d in due:
+            job = task.configure(
+                queueing_lock=f"digest {d.recipient} {d.slot}",
+                task_kwargs={"recipient": d.recipient, "slot": d.slot},
+            )
+            with contextlib.suppress(exceptions.AlreadyEnqueued):
+                await job.defer_async()
+        await asyncio.to_thread(self.book.deferred, [d.record for d in due])
+
+    def digest(self, recipient: str, slot: str) -> str:
+        return digests.send(
+            recipient, slot, self.configs(), self.settings.notify, self.book, self.clock()
+        )
 
     async def _defer(self, jobs: list[JobDeferrer]) -> None:
         """Defer these jobs in one statement (3,000 one at a time took two minutes of a
@@ -216,7 +247,12 @@ class Fleet:
         as_of = datetime.fromisoformat(slot).astimezone(found.config.zone).date()
         last_try = context.job.attempts + 1 >= MAX_ATTEMPTS
         outcome = run_business(
-            found, self.stop, self.settings.notify, as_of=as_of, raise_not_started=not last_try
+            found,
+            self.stop,
+            self.settings.notify,
+            as_of=as_of,
+            raise_not_started=not last_try,
+            digest_later=True,  # a recipient with digest = true hears of it in the digest
         )
         if outcome == "stopped":
             raise Stopped(slot)
@@ -235,7 +271,11 @@ def make_app(fleet: Fleet, connector: Any) -> App:
     async def tick(timestamp: int) -> None:
         await fleet.tick(timestamp)
 
+    def digest(recipient: str, slot: str) -> str:
+        return fleet.digest(recipient, slot)
+
     app.task(name=SYNC_TASK, pass_context=True, retry=retry)(sync)
+    app.task(name=digests.DIGEST_TASK)(digest)
     ticking = app.task(name=TICK_TASK, queueing_lock=TICK_TASK)(tick)
     app.periodic(cron=fleet.settings.tick_cron, periodic_id="tick", priority=TICK_PRIORITY)(ticking)
     fleet.app = app

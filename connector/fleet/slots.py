@@ -86,6 +86,18 @@ class SlotBook:
         with self.engine.connect() as conn:
             return {(b, s) for b, s in conn.execute(query)} & wanted
 
+    def finished(self, wanted: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (business, slot) pairs are done (synced, or given up)."""
+        wanted = set(wanted)
+        if not wanted:
+            return set()
+        oldest = min(slot for _, slot in wanted)
+        query = select(slots.c.business, slots.c.slot).where(
+            slots.c.slot >= oldest, slots.c.done_at.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            return {(b, s) for b, s in conn.execute(query)} & wanted
+
     def deferred(self, pairs: Iterable[tuple[str, str]]) -> None:
         rows = [{"business": b, "slot": s, "deferred_at": now(), "attempts": 0} for b, s in pairs]
         if not rows:
