@@ -129,7 +129,7 @@ def test_every_message_with_brackets_is_printed_with_them():
         if _not_styles(text)
     }
     assert len(messages) > 20  # the config's sections, the sign-in's [ledger], ...
-    assert any("to [ledger] to pin it" in m for m in messages)
+    assert any("add tenant_id to [ledger]" in m for m in messages)
     for text in sorted(messages):
         screen = io.StringIO()
         CommandConsole(file=screen, width=10_000, soft_wrap=True).print(text)

@@ -200,7 +200,8 @@ def test_auth_paste_prints_the_address_whole_and_the_ledger_section_by_name(
     [shown] = [line for line in lines if line.startswith(address[:20])]
     assert len(shown) > 40 and shown == address
     flat = " ".join(answer.output.split())
-    assert f'add tenant_id = "{xero.tenant}" to [ledger] to pin it' in flat
+    assert "To pin it in the config, add tenant_id to [ledger]:" in flat
+    assert f'tenant_id = "{xero.tenant}"' in lines  # whole on its own line, at 40 columns
 
 
 def test_auth_command_refuses_a_config_for_another_ledger(tmp_path):

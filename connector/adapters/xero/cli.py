@@ -38,12 +38,10 @@ def register(groups: CommandGroups) -> None:
             connect=connect_xero,
             out=out,
         )
-        pinned = (
-            ""
-            if settings.tenant_id
-            else (f'; add tenant_id = "{tokens.company_id}" to [ledger] to pin it in the config')
-        )
         out.print(
             f"Connected {cfg.business.name} to Xero organisation {tokens.company_id}; the "
-            f"tokens are in the OS keyring{pinned}."
+            "tokens are in the OS keyring."
         )
+        if not settings.tenant_id:  # the line to copy, whole on its own at any width
+            out.print("To pin it in the config, add tenant_id to [ledger]:")
+            out.print(f'tenant_id = "{tokens.company_id}"', soft_wrap=True, highlight=False)
