@@ -7,11 +7,12 @@ keeps this process's own budgets: nothing else shares them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from connector import budgets
@@ -35,6 +36,21 @@ def shared_budgets(state_url: str, name: str) -> Iterator[None]:
     if isinstance(own, PostgresBudgets):  # a fleet worker's: already shared
         yield
         return
+    if not _tables_made(state_url, create_tables):
+        yield  # unreachable, or refused: the state's own opening says so, once
+        return
+    shared = PostgresBudgets(state_url, name)
+    budgets.install(shared)
+    try:
+        yield
+    finally:
+        budgets.install(own)  # what this process counted before goes on counting
+        shared.close()
+
+
+def _tables_made(state_url: str, create_tables: Callable[[Connection], None]) -> bool:
+    """The budget tables made, under the fleet's migration lock; False if the database cannot
+    be reached."""
     maker = create_engine(state_url, poolclass=NullPool)
     try:
         with maker.connect() as conn:
@@ -45,12 +61,8 @@ def shared_budgets(state_url: str, name: str) -> Iterator[None]:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), _MIGRATION)
                 conn.commit()
+        return True
+    except SQLAlchemyError:
+        return False
     finally:
         maker.dispose()
-    shared = PostgresBudgets(state_url, name)
-    budgets.install(shared)
-    try:
-        yield
-    finally:
-        budgets.install(own)  # what this process counted before goes on counting
-        shared.close()

@@ -8,6 +8,7 @@ server in a thread (for `connector run --serve` and the demo) or in the foregrou
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -113,7 +114,10 @@ class Dashboard:
         if self._thread is None:  # never served: only its socket to close
             self.server.close()
             return
-        self.server.pull_trigger()  # wake the loop now rather than at its next timeout
+        # wake the loop now rather than at its next timeout; a loop that saw the flag first
+        # has closed its channels, the trigger among them (EBADF): it is ending anyway
+        with contextlib.suppress(OSError):
+            self.server.pull_trigger()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> Dashboard:
