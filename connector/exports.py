@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 
@@ -23,9 +25,25 @@ Cell = str | Decimal | int | dt.date | None
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def text_cell(text: str) -> str:
     """Text as a spreadsheet shows it, never run as a formula."""
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def shown_cell(shown: str) -> str:
+    """A cell already written as text (a table's figures as shown): a plain number such as
+    "-5.00" stays a number, any other text is neutralised as `text_cell` does."""
+    return shown if PLAIN_NUMBER.fullmatch(shown) else text_cell(shown)
+
+
+def csv_of(rows: Iterable[Sequence[str]]) -> str:
+    """Rows already written as text, as one CSV (RFC 4180 line ends), each cell `shown_cell`."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([[shown_cell(c) for c in r] for r in rows])
+    return buffer.getvalue()
 
 
 def cell(value: Cell) -> str:

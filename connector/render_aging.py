@@ -18,9 +18,6 @@ as it is, so it stays a number: such a cell cannot be a formula.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -31,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.aging import BUCKETS, Aging, AgingOverview, Bucket, Buckets
+from connector.exports import csv_of
 from connector.money import fmt
 from connector.validation import printable
 
@@ -198,15 +196,6 @@ CSV_COLUMNS = (
     "credit",
     "total",
 )
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-
-def safe_cell(text: str) -> str:
-    """A cell a spreadsheet shows as the text it is, never runs as a formula."""
-    if text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
 
 
 def _figures(amounts: Buckets) -> list[str]:
@@ -231,6 +220,4 @@ def csv_text(entries: Sequence[Aging], totals: Sequence[Buckets] | None = None) 
         days = {a.as_of.isoformat() for a in entries}
         day = days.pop() if len(days) == 1 else ""
         rows += [["all", "", "", day, *_figures(t)] for t in totals]
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows([[safe_cell(c) for c in r] for r in rows])
-    return buffer.getvalue()
+    return csv_of(rows)

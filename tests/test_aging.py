@@ -28,7 +28,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from connector import config as config_mod
-from connector import render_aging
+from connector import exports, render_aging
 from connector.adapters.local import MemoryLedger
 from connector.aging import Aging, Bucket, Buckets, CustomerAging, add_up, aging_of, bucket_of
 from connector.cli import aging as aging_cli
@@ -543,7 +543,7 @@ def test_csv_neutralises_formulas_and_keeps_numbers(tmp_path):
     ],
 )
 def test_csv_cells(cell, safe):
-    assert render_aging.safe_cell(cell) == safe
+    assert exports.shown_cell(cell) == safe
 
 
 # -- the real command ------------------------------------------------------------------------------

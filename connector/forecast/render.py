@@ -10,8 +10,6 @@ that look like formulas are neutralised as `connector aging` does.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -20,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from connector.exports import csv_of
 from connector.forecast.backtest import Backtest
 from connector.forecast.records import SCENARIOS, Forecast
 from connector.money import fmt
-from connector.render_aging import safe_cell
 from connector.validation import printable
 
 FORECAST_COLUMNS = (
@@ -126,12 +124,6 @@ def backtest(console: Console, b: Backtest) -> None:
         )
 
 
-def _csv(rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows([[safe_cell(c) for c in r] for r in rows])
-    return buffer.getvalue()
-
-
 def forecast_csv(forecasts: Sequence[Forecast]) -> str:
     rows: list[list[str]] = [list(FORECAST_COLUMNS)]
     for f in forecasts:
@@ -149,7 +141,7 @@ def forecast_csv(forecasts: Sequence[Forecast]) -> str:
                                 fmt(i.amount), str(i.day), i.why,
                             ]
                         )  # fmt: skip
-    return _csv(rows)
+    return csv_of(rows)
 
 
 def backtest_csv(tests: Sequence[Backtest]) -> str:
@@ -172,4 +164,4 @@ def backtest_csv(tests: Sequence[Backtest]) -> str:
                     "" if share is None else fmt(share),
                 ]
             )  # fmt: skip
-    return _csv(rows)
+    return csv_of(rows)

@@ -5,19 +5,17 @@ page, row for row, whatever filter is applied.
 A cell has the text a person reads (amounts with thousands separators) and the value a
 program reads (amounts as plain decimal text, as `status --json` gives them): the HTML keeps
 the value in `data-value`, the CSV writes it. CSV text cells that look like a formula are
-neutralised as `connector aging --format csv` does (`render_aging.safe_cell`).
+neutralised as `connector aging --format csv` does (`exports.shown_cell`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from connector.exports import csv_of
 from connector.money import fmt
-from connector.render_aging import safe_cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +86,4 @@ def csv_text(table: Table) -> str:
     keep = [n for n, c in enumerate(table.columns) if c.in_csv]
     rows: list[Sequence[str]] = [[table.columns[n].label for n in keep]]
     rows += [[row[n].raw for n in keep] for row in (*table.rows, *table.foot)]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows([[safe_cell(c) for c in r] for r in rows])
-    return buffer.getvalue()
+    return csv_of(rows)
