@@ -26,6 +26,7 @@ from connector.digest import (
     Received,
     Retainage,
 )
+from connector.money import grouped
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ BUCKET_NAMES = {
 
 def money(amount: Decimal, currency: str) -> str:
     """`12,345.60 USD`: the amount as stored (already to its currency's places), grouped."""
-    return f"{amount:,f} {currency}"
+    return f"{grouped(amount)} {currency}"
 
 
 def sums(items: Iterable[tuple[Decimal, str]]) -> str:

@@ -141,6 +141,12 @@ def fmt(amount: Decimal) -> str:
     return format(amount, "f")
 
 
+def grouped(amount: Decimal) -> str:
+    """`12,345.60`: `fmt`'s fixed point with thousands separators, what a person reads in a
+    table, an email or a page (never `1E+3`)."""
+    return format(amount, ",f")
+
+
 def percent_text(value: Decimal) -> str:
     """20, 12.5: a percent as a person writes it."""
     text = format(value.normalize(), "f")

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from connector.errors import naming_config
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
+from connector.money import grouped
 from connector.render_grid import PLAIN_ROWS, Col, Loud, Red, amount, grid, plain_document
 from connector.sync.report import BooksOf, DocumentBooks, SyncReport, TaxBy, books_of
 from connector.sync.status import (
@@ -244,7 +245,7 @@ def _ran(last: LastRun | None) -> str:
 def _shown(amount: Decimal | None) -> str:
     """An amount as its JSON text reads (`fmt`: fixed point, never an exponent), with
     thousands separators."""
-    return "" if amount is None else format(amount, ",f")
+    return "" if amount is None else grouped(amount)
 
 
 def _contracts_table(console: Console, contracts: Sequence[ContractStatus]) -> None:

@@ -29,7 +29,7 @@ from rich.text import Text
 
 from connector.aging import BUCKETS, Aging, AgingOverview, Bucket, Buckets
 from connector.exports import csv_of
-from connector.money import fmt
+from connector.money import fmt, grouped
 from connector.validation import printable
 
 LABELS = {
@@ -96,7 +96,7 @@ def _note(console: Console, label: tuple[str, str], text: str) -> None:
 
 
 def _amount(value: Decimal, *, blank_zero: bool = True) -> str:
-    return "" if blank_zero and not value else f"{value:,}"
+    return "" if blank_zero and not value else grouped(value)
 
 
 def _cells(amounts: Buckets, credit: bool) -> list[str]:

@@ -21,7 +21,7 @@ from rich.text import Text
 from connector.exports import csv_of
 from connector.forecast.backtest import Backtest
 from connector.forecast.records import SCENARIOS, Forecast
-from connector.money import fmt
+from connector.money import fmt, grouped
 from connector.validation import printable
 
 FORECAST_COLUMNS = (
@@ -32,10 +32,6 @@ BACKTEST_COLUMNS = (
     "business", "currency", "week", "start", "end", "early", "expected", "late", "actual",
     "error", "error_share",
 )  # fmt: skip
-
-
-def _money(value: Decimal) -> str:
-    return f"{value:,}"
 
 
 def _table(title: str, headers: Sequence[str], right_from: int) -> Table:
@@ -61,10 +57,12 @@ def forecast(console: Console, f: Forecast) -> None:
         for w in c.weeks:
             table.add_row(
                 str(w.number), str(w.start), str(w.end),
-                _money(w.early.amount), _money(w.expected.amount), _money(w.late.amount),
+                grouped(w.early.amount), grouped(w.expected.amount), grouped(w.late.amount),
             )  # fmt: skip
-        table.add_row("later", "", "", *(_money(c.later[s].amount) for s in SCENARIOS), style="dim")
-        table.add_row("Total", "", "", *(_money(c.total(s)) for s in SCENARIOS), style="bold")
+        table.add_row(
+            "later", "", "", *(grouped(c.later[s].amount) for s in SCENARIOS), style="dim"
+        )
+        table.add_row("Total", "", "", *(grouped(c.total(s)) for s in SCENARIOS), style="bold")
         console.print(table)
         items = _table(
             f"Behind the expected {c.currency} figures",
@@ -78,7 +76,7 @@ def forecast(console: Console, f: Forecast) -> None:
                 what = f"{i.kind} {i.reference}"
                 items.add_row(
                     str(w.number), str(i.day), Text(printable(what)),
-                    Text(printable(i.customer)), _money(i.amount), Text(printable(i.why)),
+                    Text(printable(i.customer)), grouped(i.amount), Text(printable(i.why)),
                 )  # fmt: skip
         if items.row_count:
             console.print(items)
@@ -107,8 +105,8 @@ def backtest(console: Console, b: Backtest) -> None:
         )
         for w in c.weeks:
             table.add_row(
-                str(w.number), str(w.start), _money(w.early), _money(w.expected),
-                _money(w.late), _money(w.actual), _money(w.error),
+                str(w.number), str(w.start), grouped(w.early), grouped(w.expected),
+                grouped(w.late), grouped(w.actual), grouped(w.error),
             )  # fmt: skip
         console.print(table)
         share = c.error_share
@@ -118,8 +116,8 @@ def backtest(console: Console, b: Backtest) -> None:
             else "no receipts, so no share"
         )
         console.print(
-            f"Mean absolute error: {_money(c.mean_absolute_error)} {c.currency} a week, {said} "
-            f"({_money(c.absolute_error)} off in total over {_money(c.receipts)} received).",
+            f"Mean absolute error: {grouped(c.mean_absolute_error)} {c.currency} a week, {said} "
+            f"({grouped(c.absolute_error)} off in total over {grouped(c.receipts)} received).",
             highlight=False,
         )
 

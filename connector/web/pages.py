@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlsplit
 
+from connector.money import grouped
 from connector.sync.status_records import BooksStatus, InvoiceStatus, Standing
 from connector.web import figures
 from connector.web.readers import BusinessView, Unavailable, by_currency
@@ -70,7 +71,7 @@ def money_list(pairs: Iterable[tuple[str, Decimal]]) -> Cell:
     """Amounts in several currencies, one per currency, never added together."""
     sums = [(c, a) for c, a in by_currency(pairs) if a]
     return Cell(
-        "\n".join(f"{a:,}\u00a0{c}" for c, a in sums) or "0",  # a line each (`multi`)
+        "\n".join(f"{grouped(a)}\u00a0{c}" for c, a in sums) or "0",  # a line each (`multi`)
         "; ".join(f"{a:f} {c}" for c, a in sums) or "0",
         mark="multi",
     )

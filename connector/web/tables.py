@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from connector.exports import csv_of
-from connector.money import fmt
+from connector.money import fmt, grouped
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def amount(value: Decimal | None, currency: str | None = None) -> Cell:
     """An amount: `8,160.00` to read, `8160.00` for programs; blank when there is none."""
     if value is None:
         return Cell("", "")
-    text = f"{value:,}"
+    text = grouped(value)
     return Cell(text if currency is None else f"{text}\u00a0{currency}", fmt(value))
 
 
