@@ -53,10 +53,13 @@ def amounts_of(cfg: config_mod.Config) -> AmountsOf:
     return lambda contract: cfg.books_for(contract).booking.amounts
 
 
-def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
+def business_status(
+    cfg: config_mod.Config, as_of: date | None, *, forecast: bool = False
+) -> BooksStatus:
     """The status, with what the state alone cannot say first: a failed last run, and the
     ledger connection the keyring knows about. The last run's times are shown beside "as of"
-    (a local day), so in local time too."""
+    (a local day), so in local time too. `forecast`: with `connector status`'s line of the
+    next 4 weeks (the digest and the dashboard make their own forecast, so they leave it)."""
     day = as_of or datetime.now(cfg.zone).date()
     state = st.State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
     books = books_status(cfg.business.name, cfg.contracts, state, day, amounts_of(cfg))
@@ -74,7 +77,9 @@ def business_status(cfg: config_mod.Config, as_of: date | None) -> BooksStatus:
         books,
         last_run=last.in_zone(cfg.zone) if last else None,
         attention=tuple(replace(a, message=naming_config(a.message, cfg.path)) for a in items),
-        expected=expected_receipts(cfg, day) if len(books.invoices) <= FORECAST_UP_TO else None,
+        expected=expected_receipts(cfg, day)
+        if forecast and len(books.invoices) <= FORECAST_UP_TO
+        else None,
     )
 
 
@@ -93,11 +98,12 @@ def expected_receipts(cfg: config_mod.Config, day: date) -> tuple[tuple[str, Dec
 
 
 def overview(paths: list[Path], as_of: date | None) -> list[Entry]:
-    """One entry per config file; a file that cannot be read says why instead."""
+    """One entry per config file, each with its next 4 weeks; a file that cannot be read
+    says why instead."""
     out: list[Entry] = []
     for path in paths:
         try:
-            out.append(business_status(config_mod.load(path), as_of))
+            out.append(business_status(config_mod.load(path), as_of, forecast=True))
         except ConnectorError as exc:
             out.append(CannotLoad(str(path), str(exc)))
     return out

@@ -138,7 +138,7 @@ def status(
     day = parse_as_of(as_of)
     if config is not None:
         with about(config), paused_gc():  # large books: 100,000s of small records
-            books = business_status(config_mod.load(config), day)
+            books = business_status(config_mod.load(config), day, forecast=True)
             if shown is Format.JSON:  # print_json's text, by the indenter that makes no cycles
                 sys.stdout.write(indented(books.to_json()) + "\n")
             elif shown is Format.CSV:
