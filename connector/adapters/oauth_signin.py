@@ -130,37 +130,20 @@ def sign_in(
     secret, and run `connect` with the consent URL shown on `out` (`choose`: what the
     bookkeeper picks there). Returns what the caller needs for its closing line."""
     with about(config):
-        return _sign_in(config, paste, kind, settings_type, app_name, choose, connect, out)
-
-
-def _sign_in(
-    config: Path,
-    paste: bool,
-    kind: str,
-    settings_type: type[S],
-    app_name: str,
-    choose: str,
-    connect: Connect[S],
-    out: Console,
-) -> tuple[config_mod.Config, S, TokenSet]:
-    cfg = config_mod.load(config)
-    settings: object = cfg.ledger_settings  # any plugin's: checked to be `kind`'s below
-    if not isinstance(settings, settings_type):
-        raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "{kind}"')
-    store = TokenStore(cfg.business.name, kind)
-    known = store.reusable_keys()
-    client_id = known[0] if known else typer.prompt(f"{app_name} app client ID")
-    secret = known[1] if known else typer.prompt("Client secret", hide_input=True)
-    redirect = redirect_source(settings.redirect_uri, paste)
-    tokens = connect(
-        settings,
-        store,
-        client_id,
-        secret,
-        lambda url: show_address(out, f"Open this address, sign in and choose the {choose}:", url),
-        redirect,
-    )
-    return cfg, settings, tokens
+        cfg = config_mod.load(config)
+        settings: object = cfg.ledger_settings  # any plugin's: checked to be `kind`'s below
+        if not isinstance(settings, settings_type):
+            raise UserError(f'{cfg.path}: [ledger] kind is {cfg.ledger_kind!r}, not "{kind}"')
+        store = TokenStore(cfg.business.name, kind)
+        known = store.reusable_keys()
+        client_id = known[0] if known else typer.prompt(f"{app_name} app client ID")
+        secret = known[1] if known else typer.prompt("Client secret", hide_input=True)
+        redirect = redirect_source(settings.redirect_uri, paste)
+        intro = f"Open this address, sign in and choose the {choose}:"
+        tokens = connect(
+            settings, store, client_id, secret, lambda url: show_address(out, intro, url), redirect
+        )
+        return cfg, settings, tokens
 
 
 def show_address(out: Console, intro: str, url: str) -> None:
