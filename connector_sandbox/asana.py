@@ -148,6 +148,7 @@ class AsanaSandbox(TrackerSandbox):
             if name is not None:
                 task["name"] = name
             if due_on is not False:
+                # `due_on`: a date, "YYYY-MM-DD", in opt_fields (tracker-apis.md, Asana)
                 task["due_on"] = due_on.isoformat() if isinstance(due_on, date) else None
             if resource_subtype is not None:
                 task["resource_subtype"] = resource_subtype

@@ -109,7 +109,10 @@ class GitHubSandbox(TrackerSandbox):
         for key in ("title", "description"):
             if key in fields:
                 item[key] = fields[key]
-        if "due_on" in fields:  # a date picked in the UI: that day's start in the Pacific
+        # `due_on` is an ISO 8601 timestamp (docs.github.com/en/rest/issues/milestones; the
+        # reference's tracker-apis.md, GitHub "Fields"); a date picked in the UI is stored as
+        # that day's start in the Pacific, so the source reads only its date part
+        if "due_on" in fields:
             due = fields["due_on"]
             item["due_on"] = f"{due.isoformat()}T07:00:00Z" if due else None
         if "state" in fields:

@@ -104,7 +104,7 @@ class JiraSandbox(TrackerSandbox):
                 "summary": summary,
                 "status": "To Do",
                 "resolutiondate": None,
-                "duedate": None,
+                "duedate": None,  # "YYYY-MM-DD", asked for in `fields` (tracker-apis.md, Jira)
                 "values": {},
                 "updated": self.clock.now(),
             }
