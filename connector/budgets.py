@@ -12,9 +12,11 @@ The limits, as the vendors document them (/work/shared/reference/ledger-apis.md,
 
 Where the state is on PostgreSQL the fleet shares the counters (`PostgresBudgets`: every
 worker on every machine draws from the same budget); otherwise they live in this process
-(`LocalBudgets`: the embedded daemon, one machine). A call that would exceed a budget waits for
-room, at most `max_wait` seconds, and is never sent early; a window that stays full longer
-(Xero's day) raises `BudgetFull` at once, without sending anything.
+(`LocalBudgets`: SQLite, one machine). A fleet worker installs its database's budgets for the
+whole process; the embedded daemon, whose threads sync businesses of several databases at
+once, chooses each sync's budgets for that sync alone (`using`). A call that would exceed a
+budget waits for room, at most `max_wait` seconds, and is never sent early; a window that
+stays full longer (Xero's day) raises `BudgetFull` at once, without sending anything.
 
 A window of `span` seconds is counted in buckets of a tenth of it; a call is allowed while the
 calls of the buckets that began in the last span and MARGIN, its own included, are within the
@@ -36,6 +38,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -272,12 +275,18 @@ class _Forgetting(TimedCache[str, str]):
 
 _lock = threading.Lock()
 _current: Budgets | None = None
+# This thread's (or task's) choice, before the process's: the embedded daemon's syncs run side
+# by side in threads, each drawing from its own database's budgets.
+_chosen: ContextVar[Budgets | None] = ContextVar("connector_budgets", default=None)
 
 
 def current() -> Budgets:
-    """The budgets this process draws from: PostgreSQL's once a fleet worker has installed
-    them, this process's own otherwise."""
+    """The budgets a call draws from: those chosen for the sync it belongs to (`using`), else
+    the process's: PostgreSQL's once a fleet worker has installed them, its own otherwise."""
     global _current
+    chosen = _chosen.get()
+    if chosen is not None:
+        return chosen
     with _lock:
         if _current is None:
             _current = LocalBudgets()
@@ -290,3 +299,14 @@ def install(budgets: Budgets | None) -> None:
     global _current
     with _lock:
         _current = budgets
+
+
+@contextmanager
+def using(budgets: Budgets | None) -> Iterator[None]:
+    """Inside the block, this thread's calls draw from `budgets` (None: the process's), and no
+    other thread's do."""
+    token = _chosen.set(budgets)
+    try:
+        yield
+    finally:
+        _chosen.reset(token)

@@ -8,12 +8,15 @@ record its state, then exit 0; the next run goes on from there.
 This module schedules; the sync itself is `connector.sync.run_once`. It is the embedded
 scheduler, for one machine (SQLite or PostgreSQL); with every business's state on PostgreSQL,
 `connector run` is a worker of the fleet instead (`connector.fleet`), which shares the nights
-between machines.
+between machines. A business on PostgreSQL still draws its ledger calls from the rate budgets
+its database shares with the fleet and with syncs by hand (`connector.fleet.by_hand`); one on
+SQLite from this process's own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import threading
@@ -27,9 +30,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from connector import budgets
 from connector import config as config_mod
 from connector.digest_send import DigestBook
 from connector.errors import ConfigError, ConnectorError, LockHeld, StateError, UserError
+from connector.fleet.by_hand import EachDatabase
 from connector.fleet.engines import disposed_engines
 from connector.logs import run_context
 from connector.notify import (
@@ -175,10 +180,12 @@ def sync_business(
     stop: threading.Event | None = None,
     everyone: NotifySettings | None = None,
     digests: DigestBook | None = None,
+    shared: EachDatabase | None = None,
 ) -> None:
     """One scheduled run. Never raises: a failure is logged and recorded in run history.
     `everyone` is the daemon-wide [notify], told about every business's runs; `digests`
-    sends the morning digests (instead of an email per run) once their runs are done."""
+    sends the morning digests (instead of an email per run) once their runs are done;
+    `shared` holds the rate budgets of the PostgreSQL databases (None: the process's)."""
     if stop is not None and stop.is_set():
         return  # queued before a SIGTERM: leave it to the next start
     if digests is not None:
@@ -186,7 +193,12 @@ def sync_business(
     reports: list[SyncReport] = []
     try:
         outcome = run_business(
-            business, stop, everyone, digest_later=digests is not None, on_report=reports.append
+            business,
+            stop,
+            everyone,
+            digest_later=digests is not None,
+            on_report=reports.append,
+            shared=shared,
         )
     finally:
         if digests is not None:  # a daemon that is stopping sends no digest on its way out
@@ -205,6 +217,7 @@ def run_business(
     raise_not_started: bool = False,
     digest_later: bool = False,
     on_report: Callable[[SyncReport], None] | None = None,
+    shared: EachDatabase | None = None,
 ) -> str | None:
     """Sync one business and tell its people (`on_report` is handed the run's report); the
     run's outcome, or None when another process holds its lock. With `raise_not_started`, a
@@ -212,9 +225,11 @@ def run_business(
     or StateError instead, for a caller that will try again later (the fleet); everything
     else is reported, never raised. With
     `digest_later`, a [notify] with `digest = true` gets no email for this run (its morning
-    digest tells it); its webhook is still told."""
+    digest tells it); its webhook is still told. With `shared`, the run draws its ledger
+    calls from its own database's rate budgets (a fleet worker passes none: the process's
+    are its database's)."""
     with run_context(business.config.business.name):
-        report = _sync(business, stop, everyone, as_of, raise_not_started, digest_later)
+        report = _sync(business, stop, everyone, as_of, raise_not_started, digest_later, shared)
     if report is None:
         return None
     if on_report is not None:
@@ -229,10 +244,14 @@ def _sync(
     as_of: date | None,
     raise_not_started: bool,
     digest_later: bool = False,
+    shared: EachDatabase | None = None,
 ) -> SyncReport | None:
     cfg = business.config
     try:
-        with disposed_engines():  # its connections close with the run, not at the next GC
+        drawn = shared.of(cfg.state_url) if shared is not None else None
+        # its connections close with the run, not at the next GC; its ledger calls draw from
+        # its database's budgets, whichever businesses the pool's other threads are syncing
+        with budgets.using(drawn), disposed_engines():
             report = run_once(cfg, stop=stop, as_of=as_of)
     except (LockHeld, StateError) as exc:
         if raise_not_started:
@@ -328,8 +347,11 @@ class Daemon:
         self.on_done = on_done
         pool = ThreadPoolExecutor(workers, pool_kwargs={"initializer": _leave_signals_to_main})
         self.scheduler = BlockingScheduler(executors={"default": pool})
+        # the rate budgets of each PostgreSQL database a business is on, kept until shutdown
+        self.shared = EachDatabase(f"connector run (pid {os.getpid()})")
         self.businesses: dict[Path, Business] = {}
         self.stopping = threading.Event()
+        self._shut = threading.Event()  # set once `_shutdown` is done
         self.broken: dict[Path, str] = {}  # the configs that do not load, and why
         self.digests = DigestBook(self._configs, broken=lambda: dict(self.broken))
         # A reload and the shutdown never overlap: APScheduler's shutdown holds the job store
@@ -347,7 +369,7 @@ class Daemon:
         self.scheduler.add_job(
             sync_business,
             trigger,
-            args=[business, self.on_done, self.stopping, self.notify, self.digests],
+            args=[business, self.on_done, self.stopping, self.notify, self.digests, self.shared],
             id=job_id,
             name=cfg.business.name,
             coalesce=True,
@@ -446,7 +468,13 @@ class Daemon:
         signal.signal(signal.SIGINT, self._stop)
         # Handlers only start threads: the main thread may be inside the scheduler's own locks.
         signal.signal(signal.SIGHUP, lambda *_: _thread(self.reload))
-        self.scheduler.start()  # blocks until _stop
+        try:
+            self.scheduler.start()  # blocks until _stop
+        finally:
+            if self.stopping.is_set():
+                self._shut.wait()  # the scheduler may return before its syncs have finished
+            else:
+                self.shared.close()
 
     def _started(self, event: SchedulerEvent) -> None:
         """Each business's first run time, known once the scheduler has added its job (the
@@ -463,5 +491,9 @@ class Daemon:
         _thread(self._shutdown)
 
     def _shutdown(self) -> None:
-        with self._changing:
-            self.scheduler.shutdown(wait=True)
+        try:
+            with self._changing:
+                self.scheduler.shutdown(wait=True)
+            self.shared.close()  # every sync has finished: their budgets' connections go too
+        finally:
+            self._shut.set()

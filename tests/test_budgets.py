@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
@@ -24,11 +25,11 @@ from sqlalchemy import create_engine, text
 
 from connector import budgets
 from connector.adapters.xero.errors import MinuteLimit
-from connector.budgets import Budget, BudgetFull, LocalBudgets, second
+from connector.budgets import MAX_WAIT, Budget, BudgetFull, LocalBudgets, second
 from connector.sync import run_once
 from connector_sandbox.quickbooks import DEFAULT_REALM, QuickBooksSandbox
 from tests import qbo_support
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, CONFIG, MILESTONES
 from tests.xero_support import XeroWorld, connect
 
 PG = os.environ.get("CONNECTOR_TEST_PG_URL")
@@ -43,23 +44,37 @@ def own_budgets() -> Iterator[None]:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def new_database() -> Iterator[Callable[[], str]]:
+    """Makes empty databases on the test server, each dropped when the test ends."""
     if not PG:
         pytest.skip("set CONNECTOR_TEST_PG_URL to a PostgreSQL server (CI does)")
-    name = "budgets_" + uuid.uuid4().hex[:12]
     admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = "budgets_" + uuid.uuid4().hex[:12]
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        made.append(name)
+        return PG.rsplit("/", 1)[0] + "/" + name
+
+    yield make
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = PG.rsplit("/", 1)[0] + "/" + name
+        for name in made:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(new_database) -> str:
+    """A database with the budget tables, as a fleet worker leaves it."""
     from connector.fleet.budgets import create_tables
 
+    url = new_database()
     engine = create_engine(url)
     create_tables(engine)
     engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    return url
 
 
 def most_in_a_window(times: list[float], span: float) -> int:
@@ -321,3 +336,111 @@ def test_a_sync_by_hand_on_postgresql_draws_from_the_fleets_budgets(
     engine.dispose()
     minute = [calls for budget, span, calls in counted if DEFAULT_REALM in budget and span == "60s"]
     assert minute and minute[0] >= 3, counted  # the first sync's calls, counted in PostgreSQL
+
+
+class Recording(LocalBudgets):
+    """This process's own budgets, noting whose calls they counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: set[str] = set()
+
+    def draw(
+        self, budgets: Sequence[Budget], max_wait: float = MAX_WAIT
+    ) -> AbstractContextManager[float]:
+        self.keys.update(b.key for b in budgets)
+        return super().draw(budgets, max_wait)
+
+
+DAEMON_REALMS = {"alpha": "9130001", "beta": "9130002", "gamma": "9130003"}
+
+
+def daemon_business(folder, name: str, sandbox: QuickBooksSandbox, state: str) -> None:
+    ledger = (
+        '[ledger]\nkind = "quickbooks"\nenvironment = "sandbox"\n'
+        f'api_url = "{sandbox.api_url}"\ndiscovery_url = "{sandbox.discovery_url}"\n'
+        "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
+    )
+    config = CONFIG.replace("{on_change}", "flag").replace("{state}", state)
+    config = config.replace('name = "Northwind Studio"', f'name = "{name}"')
+    config = config.replace('path = "milestones.toml"', f'path = "{name}-milestones.toml"')
+    config = config.replace('[ledger]\nkind = "local"\npath = "ledger.json"\n', ledger)
+    (folder / f"{name}-milestones.toml").write_text(MILESTONES)
+    (folder / f"{name}.toml").write_text(config)
+
+
+def test_the_embedded_daemon_draws_each_postgresql_business_from_its_own_databases_budgets(
+    new_database, tmp_path, memory_keyring
+):
+    """`connector run` over businesses on two PostgreSQL databases and one SQLite file (the
+    embedded daemon, not a fleet): each PostgreSQL business's QuickBooks calls, its company's
+    and no other's, are counted in the budget tables of its own database (made there by the
+    daemon), where a fleet worker or a `connector sync` by hand on that database draws too; the
+    SQLite business draws from this process's own budgets; and once the daemon has stopped it
+    holds no connection to either database."""
+    from connector.daemon import Daemon
+
+    urls = {"alpha": new_database(), "beta": new_database()}  # no budget tables yet
+    own = Recording()
+    budgets.install(own)
+    folder = tmp_path / "books"
+    folder.mkdir()
+    served: dict[str, int] = {}  # accounting API requests per realm
+    outcomes: dict[str, str] = {}
+    with QuickBooksSandbox() as sandbox:
+        for name, realm in DAEMON_REALMS.items():
+            sandbox.seed_company(realm, currencies=["EUR"])
+            qbo_support.connect(sandbox, name, realm=realm)
+            state = f'url = "{urls[name]}"' if name in urls else f'path = "{name}.db"'
+            daemon_business(folder, name, sandbox, state)
+        handle = sandbox.handle
+
+        def counted(request):
+            if request.path.startswith("/v3/company/"):
+                realm = request.path.split("/")[3]
+                served[realm] = served.get(realm, 0) + 1
+            return handle(request)
+
+        sandbox.handle = counted
+
+        def done(name: str, outcome: str) -> None:
+            outcomes[name] = outcome
+            if len(outcomes) == len(DAEMON_REALMS):
+                daemon._stop(signal.SIGTERM, None)
+
+        daemon = Daemon(None, folder, workers=3, run_now=True, on_done=done)
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        watchdog = threading.Timer(120, daemon._stop, (signal.SIGTERM, None))
+        watchdog.start()
+        try:
+            daemon.start()  # returns once stopped, its syncs finished
+        finally:
+            watchdog.cancel()
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        invoices = {realm: len(sandbox.invoices(realm)) for realm in DAEMON_REALMS.values()}
+
+    assert outcomes == {name: "ok" for name in DAEMON_REALMS}
+    assert set(invoices.values()) == {6}
+    for name, url in urls.items():
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            minute = dict(
+                conn.execute(
+                    text(
+                        "SELECT budget, sum(calls) FROM budget_calls WHERE span = '60s' "
+                        "GROUP BY budget"
+                    )
+                ).all()
+            )
+            others = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        engine.dispose()
+        realm = DAEMON_REALMS[name]
+        assert minute == {f"quickbooks realm {realm}": served[realm]}, (name, minute, served)
+        assert others == 0, f"the stopped daemon still holds connections to {name}'s database"
+    assert own.keys == {f"quickbooks realm {DAEMON_REALMS['gamma']}"}  # SQLite's: this process
