@@ -1,8 +1,9 @@
 """Rate budgets: calls wait for room in their company's, organisation's or app's budget instead
-of being refused by the vendor. In one process (the embedded daemon) and shared through
-PostgreSQL by processes that never talk to each other (the fleet): never more calls in a
-window than the budget allows, never more at once, a dead holder's slot free again, and a
-QuickBooks sync and Xero calls with a small budget that the sandboxes never answer with 429.
+of being refused by the vendor. In one process (state on SQLite) and shared through
+PostgreSQL by processes that never talk to each other (the fleet, a sync by hand, the embedded
+daemon's businesses on PostgreSQL, each in its own database's): never more calls in a window
+than the budget allows, never more at once, a dead holder's slot free again, and a QuickBooks
+sync and Xero calls with a small budget that the sandboxes never answer with 429.
 The PostgreSQL tests run when CONNECTOR_TEST_PG_URL names a server (CI starts one)."""
 
 from __future__ import annotations
