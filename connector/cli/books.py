@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
@@ -34,6 +34,7 @@ from connector.cli.common import (
 from connector.fleet.by_hand import shared_budgets
 from connector.perf import paused_gc
 from connector.sync import billing, preview, run_once
+from connector.sync.plan_stream import write_streamed
 from connector.sync.report import indented, write_plan_json
 
 
@@ -49,7 +50,12 @@ def plan(
         cfg = config_mod.load(config)
         with paused_gc():  # a large plan: 100,000s of small records, decided and printed
             with tracker_settings(cfg), shared_budgets(cfg.state_url, "connector plan"):
-                day, decisions = preview(cfg, parse_as_of(as_of))
+                day = parse_as_of(as_of) or datetime.now(cfg.zone).date()
+                if shown is Format.JSON:  # nothing billed yet: a contract at a time
+                    problems = write_streamed(cfg, day, sys.stdout.write)
+                    if problems is not None:
+                        raise typer.Exit(1 if problems else 0)
+                day, decisions = preview(cfg, day)
             _print_plan(cfg, day, decisions, shown)
     raise typer.Exit(1 if decisions.problems else 0)
 

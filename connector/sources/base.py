@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from connector.models import InvalidMilestone, Milestone
 
 if TYPE_CHECKING:  # the engine hands the state's cache over; a source never opens the state
+    from connector.sources.file_groups import ContractGroups
     from connector.sync.http_cache import HttpCache
 
 
@@ -45,6 +46,15 @@ class Source(Protocol):
 
 # Optional abilities: a source has one by having the method; the engine and `doctor` ask with
 # isinstance.
+
+
+@runtime_checkable
+class ReadsByContract(Protocol):
+    """Sources that can hand out their milestones one contract at a time (the file source on
+    a CSV), so a plan of a million milestones never holds them all (`sync.plan_stream`).
+    None when this read cannot (the plan then reads the source whole)."""
+
+    def by_contract(self) -> ContractGroups | None: ...
 
 
 @runtime_checkable

@@ -12,10 +12,11 @@ import io
 import re
 import tomllib
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +27,9 @@ from connector.perf import paused_gc
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
 from connector.validation import unsafe_character
+
+if TYPE_CHECKING:
+    from connector.sources.file_groups import ContractGroups
 
 _HEADER = re.compile(r"^\s*\[\[\s*milestones\s*\]\]")
 _SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -204,6 +208,14 @@ class FileSource:
             milestones, invalid = self._parse(records)
         return SourceBatch(milestones, invalid, cursor, complete=True)
 
+    def by_contract(self) -> ContractGroups | None:
+        """The file one contract at a time (`file_groups`): a CSV only, TOML is read whole."""
+        if self.path.suffix.lower() != ".csv":
+            return None
+        from connector.sources.file_groups import scan
+
+        return scan(self.path)
+
     def _records_toml(self, text: str) -> list[tuple[int, dict[str, Any]]]:
         try:
             data = tomllib.loads(text, parse_float=Decimal)
@@ -293,24 +305,34 @@ class FileSource:
         milestones: list[Milestone] = []
         invalid: list[InvalidMilestone] = []
         for (_, record), where in zip(records, wheres, strict=True):
-            problems: list[str] = []
-            mid = str(record.get("id", "")).strip() or None
-            if mid and len(places[mid]) > 1:
-                others = [p.split(", ", 1)[1] for p in places[mid] if p != where]
-                problems.append(
-                    f"duplicate id {mid!r}, also used at {', '.join(others)}; "
-                    "ids must be unique, so none of them is billed"
-                )
-            milestone = read_record(record, where, problems)
-            if milestone is not None and not problems:
-                milestones.append(milestone)
-                continue
-            label = f"milestone {shown_id(mid)}" if mid else "a milestone without an id"
-            contract = str(record.get("contract", "")).strip() or None
-            invalid.append(
-                InvalidMilestone(mid, contract, f"{where}: {label}: {'; '.join(problems)}", where)
-            )
+            made = record_or_invalid(record, where, places)
+            if isinstance(made, Milestone):
+                milestones.append(made)
+            else:
+                invalid.append(made)
         return milestones, invalid
+
+
+def record_or_invalid(
+    record: dict[str, Any], where: str, places: Mapping[str, list[str]]
+) -> Milestone | InvalidMilestone:
+    """One record of the file as a milestone, or as the invalid one that says why. `places`
+    lists where each id is used (a duplicate id is none of its records' to bill)."""
+    problems: list[str] = []
+    mid = str(record.get("id", "")).strip() or None
+    used = places.get(mid, ()) if mid else ()
+    if len(used) > 1:
+        others = [p.split(", ", 1)[1] for p in used if p != where]
+        problems.append(
+            f"duplicate id {mid!r}, also used at {', '.join(others)}; "
+            "ids must be unique, so none of them is billed"
+        )
+    milestone = read_record(record, where, problems)
+    if milestone is not None and not problems:
+        return milestone
+    label = f"milestone {shown_id(mid)}" if mid else "a milestone without an id"
+    contract = str(record.get("contract", "")).strip() or None
+    return InvalidMilestone(mid, contract, f"{where}: {label}: {'; '.join(problems)}", where)
 
 
 class FileSourcePlugin:

@@ -66,7 +66,7 @@ def decide(
     by_contract = _by_contract(contracts, milestones, invalid, out)
     invalid_by_contract: dict[str, int] = defaultdict(int)
     for bad in invalid:
-        out.skipped.append(Skip(bad.id or "?", bad.contract, Reason.INVALID_MILESTONE, bad.message))
+        out.skipped.append(invalid_skip(bad))
         if bad.contract:
             invalid_by_contract[bad.contract] += 1
     history_by_contract: dict[str, list[BilledInvoice]] = defaultdict(list)
@@ -100,25 +100,34 @@ def _by_contract(
     for m in milestones:
         contract = contracts.get(m.contract)
         if contract is not None and m.currency and m.currency != contract.currency:
-            invalid.append(
-                InvalidMilestone(
-                    m.id,
-                    m.contract,
-                    f"milestone {m.id} ({m.where}): its amount is in {m.currency}, but contract "
-                    f"{m.contract} bills in {contract.currency}; change one of them",
-                    m.where,
-                )
-            )
+            invalid.append(other_currency(m, contract.currency))
         elif contract is not None:
             by_contract[m.contract].append(m)
         else:
-            out.skipped.append(
-                Skip(
-                    m.id,
-                    m.contract,
-                    Reason.UNKNOWN_CONTRACT,
-                    f"milestone {m.id} ({m.where}) names contract {m.contract!r}, which is not "
-                    f"in the config; known contracts: {', '.join(sorted(contracts)) or 'none'}",
-                )
-            )
+            out.skipped.append(unknown_contract(m, contracts))
     return by_contract
+
+
+def other_currency(m: Milestone, currency: str) -> InvalidMilestone:
+    """A milestone whose amount is in another currency than its contract's `currency`."""
+    return InvalidMilestone(
+        m.id,
+        m.contract,
+        f"milestone {m.id} ({m.where}): its amount is in {m.currency}, but contract "
+        f"{m.contract} bills in {currency}; change one of them",
+        m.where,
+    )
+
+
+def unknown_contract(m: Milestone, contracts: Mapping[str, Contract]) -> Skip:
+    return Skip(
+        m.id,
+        m.contract,
+        Reason.UNKNOWN_CONTRACT,
+        f"milestone {m.id} ({m.where}) names contract {m.contract!r}, which is not "
+        f"in the config; known contracts: {', '.join(sorted(contracts)) or 'none'}",
+    )
+
+
+def invalid_skip(bad: InvalidMilestone) -> Skip:
+    return Skip(bad.id or "?", bad.contract, Reason.INVALID_MILESTONE, bad.message)

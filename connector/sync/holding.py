@@ -34,6 +34,7 @@ from connector.models import Reason, Skip
 from connector.sync import preflight
 from connector.sync.outbox import Creation
 from connector.sync.report import SyncReport
+from connector.sync.rows import InvoiceRow
 from connector.sync.schema import Delivery
 from connector.sync.tonight import Tonight
 
@@ -88,14 +89,26 @@ def _cannot_send(ledger: LedgerAdapter, creating: Sequence[Creation]) -> list[Ho
     contracts = sorted({c.row.contract for c in creating if c.row.delivery == Delivery.WANTED})
     if not contracts:
         return []
-    return [
-        Hold(
-            tuple(contracts),
-            f'send = "on-create" asks the ledger to email invoices to the client, but the '
-            f'{ledger.name} ledger cannot send them: set send = "never" (in [billing], or on '
-            f"{_contracts(contracts)}) and send them from the ledger yourself",
-        )
-    ]
+    return [Hold(tuple(contracts), send_problem(ledger.name, contracts))]
+
+
+def send_problem(ledger: str, contracts: Sequence[str]) -> str:
+    """Why contracts that email their invoices are held on a ledger that cannot send."""
+    return (
+        f'send = "on-create" asks the ledger to email invoices to the client, but the '
+        f'{ledger} ledger cannot send them: set send = "never" (in [billing], or on '
+        f"{_contracts(contracts)}) and send them from the ledger yourself"
+    )
+
+
+def held_why(problem: str, contracts: Sequence[str]) -> str:
+    """The skip reason of every milestone of a held contract's documents."""
+    return f"{problem}; tonight's documents of {_contracts(contracts)} are held until this is fixed"
+
+
+def what_held(row: InvoiceRow) -> tuple[str, ...]:
+    """What a held document's skips name: its milestones, or the document itself."""
+    return row.milestones or (f"{row.contract} {row.kind}",)
 
 
 def _contracts(names: Sequence[str]) -> str:
@@ -113,12 +126,11 @@ def hold(tonight: Tonight, found: Sequence[Hold]) -> tuple[Tonight, list[Skip]]:
     going = [i for i in tonight.retirements.going if i.row.contract not in held]
     skips: dict[tuple[str, str], Skip] = {}
     for h in found:
-        held_ones = _contracts(h.contracts)
-        why = f"{h.problem}; tonight's documents of {held_ones} are held until this is fixed"
+        why = held_why(h.problem, h.contracts)
         for intent in tonight.retirements.going:
             row = intent.row
             if row.contract in h.contracts:
-                for what in row.milestones or (f"{row.contract} {row.kind}",):
+                for what in what_held(row):
                     skips.setdefault(
                         (what, why), Skip(what, row.contract, Reason.INVALID_CONTRACT, why)
                     )

@@ -190,15 +190,22 @@ def write_plan_json(
 ) -> None:
     """`json.dumps(plan_json(...), indent=2)` and a newline, to the character, written a
     document at a time: a plan of a million milestones never holds its JSON whole."""
-    head = {"business": business, "as_of": as_of.isoformat()}
-    write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
+    write_plan_head(write, business, as_of)
     shown = books_of(invoices, books)
-    _write_list(write, "invoices", (invoice_json(p, next(shown)) for p in invoices), ",")
-    _write_list(write, "skipped", (skip_json(s) for s in skipped), "")
+    write_json_list(write, "invoices", (invoice_json(p, next(shown)) for p in invoices), ",")
+    write_json_list(write, "skipped", (skip_json(s) for s in skipped), "")
     write("}\n")
 
 
-def _write_list(write: Callable[[str], object], name: str, items: Iterable[Json], end: str) -> None:
+def write_plan_head(write: Callable[[str], object], business: str, as_of: date) -> None:
+    """The plan's JSON up to its lists, as `json.dumps(plan_json(...), indent=2)` has it."""
+    head = {"business": business, "as_of": as_of.isoformat()}
+    write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
+
+
+def write_json_list(
+    write: Callable[[str], object], name: str, items: Iterable[Json], end: str
+) -> None:
     """One member of the top object, a list, at the indent `json.dumps(..., indent=2)` gives
     it (its items two levels in), in writes of a thousand items."""
     chunk = [f"  {json.dumps(name)}: ["]

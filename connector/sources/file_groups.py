@@ -1,0 +1,225 @@
+"""A milestones CSV read one contract at a time, for a plan of a million milestones.
+
+`FileSource.read` holds every milestone at once: about 500 bytes each, half a gigabyte at a
+million. `connector plan --json` only needs one contract's milestones at a time, so this
+reader scans the file once for where each contract's records are (byte ranges, 24 bytes a
+record) and which ids occur twice, then reads each contract's records when asked, through the
+same record reader and with the same messages as `FileSource.read`.
+
+Anything the scan does not expect (a header the whole read refuses, a cell it cannot parse, a
+line ended by a lone carriage return, text that is not UTF-8) makes `scan` return None: the
+caller then reads the file whole, which says what is wrong in its own words.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from array import array
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from connector.models import InvalidMilestone, Milestone
+from connector.sources.file import FIELDS, record_or_invalid
+
+BOM = b"\xef\xbb\xbf"
+_KNOWN = frozenset(FIELDS)
+
+
+class _NotStreamable(Exception):
+    """The file needs the whole read (which explains the problem itself)."""
+
+
+@dataclass(slots=True)
+class _Runs:
+    """Where one contract's records are: runs of adjacent records, as byte offsets and the
+    line each run starts on (a sorted file has one run per contract)."""
+
+    starts: array[int] = field(default_factory=lambda: array("q"))
+    ends: array[int] = field(default_factory=lambda: array("q"))
+    lines: array[int] = field(default_factory=lambda: array("q"))
+
+    def add(self, start: int, end: int, line: int) -> None:
+        if self.ends and self.ends[-1] == start:
+            self.ends[-1] = end
+        else:
+            self.starts.append(start)
+            self.ends.append(end)
+            self.lines.append(line)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRead:
+    """One contract's records, each with the line it starts on (the file's order)."""
+
+    milestones: list[tuple[int, Milestone]]
+    invalid: list[tuple[int, InvalidMilestone]]
+
+
+class ContractGroups:
+    """The scanned file: `keys` are the contract cells in order of first appearance (None
+    for records with none), `read(key)` that contract's records. Use as a context manager:
+    it keeps the file open between reads."""
+
+    def __init__(
+        self,
+        path: Path,
+        columns: list[str],
+        runs: dict[str | None, _Runs],
+        twice: dict[str, list[str]],
+    ):
+        self.path = path
+        self.columns = columns
+        self._runs = runs
+        self._twice = twice  # id -> every place it is used, for the ids used more than once
+        self._file: BinaryIO | None = None
+
+    @property
+    def keys(self) -> list[str | None]:
+        return list(self._runs)
+
+    def __enter__(self) -> ContractGroups:
+        self._file = self.path.open("rb")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def read(self, key: str | None) -> GroupRead:
+        assert self._file is not None, "use ContractGroups as a context manager"
+        runs = self._runs[key]
+        milestones: list[tuple[int, Milestone]] = []
+        invalid: list[tuple[int, InvalidMilestone]] = []
+        for start, end, first in zip(runs.starts, runs.ends, runs.lines, strict=True):
+            self._file.seek(start)
+            text = self._file.read(end - start).decode("utf-8")
+            for line, record in _records(text, first, self.columns):
+                where = f"{self.path.name}, line {line}"
+                made = record_or_invalid(record, where, self._twice)
+                if isinstance(made, Milestone):
+                    milestones.append((line, made))
+                else:
+                    invalid.append((line, made))
+        return GroupRead(milestones, invalid)
+
+
+def _records(text: str, first: int, columns: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The non-blank records of a run, as `FileSource._records_csv` makes them."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    end = first - 1
+    for cells in reader:
+        start, end = end + 1, first - 1 + reader.line_num
+        if not cells:
+            continue
+        cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+        if cleaned:
+            yield start, cleaned
+
+
+def scan(path: Path) -> ContractGroups | None:
+    """Where each contract's records are, or None when the file must be read whole."""
+    try:
+        with path.open("rb") as f:
+            scanned = _scan(f)
+            if scanned is None:
+                return None
+            columns, runs, twice = scanned
+            places = {}
+            if twice:
+                f.seek(0)
+                places = _places(f, path, columns, twice)
+            return ContractGroups(path, columns, runs, places)
+    except (OSError, _NotStreamable, csv.Error, UnicodeDecodeError):
+        return None
+
+
+def _lines(f: BinaryIO, at: list[int]) -> Iterator[str]:
+    """The file's lines as text, `at[0]` the offset after the last one handed out. A lone
+    carriage return ends a line for the whole read's reader but not here: such a file is
+    read whole."""
+    first = True
+    for raw in f:
+        if first:
+            first = False
+            if raw.startswith(BOM):
+                at[0] += len(BOM)
+                raw = raw[len(BOM) :]
+        cr = raw.find(b"\r")
+        if cr != -1 and not (cr == len(raw) - 2 and raw.endswith(b"\r\n")):
+            raise _NotStreamable
+        at[0] += len(raw)
+        yield raw.decode("utf-8")
+
+
+def _scan(f: BinaryIO) -> tuple[list[str], dict[str | None, _Runs], set[int]] | None:
+    """The header, each contract's runs, and the hashes of the ids seen more than once (a
+    hash, not the id: a million ids would take 60 MB; `_places` then finds the real ones)."""
+    at = [0]
+    reader = csv.reader(_lines(f, at))
+    columns: list[str] | None = None
+    runs: dict[str | None, _Runs] = defaultdict(_Runs)
+    seen: set[int] = set()
+    twice: set[int] = set()
+    before = 0  # the offset where the next row starts
+    end_line = 0
+    last: _Runs | None = None
+    for cells in reader:
+        start_line, end_line = end_line + 1, reader.line_num
+        start, before = before, at[0]
+        if columns is None:
+            if not cells:
+                continue
+            if any(c not in _KNOWN for c in cells) or len(set(cells)) != len(cells):
+                return None  # the whole read refuses the header, in its own words
+            columns = cells
+            continue
+        if not cells:
+            if last is not None:  # a blank line joins the run before it, so runs stay whole
+                last.add(start, before, start_line)
+            continue
+        if len(cells) > len(columns):
+            return None
+        cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+        if not cleaned:
+            if last is not None:
+                last.add(start, before, start_line)
+            continue
+        last = runs[cleaned.get("contract") or None]
+        last.add(start, before, start_line)
+        mid = cleaned.get("id")
+        if mid:
+            h = hash(mid)
+            if h in seen:
+                twice.add(h)
+            else:
+                seen.add(h)
+    if columns is None:
+        return None  # an empty file: nothing to stream
+    return columns, dict(runs), twice
+
+
+def _places(f: BinaryIO, path: Path, columns: list[str], twice: set[int]) -> dict[str, list[str]]:
+    """Where each id whose hash was seen twice is used, for the ones used more than once:
+    the duplicate-id message names every other place."""
+    at = [0]
+    reader = csv.reader(_lines(f, at))
+    places: dict[str, list[str]] = defaultdict(list)
+    end_line = 0
+    header = True
+    for cells in reader:
+        start_line, end_line = end_line + 1, reader.line_num
+        if not cells:
+            continue
+        if header:
+            header = False
+            continue
+        cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+        mid = cleaned.get("id")
+        if mid and hash(mid) in twice:
+            places[mid].append(f"{path.name}, line {start_line}")
+    return {mid: where for mid, where in places.items() if len(where) > 1}

@@ -1,0 +1,260 @@
+"""`connector plan --json` one contract at a time, for a business with nothing billed yet.
+
+A first plan of a million milestones held them all, their decisions and their documents at
+once: 1.8 GB. Billing decides each contract on its own (`billing_contract`), and with no
+invoice in the state there is no history, no intent in doubt and no payment to ask the
+ledger about, so each contract's milestones can be read (`ContractGroups`), billed, checked
+against the company's books and printed, then dropped. The JSON is the same, to the
+character, as `preview` and `write_plan_json` give (a test compares the two); what has to
+wait for the end (the skipped milestones, listed after every document) waits in a temporary
+file, not in memory.
+
+Used only when the source can hand out milestones by contract (the file source on a CSV) and
+the state holds no invoice; any other plan is made whole by `preview`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import IO
+
+from connector.adapters.base import (
+    LedgerAdapter,
+    LedgerProfile,
+    Profiled,
+    ProfileNeeds,
+    ProfilesFor,
+    SendsInvoices,
+)
+from connector.config import Config
+from connector.errors import ConnectorError
+from connector.models import (
+    PROBLEM_REASONS,
+    InvalidMilestone,
+    Milestone,
+    PlannedInvoice,
+    Reason,
+    Skip,
+)
+from connector.perf import paused_gc
+from connector.sources.base import ReadsByContract
+from connector.sources.file_groups import ContractGroups, GroupRead
+from connector.sync import preflight
+from connector.sync import state as st
+from connector.sync.actions import documents
+from connector.sync.billing import Decisions, invalid_skip, other_currency, unknown_contract
+from connector.sync.billing_contract import ContractBilling
+from connector.sync.holding import held_why, send_problem, what_held
+from connector.sync.outbox import Creation, intents, sort_retirements
+from connector.sync.plan import _once, books_in_order
+from connector.sync.report import invoice_json, skip_json, write_json_list, write_plan_head
+from connector.sync.schema import Delivery
+from connector.sync.tonight import Tonight
+
+Write = Callable[[str], object]
+
+
+@paused_gc()
+def write_streamed(
+    config: Config, as_of: date, write: Write, ledger: LedgerAdapter | None = None
+) -> bool | None:
+    """The plan's JSON written to `write`, a contract at a time; True when it has problems
+    (the command exits 1), None when this plan cannot be streamed (nothing was written)."""
+    source = config.source()
+    if not isinstance(source, ReadsByContract):
+        return None
+    state = st.State.open(
+        config.state_url, config.business.name, path=config.state_path, read_only=True
+    )
+    if state.invoice_mark()[0]:
+        return None  # history, intents in doubt, payments: the whole plan (`preview`)
+    groups = source.by_contract()
+    if groups is None:
+        return None
+    with groups, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        plan = _Streamed(config, as_of, groups, _once(ledger, config), spool)
+        write_plan_head(write, config.business.name, as_of)
+        write_json_list(write, "invoices", plan.invoices(), ",")
+        write_json_list(write, "skipped", plan.skipped(), "")
+        write("}\n")
+        return plan.problems
+
+
+@dataclass
+class _Held:
+    """What the company's books hold back, as `holding.holds` finds it for a whole plan."""
+
+    profile: LedgerProfile | None = None
+    cannot_send: bool = False
+    checked: bool = False
+    unchecked: bool = False  # the ledger or its setup could not be read: nothing is held
+    send_held: list[str] = field(default_factory=list)  # contracts, in order
+    send_whats: dict[str, str] = field(default_factory=dict)  # what -> its contract
+
+
+class _Streamed:
+    def __init__(
+        self,
+        config: Config,
+        as_of: date,
+        groups: ContractGroups,
+        connect: Callable[[], LedgerAdapter],
+        spool: IO[str],
+    ):
+        self.config = config
+        self.as_of = as_of
+        self.groups = groups
+        self.connect = connect
+        self.spool = spool  # each contract's skips, then the books' holds, a JSON line each
+        self.invalid: list[tuple[int, InvalidMilestone]] = []
+        self.mismatched: list[tuple[int, InvalidMilestone]] = []
+        self.held_skips: list[str] = []  # spooled after the contracts' own skips
+        self.held = _Held()
+        self.problems = False
+        self.caveats: list[str] = []
+
+    # -- documents -------------------------------------------------------------------------
+
+    def invoices(self) -> Iterator[dict[str, object]]:
+        present = set(self.groups.keys)
+        for contract_id in sorted(self.config.contracts):
+            read = self.groups.read(contract_id) if contract_id in present else GroupRead([], [])
+            docs = self._decide(contract_id, read)
+            for doc, books in zip(docs, books_in_order(self.config, docs), strict=True):
+                yield invoice_json(doc, books)
+
+    def _decide(self, contract_id: str, read: GroupRead) -> list[PlannedInvoice]:
+        contract = self.config.contracts[contract_id]
+        self.invalid += read.invalid
+        good: list[Milestone] = []
+        mismatched = 0
+        for line, m in read.milestones:
+            if m.currency and m.currency != contract.currency:
+                self.mismatched.append((line, other_currency(m, contract.currency)))
+                mismatched += 1
+            else:
+                good.append(m)
+        out = Decisions()
+        ids = {bad.id for _, bad in read.invalid if bad.id}
+        ContractBilling(
+            contract,
+            good,
+            len(read.invalid) + mismatched,
+            ids,
+            [],
+            self.config.rules,
+            self.as_of,
+            out,
+        ).run()
+        for s in out.skipped:
+            self._spool(s)
+        planned = intents(
+            out.actions,
+            lambda c: self.config.books_for(c).send_on_create,
+            out.keys,
+            stored=False,
+        )
+        tonight = Tonight(out, sort_retirements(planned, [], {}), [i.key for i in planned])
+        if self._holds(contract_id, tonight):
+            return []
+        return documents(tonight.actions())
+
+    def _holds(self, contract_id: str, tonight: Tonight) -> bool:
+        """Whether the contract's documents are held, as `holding.hold` holds them."""
+        going = tonight.retirements.going
+        creating = [i for i in going if isinstance(i, Creation) and i.row.total_minor]
+        if not creating:
+            return False
+        held = self.held
+        if not held.checked:
+            self._read_profile()
+        if held.unchecked:
+            return False
+        whats = [what for i in going for what in what_held(i.row)]
+        problems = []
+        if held.profile is not None:
+            bookings = preflight.bookings(self.config, [contract_id])
+            problems = [p for b in bookings for p in preflight.problems(held.profile, [b])]
+        for problem in problems:
+            why = held_why(problem, [contract_id])
+            for what in dict.fromkeys(whats):
+                self.held_skips.append(
+                    json.dumps(skip_json(Skip(what, contract_id, Reason.INVALID_CONTRACT, why)))
+                )
+        sends = held.cannot_send and any(c.row.delivery == Delivery.WANTED for c in creating)
+        if sends:
+            held.send_held.append(contract_id)
+            for what in whats:
+                held.send_whats.setdefault(what, contract_id)
+        if problems or sends:
+            self.problems = True
+        return bool(problems or sends)
+
+    def _read_profile(self) -> None:
+        """The company's setup, read once, for every contract of the config (a whole plan
+        reads it for tonight's contracts only; a contract's problems are the same)."""
+        held = self.held
+        held.checked = True
+        try:
+            ledger = self.connect()
+            held.cannot_send = not isinstance(ledger, SendsInvoices)
+            if isinstance(ledger, ProfilesFor):
+                bookings = preflight.bookings(self.config, sorted(self.config.contracts))
+                needs = ProfileNeeds.of((b.currency, b.booking) for b in bookings)
+                held.profile = ledger.profile_for(needs)
+            elif isinstance(ledger, Profiled):
+                held.profile = ledger.profile()
+        except ConnectorError as exc:
+            held.unchecked = True
+            self.caveats.append(
+                f"the company's setup was not read from the ledger ({exc}); the sync checks "
+                "each contract against it first, and holds a contract's documents if they do "
+                "not fit"
+            )
+
+    # -- skipped ---------------------------------------------------------------------------
+
+    def _spool(self, s: Skip) -> None:
+        self.problems |= s.reason in PROBLEM_REASONS
+        self.spool.write(json.dumps(skip_json(s)) + "\n")
+
+    def skipped(self) -> Iterator[dict[str, object]]:
+        """In `billing.decide`'s order: milestones of unknown contracts, then the invalid
+        ones, then each contract's skips; then what the books hold (`preview`'s order)."""
+        contracts = self.config.contracts
+        unknown: list[tuple[int, Skip]] = []
+        for key in self.groups.keys:
+            if key is not None and key in contracts:
+                continue
+            read = self.groups.read(key)
+            self.invalid += read.invalid
+            unknown += [(line, unknown_contract(m, contracts)) for line, m in read.milestones]
+        if unknown or self.invalid or self.mismatched:
+            self.problems = True
+        for _, s in sorted(unknown, key=_line):
+            yield skip_json(s)
+        for _, bad in sorted(self.invalid, key=_line) + sorted(self.mismatched, key=_line):
+            yield skip_json(invalid_skip(bad))
+        for text in self.held_skips:
+            self.spool.write(text + "\n")
+        self.spool.seek(0)
+        for text in self.spool:
+            yield json.loads(text)
+        yield from self._send_skips()
+
+    def _send_skips(self) -> Iterator[dict[str, object]]:
+        held = self.held
+        if not held.send_held:
+            return
+        names = sorted(held.send_held)
+        why = held_why(send_problem(self.connect().name, names), names)
+        for what, contract in held.send_whats.items():
+            yield skip_json(Skip(what, contract, Reason.INVALID_CONTRACT, why))
+
+
+def _line(item: tuple[int, object]) -> int:
+    return item[0]

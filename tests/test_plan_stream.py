@@ -1,0 +1,195 @@
+"""`connector plan --json` one contract at a time (`sync.plan_stream`) prints what the whole
+plan (`preview`) prints, to the byte: the same documents, the same skipped milestones in the
+same order with the same messages, the same holds, whatever the file's order, line endings,
+blank lines, duplicates, bad records and unknown contracts. A plan it cannot stream (history
+in the state, TOML, a file the scan does not expect) is made whole, as before."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as s
+
+from connector.adapters.base import LedgerAdapter, LedgerProfile
+from connector.sources.file_groups import scan
+from connector.sync.plan import books_in_order, preview
+from connector.sync.plan_stream import write_streamed
+from connector.sync.report import write_plan_json
+from connector_sandbox.local import BooksLocalLedger, FaultyLocalLedger
+from tests.conftest import AS_OF, Business, make_business
+
+HEADER = "id,contract,title,percent,amount,status,completed,accepted"
+ROWS = [
+    "ACME-M1,ACME-WEB,Discovery,20,,done,2026-09-20,2026-09-22",
+    'BETA-1,BETA-APP,"Prototype, ""first""\nand its second line",,4000.00,done,2026-10-05,'
+    "2026-10-06",
+    "GHOST-1,NOPE,Unknown contract,,100,done,2026-10-01,2026-10-02",
+    "ACME-M2,ACME-WEB,Design,30,,done,2026-10-28,2026-11-02",
+    "DUP,ACME-WEB,One,,10,done,2026-10-01,2026-10-02",
+    "DUP,BETA-APP,Two,,10,done,2026-10-01,2026-10-02",
+    "BAD-1,ACME-WEB,Bad amount,,-5,done,2026-10-01,",
+    ",BETA-APP,No id,,5,open,,",
+    "NOC,,No contract,,5,open,,",
+    "GHOST-2,NOPE,Unknown too,,7,open,,",
+    ",,,,,,,",
+    "ACME-M3,ACME-WEB,Build,50,,done,2026-11-20,2026-11-25",
+    "BETA-2,BETA-APP,Store release,,8000.00,open,,",
+    "LATE-1,BETA-APP,Not accepted,,300,done,2026-11-24,",
+]
+# BETA-1 billable (its title above holds a line break, which is refused)
+BILLABLE = [ROWS[0], "BETA-1,BETA-APP,Prototype,,4000.00,done,2026-10-05,2026-10-06", *ROWS[2:]]
+EXTRA_CONTRACT = """
+[[contracts]]
+id = "QUIET-1"
+customer = "Quiet Ltd"
+value = "1000.00"
+"""
+
+
+def csv_business(root: Path, text: str, ledger: LedgerAdapter | None = None) -> Business:
+    business = make_business(root, ledger=ledger)  # type: ignore[arg-type]
+    config = business.config_path.read_text().replace('"milestones.toml"', '"milestones.csv"')
+    business.config_path.write_text(config + EXTRA_CONTRACT)
+    (root / "milestones.csv").write_bytes(text.encode("utf-8"))
+    return business
+
+
+def whole(business: Business, day: date = AS_OF) -> str:
+    """The plan's JSON as `connector plan --json` printed it before it streamed."""
+    config = business.config()
+    _, decisions = preview(config, day, ledger=business.ledger)
+    out = io.StringIO()
+    invoices = decisions.invoices
+    books = books_in_order(config, invoices)
+    write_plan_json(out.write, config.business.name, day, invoices, decisions.skipped, books)
+    return out.getvalue()
+
+
+def streamed(business: Business, day: date = AS_OF) -> tuple[str, bool | None]:
+    out = io.StringIO()
+    problems = write_streamed(business.config(), day, out.write, ledger=business.ledger)
+    return out.getvalue(), problems
+
+
+def file_text(rows: list[str], crlf: bool, bom: bool, blanks: list[int]) -> str:
+    lines = [HEADER, *rows]
+    for at in sorted(blanks, reverse=True):
+        lines.insert(min(at, len(lines)), "")
+    end = "\r\n" if crlf else "\n"
+    return ("\ufeff" if bom else "") + "\n".join(lines).replace("\n", end) + end
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=s.permutations(ROWS),
+    crlf=s.booleans(),
+    bom=s.booleans(),
+    blanks=s.lists(s.integers(1, len(ROWS) + 1), max_size=3),
+)
+def test_a_streamed_plan_is_the_whole_plan_to_the_byte(tmp_path_factory, rows, crlf, bom, blanks):
+    business = csv_business(tmp_path_factory.mktemp("b"), file_text(rows, crlf, bom, blanks))
+    text, problems = streamed(business)
+    assert problems is not None, "this plan should have been streamed"
+    assert text == whole(business)
+    plan = json.loads(text)
+    skipped = {(x["milestone"], x["reason"]) for x in plan["skipped"]}
+    # what a bookkeeper must see: every refused record, each with its reason
+    assert {("DUP", "invalid_milestone"), ("BAD-1", "invalid_milestone")} <= skipped
+    assert ("BETA-1", "invalid_milestone") in skipped  # its title holds a line break
+    assert {("GHOST-1", "unknown_contract"), ("GHOST-2", "unknown_contract")} <= skipped
+    assert ("NOC", "invalid_milestone") in skipped and ("?", "invalid_milestone") in skipped
+    assert problems is True  # the command exits 1: some milestones need a person
+    billed = {m for doc in plan["invoices"] for m in doc["milestones"]}
+    assert billed == {"ACME-M1", "ACME-M2", "ACME-M3"}
+
+
+def test_contracts_the_books_cannot_take_are_held_as_in_the_whole_plan(tmp_path):
+    """A company without multicurrency: BETA-APP (EUR) is held, with the same skips."""
+    us_only = LedgerProfile(country="US", home_currency="USD", multicurrency=False)
+    business = csv_business(
+        tmp_path / "b", file_text(BILLABLE, False, False, []), BooksLocalLedger(us_only)
+    )
+    text, _ = streamed(business)
+    assert text == whole(business)
+    plan = json.loads(text)
+    assert {doc["contract"] for doc in plan["invoices"]} == {"ACME-WEB"}
+    held = [x for x in plan["skipped"] if x["reason"] == "invalid_contract"]
+    assert {x["milestone"] for x in held} == {"BETA-1"} and "EUR" in held[0]["message"]
+    assert business.ledger.calls["profile"] == 2  # once by each plan
+
+
+def test_a_ledger_that_cannot_send_holds_the_contracts_that_email(tmp_path):
+    class CannotSend(FaultyLocalLedger):
+        send_invoice = None  # a ledger without `SendsInvoices`
+
+    business = csv_business(tmp_path / "b", file_text(BILLABLE, False, False, []), CannotSend())
+    config = business.config_path.read_text().replace(
+        "[billing]\n", '[billing]\nsend = "on-create"\n'
+    )
+    business.config_path.write_text(config)
+    text, problems = streamed(business)
+    assert text == whole(business) and problems is True
+    plan = json.loads(text)
+    assert plan["invoices"] == []
+    messages = {x["message"] for x in plan["skipped"] if x["reason"] == "invalid_contract"}
+    (message,) = messages
+    assert "tonight's documents of contracts ACME-WEB, BETA-APP are held" in message
+
+
+def test_a_company_setup_that_cannot_be_read_holds_nothing_in_either_plan(tmp_path):
+    us_only = LedgerProfile(country="US", home_currency="USD", multicurrency=False)
+    ledger = BooksLocalLedger(us_only)
+    business = csv_business(tmp_path / "b", file_text(BILLABLE, False, False, []), ledger)
+    ledger.fail_next("profile")
+    text, _ = streamed(business)
+    ledger.fail_next("profile")
+    assert text == whole(business)
+    assert "BETA-APP" in {doc["contract"] for doc in json.loads(text)["invoices"]}
+
+
+def test_plans_it_cannot_stream_are_made_whole(tmp_path):
+    lone_cr = csv_business(tmp_path / "cr", HEADER + "\r" + ROWS[0] + "\r")
+    assert scan(lone_cr.dir / "milestones.csv") is None
+    assert streamed(lone_cr) == ("", None)
+    bad_header = csv_business(tmp_path / "hdr", "id,contract,colour\nA,ACME-WEB,red\n")
+    assert streamed(bad_header) == ("", None)
+    toml = make_business(tmp_path / "toml")
+    assert streamed(toml) == ("", None)
+    billed = csv_business(tmp_path / "billed", file_text(ROWS, False, False, []))
+    billed.sync()  # history in the state: the plan needs it whole
+    assert streamed(billed) == ("", None)
+
+
+def test_the_command_streams_and_prints_the_whole_plan(tmp_path):
+    """Through the real `connector plan --json` (the local ledger file of the config)."""
+    rows = [*BILLABLE[:2], *BILLABLE[3:4], *BILLABLE[11:]]  # no problem: the command exits 0
+    business = csv_business(tmp_path / "b", file_text(rows, True, True, [2]))
+    business.ledger = business.config().ledger()  # the config's own, as the command makes it
+    command = [sys.executable, "-m", "connector", "plan", "--config", str(business.config_path)]
+    done = subprocess.run(
+        [*command, "--as-of", AS_OF.isoformat(), "--json"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr  # LATE-1 waits for acceptance: no problem
+    assert done.stdout == whole(business)
+    assert json.loads(done.stdout)["invoices"] and done.stderr == ""
+
+
+def test_the_scan_keeps_a_sorted_contract_in_one_run(tmp_path):
+    rows = [f"M{i:05},C{i // 100:03},Phase,,10.00,done,2026-10-01,2026-10-02" for i in range(2000)]
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    groups = scan(path)
+    assert groups is not None and len(groups.keys) == 20
+    with groups:
+        read = groups.read("C007")
+    assert [m.id for _, m in read.milestones] == [f"M{i:05}" for i in range(700, 800)]
+    assert read.milestones[0][0] == 702  # the line it is on, header first
+    assert len(groups._runs["C007"].starts) == 1
