@@ -317,3 +317,19 @@ def start_sandbox_as_the_readme_says(config: Path) -> subprocess.Popen[str]:
     text = text[:start] + served_section(proc) + text[end:]
     config.write_text(text.replace('path = "northwind.db"', state))
     return proc
+
+
+def test_commands_that_sign_in_nowhere_start_without_the_vendor_sdks():
+    """`connector plan`, `status`, `sync` and the rest start without importing the QuickBooks
+    and Xero SDKs (a fifth of their start-up): only `auth` and `sandbox`, where the plugins'
+    commands live, load every plugin."""
+    probe = (
+        "import sys; from connector.cli import app; import typer.main; "
+        "cli = typer.main.get_command(app); ctx = cli.make_context('connector', ['plan']); "
+        "cli.get_command(ctx, 'plan'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'quickbooks', 'xero_python'})); "
+        "cli.get_command(ctx, 'auth'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'quickbooks', 'xero_python'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["[]", "['quickbooks', 'xero_python']"], done.stderr

@@ -15,19 +15,43 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 
 from connector import plugins
 from connector.cli import aging, auth, books, checks, daemon, forecast, ledger, sandbox, serve
 from connector.cli.common import out
 from connector.errors import ConnectorError
 
+if TYPE_CHECKING:  # the click Typer runs on (Typer 0.29 carries its own copy)
+    from typer._click import Command, Context
+
 PROG = "connector"  # also under `python -m connector`, so usage lines and completion match
 DISTRIBUTION = "milestone-connector"
 
+
+class _Commands(TyperGroup):
+    """The `connector` group. The ledger and tracker plugins' commands live under `auth` and
+    `sandbox`, and loading the plugins imports both vendor SDKs (a fifth of the start-up of
+    `connector plan` or `status`), so they are added only when one of those groups is used
+    (or listed, for help and completion)."""
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        lazy = _PLUGIN_GROUPS.get(cmd_name)
+        if lazy is not None and cmd_name not in _with_plugins:
+            _add_plugins_once()
+            group = typer.main.get_group(lazy)
+            group.name = cmd_name
+            self.commands[cmd_name] = group
+            _with_plugins.add(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
+    cls=_Commands,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Turn project milestones into ledger invoices, exactly once.",
@@ -96,7 +120,17 @@ def add_plugin_commands(groups: plugins.CommandGroups) -> None:
                 plugin.add_commands(groups)
 
 
-add_plugin_commands(plugins.CommandGroups(auth=auth.auth_app, sandbox=sandbox.sandbox_app, out=out))
+_PLUGIN_GROUPS = {"auth": auth.auth_app, "sandbox": sandbox.sandbox_app}
+_with_plugins: set[str] = set()  # the groups rebuilt with the plugins' commands
+_plugins_added: list[bool] = []
+
+
+def _add_plugins_once() -> None:
+    if not _plugins_added:
+        _plugins_added.append(True)
+        add_plugin_commands(
+            plugins.CommandGroups(auth=auth.auth_app, sandbox=sandbox.sandbox_app, out=out)
+        )
 
 
 def main() -> None:
