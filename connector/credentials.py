@@ -8,12 +8,15 @@ is used, so a crash between the two never loses access.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
+import sys
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any
 
 import keyring
@@ -93,58 +96,159 @@ class TokenSet:
 
 
 class _FileReads:
-    """What this process last read of each entry of a file keyring (keyrings.alt's, which
-    parses its whole file, every business's entries, on every read), answered again while the
-    file is as it was then: a write by anyone, this process or another, changes the file's
-    modification time, size or inode, and the next read goes to the file. Secret Service,
-    Keychain and the other OS keyrings are asked every time (they hold no file of ours)."""
+    """Reads of a keyrings.alt file keyring answered from one parse of its file per version.
+
+    keyrings.alt parses the whole file, every business's entries, on every read: a fleet of
+    3,000 businesses would parse its 3,000 entries 3,000 times. Here the file is parsed once
+    while its stamp (modification and change time, size, inode) holds, and any entry is decoded
+    from that parse; a write by anyone, this process or another, changes the stamp and the next
+    read parses again. Only a backend that reads with keyrings.alt's own
+    `file_base.Keyring.get_password` is parsed here; another file-backed backend has each
+    entry it was asked for remembered while its file is unchanged, and Secret Service, Keychain
+    and the other OS keyrings are asked every time (they hold no file of ours). This process's
+    writes go one at a time: keyrings.alt rewrites the whole file from its own read, so two
+    threads saving at once would lose one of the rotated tokens."""
 
     def __init__(self) -> None:
-        self._read: dict[tuple[str, str], tuple[tuple[int, ...], str | None]] = {}
-        self._lock = threading.Lock()
+        self._version: _FileVersion | None = None
+        self._lock = threading.Lock()  # guards _version and what it holds
+        self._parsing = threading.Lock()  # threads that miss together wait for one parse
+        self._writing = threading.Lock()  # one keyring write at a time from this process
 
     def get(self, username: str) -> str | None:
-        path = _keyring_file()
-        before = _stamp(path)
-        if path is None or before is None:
+        backend = keyring.get_keyring()
+        path = _file_of(backend)
+        stamp = _stamp(path)
+        if path is None or stamp is None:
             return keyring.get_password(SERVICE, username)
         with self._lock:
-            known = self._read.get((path, username))
-        if known is not None and known[0] == before:
-            return known[1]
-        raw = keyring.get_password(SERVICE, username)
-        self._remember(path, username, before, raw)
+            version = self._version
+            if version is None or not version.of(backend, path, stamp):
+                version = self._version = _FileVersion(backend, path, stamp)
+            if username in version.values:
+                return version.values[username]
+            config = version.config
+        file_base = _file_base_of(backend)
+        if config is None and file_base is not None:
+            config = self._parse(version)
+        if config is None or file_base is None:  # not ours to parse, or the parse failed
+            raw = keyring.get_password(SERVICE, username)
+            if _stamp(path) == stamp:  # nobody wrote meanwhile: `raw` is what the file holds
+                self._remember(version, username, raw)
+            return raw
+        raw = _decoded(file_base, backend, config, username)
+        if version.config is config:  # a parse of this version, not of a file being rewritten
+            self._remember(version, username, raw)
         return raw
 
     def set(self, username: str, raw: str) -> None:
-        """Write through; what was written is what this process has read, until the file
-        changes again."""
-        path = _keyring_file()
-        self._forget(path, username)
-        keyring.set_password(SERVICE, username, raw)
-        before = _stamp(path)
-        if path is not None and before is not None:
-            self._remember(path, username, before, raw)
+        """Write through; what was written is what this process has read of that entry, until
+        the file changes again. Every other entry waits for the next parse."""
+        with self._writing:
+            backend = keyring.get_keyring()
+            path = _file_of(backend)
+            with self._lock:
+                self._version = None
+            keyring.set_password(SERVICE, username, raw)
+            stamp = _stamp(path)
+            if path is not None and stamp is not None:
+                with self._lock:
+                    self._version = _FileVersion(backend, path, stamp, {username: raw})
 
     def delete(self, username: str) -> None:
-        self._forget(_keyring_file(), username)
-        keyring.delete_password(SERVICE, username)
-
-    def _remember(self, path: str, username: str, stamp: tuple[int, ...], raw: str | None) -> None:
-        if _stamp(path) == stamp:  # nobody wrote meanwhile: `raw` is what the file holds
+        with self._writing:
             with self._lock:
-                self._read[(path, username)] = (stamp, raw)
+                self._version = None
+            keyring.delete_password(SERVICE, username)
 
-    def _forget(self, path: str | None, username: str) -> None:
-        if path is not None:
+    def _parse(self, version: _FileVersion) -> configparser.RawConfigParser | None:
+        """The file parsed the way keyrings.alt parses it, kept with `version` when the file
+        stayed that version throughout; None if it could not be parsed (keyring.get_password
+        then says why, or reads what a writer has meanwhile finished)."""
+        with self._parsing:
             with self._lock:
-                self._read.pop((path, username), None)
+                if version.config is not None:  # another thread parsed it while this one waited
+                    return version.config
+            config = configparser.RawConfigParser()
+            try:
+                config.read(version.path, encoding="utf-8")
+            except Exception:  # anything unexpected: keyrings.alt reads it instead
+                return None
+            with self._lock:
+                if self._version is version and _stamp(version.path) == version.stamp:
+                    version.config = config
+            return config
+
+    def _remember(self, version: _FileVersion, username: str, raw: str | None) -> None:
+        with self._lock:
+            if self._version is version:
+                version.values[username] = raw
 
 
-def _keyring_file() -> str | None:
-    """The file of a keyrings.alt file keyring in use, else None."""
-    path = getattr(keyring.get_keyring(), "file_path", None)
+@dataclass
+class _FileVersion:
+    """One version of a keyring file, as `_FileReads` knows it: the entries already answered
+    and, once parsed, the whole file. Replaced, never updated, when this process writes."""
+
+    backend: keyring.backend.KeyringBackend
+    path: str
+    stamp: tuple[int, ...]
+    values: dict[str, str | None] = field(default_factory=dict)
+    config: configparser.RawConfigParser | None = None
+
+    def of(
+        self, backend: keyring.backend.KeyringBackend, path: str, stamp: tuple[int, ...]
+    ) -> bool:
+        return self.backend is backend and self.path == path and self.stamp == stamp
+
+
+def _file_of(backend: keyring.backend.KeyringBackend) -> str | None:
+    """The file of a file keyring (keyrings.alt's, or one like it), else None."""
+    path = getattr(backend, "file_path", None)
     return path if isinstance(path, str) else None
+
+
+def _file_base_of(backend: keyring.backend.KeyringBackend) -> ModuleType | None:
+    """keyrings.alt's `file_base` module when `backend` is one of its file keyrings reading
+    with `file_base.Keyring.get_password` itself (PlaintextKeyring, EncryptedKeyring), so that
+    `_decoded` reads an entry as it would; None for any other backend, or one that reads its
+    own way. Looked up among the loaded modules: such a backend has imported it already."""
+    file_base = sys.modules.get("keyrings.alt.file_base")
+    base = getattr(file_base, "Keyring", None)
+    if not isinstance(base, type) or not isinstance(backend, base):
+        return None
+    reads = getattr(backend.get_password, "__func__", None)
+    steps = (
+        getattr(file_base, "escape_for_ini", None),
+        getattr(file_base, "decodebytes", None),
+        getattr(backend, "_generate_assoc", None),
+    )
+    if reads is not getattr(base, "get_password", None) or not all(map(callable, steps)):
+        return None
+    return file_base
+
+
+def _decoded(
+    file_base: ModuleType,
+    backend: Any,
+    config: configparser.RawConfigParser,
+    username: str,
+) -> str | None:
+    """One entry of a parse, decoded step for step as keyrings.alt 5.0.2 does in
+    keyrings/alt/file_base.py, `Keyring.get_password` (the ini-escaped service and username,
+    base64, then `decrypt` with the associated data, or without it on ValueError)."""
+    assoc = backend._generate_assoc(SERVICE, username)
+    escape = file_base.escape_for_ini
+    try:
+        password_base64 = config.get(escape(SERVICE), escape(username)).encode()
+        password_encrypted = file_base.decodebytes(password_base64)
+        try:
+            password = backend.decrypt(password_encrypted, assoc).decode("utf-8")
+        except ValueError:
+            password = backend.decrypt(password_encrypted).decode("utf-8")
+    except (configparser.NoOptionError, configparser.NoSectionError):
+        return None
+    return str(password)
 
 
 def _stamp(path: str | None) -> tuple[int, ...] | None:
@@ -163,9 +267,10 @@ _FILE = _FileReads()
 class TokenStore:
     """The keyring entry of one business's connection to one service (quickbooks, xero...).
 
-    Reads of a file keyring are answered from the last read while its file is unchanged
-    (`_FileReads`), so a run parses the file once at most; every write goes to the keyring
-    first, so a rotated refresh token is saved before anything uses it, as ever."""
+    Reads of a file keyring are answered from one parse of its file while it is unchanged
+    (`_FileReads`), so a process parses it once per version, whichever entries it reads; every
+    write goes to the keyring first, so a rotated refresh token is saved before anything uses
+    it, as ever."""
 
     def __init__(self, business: str, service: str):
         self.username = f"{business}/{service}"
