@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 import uuid
-from base64 import decodebytes
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -161,37 +160,6 @@ class BatchedKeyring(PlaintextKeyring):
         self._ensure_file_path()
         with open(self.file_path, "w", encoding="utf-8") as out:
             self.pending.write(out)
-
-
-class ParsedOnceKeyring(PlaintextKeyring):
-    """`--keyring parsed-once`: the plain file keyring, its file parsed once until it changes
-    (what connector/credentials.py would do if it remembered every entry of a parse, not just
-    the one asked for), to show what the file keyring's parse costs a large night."""
-
-    priority = 0  # never chosen unless named
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._parsed: tuple[tuple[int, int, int], configparser.RawConfigParser] | None = None
-        self._lock = threading.Lock()
-
-    def get_password(self, service: str, username: str) -> str | None:
-        try:
-            st = os.stat(self.file_path)
-        except OSError:
-            return None
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        with self._lock:
-            if self._parsed is None or self._parsed[0] != stamp:
-                config = configparser.RawConfigParser()
-                config.read(self.file_path, encoding="utf-8")
-                self._parsed = (stamp, config)
-            config = self._parsed[1]
-        try:
-            raw = config.get(escape_for_ini(service), escape_for_ini(username)).encode()
-        except (configparser.NoOptionError, configparser.NoSectionError):
-            return None
-        return str(self.decrypt(decodebytes(raw)).decode("utf-8"))
 
 
 class QuickBooksWorld:
@@ -343,10 +311,9 @@ def report(
         print(f"  requests refused with 429             {world.sandbox.limits.refused:8d}")
 
 
-KEYRINGS = {
-    "file": "keyrings.alt.file.PlaintextKeyring",
-    "parsed-once": "fleet.ParsedOnceKeyring",
-}
+# the file keyring the businesses' tokens are in (connector/credentials.py parses it once per
+# version of the file)
+KEYRING = "keyrings.alt.file.PlaintextKeyring"
 
 
 def main() -> int:
@@ -358,9 +325,6 @@ def main() -> int:
     parser.add_argument("--state", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--ledger", choices=["local", "quickbooks"], default="local")
     parser.add_argument("--latency-ms", type=int, default=200, help="QuickBooks' answer time")
-    parser.add_argument(
-        "--keyring", choices=sorted(KEYRINGS), default="file", help="how tokens are read"
-    )
     parser.add_argument("--pg-url", default=os.environ.get("CONNECTOR_TEST_PG_URL"))
     parser.add_argument(
         "--tick", type=int, default=10, help="the fleet's scheduling tick, seconds (60 by default)"
@@ -369,7 +333,7 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     world = (
-        QuickBooksWorld(folder, args.businesses, args.latency_ms, KEYRINGS[args.keyring])
+        QuickBooksWorld(folder, args.businesses, args.latency_ms, KEYRING)
         if args.ledger == "quickbooks"
         else None
     )
