@@ -239,6 +239,39 @@ def test_the_snapshot_is_written_by_difference_and_read_back_in_the_order_read(t
     assert len(ids()) == 2
 
 
+def test_the_status_reads_each_milestones_contract_and_status_as_stored(tmp_path):
+    """`milestone_notes` reads a record's contract and status without decoding it whole; a
+    title, id or contract that holds the very text it looks for changes nothing."""
+    state = st.State.open("sqlite://", "B")
+    tricky = [
+        Milestone(
+            'M"1',
+            'C "x", "status": "done"',
+            'a", "contract": "EVIL", "status": "cancelled',
+            None,
+            Decimal(1),
+            Status.OPEN,
+            None,
+            None,
+            None,
+            "w",
+        ),
+        Milestone("M2", "Café ☕", "\\", None, Decimal(2), Status.CANCELLED, None, None, None, "w"),
+        Milestone(
+            "M3", "C", "plain", None, Decimal(3), Status.DONE, date(2026, 1, 2), None, 7, "w"
+        ),
+    ]
+    bad = InvalidMilestone("X1", "C", "no title", "w:9")
+    state.save_snapshot(tricky, [bad], {})
+    notes = {n.milestone: (n.contract, n.status) for n in state.milestone_notes()}
+    assert notes == {
+        'M"1': ('C "x", "status": "done"', Status.OPEN),
+        "M2": ("Café ☕", Status.CANCELLED),
+        "M3": ("C", Status.DONE),
+        "X1": ("C", None),
+    }
+
+
 def test_a_runs_rows_are_read_once_and_kept_in_step_with_its_writes(tmp_path):
     """A run reads the invoice rows once (`keep_rows`); what it then records, updates and
     forgets reads back from memory exactly as a fresh read of the database gives it."""
