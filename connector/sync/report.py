@@ -222,18 +222,39 @@ def write_json_list(
 
 def indented(value: Any, pad: str = "") -> str:
     """`json.dumps(value, indent=2)` (for JSON's own types), as if nested at `pad`: the same
-    text, without the pure-Python encoder that an indent costs (and its garbage cycles)."""
-    if isinstance(value, str):
+    text, without the pure-Python encoder that an indent costs (and its garbage cycles).
+    Texts, whole numbers, booleans and None, most of a plan's values, are written in place."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    if isinstance(value, str):  # a str subclass (an enum's value)
         return _quote(value)
+    inner = pad + "  "
     if isinstance(value, dict):
         if not value:
             return "{}"
-        inner = pad + "  "
-        items = [f"{inner}{_quote(str(k))}: {indented(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        items = []
+        for k, v in value.items():
+            scalar = _SCALARS.get(type(v))
+            items.append(
+                _quote(str(k)) + ": " + (scalar(v) if scalar is not None else indented(v, inner))
+            )
+        return "{\n" + inner + (",\n" + inner).join(items) + "\n" + pad + "}"
     if isinstance(value, list | tuple):
         if not value:
             return "[]"
-        inner = pad + "  "
-        return "[\n" + ",\n".join(inner + indented(v, inner) for v in value) + "\n" + pad + "]"
-    return json.dumps(value)  # None, booleans, numbers
+        items = []
+        for v in value:
+            scalar = _SCALARS.get(type(v))
+            items.append(scalar(v) if scalar is not None else indented(v, inner))
+        return "[\n" + inner + (",\n" + inner).join(items) + "\n" + pad + "]"
+    return json.dumps(value)  # other numbers
+
+
+# How json.dumps writes the values of these exact types (a bool is not written as an int).
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: _quote,
+    int: int.__repr__,
+    bool: lambda v: "true" if v else "false",
+    type(None): lambda v: "null",
+}
