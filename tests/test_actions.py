@@ -4,7 +4,12 @@ the outbox records each under the stored action the state database has always he
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector.models import ChangeOrder, Kind, idempotency_key
 from connector.sync.actions import CreateCredit, CreateInvoice, Settle, Void
@@ -91,3 +96,19 @@ def test_the_outbox_records_each_action_under_its_stored_action_and_reads_it_bac
     assert void.row == intent_row(voided.actions[0])
     # an intent an earlier run left is read back as the same action, from its row alone
     assert [left_over(i.row) for i in (void, reissue, credit)] == [void, reissue, credit]
+
+
+@given(
+    business=st.text(),
+    contract=st.text(),
+    kind=st.sampled_from(list(Kind)),
+    milestones=st.lists(st.text(), max_size=4),
+    revision=st.integers(0, 10**6),
+)
+def test_an_idempotency_key_hashes_the_same_text_as_ever(
+    business, contract, kind, milestones, revision
+):
+    """Keys are in every ledger's invoices already: the text they hash never changes."""
+    raw = json.dumps([business, contract, str(kind), list(milestones), revision])
+    ever = "mc-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    assert idempotency_key(business, contract, kind, tuple(milestones), revision) == ever
