@@ -16,6 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as s
 
+from connector import exports
 from connector.adapters.base import LedgerAdapter, LedgerProfile
 from connector.sources.file_groups import scan
 from connector.sync.plan import books_in_order, preview
@@ -71,9 +72,21 @@ def whole(business: Business, day: date = AS_OF) -> str:
     return out.getvalue()
 
 
-def streamed(business: Business, day: date = AS_OF) -> tuple[str, bool | None]:
+def whole_csv(business: Business, day: date = AS_OF) -> str:
+    """The plan's CSV export as `connector plan --format csv` printed it before it streamed."""
+    config = business.config()
+    _, decisions = preview(config, day, ledger=business.ledger)
     out = io.StringIO()
-    problems = write_streamed(business.config(), day, out.write, ledger=business.ledger)
+    rows = exports.plan_rows(config.business.name, day, decisions.invoices, decisions.skipped)
+    exports.write_csv(out.write, exports.PLAN_COLUMNS, rows)
+    return out.getvalue()
+
+
+def streamed(
+    business: Business, day: date = AS_OF, *, csv: bool = False
+) -> tuple[str, bool | None]:
+    out = io.StringIO()
+    problems = write_streamed(business.config(), day, out.write, ledger=business.ledger, csv=csv)
     return out.getvalue(), problems
 
 
@@ -99,6 +112,7 @@ def test_a_streamed_plan_is_the_whole_plan_to_the_byte(tmp_path_factory, rows, c
     text, problems = streamed(business)
     assert problems is not None, "this plan should have been streamed"
     assert text == whole(business)
+    assert streamed(business, csv=True) == (whole_csv(business), problems)
     plan = json.loads(text)
     skipped = {(x["milestone"], x["reason"]) for x in plan["skipped"]}
     # what a bookkeeper must see: every refused record, each with its reason
@@ -119,11 +133,12 @@ def test_contracts_the_books_cannot_take_are_held_as_in_the_whole_plan(tmp_path)
     )
     text, _ = streamed(business)
     assert text == whole(business)
+    assert streamed(business, csv=True)[0] == whole_csv(business)
     plan = json.loads(text)
     assert {doc["contract"] for doc in plan["invoices"]} == {"ACME-WEB"}
     held = [x for x in plan["skipped"] if x["reason"] == "invalid_contract"]
     assert {x["milestone"] for x in held} == {"BETA-1"} and "EUR" in held[0]["message"]
-    assert business.ledger.calls["profile"] == 2  # once by each plan
+    assert business.ledger.calls["profile"] == 4  # once by each plan
 
 
 def test_a_ledger_that_cannot_send_holds_the_contracts_that_email(tmp_path):
@@ -180,6 +195,11 @@ def test_the_command_streams_and_prints_the_whole_plan(tmp_path):
     assert done.returncode == 0, done.stderr  # LATE-1 waits for acceptance: no problem
     assert done.stdout == whole(business)
     assert json.loads(done.stdout)["invoices"] and done.stderr == ""
+    exported = subprocess.run(  # bytes: the CSV's lines end in CRLF
+        [*command, "--as-of", AS_OF.isoformat(), "--format", "csv"], capture_output=True
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.decode() == whole_csv(business)
 
 
 def test_the_scan_keeps_a_sorted_contract_in_one_run(tmp_path):

@@ -51,8 +51,9 @@ def plan(
         with paused_gc():  # a large plan: 100,000s of small records, decided and printed
             with tracker_settings(cfg), shared_budgets(cfg.state_url, "connector plan"):
                 day = parse_as_of(as_of) or datetime.now(cfg.zone).date()
-                if shown is Format.JSON:  # nothing billed yet: a contract at a time
-                    problems = write_streamed(cfg, day, sys.stdout.write)
+                if shown is not Format.TABLE:  # nothing billed yet: a contract at a time
+                    csv = shown is Format.CSV
+                    problems = write_streamed(cfg, day, sys.stdout.write, csv=csv)
                     if problems is not None:
                         raise typer.Exit(1 if problems else 0)
                 day, decisions = preview(cfg, day)

@@ -1,11 +1,13 @@
-"""`connector plan --json` one contract at a time, for a business with nothing billed yet.
+"""`connector plan --json` (and `--format csv`) one contract at a time, for a business with
+nothing billed yet.
 
 A first plan of a million milestones held them all, their decisions and their documents at
 once: 1.8 GB. Billing decides each contract on its own (`billing_contract`), and with no
 invoice in the state there is no history, no intent in doubt and no payment to ask the
 ledger about, so each contract's milestones can be read (`ContractGroups`), billed, checked
-against the company's books and printed, then dropped. The JSON is the same, to the
-character, as `preview` and `write_plan_json` give (a test compares the two); what has to
+against the company's books and printed, then dropped. The JSON and the CSV are the same, to
+the character, as `preview` and `write_plan_json` or `exports.plan_rows` give (a test compares
+them); what has to
 wait for the end (the skipped milestones, listed after every document) waits in a temporary
 file, not in memory.
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import IO
 
+from connector import exports
 from connector.adapters.base import (
     LedgerAdapter,
     LedgerProfile,
@@ -51,7 +54,13 @@ from connector.sync.billing_contract import ContractBilling
 from connector.sync.holding import held_why, send_problem, what_held
 from connector.sync.outbox import Creation, intents, sort_retirements
 from connector.sync.plan import _once, books_in_order
-from connector.sync.report import invoice_json, skip_json, write_json_list, write_plan_head
+from connector.sync.report import (
+    DocumentBooks,
+    invoice_json,
+    skip_json,
+    write_json_list,
+    write_plan_head,
+)
 from connector.sync.schema import Delivery
 from connector.sync.tonight import Tonight
 
@@ -60,10 +69,16 @@ Write = Callable[[str], object]
 
 @paused_gc()
 def write_streamed(
-    config: Config, as_of: date, write: Write, ledger: LedgerAdapter | None = None
+    config: Config,
+    as_of: date,
+    write: Write,
+    ledger: LedgerAdapter | None = None,
+    *,
+    csv: bool = False,
 ) -> bool | None:
-    """The plan's JSON written to `write`, a contract at a time; True when it has problems
-    (the command exits 1), None when this plan cannot be streamed (nothing was written)."""
+    """The plan's JSON (or, with `csv`, its CSV export) written to `write`, a contract at a
+    time; True when it has problems (the command exits 1), None when this plan cannot be
+    streamed (nothing was written)."""
     source = config.source()
     if not isinstance(source, ReadsByContract):
         return None
@@ -75,11 +90,18 @@ def write_streamed(
     groups = source.by_contract()
     if groups is None:
         return None
+    name = config.business.name
     with groups, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         plan = _Streamed(config, as_of, groups, _once(ledger, config), spool)
-        write_plan_head(write, config.business.name, as_of)
-        write_json_list(write, "invoices", plan.invoices(), ",")
-        write_json_list(write, "skipped", plan.skipped(), "")
+        if csv:
+            documents = (doc for doc, _ in plan.documents())
+            rows = exports.plan_rows(name, as_of, documents, plan.skipped())
+            exports.write_csv(write, exports.PLAN_COLUMNS, rows)
+            return plan.problems
+        write_plan_head(write, name, as_of)
+        invoices = (invoice_json(doc, books) for doc, books in plan.documents())
+        write_json_list(write, "invoices", invoices, ",")
+        write_json_list(write, "skipped", (skip_json(s) for s in plan.skipped()), "")
         write("}\n")
         return plan.problems
 
@@ -112,20 +134,20 @@ class _Streamed:
         self.spool = spool  # each contract's skips, then the books' holds, a JSON line each
         self.invalid: list[tuple[int, InvalidMilestone]] = []
         self.mismatched: list[tuple[int, InvalidMilestone]] = []
-        self.held_skips: list[str] = []  # spooled after the contracts' own skips
+        self.held_skips: list[Skip] = []  # spooled after the contracts' own skips
         self.held = _Held()
         self.problems = False
         self.caveats: list[str] = []
 
     # -- documents -------------------------------------------------------------------------
 
-    def invoices(self) -> Iterator[dict[str, object]]:
+    def documents(self) -> Iterator[tuple[PlannedInvoice, DocumentBooks | None]]:
+        """Each contract's documents, with how the ledger books them, in billing's order."""
         present = set(self.groups.keys)
         for contract_id in sorted(self.config.contracts):
             read = self.groups.read(contract_id) if contract_id in present else GroupRead([], [])
             docs = self._decide(contract_id, read)
-            for doc, books in zip(docs, books_in_order(self.config, docs), strict=True):
-                yield invoice_json(doc, books)
+            yield from zip(docs, books_in_order(self.config, docs), strict=True)
 
     def _decide(self, contract_id: str, read: GroupRead) -> list[PlannedInvoice]:
         contract = self.config.contracts[contract_id]
@@ -182,9 +204,7 @@ class _Streamed:
         for problem in problems:
             why = held_why(problem, [contract_id])
             for what in dict.fromkeys(whats):
-                self.held_skips.append(
-                    json.dumps(skip_json(Skip(what, contract_id, Reason.INVALID_CONTRACT, why)))
-                )
+                self.held_skips.append(Skip(what, contract_id, Reason.INVALID_CONTRACT, why))
         sends = held.cannot_send and any(c.row.delivery == Delivery.WANTED for c in creating)
         if sends:
             held.send_held.append(contract_id)
@@ -220,9 +240,9 @@ class _Streamed:
 
     def _spool(self, s: Skip) -> None:
         self.problems |= s.reason in PROBLEM_REASONS
-        self.spool.write(json.dumps(skip_json(s)) + "\n")
+        self.spool.write(json.dumps([s.milestone, s.contract, str(s.reason), s.message]) + "\n")
 
-    def skipped(self) -> Iterator[dict[str, object]]:
+    def skipped(self) -> Iterator[Skip]:
         """In `billing.decide`'s order: milestones of unknown contracts, then the invalid
         ones, then each contract's skips; then what the books hold (`preview`'s order)."""
         contracts = self.config.contracts
@@ -235,25 +255,25 @@ class _Streamed:
             unknown += [(line, unknown_contract(m, contracts)) for line, m in read.milestones]
         if unknown or self.invalid or self.mismatched:
             self.problems = True
-        for _, s in sorted(unknown, key=_line):
-            yield skip_json(s)
+        yield from (s for _, s in sorted(unknown, key=_line))
         for _, bad in sorted(self.invalid, key=_line) + sorted(self.mismatched, key=_line):
-            yield skip_json(invalid_skip(bad))
-        for text in self.held_skips:
-            self.spool.write(text + "\n")
+            yield invalid_skip(bad)
+        for s in self.held_skips:
+            self._spool(s)
         self.spool.seek(0)
         for text in self.spool:
-            yield json.loads(text)
+            milestone, contract, reason, message = json.loads(text)
+            yield Skip(milestone, contract, Reason(reason), message)
         yield from self._send_skips()
 
-    def _send_skips(self) -> Iterator[dict[str, object]]:
+    def _send_skips(self) -> Iterator[Skip]:
         held = self.held
         if not held.send_held:
             return
         names = sorted(held.send_held)
         why = held_why(send_problem(self.connect().name, names), names)
         for what, contract in held.send_whats.items():
-            yield skip_json(Skip(what, contract, Reason.INVALID_CONTRACT, why))
+            yield Skip(what, contract, Reason.INVALID_CONTRACT, why)
 
 
 def _line(item: tuple[int, object]) -> int:
