@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import keyring
-import requests
 from keyring.errors import KeyringError, NoKeyringError
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -413,6 +412,8 @@ def _send_webhook(report: SyncReport, url: str, invoices: Sequence[InvoiceRow] |
     where = f"{parts.scheme}://{parts.hostname}"
     tail = parts.path + (f"?{parts.query}" if parts.query else "")
     hidden = [url] + [s for s in (tail, parts.query) if len(s) > 1]
+    import requests  # here, not at the top: every command reads the notify settings
+
     try:
         payload = webhook_payload(report, invoices)
         response = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT)
