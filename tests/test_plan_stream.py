@@ -13,11 +13,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as s
 
 from connector import exports
 from connector.adapters.base import LedgerAdapter, LedgerProfile
+from connector.errors import FatalTrackerError
 from connector.sources.file_groups import scan
 from connector.sync.plan import books_in_order, preview
 from connector.sync.plan_stream import write_streamed
@@ -159,15 +161,62 @@ def test_a_ledger_that_cannot_send_holds_the_contracts_that_email(tmp_path):
     assert "tonight's documents of contracts ACME-WEB, BETA-APP are held" in message
 
 
-def test_a_company_setup_that_cannot_be_read_holds_nothing_in_either_plan(tmp_path):
+def test_a_company_setup_that_cannot_be_read_makes_the_plan_whole(tmp_path):
+    """Nothing is printed before the books are read; when they cannot be, the whole plan
+    (which reads only what tonight needs, and says why it could not) is made instead."""
     us_only = LedgerProfile(country="US", home_currency="USD", multicurrency=False)
     ledger = BooksLocalLedger(us_only)
     business = csv_business(tmp_path / "b", file_text(BILLABLE, False, False, []), ledger)
     ledger.fail_next("profile")
-    text, _ = streamed(business)
+    assert streamed(business) == ("", None)
     ledger.fail_next("profile")
-    assert text == whole(business)
-    assert "BETA-APP" in {doc["contract"] for doc in json.loads(text)["invoices"]}
+    assert "BETA-APP" in {doc["contract"] for doc in json.loads(whole(business))["invoices"]}
+
+
+def test_two_problems_that_read_alike_hold_each_milestone_once(tmp_path):
+    """Tracking keys that differ only in case get the same sentence from the books' check."""
+    company = LedgerProfile(
+        country="US",
+        home_currency="USD",
+        multicurrency=True,
+        currencies=("USD", "EUR"),
+        tracking=(("Region", ("North",)),),
+    )
+    rows = [ROWS[0]]
+    business = csv_business(
+        tmp_path / "b", file_text(rows, False, False, []), BooksLocalLedger(company)
+    )
+    config = business.config_path.read_text()
+    marker = 'id = "ACME-WEB"\n'
+    tracking = 'tracking = { Region = "Nowhere", region = "Nowhere" }\n'
+    business.config_path.write_text(config.replace(marker, marker + tracking, 1))
+    text, problems = streamed(business)
+    assert text == whole(business) and problems is True
+    held = [
+        x["milestone"] for x in json.loads(text)["skipped"] if x["reason"] == "invalid_contract"
+    ]
+    assert sorted(held) == sorted(set(held)) and "ACME-M1" in held
+
+
+def test_a_file_written_while_the_plan_reads_it_stops_the_plan(tmp_path):
+    """A plan is of one version of the file: one renamed over it is not read, and one
+    written in place stops the plan with one message, never a plan of neither version."""
+    business = csv_business(tmp_path / "b", file_text(BILLABLE, False, False, []))
+    path = business.dir / "milestones.csv"
+    groups = scan(path)
+    assert groups is not None
+    replaced = path.with_name("new.csv")
+    replaced.write_text(file_text(BILLABLE[:1], False, False, []))
+    replaced.replace(path)  # a safe writer: the scanned file is still the one read
+    with groups:
+        read = groups.read("ACME-WEB")
+    assert [m.id for _, m in read.milestones] == ["ACME-M1", "ACME-M2", "ACME-M3"]
+    groups = scan(path)
+    assert groups is not None
+    with path.open("a") as f:  # written in place
+        f.write("ACME-M9,ACME-WEB,Late,,1,open,,\n")
+    with groups, pytest.raises(FatalTrackerError, match="changed while the plan read it"):
+        groups.read("ACME-WEB")
 
 
 def test_plans_it_cannot_stream_are_made_whole(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from array import array
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from connector.errors import FatalTrackerError
 from connector.models import InvalidMilestone, Milestone
 from connector.sources.file import FIELDS, record_or_invalid
 
@@ -61,43 +63,53 @@ class GroupRead:
 
 class ContractGroups:
     """The scanned file: `keys` are the contract cells in order of first appearance (None
-    for records with none), `read(key)` that contract's records. Use as a context manager:
-    it keeps the file open between reads."""
+    for records with none), `read(key)` that contract's records. It reads through the very
+    handle it scanned (a file renamed over this one meanwhile is not read), and refuses to
+    go on when that file was written to since (`FatalTrackerError`): a plan is of one
+    version of the file, as the whole read's. Use as a context manager: it closes the file."""
 
     def __init__(
         self,
         path: Path,
+        file: BinaryIO,
         columns: list[str],
         runs: dict[str | None, _Runs],
         twice: dict[str, list[str]],
     ):
         self.path = path
         self.columns = columns
+        self._file = file
+        self._stamp = _stamp(file)
         self._runs = runs
         self._twice = twice  # id -> every place it is used, for the ids used more than once
-        self._file: BinaryIO | None = None
 
     @property
     def keys(self) -> list[str | None]:
         return list(self._runs)
 
     def __enter__(self) -> ContractGroups:
-        self._file = self.path.open("rb")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._file.close()
 
     def read(self, key: str | None) -> GroupRead:
-        assert self._file is not None, "use ContractGroups as a context manager"
         runs = self._runs[key]
         milestones: list[tuple[int, Milestone]] = []
         invalid: list[tuple[int, InvalidMilestone]] = []
         for start, end, first in zip(runs.starts, runs.ends, runs.lines, strict=True):
             self._file.seek(start)
-            text = self._file.read(end - start).decode("utf-8")
+            raw = self._file.read(end - start)
+            changed = _stamp(self._file) != self._stamp
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:  # it was UTF-8 when scanned
+                changed = True
+            if changed:
+                raise FatalTrackerError(
+                    f"{self.path}: the milestones file changed while the plan read it; run "
+                    "the plan again once it is written"
+                )
             for line, record in _records(text, first, self.columns):
                 where = f"{self.path.name}, line {line}"
                 made = record_or_invalid(record, where, self._twice)
@@ -106,6 +118,13 @@ class ContractGroups:
                 else:
                     invalid.append((line, made))
         return GroupRead(milestones, invalid)
+
+
+def _stamp(file: BinaryIO) -> tuple[int, int]:
+    """What a write to the open file changes: its size and modification time (not its
+    change time, which a file renamed over it changes too)."""
+    st = os.fstat(file.fileno())
+    return st.st_size, st.st_mtime_ns
 
 
 def _records(text: str, first: int, columns: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -124,18 +143,24 @@ def _records(text: str, first: int, columns: list[str]) -> Iterator[tuple[int, d
 def scan(path: Path) -> ContractGroups | None:
     """Where each contract's records are, or None when the file must be read whole."""
     try:
-        with path.open("rb") as f:
-            scanned = _scan(f)
-            if scanned is None:
-                return None
+        f = path.open("rb")
+    except OSError:
+        return None
+    try:
+        before = _stamp(f)
+        scanned = _scan(f)
+        if scanned is not None:
             columns, runs, twice = scanned
             places = {}
             if twice:
                 f.seek(0)
                 places = _places(f, path, columns, twice)
-            return ContractGroups(path, columns, runs, places)
+            if _stamp(f) == before:  # else written to while scanned: read it whole
+                return ContractGroups(path, f, columns, runs, places)
     except (OSError, _NotStreamable, csv.Error, UnicodeDecodeError):
-        return None
+        pass
+    f.close()
+    return None
 
 
 def _lines(f: BinaryIO, at: list[int]) -> Iterator[str]:

@@ -93,6 +93,8 @@ def write_streamed(
     name = config.business.name
     with groups, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         plan = _Streamed(config, as_of, groups, _once(ledger, config), spool)
+        if not plan.read_setup():
+            return None  # the whole plan says why the books were not checked, as ever
         if csv:
             documents = (doc for doc, _ in plan.documents())
             rows = exports.plan_rows(name, as_of, documents, plan.skipped())
@@ -112,8 +114,6 @@ class _Held:
 
     profile: LedgerProfile | None = None
     cannot_send: bool = False
-    checked: bool = False
-    unchecked: bool = False  # the ledger or its setup could not be read: nothing is held
     send_held: list[str] = field(default_factory=list)  # contracts, in order
     send_whats: dict[str, str] = field(default_factory=dict)  # what -> its contract
 
@@ -137,7 +137,6 @@ class _Streamed:
         self.held_skips: list[Skip] = []  # spooled after the contracts' own skips
         self.held = _Held()
         self.problems = False
-        self.caveats: list[str] = []
 
     # -- documents -------------------------------------------------------------------------
 
@@ -192,19 +191,18 @@ class _Streamed:
         if not creating:
             return False
         held = self.held
-        if not held.checked:
-            self._read_profile()
-        if held.unchecked:
-            return False
         whats = [what for i in going for what in what_held(i.row)]
         problems = []
         if held.profile is not None:
             bookings = preflight.bookings(self.config, [contract_id])
             problems = [p for b in bookings for p in preflight.problems(held.profile, [b])]
+        said: set[tuple[str, str]] = set()  # two problems may read alike: said once
         for problem in problems:
             why = held_why(problem, [contract_id])
-            for what in dict.fromkeys(whats):
-                self.held_skips.append(Skip(what, contract_id, Reason.INVALID_CONTRACT, why))
+            for what in whats:
+                if (what, why) not in said:
+                    said.add((what, why))
+                    self.held_skips.append(Skip(what, contract_id, Reason.INVALID_CONTRACT, why))
         sends = held.cannot_send and any(c.row.delivery == Delivery.WANTED for c in creating)
         if sends:
             held.send_held.append(contract_id)
@@ -214,11 +212,13 @@ class _Streamed:
             self.problems = True
         return bool(problems or sends)
 
-    def _read_profile(self) -> None:
-        """The company's setup, read once, for every contract of the config (a whole plan
-        reads it for tonight's contracts only; a contract's problems are the same)."""
+    def read_setup(self) -> bool:
+        """The company's setup, read once before anything is printed, for every contract of
+        the config: a whole plan reads it for the contracts with documents tonight, which
+        are not known before they are billed, so Xero may be asked for a little more. False
+        when the ledger or its setup cannot be read: the plan is then made whole, which
+        reads only what tonight needs and says why it could not."""
         held = self.held
-        held.checked = True
         try:
             ledger = self.connect()
             held.cannot_send = not isinstance(ledger, SendsInvoices)
@@ -228,13 +228,9 @@ class _Streamed:
                 held.profile = ledger.profile_for(needs)
             elif isinstance(ledger, Profiled):
                 held.profile = ledger.profile()
-        except ConnectorError as exc:
-            held.unchecked = True
-            self.caveats.append(
-                f"the company's setup was not read from the ledger ({exc}); the sync checks "
-                "each contract against it first, and holds a contract's documents if they do "
-                "not fit"
-            )
+        except ConnectorError:
+            return False
+        return True
 
     # -- skipped ---------------------------------------------------------------------------
 
