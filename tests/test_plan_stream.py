@@ -262,3 +262,43 @@ def test_the_scan_keeps_a_sorted_contract_in_one_run(tmp_path):
     assert [m.id for _, m in read.milestones] == [f"M{i:05}" for i in range(700, 800)]
     assert read.milestones[0][0] == 702  # the line it is on, header first
     assert len(groups._runs["C007"].starts) == 1
+
+
+CELLS = {
+    "id": ["A1", "A2", " A1", "A1 ", "B1", "DUP", "", "É", "x\ty"],
+    "contract": ["ACME-WEB", "BETA-APP", "QUIET-1", " ACME-WEB", "BETA-APP  ", "NOPE", ""],
+    "title": ["t", '"q,uoted"', '"two\nlines"', '"crlf\r\nin"', '"a ""b"" c"', "  sp  ", "é✓"],
+    "percent": ["", "", "10", "50", "x"],
+    "amount": ["", "5", "100.00", "-1", "1.001"],
+    "status": ["done", "open", "cancelled", "", "bogus"],
+    "completed": ["2026-10-01", "", "2026-13-01"],
+    "accepted": ["2026-10-02", "", "2026-12-30"],
+}
+row_of_cells = s.tuples(*(s.sampled_from(v) for v in CELLS.values())).map(",".join)
+odd_row = s.sampled_from(["", ",,,,,,,", "   ", '""', ",", "A9,ACME-WEB"])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=s.lists(s.one_of(row_of_cells, row_of_cells, odd_row), max_size=12),
+    end=s.sampled_from(["\n", "\r\n"]),
+    last=s.booleans(),
+    bom=s.booleans(),
+)
+def test_any_such_file_streams_to_the_whole_plan_or_is_read_whole(
+    tmp_path_factory, rows, end, last, bom
+):
+    """Cells with spaces, quotes, line breaks and bad values, short and empty rows: the
+    streamed plan is the whole one, or it is not streamed at all."""
+    text = ("\ufeff" if bom else "") + end.join([HEADER, *rows]) + (end if last else "")
+    business = csv_business(tmp_path_factory.mktemp("any"), text)
+    streamed_json, problems = streamed(business)
+    if problems is None:
+        assert streamed_json == ""
+        return
+    assert (streamed_json, streamed(business, csv=True)) == (
+        whole(business),
+        (whole_csv(business), problems),
+    )
