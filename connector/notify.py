@@ -17,7 +17,6 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Sequence
-from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any, Literal
@@ -145,7 +144,7 @@ def _invoices(report: SyncReport, invoices: Sequence[InvoiceRow] | None) -> list
     """The invoices (not credit notes, not voids) to look at: those given, else the run's own
     with the numbers the ledger gave them."""
     if invoices is None:
-        invoices = [replace(row, number=row.number or n) for row, n in report.created]
+        invoices = [row._replace(number=row.number or n) for row, n in report.created]
     return [r for r in invoices if r.action == CREATE and not r.is_credit_note]
 
 

@@ -14,7 +14,6 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -421,7 +420,7 @@ def test_without_the_state_the_nights_invoices_stand_in() -> None:
     """A caller that hands no invoices gets the links of those the run created."""
     report = report_with_problems()
     row, number = report.created[0]
-    report.created[0] = (replace(row, state=OutboxState.PUSHED, payment_link=LINK), number)
+    report.created[0] = (row._replace(state=OutboxState.PUSHED, payment_link=LINK), number)
     lines = body(render_email(report)).splitlines()
     paying = lines.index("Open invoices the client can pay online:")
     assert lines[paying + 1].startswith("  1042  ACME-WEB (Acme Corporation)  12345.67 USD")

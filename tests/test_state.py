@@ -282,7 +282,7 @@ def test_a_runs_rows_are_read_once_and_kept_in_step_with_its_writes(tmp_path):
     rows = kept.invoice_rows()
     first = rows[0]
     kept.update_invoices([(first.key, {"state": schema.PAID, "paid_minor": 5})])
-    intent = replace(rows[1], key="mc-new", reference="R-new", id=0)
+    intent = rows[1]._replace(key="mc-new", reference="R-new", id=0)
     kept.record_intents([intent])
     kept.forget_intents([rows[2].key])  # not pushing: stays
     fresh = business.state()

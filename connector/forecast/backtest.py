@@ -128,7 +128,7 @@ def _rows_then(rows: Sequence[InvoiceRow], paid: dict[str, int], day: date) -> l
                 if got >= r.total_minor
                 else (schema.PARTIALLY_PAID if got else schema.PUSHED)
             )
-            r = replace(r, paid_minor=got, balance_minor=r.total_minor - got, state=state)
+            r = r._replace(paid_minor=got, balance_minor=r.total_minor - got, state=state)
         out.append(r)
     return out
 

@@ -11,7 +11,6 @@ open. This module never calls a ledger or a tracker.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from itertools import groupby
@@ -241,7 +240,7 @@ class State:
             for key, values in changes:
                 row = self._rows.get(key)
                 if row is not None:
-                    self._rows[key] = replace(row.updated(values), updated_at=stamp)
+                    self._rows[key] = row.updated(values)._replace(updated_at=stamp)
 
     def _unstamp(self, conn: Connection) -> None:
         """In the transaction of a write to the invoice rows: a quiet night's stamp, made over

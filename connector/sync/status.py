@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from connector.adapters.base import AmountsAre
 from connector.models import Contract, Role
@@ -160,8 +161,7 @@ def tax_split(
     return total, tax, total + tax  # exclusive, no_tax, or the ledger's default (exclusive)
 
 
-@dataclass(frozen=True, slots=True)
-class _Money:
+class _Money(NamedTuple):
     """An invoice row's amounts, decoded from minor units once for the sums and the status."""
 
     total: Decimal

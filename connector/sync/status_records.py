@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from connector.models import Kind
 from connector.money import fmt
@@ -63,8 +63,10 @@ def _text(amount: Decimal | None) -> str | None:
     return None if amount is None else fmt(amount)
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceStatus:
+class InvoiceStatus(NamedTuple):
+    """One invoice as the status shows it. A tuple, as `InvoiceRow` is: the status of large
+    books makes one per invoice, 100,000s."""
+
     number: str
     contract: str
     kind: Kind
