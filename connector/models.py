@@ -129,8 +129,10 @@ class Contract:
         return self.start is None or self.start <= day
 
 
-@dataclass(frozen=True, slots=True)
-class Milestone:
+class Milestone(NamedTuple):
+    """A milestone as the tracker holds it. A tuple, as `Line` is: a tracker of 100,000
+    milestones makes 100,000 of them, and a frozen dataclass is made one call per field."""
+
     id: str
     contract: str
     title: str = ""

@@ -127,8 +127,8 @@ def test_an_invalid_milestone_keeps_the_contract_from_closing():
 
 def test_an_amount_entered_in_another_currency_is_never_billed_as_this_one():
     c = contract(value=D("2000.00"), currency="EUR")
-    euros = replace(ms("A", amount="1000.00", accepted=date(2026, 10, 1)), currency="EUR")
-    dollars = replace(ms("B", amount="1000.00", accepted=date(2026, 10, 1)), currency="USD")
+    euros = ms("A", amount="1000.00", accepted=date(2026, 10, 1))._replace(currency="EUR")
+    dollars = ms("B", amount="1000.00", accepted=date(2026, 10, 1))._replace(currency="USD")
     out = run([c], [euros, dollars], AS_OF)
     assert [i.milestones for i in out.invoices] == [("A",)]
     (skip,) = [s for s in out.skipped if s.milestone == "B"]

@@ -205,7 +205,7 @@ def test_every_night_the_documents_add_up_and_close_out_waits_for_confirmation(c
             if ms_open:
                 last = max(ms_open, key=lambda m: (m.accepted, m.id))
                 milestones = [
-                    replace(m, status=Status.CANCELLED, completed=None, accepted=None)
+                    m._replace(status=Status.CANCELLED, completed=None, accepted=None)
                     if m.id == last.id and last.id not in _billed(ledger.history)
                     else m
                     for m in milestones

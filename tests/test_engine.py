@@ -279,14 +279,13 @@ class _IncrementalSource:
 
 
 def test_an_incremental_source_is_merged_with_what_is_known(business: Business):
-    from dataclasses import replace
 
     from connector.sources.file import FileSource
 
     everything = FileSource(business.dir / "milestones.toml").read(None).milestones
     m3 = next(m for m in everything if m.id == "ACME-M3")
     source = _IncrementalSource(
-        [m if m.id != "ACME-M3" else replace(m, accepted=None) for m in everything]
+        [m if m.id != "ACME-M3" else m._replace(accepted=None) for m in everything]
     )
     first = business.sync(source=source)
     assert len(first.created) == 4  # deposit, M1, M2, BETA-1; M3 awaits approval

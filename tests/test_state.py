@@ -8,7 +8,6 @@ import json
 import os
 import re
 import uuid
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -198,7 +197,7 @@ def test_a_stored_milestone_record_is_its_json_written_out_by_hand():
         currency="EUR",
     )
     plain = Milestone("M2", "C", "T", None, Decimal("1E+3"), Status.OPEN, None, None, None, "w")
-    planned = replace(plain, id="M3", planned=date(2027, 3, 1))
+    planned = plain._replace(id="M3", planned=date(2027, 3, 1))
     for m in (odd, plain, planned):
         assert record_text(m) == json.dumps(milestone_to_json(m))
     assert milestone_from_json(json.loads(record_text(planned))) == planned  # the forecast's

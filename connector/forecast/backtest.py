@@ -137,9 +137,9 @@ def _milestone_then(m: Milestone, day: date) -> Milestone:
     """Done on or after `day`: open then. Accepted on or after it: not accepted then."""
     if m.completed is not None and m.completed >= day:
         status = Status.OPEN if m.status is Status.DONE else m.status
-        return replace(m, status=status, completed=None, accepted=None)
+        return m._replace(status=status, completed=None, accepted=None)
     if m.accepted is not None and m.accepted >= day:
-        return replace(m, accepted=None)
+        return m._replace(accepted=None)
     return m
 
 

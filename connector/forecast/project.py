@@ -16,7 +16,7 @@ Pure: a milestone in, the milestone as billing is to see it out, with the reason
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from connector.forecast.habits import Habits
@@ -94,7 +94,7 @@ def project(
         if m.accepted is not None:  # accepted on a day still to come, as the tracker says
             return Projection(m, f"done {m.completed}, accepted {m.accepted}")
         day, why = accepted_day(m.completed, lag, scenario, as_of)
-        return Projection(replace(m, accepted=day), f"done {m.completed}; {why}")
+        return Projection(m._replace(accepted=day), f"done {m.completed}; {why}")
     if m.planned is None:
         return Projection(m, "", placed=False)
     done, why = done_day(m, habits.slip.of(m.contract), scenario, as_of)
@@ -102,4 +102,4 @@ def project(
     if needs_approval:
         accepted, said = accepted_day(done, lag, scenario, as_of)
         why += f"; {said}"
-    return Projection(replace(m, status=Status.DONE, completed=done, accepted=accepted), why)
+    return Projection(m._replace(status=Status.DONE, completed=done, accepted=accepted), why)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,7 +38,7 @@ def to_milestone(
     problems = [*extra, *(locate(found) if locate else found)]
     if milestone is not None and not problems:
         if currency and milestone.amount is not None:
-            return replace(milestone, currency=currency.strip().upper())
+            return milestone._replace(currency=currency.strip().upper())
         return milestone
     mid = str(record.get("id") or "").strip() or None
     label = f"milestone {shown_id(mid)}" if mid else "a milestone without an id"

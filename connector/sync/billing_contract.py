@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -245,7 +244,7 @@ class ContractBilling:
                 if m.amount is not None:  # 100 -> 100.00: shown and billed at the minor unit
                     amount = check_places(m.amount, self.c.currency)
                     if amount.as_tuple().exponent != m.amount.as_tuple().exponent:
-                        m = replace(m, amount=amount)
+                        m = m._replace(amount=amount)
                 kept.append(m)
             except MoneyError as exc:
                 self.skip(

@@ -39,7 +39,7 @@ from connector.sync.state_milestones import Prepared, decisions_digest
 from connector.sync.tonight import Tonight
 
 FORMAT = 1
-_MILESTONE_DATES = tuple(f.name for f in dataclasses.fields(Milestone) if "date" in str(f.type))
+_MILESTONE_DATES = tuple(n for n, t in Milestone.__annotations__.items() if "date" in str(t))
 
 
 @dataclasses.dataclass(frozen=True)
