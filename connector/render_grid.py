@@ -210,11 +210,11 @@ def plain_document(
     first = max(len(a) if a.isascii() else cell_len(a) for a, _ in rows)
     second = max(len(b) for _, b in rows)
     total = first + second + 7
-    if total > width or cell_len(heading) > width:
+    if total > width or _cells(heading) > width:
         return None
     out = ["", heading]
     if sentence is not None:
-        if cell_len(sentence) + 2 > width:
+        if _cells(sentence) + 2 > width:
             return None
         out.append(f"  {sentence}")
     out.append(" " * total)
@@ -223,8 +223,13 @@ def plain_document(
     return "\n".join(out) + "\n"
 
 
+def _cells(text: str) -> int:
+    """The terminal cells `text` takes (rich's measure, which ASCII text needs not)."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 def _pad(cell: str, width: int, right: bool) -> str:
-    size = len(cell) if cell.isascii() else cell_len(cell)
+    size = _cells(cell)
     room = " " * max(0, width - size)
     return room + cell if right else cell + room
 

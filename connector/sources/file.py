@@ -49,28 +49,31 @@ FIELDS = (
     "terms_days",
     "planned",
 )
+_KNOWN = frozenset(FIELDS)
 _STATUSES = {s.value: s for s in Status}
 
 
 def _text(record: dict[str, Any], key: str, problems: list[str], *, required: bool) -> str:
     value = record.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            problems.append(f"{key}: required key is missing")
-        return ""
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        value = value.strip()
+        if value:
+            # ids and titles reach the ledger and the bookkeeper's screen; a title may hold a
+            # tab. The pattern finds every character `unsafe_character` might refuse, in C:
+            # only text holding one is looked at character by character.
+            if _SUSPECT.search(value) is None:
+                return value
+            unsafe = unsafe_character(value, allow_tab=key == "title")
+            if unsafe:
+                problems.append(f"{key}: {unsafe}")
+                return ""
+            return value
+    elif value is not None:
         problems.append(f"{key}: expected text in quotes, got {value!r}")
         return ""
-    # ids and titles reach the ledger and the bookkeeper's screen; a title may hold a tab.
-    # The pattern finds every character `unsafe_character` might refuse, in C: only text
-    # holding one is looked at character by character.
-    value = value.strip()
-    suspect = _SUSPECT.search(value) is not None
-    unsafe = unsafe_character(value, allow_tab=key == "title") if suspect else None
-    if unsafe:
-        problems.append(f"{key}: {unsafe}")
-        return ""
-    return value
+    if required:  # missing, or only spaces
+        problems.append(f"{key}: required key is missing")
+    return ""
 
 
 def shown_id(mid: str) -> str:
@@ -127,8 +130,8 @@ def _amount(raw: object) -> Decimal:
 
 def read_record(record: dict[str, Any], where: str, problems: list[str]) -> Milestone | None:
     """A milestone from one record, or None with every problem appended to `problems`."""
-    unknown = [key for key in record if key not in FIELDS]
-    if unknown:
+    if not _KNOWN.issuperset(record):
+        unknown = [key for key in record if key not in _KNOWN]
         problems.append(f"unknown key {unknown[0]!r}; expected one of: {', '.join(FIELDS)}")
     mid = _text(record, "id", problems, required=True)
     contract = _text(record, "contract", problems, required=True)
