@@ -14,11 +14,13 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+import filelock
 import keyring
 import keyring.backend
 import keyring.errors
@@ -132,8 +134,10 @@ class _FileReads:
         if config is None and file_base is not None:
             config = self._parse(version)
         if config is None or file_base is None:  # not ours to parse, or the parse failed
-            raw = keyring.get_password(SERVICE, username)
-            if _stamp(path) == stamp:  # nobody wrote meanwhile: `raw` is what the file holds
+            with _file_locked(path):
+                raw = keyring.get_password(SERVICE, username)
+                unchanged = _stamp(path) == stamp
+            if unchanged:  # nobody wrote meanwhile: `raw` is what the file holds
                 self._remember(version, username, raw)
             return raw
         raw = _decoded(file_base, backend, config, username)
@@ -144,9 +148,9 @@ class _FileReads:
     def set(self, username: str, raw: str) -> None:
         """Write through; what was written is what this process has read of that entry, until
         the file changes again. Every other entry waits for the next parse."""
-        with self._writing:
-            backend = keyring.get_keyring()
-            path = _file_of(backend)
+        backend = keyring.get_keyring()
+        path = _file_of(backend)
+        with self._writing, _file_locked(path):
             with self._lock:
                 self._version = None
             keyring.set_password(SERVICE, username, raw)
@@ -156,7 +160,7 @@ class _FileReads:
                     self._version = _FileVersion(backend, path, stamp, {username: raw})
 
     def delete(self, username: str) -> None:
-        with self._writing:
+        with self._writing, _file_locked(_file_of(keyring.get_keyring())):
             with self._lock:
                 self._version = None
             keyring.delete_password(SERVICE, username)
@@ -170,12 +174,14 @@ class _FileReads:
                 if version.config is not None:  # another thread parsed it while this one waited
                     return version.config
             config = configparser.RawConfigParser()
-            try:
-                config.read(version.path, encoding="utf-8")
-            except Exception:  # anything unexpected: keyrings.alt reads it instead
-                return None
+            with _file_locked(version.path):
+                try:
+                    config.read(version.path, encoding="utf-8")
+                except Exception:  # anything unexpected: keyrings.alt reads it instead
+                    return None
+                unchanged = _stamp(version.path) == version.stamp
             with self._lock:
-                if self._version is version and _stamp(version.path) == version.stamp:
+                if self._version is version and unchanged:
                     version.config = config
             return config
 
@@ -193,13 +199,41 @@ class _FileVersion:
     backend: keyring.backend.KeyringBackend
     path: str
     stamp: tuple[int, ...]
-    values: dict[str, str | None] = field(default_factory=dict)
-    config: configparser.RawConfigParser | None = None
+    # the entries' secrets: never in a repr (a traceback that shows locals prints one)
+    values: dict[str, str | None] = field(default_factory=dict, repr=False)
+    config: configparser.RawConfigParser | None = field(default=None, repr=False)
 
     def of(
         self, backend: keyring.backend.KeyringBackend, path: str, stamp: tuple[int, ...]
     ) -> bool:
         return self.backend is backend and self.path == path and self.stamp == stamp
+
+
+# How long a read or write of a file keyring waits for another process's (seconds).
+LOCK_WAIT = 60
+
+
+@contextlib.contextmanager
+def _file_locked(path: str | None) -> Iterator[None]:
+    """Every read and write of a keyring file, by any thread of any connector process, one at
+    a time: keyrings.alt truncates and rewrites the whole file from its own read of it, so a
+    read beside a write sees half a file (a business "not connected"), and two writes beside
+    each other lose one rotated refresh token or leave a file no one can read. A backend
+    without a file is not locked (the OS keyring does its own)."""
+    if path is None:
+        yield
+        return
+    lock = filelock.FileLock(f"{path}.lock", timeout=LOCK_WAIT)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise KeyringError(
+            f"the keyring file {path} stayed locked by another connector process for {LOCK_WAIT} s"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _file_of(backend: keyring.backend.KeyringBackend) -> str | None:
@@ -262,6 +296,17 @@ def _stamp(path: str | None) -> tuple[int, ...] | None:
 
 
 _FILE = _FileReads()
+
+
+def read_secret(username: str) -> str | None:
+    """An entry of the connector's keyring service, read as the tokens are (`_FileReads`):
+    the SMTP password, the dashboard's access token."""
+    return _FILE.get(username)
+
+
+def write_secret(username: str, value: str) -> None:
+    """Write an entry as the tokens are written: one writer at a time, in every process."""
+    _FILE.set(username, value)
 
 
 class TokenStore:

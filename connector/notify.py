@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import keyring
 from keyring.errors import KeyringError, NoKeyringError
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from connector.credentials import SERVICE
+from connector.credentials import SERVICE, read_secret, write_secret
 from connector.money import fmt
 
 if TYPE_CHECKING:  # the report module imports the config, which imports this one
@@ -107,12 +106,12 @@ def smtp_keyring_user(business: str) -> str:
 
 def load_smtp_password(business: str) -> str | None:
     """The business's SMTP password from the OS keyring, or None when none is stored."""
-    return keyring.get_password(SERVICE, smtp_keyring_user(business))
+    return read_secret(smtp_keyring_user(business))
 
 
 def save_smtp_password(business: str, password: str) -> None:
     """Store the SMTP password where `send` looks for it (for an auth command, and tests)."""
-    keyring.set_password(SERVICE, smtp_keyring_user(business), password)
+    write_secret(smtp_keyring_user(business), password)
 
 
 # -- the invoices as they stand ------------------------------------------------------------------

@@ -209,3 +209,40 @@ def test_a_file_keyring_reading_its_own_way_is_asked_for_each_entry(home, monkey
     finally:
         keyring.set_keyring(previous)
     assert ring.asked == [f"{business(n)}/quickbooks" for n in range(5)]
+
+
+SAVER = """
+import sys
+from dataclasses import replace
+sys.path.insert(0, sys.argv[3])
+from tests.test_keyring_reads import business, tokens_of
+from connector.credentials import TokenStore
+me, rounds = int(sys.argv[1]), int(sys.argv[2])
+for r in range(rounds):
+    for n in range(me, 30, 3):  # each process rotates its own ten businesses' tokens
+        store = TokenStore(business(n), "quickbooks")
+        store.load()  # and reads between writes, as a sync does
+        store.save(replace(tokens_of(n), refresh_token=f"refresh-{n:04d}-round-{r:03d}"))
+"""
+
+
+def test_processes_rotating_tokens_at_once_lose_none_and_leave_the_file_readable(ring, home):
+    """Three processes save and read tokens in one file keyring at once (a fleet on one host,
+    or the daemon and a sync by hand): keyrings.alt rewrites the whole file from its own read,
+    so without the connector's lock some rotated tokens were lost or the file left unreadable."""
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(home),
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+    }
+    root = str(Path(__file__).resolve().parents[1])
+    savers = [
+        subprocess.Popen([sys.executable, "-c", SAVER, str(me), "15", root], env=env)
+        for me in range(3)
+    ]
+    assert [p.wait(timeout=300) for p in savers] == [0, 0, 0]
+    config = configparser.RawConfigParser()
+    config.read(ring.file_path, encoding="utf-8")  # a file keyrings.alt can read again
+    for n in range(30):
+        assert keyrings_own(n) == replace(tokens_of(n), refresh_token=f"refresh-{n:04d}-round-014")
+    assert keyrings_own(30) == tokens_of(30)  # an entry no process wrote is as it was

@@ -15,10 +15,9 @@ import hmac
 import ipaddress
 import secrets
 
-import keyring
 from keyring.errors import KeyringError, NoKeyringError
 
-from connector.credentials import NO_KEYRING, SERVICE
+from connector.credentials import NO_KEYRING, read_secret, write_secret
 from connector.errors import UserError
 
 TOKEN_ENTRY = "dashboard/access-token"
@@ -39,7 +38,7 @@ def is_loopback(host: str) -> bool:
 def stored_token() -> str | None:
     """The access token in the keyring, or None when none was made yet."""
     try:
-        return keyring.get_password(SERVICE, TOKEN_ENTRY)
+        return read_secret(TOKEN_ENTRY)
     except NoKeyringError:
         raise UserError(NO_KEYRING) from None
     except KeyringError as exc:
@@ -51,7 +50,7 @@ def new_token() -> str:
     that every browser holding the old one is shut out."""
     token = secrets.token_urlsafe(32)
     try:
-        keyring.set_password(SERVICE, TOKEN_ENTRY, token)
+        write_secret(TOKEN_ENTRY, token)
     except NoKeyringError:
         raise UserError(NO_KEYRING) from None
     except KeyringError as exc:
