@@ -333,3 +333,18 @@ def test_commands_that_sign_in_nowhere_start_without_the_vendor_sdks():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.splitlines() == ["[]", "['quickbooks', 'xero_python']"], done.stderr
+
+
+def test_every_command_object_of_the_cli_has_the_plugins_sign_ins():
+    """Each click group made of the app (a shell completion, a test runner) lists them."""
+    import typer.main
+
+    from connector.cli import app
+
+    first, second = typer.main.get_command(app), typer.main.get_command(app)
+    for made in (first, second):
+        ctx = made.make_context("connector", ["auth"])
+        group = made.get_command(ctx, "auth")  # type: ignore[attr-defined]
+        assert group is not None and {"quickbooks", "xero", "github", "smtp"} <= set(
+            group.commands  # type: ignore[attr-defined]
+        )

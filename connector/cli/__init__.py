@@ -41,12 +41,13 @@ class _Commands(TyperGroup):
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         lazy = _PLUGIN_GROUPS.get(cmd_name)
-        if lazy is not None and cmd_name not in _with_plugins:
+        with_plugins: set[str] = self.__dict__.setdefault("_with_plugins", set())
+        if lazy is not None and cmd_name not in with_plugins:  # this group's, once
             _add_plugins_once()
             group = typer.main.get_group(lazy)
             group.name = cmd_name
             self.commands[cmd_name] = group
-            _with_plugins.add(cmd_name)
+            with_plugins.add(cmd_name)
         return super().get_command(ctx, cmd_name)
 
 
@@ -121,16 +122,15 @@ def add_plugin_commands(groups: plugins.CommandGroups) -> None:
 
 
 _PLUGIN_GROUPS = {"auth": auth.auth_app, "sandbox": sandbox.sandbox_app}
-_with_plugins: set[str] = set()  # the groups rebuilt with the plugins' commands
 _plugins_added: list[bool] = []
 
 
 def _add_plugins_once() -> None:
     if not _plugins_added:
-        _plugins_added.append(True)
         add_plugin_commands(
             plugins.CommandGroups(auth=auth.auth_app, sandbox=sandbox.sandbox_app, out=out)
         )
+        _plugins_added.append(True)  # once they are all in
 
 
 def main() -> None:
