@@ -445,3 +445,27 @@ def test_the_embedded_daemon_draws_each_postgresql_business_from_its_own_databas
         assert minute == {f"quickbooks realm {realm}": served[realm]}, (name, minute, served)
         assert others == 0, f"the stopped daemon still holds connections to {name}'s database"
     assert own.keys == {f"quickbooks realm {DAEMON_REALMS['gamma']}"}  # SQLite's: this process
+
+
+def test_a_slot_taken_after_the_server_dropped_the_anchor_names_a_live_process(pg_url):
+    """A daemon keeps its budgets from one night to the next: when the server drops the
+    connection that names its leases (a restart, an idle timeout), the next slot it takes
+    names a connection that is open, so other processes count it as held."""
+    from connector.fleet.budgets import PostgresBudgets
+
+    store = PostgresBudgets(pg_url, "budget test")
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        first = store.holder()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        lonely = Budget("restarted realm", (), at_once=1)
+        with store.draw([lonely]), admin.connect() as conn:
+            (holder,) = conn.execute(
+                text("SELECT holder FROM budget_leases WHERE budget = :b"), {"b": lonely.key}
+            ).scalars()
+            alive = set(conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars())
+        assert holder != first and holder in alive
+    finally:
+        store.close()
+        admin.dispose()

@@ -38,6 +38,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 
 from connector.budgets import LEASE, Budget, Refusal, _Drawing, refusal
 from connector.fleet import engines
@@ -100,6 +101,7 @@ _GIVE_BACK = text(
     " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 _ALIVE = text("SELECT pid FROM pg_stat_activity")
+_PING = text("SELECT 1")
 
 
 # A process's connections for its budgets at most: its anchor and a small pool for draws.
@@ -126,9 +128,21 @@ class PostgresBudgets(_Drawing):
         self._holder = 0
 
     def holder(self) -> int:
-        """This process's anchor: a connection open for its life, named in its leases."""
+        """This process's anchor: a connection open for its life, named in its leases. It is
+        asked first whether it still is open: a server restarted, or a connection dropped
+        after idle hours (a daemon keeps its budgets from one night to the next), leaves a
+        closed anchor that looks open here, and leases naming its backend would count as a
+        dead process's, so every other process would ignore them."""
         with self._anchor_lock:
+            if self._anchor is not None and not (self._anchor.closed or self._anchor.invalidated):
+                try:
+                    self._anchor.execute(_PING)
+                    self._anchor.commit()
+                except DBAPIError:
+                    self._anchor.invalidate()
             if self._anchor is None or self._anchor.closed or self._anchor.invalidated:
+                if self._anchor is not None:
+                    self._anchor.close()
                 self._anchor = self.engine.connect()
                 self._holder = int(
                     self._anchor.execute(text("SELECT pg_backend_pid()")).scalar_one()
