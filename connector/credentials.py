@@ -140,7 +140,11 @@ class _FileReads:
             if unchanged:  # nobody wrote meanwhile: `raw` is what the file holds
                 self._remember(version, username, raw)
             return raw
-        raw = _decoded(file_base, backend, config, username)
+        try:
+            raw = _decoded(file_base, backend, config, username)
+        except Exception:  # an entry, or a keyrings.alt, not as expected: it reads it itself
+            with _file_locked(path):
+                return keyring.get_password(SERVICE, username)
         if version.config is config:  # a parse of this version, not of a file being rewritten
             self._remember(version, username, raw)
         return raw
