@@ -207,8 +207,8 @@ def plain_document(
     """A planned document as `render.plan` prints it through rich (its heading, the line on
     its tax and email, its lines and total), or None when some line would not fit `width`
     (rich would wrap it: that one goes through rich)."""
-    first = max(len(a) if a.isascii() else cell_len(a) for a, _ in rows)
-    second = max(len(b) for _, b in rows)
+    sizes = [len(a) if a.isascii() else cell_len(a) for a, _ in rows]
+    first, second = max(sizes), max([len(b) for _, b in rows])
     total = first + second + 7
     if total > width or _cells(heading) > width:
         return None
@@ -218,7 +218,10 @@ def plain_document(
             return None
         out.append(f"  {sentence}")
     out.append(" " * total)
-    out += [f"  {_pad(a, first, False)}   {b.rjust(second)}  " for a, b in rows]
+    out += [
+        f"  {a}{' ' * (first - size)}   {b.rjust(second)}  "
+        for (a, b), size in zip(rows, sizes, strict=True)
+    ]
     out.append(" " * total)
     return "\n".join(out) + "\n"
 
