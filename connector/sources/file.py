@@ -266,7 +266,7 @@ class FileSource:
         for line, cells in rows[1:]:
             if len(cells) > len(columns):
                 raise FatalTrackerError(f"{self.path}, line {line}: more cells than columns")
-            cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+            cleaned = cleaned_cells(columns, cells)
             if cleaned:
                 out.append((line, cleaned))
         return out
@@ -314,6 +314,12 @@ class FileSource:
             else:
                 invalid.append(made)
         return milestones, invalid
+
+
+def cleaned_cells(columns: list[str], cells: list[str]) -> dict[str, str]:
+    """A CSV row as a record: each cell under its column, stripped, the empty ones left out
+    (a row shorter than the header has no more)."""
+    return {k: text for k, cell in zip(columns, cells, strict=False) if (text := cell.strip())}
 
 
 def record_or_invalid(

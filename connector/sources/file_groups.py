@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from connector.errors import FatalTrackerError
 from connector.models import InvalidMilestone, Milestone
-from connector.sources.file import FIELDS, record_or_invalid
+from connector.sources.file import FIELDS, cleaned_cells, record_or_invalid
 
 BOM = b"\xef\xbb\xbf"
 _KNOWN = frozenset(FIELDS)
@@ -135,7 +135,7 @@ def _records(text: str, first: int, columns: list[str]) -> Iterator[tuple[int, d
         start, end = end + 1, first - 1 + reader.line_num
         if not cells:
             continue
-        cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+        cleaned = cleaned_cells(columns, cells)
         if cleaned:
             yield start, cleaned
 
@@ -209,7 +209,7 @@ def _scan(f: BinaryIO) -> tuple[list[str], dict[str | None, _Runs], set[int]] | 
             continue
         if len(cells) > len(columns):
             return None
-        cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+        cleaned = cleaned_cells(columns, cells)
         if not cleaned:
             if last is not None:
                 last.add(start, before, start_line)
@@ -243,7 +243,7 @@ def _places(f: BinaryIO, path: Path, columns: list[str], twice: set[int]) -> dic
         if header:
             header = False
             continue
-        cleaned = {k: v.strip() for k, v in zip(columns, cells, strict=False) if v.strip()}
+        cleaned = cleaned_cells(columns, cells)
         mid = cleaned.get("id")
         if mid and hash(mid) in twice:
             places[mid].append(f"{path.name}, line {start_line}")
