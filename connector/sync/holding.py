@@ -59,18 +59,21 @@ def holds(config: Config, ledger: LedgerAdapter, tonight: Tonight) -> list[Hold]
     if not creating:
         return []
     found = _cannot_send(ledger, creating)
-    if isinstance(ledger, ProfilesFor):  # only what tonight's bookings need (Xero: fewer calls)
-        profile = ledger.profile_for(_needs(config, creating))
-        found = books_holds(profile, config, creating) + found
-    elif isinstance(ledger, Profiled):
-        found = books_holds(ledger.profile(), config, creating) + found
-    return found
+    profile = profile_of(config, ledger, list(dict.fromkeys(c.row.contract for c in creating)))
+    return found if profile is None else books_holds(profile, config, creating) + found
 
 
-def _needs(config: Config, creating: Sequence[Creation]) -> ProfileNeeds:
-    """What the checks will compare: each contract's currency and booking."""
-    contracts = list(dict.fromkeys(c.row.contract for c in creating))
-    return ProfileNeeds.of((b.currency, b.booking) for b in preflight.bookings(config, contracts))
+def profile_of(
+    config: Config, ledger: LedgerAdapter, contracts: Sequence[str]
+) -> LedgerProfile | None:
+    """The company's setup, as far as the checks of `contracts` need it (each one's currency
+    and booking: Xero reads only that, in fewer calls); None for a ledger that has none."""
+    if isinstance(ledger, ProfilesFor):
+        bookings = preflight.bookings(config, contracts)
+        return ledger.profile_for(ProfileNeeds.of((b.currency, b.booking) for b in bookings))
+    if isinstance(ledger, Profiled):
+        return ledger.profile()
+    return None
 
 
 def books_holds(profile: LedgerProfile, config: Config, creating: Sequence[Creation]) -> list[Hold]:

@@ -7,9 +7,8 @@ invoice in the state there is no history, no intent in doubt and no payment to a
 ledger about, so each contract's milestones can be read (`ContractGroups`), billed, checked
 against the company's books and printed, then dropped. The JSON and the CSV are the same, to
 the character, as `preview` and `write_plan_json` or `exports.plan_rows` give (a test compares
-them); what has to
-wait for the end (the skipped milestones, listed after every document) waits in a temporary
-file, not in memory.
+them); what has to wait for the end (the skipped milestones, listed after every document)
+waits in a temporary file, not in memory.
 
 Used only when the source can hand out milestones by contract (the file source on a CSV) and
 the state holds no invoice; any other plan is made whole by `preview`.
@@ -28,9 +27,6 @@ from connector import exports
 from connector.adapters.base import (
     LedgerAdapter,
     LedgerProfile,
-    Profiled,
-    ProfileNeeds,
-    ProfilesFor,
     SendsInvoices,
 )
 from connector.config import Config
@@ -46,21 +42,14 @@ from connector.models import (
 from connector.perf import paused_gc
 from connector.sources.base import ReadsByContract
 from connector.sources.file_groups import ContractGroups, GroupRead
-from connector.sync import preflight
 from connector.sync import state as st
 from connector.sync.actions import documents
 from connector.sync.billing import Decisions, invalid_skip, other_currency, unknown_contract
 from connector.sync.billing_contract import ContractBilling
-from connector.sync.holding import held_why, send_problem, what_held
+from connector.sync.holding import books_holds, held_why, profile_of, send_problem, what_held
 from connector.sync.outbox import Creation, intents, sort_retirements
 from connector.sync.plan import _once, books_in_order
-from connector.sync.report import (
-    DocumentBooks,
-    invoice_json,
-    skip_json,
-    write_json_list,
-    write_plan_head,
-)
+from connector.sync.report import DocumentBooks, write_plan_items
 from connector.sync.schema import Delivery
 from connector.sync.tonight import Tonight
 
@@ -85,8 +74,11 @@ def write_streamed(
     state = st.State.open(
         config.state_url, config.business.name, path=config.state_path, read_only=True
     )
-    if state.invoice_mark()[0]:
-        return None  # history, intents in doubt, payments: the whole plan (`preview`)
+    try:
+        if state.invoice_mark()[0]:
+            return None  # history, intents in doubt, payments: the whole plan (`preview`)
+    finally:
+        state.engine.dispose()
     groups = source.by_contract()
     if groups is None:
         return None
@@ -100,11 +92,7 @@ def write_streamed(
             rows = exports.plan_rows(name, as_of, documents, plan.skipped())
             exports.write_csv(write, exports.PLAN_COLUMNS, rows)
             return plan.problems
-        write_plan_head(write, name, as_of)
-        invoices = (invoice_json(doc, books) for doc, books in plan.documents())
-        write_json_list(write, "invoices", invoices, ",")
-        write_json_list(write, "skipped", (skip_json(s) for s in plan.skipped()), "")
-        write("}\n")
+        write_plan_items(write, name, as_of, plan.documents(), plan.skipped())
         return plan.problems
 
 
@@ -194,8 +182,7 @@ class _Streamed:
         whats = [what for i in going for what in what_held(i.row)]
         problems = []
         if held.profile is not None:
-            bookings = preflight.bookings(self.config, [contract_id])
-            problems = [p for b in bookings for p in preflight.problems(held.profile, [b])]
+            problems = [h.problem for h in books_holds(held.profile, self.config, creating)]
         said: set[tuple[str, str]] = set()  # two problems may read alike: said once
         for problem in problems:
             why = held_why(problem, [contract_id])
@@ -222,12 +209,7 @@ class _Streamed:
         try:
             ledger = self.connect()
             held.cannot_send = not isinstance(ledger, SendsInvoices)
-            if isinstance(ledger, ProfilesFor):
-                bookings = preflight.bookings(self.config, sorted(self.config.contracts))
-                needs = ProfileNeeds.of((b.currency, b.booking) for b in bookings)
-                held.profile = ledger.profile_for(needs)
-            elif isinstance(ledger, Profiled):
-                held.profile = ledger.profile()
+            held.profile = profile_of(self.config, ledger, sorted(self.config.contracts))
         except ConnectorError:
             return False
         return True

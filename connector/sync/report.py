@@ -190,17 +190,26 @@ def write_plan_json(
 ) -> None:
     """`json.dumps(plan_json(...), indent=2)` and a newline, to the character, written a
     document at a time: a plan of a million milestones never holds its JSON whole."""
-    write_plan_head(write, business, as_of)
     shown = books_of(invoices, books)
-    write_json_list(write, "invoices", (invoice_json(p, next(shown)) for p in invoices), ",")
-    write_json_list(write, "skipped", (skip_json(s) for s in skipped), "")
-    write("}\n")
+    write_plan_items(
+        write, business, as_of, ((p, next(shown)) for p in invoices), (s for s in skipped)
+    )
 
 
-def write_plan_head(write: Callable[[str], object], business: str, as_of: date) -> None:
-    """The plan's JSON up to its lists, as `json.dumps(plan_json(...), indent=2)` has it."""
+def write_plan_items(
+    write: Callable[[str], object],
+    business: str,
+    as_of: date,
+    documents: Iterable[tuple[PlannedInvoice, DocumentBooks | None]],
+    skipped: Iterable[Skip],
+) -> None:
+    """`write_plan_json` from iterators: the documents are all written before the first
+    skipped milestone is asked for (a plan made a contract at a time lists its skips last)."""
     head = {"business": business, "as_of": as_of.isoformat()}
     write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
+    write_json_list(write, "invoices", (invoice_json(p, b) for p, b in documents), ",")
+    write_json_list(write, "skipped", (skip_json(s) for s in skipped), "")
+    write("}\n")
 
 
 def write_json_list(
