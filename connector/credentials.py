@@ -133,19 +133,20 @@ class _FileReads:
         file_base = _file_base_of(backend)
         if config is None and file_base is not None:
             config = self._parse(version)
-        if config is None or file_base is None:  # not ours to parse, or the parse failed
-            with _file_locked(path):
-                raw = keyring.get_password(SERVICE, username)
-                unchanged = _stamp(path) == stamp
-            if unchanged:  # nobody wrote meanwhile: `raw` is what the file holds
-                self._remember(version, username, raw)
-            return raw
-        try:
-            raw = _decoded(file_base, backend, config, username)
-        except Exception:  # an entry, or a keyrings.alt, not as expected: it reads it itself
-            with _file_locked(path):
-                return keyring.get_password(SERVICE, username)
-        if version.config is config:  # a parse of this version, not of a file being rewritten
+        if config is not None and file_base is not None:
+            try:
+                raw = _decoded(file_base, backend, config, username)
+            except Exception:  # an entry, or a keyrings.alt, not as expected: it reads it
+                pass
+            else:
+                if version.config is config:  # a parse of this version, not of a rewrite
+                    self._remember(version, username, raw)
+                return raw
+        # not ours to parse, the parse failed, or the entry is not as expected: keyrings.alt
+        with _file_locked(path):
+            raw = keyring.get_password(SERVICE, username)
+            unchanged = _stamp(path) == stamp
+        if unchanged:  # nobody wrote meanwhile: `raw` is what the file holds
             self._remember(version, username, raw)
         return raw
 
