@@ -7,6 +7,7 @@ whose syncs run in a thread pool beside a scheduler on the main thread.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import threading
 from collections.abc import Iterator
@@ -36,4 +37,29 @@ def paused_gc() -> Iterator[None]:
     try:
         yield
     finally:
+        _survived()
         gc.enable()
+
+
+def _survived() -> None:
+    """Count what was built during a pause as old: moved (`freeze`, then `unfreeze`) to the
+    oldest generation, as it would have got there by surviving. Otherwise the first young
+    collection after the pause walks every one of those records, all still in the youngest
+    generation: 0.1 s for a plan of 100,000 milestones, freeing nothing. Cyclic garbage made
+    meanwhile is freed by the next full collection."""
+    gc.freeze()
+    gc.unfreeze()
+
+
+_frozen_at_exit: list[bool] = []
+
+
+def frozen_at_exit() -> None:
+    """At exit, hide every object left from the cycle collector (`gc.freeze`). Python's last
+    collections at shutdown walk every object still tracked and, after a command that built
+    100,000s of records, spend 0.1 to 0.2 s finding nothing: the process's memory goes back to
+    the system whole. Once per process; `atexit` runs its handlers last-registered first, so
+    this one, registered when the command starts, runs after the others (logging's flush)."""
+    if not _frozen_at_exit:
+        atexit.register(gc.freeze)
+        _frozen_at_exit.append(True)

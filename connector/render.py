@@ -69,9 +69,11 @@ def plan(
     width = console.width  # asked once: rich measures the terminal each time
     written: list[str] = []
     for inv, booked in zip(invoices, books_of(invoices, books), strict=True):
-        heading, sentence = _heading(inv, booked)
-        rows = [(line.description, money(line.amount, inv.currency)) for line in inv.lines]
-        rows.append(("Total", money(inv.total, inv.currency)))
+        total, currency = inv.total, inv.currency
+        heading, sentence = _heading(inv, total, booked)
+        # `money`, written out: a large plan shows 100,000s of amounts
+        rows = [(line.description, f"{line.amount:,f} {currency}") for line in inv.lines]
+        rows.append(("Total", f"{total:,f} {currency}"))
         text = plain_document(heading, sentence, rows, width) if plain else None
         if text is not None:
             written.append(text)
@@ -86,14 +88,16 @@ def plan(
     skipped_table(console, skipped)
 
 
-def _heading(inv: PlannedInvoice, booked: DocumentBooks | None) -> tuple[str, str | None]:
-    """What a planned document is, and who puts the tax on and whether it is emailed (None
-    when the config says neither), as plain text."""
+def _heading(
+    inv: PlannedInvoice, total: Decimal, booked: DocumentBooks | None
+) -> tuple[str, str | None]:
+    """What a planned document (of `total`) is, and who puts the tax on and whether it is
+    emailed (None when the config says neither), as plain text."""
     what = f"{inv.kind}" + (f" {', '.join(inv.milestones)}" if inv.milestones else "")
-    if not inv.total:
+    if not total:
         document = ": nets to zero, nothing is sent, recorded as billed"
-    elif inv.is_credit_note:
-        document = f" as a credit note for {money(-inv.total, inv.currency)}"
+    elif total < 0:  # `is_credit_note`
+        document = f" as a credit note for {money(-total, inv.currency)}"
     else:
         document = ""
     heading = (

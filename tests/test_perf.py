@@ -87,6 +87,28 @@ def test_a_pause_inside_a_pause_leaves_the_collector_off_until_the_outer_one_end
     assert found == [False, False, True, ["MainThread"]]
 
 
+def test_what_a_pause_built_is_not_walked_again_and_its_cycles_are_still_freed():
+    """After a pause, the records it built count as old: the next young collection does not
+    walk all of them again, and a cycle dropped during the pause is freed all the same."""
+    found = alone("""
+        import weakref
+        class Node:
+            pass
+        with perf.paused_gc():
+            records = [(i, str(i)) for i in range(50_000)]  # tracked: tuples holding a str
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            gone = weakref.ref(a)
+            del a, b
+        young = gc.get_count()[0]
+        freed = gc.collect()
+        print(json.dumps([young, gone() is None, freed > 0, len(records)]))
+    """)
+    young, cycle_freed, something_freed, kept = found
+    assert young < 1_000  # not the 50,000 tuples the pause made
+    assert cycle_freed and something_freed and kept == 50_000
+
+
 @pytest.fixture
 def pauses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every gc.disable() made in this process, by thread name."""

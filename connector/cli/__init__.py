@@ -25,6 +25,7 @@ from connector import plugins
 from connector.cli import aging, auth, books, checks, daemon, forecast, ledger, sandbox, serve
 from connector.cli.common import out
 from connector.errors import ConnectorError
+from connector.perf import frozen_at_exit
 
 if TYPE_CHECKING:  # the click Typer runs on (Typer 0.29 carries its own copy)
     from typer._click import Command, Context
@@ -134,6 +135,7 @@ def _add_plugins_once() -> None:
 
 
 def main() -> None:
+    frozen_at_exit()
     try:
         app(prog_name=PROG)  # usage errors: click's own message and exit code 2
     except ConnectorError as exc:

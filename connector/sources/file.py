@@ -11,7 +11,7 @@ import hashlib
 import io
 import re
 import tomllib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -302,9 +302,12 @@ class FileSource:
         self, records: list[tuple[int, dict[str, Any]]]
     ) -> tuple[list[Milestone], list[InvalidMilestone]]:
         wheres = [self._where(line, index) for index, (line, _) in enumerate(records, 1)]
-        places: dict[str, list[str]] = defaultdict(list)  # id -> where each record with it is
-        for (_, record), where in zip(records, wheres, strict=True):
-            places[str(record.get("id", "")).strip()].append(where)
+        ids = [str(record.get("id", "")).strip() for _, record in records]
+        counts = Counter(ids)
+        places: dict[str, list[str]] = defaultdict(list)  # an id used twice -> where each is
+        for mid, where in zip(ids, wheres, strict=True):
+            if counts[mid] > 1:
+                places[mid].append(where)
         milestones: list[Milestone] = []
         invalid: list[InvalidMilestone] = []
         for (_, record), where in zip(records, wheres, strict=True):

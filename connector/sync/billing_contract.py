@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from connector.models import (
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 ZERO = Decimal(0)
 
 # Documents that bill the contract's end; they wait for every earlier document's confirmation.
+_amount_of = attrgetter("amount")  # of a line: summed in C
 _CLOSING_KINDS = frozenset({Kind.ADJUSTMENT, Kind.RETAINAGE, Kind.CLOSEOUT})
 
 
@@ -175,8 +177,10 @@ class ContractBilling:
         if delta is None:
             delta = self._terms[terms] = timedelta(days=terms)
         after = (*self.unconfirmed, *self.planned_keys) if kind in _CLOSING_KINDS else ()
-        credit = sum((ln.amount for ln in lines), ZERO) < 0
+        credit = sum(map(_amount_of, lines), ZERO) < 0
         action = Void if void else (CreateCredit if credit else CreateInvoice)
+        same = (kind, milestones)  # this document's earlier revisions
+        revision = self.revisions[same]
         document = action(
             self.rules.business,
             self.c.id,
@@ -187,7 +191,7 @@ class ContractBilling:
             day,
             day + delta,
             tuple(lines),
-            self.revisions[(kind, milestones)],
+            revision,
             billed,
             replaces,
             after,
@@ -198,7 +202,7 @@ class ContractBilling:
         if isinstance(document, CreateCredit):
             self.out.actions.append(Settle(key, replaces))
         self.planned_keys.append(key)
-        self.revisions[(kind, milestones)] += 1
+        self.revisions[same] = revision + 1
         self.tally.add(lines)
         return document
 
