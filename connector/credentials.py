@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -104,7 +105,11 @@ class _FileReads:
     3,000 businesses would parse its 3,000 entries 3,000 times. Here the file is parsed once
     while its stamp (modification and change time, size, inode) holds, and any entry is decoded
     from that parse; a write by anyone, this process or another, changes the stamp and the next
-    read parses again. Only a backend that reads with keyrings.alt's own
+    read parses again. A stamp is only as fine as the file system's clock (a tick of the
+    kernel's, or two seconds on FAT): two writes of the same size in one tick leave the same
+    stamp. So a version whose file was modified within `RACY` of its reading is trusted only
+    while the file's bytes are still those it was read from, as git treats a "racily clean"
+    index entry. Only a backend that reads with keyrings.alt's own
     `file_base.Keyring.get_password` is parsed here; another file-backed backend has each
     entry it was asked for remembered while its file is unchanged, and Secret Service, Keychain
     and the other OS keyrings are asked every time (they hold no file of ours). This process's
@@ -146,8 +151,9 @@ class _FileReads:
         with _file_locked(path):
             raw = keyring.get_password(SERVICE, username)
             unchanged = _stamp(path) == stamp
-        if unchanged:  # nobody wrote meanwhile: `raw` is what the file holds
-            self._remember(version, username, raw)
+            read = _Read.of(path)
+        if unchanged and read is not None:  # nobody wrote meanwhile: `raw` is the file's
+            self._remember(version, username, raw, read)
         return raw
 
     def set(self, username: str, raw: str) -> None:
@@ -160,9 +166,10 @@ class _FileReads:
                 self._version = None
             keyring.set_password(SERVICE, username, raw)
             stamp = _stamp(path)
-            if path is not None and stamp is not None:
+            read = None if path is None or stamp is None else _Read.of(path)
+            if path is not None and stamp is not None and read is not None:
                 with self._lock:
-                    self._version = _FileVersion(backend, path, stamp, {username: raw})
+                    self._version = _FileVersion(backend, path, stamp, {username: raw}, read)
 
     def delete(self, username: str) -> None:
         with self._writing, _file_locked(_file_of(keyring.get_keyring())):
@@ -180,19 +187,25 @@ class _FileReads:
                     return version.config
             config = configparser.RawConfigParser()
             with _file_locked(version.path):
-                try:
+                read = _Read.of(version.path)  # connector writers wait for the lock: the
+                try:  # bytes parsed next are these
                     config.read(version.path, encoding="utf-8")
                 except Exception:  # anything unexpected: keyrings.alt reads it instead
                     return None
                 unchanged = _stamp(version.path) == version.stamp
             with self._lock:
-                if self._version is version and unchanged:
+                kept = unchanged and read is not None and version.read_from(read)
+                if self._version is version and kept:
                     version.config = config
             return config
 
-    def _remember(self, version: _FileVersion, username: str, raw: str | None) -> None:
+    def _remember(
+        self, version: _FileVersion, username: str, raw: str | None, read: _Read | None = None
+    ) -> None:
+        """`raw` is `username`'s entry in the file `version` was read from (`read`, when it
+        was read apart from that version's parse)."""
         with self._lock:
-            if self._version is version:
+            if self._version is version and (read is None or version.read_from(read)):
                 version.values[username] = raw
 
 
@@ -206,12 +219,51 @@ class _FileVersion:
     stamp: tuple[int, ...]
     # the entries' secrets: never in a repr (a traceback that shows locals prints one)
     values: dict[str, str | None] = field(default_factory=dict, repr=False)
+    # the bytes `values` and `config` come from, once read (`_Read`)
+    read: _Read | None = field(default=None, repr=False)
     config: configparser.RawConfigParser | None = field(default=None, repr=False)
 
     def of(
         self, backend: keyring.backend.KeyringBackend, path: str, stamp: tuple[int, ...]
     ) -> bool:
-        return self.backend is backend and self.path == path and self.stamp == stamp
+        """Whether the file is still this version: the same stamp and, when the stamp was
+        taken within `RACY` of a write, the same bytes."""
+        if not (self.backend is backend and self.path == path and self.stamp == stamp):
+            return False
+        read = self.read
+        if read is None or stamp[0] < read.at_ns - RACY_NS:
+            return True  # nothing read yet, or a later write would have a later stamp
+        now = _Read.of(path)
+        return now is not None and now.content == read.content
+
+    def read_from(self, read: _Read) -> bool:
+        """Take `read` as what this version holds; False when it holds another's."""
+        if self.read is None:
+            self.read = read
+        return self.read.content == read.content
+
+
+# How close to a write (ns) a stamp leaves a version in doubt (`_FileReads`): the coarsest
+# file timestamps in use, FAT's two seconds, well above a kernel tick (1 to 10 ms).
+RACY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class _Read:
+    """A keyring file's bytes and when they were read (ns since the epoch, the clock file
+    timestamps are taken from)."""
+
+    content: bytes = field(repr=False)
+    at_ns: int
+
+    @classmethod
+    def of(cls, path: str) -> _Read | None:
+        at = time.time_ns()
+        try:
+            with open(path, "rb") as f:
+                return cls(f.read(), at)
+        except OSError:
+            return None
 
 
 # How long a read or write of a file keyring waits for another process's (seconds).

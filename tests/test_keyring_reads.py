@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
+from connector import credentials
 from connector.credentials import SERVICE, TokenSet, TokenStore
 from connector.errors import CredentialsUnreadable
 
@@ -171,6 +173,40 @@ def test_a_write_by_a_second_writer_in_this_process_is_read_next(ring, parses):
     with pytest.raises(CredentialsUnreadable, match="not the JSON document the connector stores"):
         load(3)
     assert load(4) == tokens_of(4)
+
+
+def test_a_rotation_in_the_same_tick_of_a_coarse_clock_is_read_next(ring, parses, monkeypatch):
+    """On a file system whose timestamps are whole seconds, another writer rotates a token to
+    one of the same length within the second of the last read: size, inode and times are all
+    as they were, and the rotated token is read all the same (from the file's bytes)."""
+    real = credentials._stamp
+
+    def whole_seconds(path: str | None) -> tuple[int, ...] | None:
+        stamp = real(path)
+        if stamp is None:
+            return None
+        mtime, ctime, *rest = stamp
+        return (mtime - mtime % 10**9, ctime - ctime % 10**9, *rest)
+
+    monkeypatch.setattr(credentials, "_stamp", whole_seconds)
+    store, other = TokenStore(business(7), "quickbooks"), PlaintextKeyring()
+    for attempt in range(5):  # until two writes and the read between them fall in one second
+        time.sleep(1.02 - time.time() % 1)  # early in a second
+        first, rotated = (
+            replace(tokens_of(7), refresh_token=f"refresh-0007-{which}{attempt:02d}")
+            for which in ("one", "two")
+        )
+        other.set_password(SERVICE, store.username, json.dumps(asdict(first)))
+        assert load(7) == first and load(8) == tokens_of(8)
+        stamp = whole_seconds(ring.file_path)
+        other.set_password(SERVICE, store.username, json.dumps(asdict(rotated)))
+        if whole_seconds(ring.file_path) == stamp:
+            break
+    else:
+        pytest.fail("no read and writes fell in one second")
+    assert len(rotated.refresh_token) == len(first.refresh_token)
+    assert store.require().refresh_token == rotated.refresh_token
+    assert load(8) == tokens_of(8)
 
 
 def test_a_saved_token_is_in_the_keyring_before_it_is_read_back(ring, parses):
