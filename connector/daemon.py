@@ -352,6 +352,7 @@ class Daemon:
         self.businesses: dict[Path, Business] = {}
         self.stopping = threading.Event()
         self._shut = threading.Event()  # set once `_shutdown` is done
+        self._up = threading.Event()  # set once the scheduler runs, or failed to start
         self.broken: dict[Path, str] = {}  # the configs that do not load, and why
         self.digests = DigestBook(self._configs, broken=lambda: dict(self.broken))
         # A reload and the shutdown never overlap: APScheduler's shutdown holds the job store
@@ -471,6 +472,7 @@ class Daemon:
         try:
             self.scheduler.start()  # blocks until _stop
         finally:
+            self._up.set()  # a scheduler that failed to start: a shutdown waits no longer
             if self.stopping.is_set():
                 self._shut.wait()  # the scheduler may return before its syncs have finished
             else:
@@ -478,7 +480,8 @@ class Daemon:
 
     def _started(self, event: SchedulerEvent) -> None:
         """Each business's first run time, known once the scheduler has added its job (the
-        jitter is drawn then)."""
+        jitter is drawn then). From here on, a signal's shutdown can stop the scheduler."""
+        self._up.set()
         for business in self.businesses.values():
             job = self.scheduler.get_job(str(business.path))
             log.info("%s %s", _described(business), next_run(getattr(job, "next_run_time", None)))
@@ -491,9 +494,14 @@ class Daemon:
         _thread(self._shutdown)
 
     def _shutdown(self) -> None:
+        """Stop the scheduler, waiting for the syncs in flight. A signal that came while the
+        scheduler was still starting waits until it runs: stopped before, it would refuse to
+        stop (it is not running yet) and then run on, deaf to that signal."""
         try:
+            self._up.wait()
             with self._changing:
-                self.scheduler.shutdown(wait=True)
+                if self.scheduler.running:
+                    self.scheduler.shutdown(wait=True)
             self.shared.close()  # every sync has finished: their budgets' connections go too
         finally:
             self._shut.set()

@@ -84,6 +84,39 @@ def test_run_now_syncs_every_business_and_stops_cleanly_on_sigterm(tmp_path):
         assert f"[{name} run 1] sync finished: ok; invoices created 6" in log
 
 
+EARLY_SIGTERM = """
+import os, signal, sys, time
+from apscheduler.schedulers.blocking import BlockingScheduler
+real_start = BlockingScheduler.start
+def start(self, *args, **kwargs):  # SIGTERM after the handlers are in, before the scheduler runs
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)  # the signal's shutdown is under way first
+    real_start(self, *args, **kwargs)
+BlockingScheduler.start = start
+from connector.cli import main
+sys.argv = ["connector", "run", "--config-dir", sys.argv[1], "--run-now", "--workers", "2"]
+main()
+"""
+
+
+def test_a_sigterm_while_the_daemon_starts_stops_it_before_any_sync(tmp_path):
+    """systemd may stop the service the moment it started: the daemon exits, cleanly and at
+    once, rather than run on deaf to that signal until it is killed."""
+    write_business(tmp_path, "alpha")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EARLY_SIGTERM, str(tmp_path)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, log
+    assert "stopping on signal 15" in log and "Traceback" not in log, log
+    assert finished_runs(tmp_path, "alpha") == 0  # stopped before the night's first sync
+
+
 def test_the_daemon_posts_a_summary_to_the_webhook(tmp_path, webhook):
     from connector import config as config_mod
     from connector.daemon import Business, sync_business
