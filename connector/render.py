@@ -3,9 +3,10 @@ the morning email. Amounts get thousands separators here only; JSON keeps plain 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from itertools import chain, islice
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -60,15 +61,31 @@ def plan(
     """`books` (by document key, or in order) says under each document who puts the tax on
     and whether it is emailed, where the config says either: a business that sets neither
     sees no such line."""
+    documents = zip(invoices, books_of(invoices, books), strict=True)
+    plan_items(console, business, as_of, documents, skipped, caveats)
+
+
+def plan_items(
+    console: Console,
+    business: str,
+    as_of: object,
+    documents: Iterable[tuple[PlannedInvoice, DocumentBooks | None]],
+    skipped: Iterable[Skip],
+    caveats: Sequence[str] = (),
+) -> None:
+    """`plan`, of documents that may be made as they are printed (a contract at a time,
+    `plan_stream`), each with its books; `skipped` is read once they are all printed."""
     console.print(f"[bold]{esc(business)}[/bold]: plan as of {as_of}")
     for caveat in caveats:
         console.print(f"[yellow]note:[/yellow] {esc(caveat)}")
-    if not invoices:
+    documents = iter(documents)
+    first = list(islice(documents, PLAIN_ROWS + 1))  # enough to know how the plan is shown
+    if not first:
         console.print("No invoices to create.")
-    plain = len(invoices) > PLAIN_ROWS  # a large plan: written as text, in chunks
+    plain = len(first) > PLAIN_ROWS  # a large plan: written as text, in chunks
     width = console.width  # asked once: rich measures the terminal each time
     written: list[str] = []
-    for inv, booked in zip(invoices, books_of(invoices, books), strict=True):
+    for inv, booked in chain(first, documents):
         total, currency = inv.total, inv.currency
         heading, sentence = _heading(inv, total, booked)
         # `money`, written out: a large plan shows 100,000s of amounts
@@ -85,7 +102,7 @@ def plan(
         written.clear()
         _document(console, inv, heading, sentence, rows)
     console.file.write("".join(written))
-    skipped_table(console, skipped)
+    skipped_table(console, list(skipped))
 
 
 def _heading(

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as s
+from rich.console import Console
 
-from connector import exports
+from connector import exports, render
 from connector.adapters.base import LedgerAdapter, LedgerProfile
 from connector.errors import FatalTrackerError
+from connector.models import Skip
 from connector.sources.file_groups import scan
 from connector.sync.plan import books_in_order, preview
-from connector.sync.plan_stream import write_streamed
+from connector.sync.plan_stream import Documents, show_streamed, write_streamed
 from connector.sync.report import write_plan_json
 from connector_sandbox.local import BooksLocalLedger, FaultyLocalLedger
 from tests.conftest import AS_OF, Business, make_business
@@ -84,6 +88,32 @@ def whole_csv(business: Business, day: date = AS_OF) -> str:
     return out.getvalue()
 
 
+def whole_table(business: Business, day: date = AS_OF, width: int = 100) -> str:
+    """The plan's table as `connector plan` printed it before it streamed."""
+    config = business.config()
+    _, decisions = preview(config, day, ledger=business.ledger)
+    screen = io.StringIO()
+    invoices, skipped = decisions.invoices, decisions.skipped
+    books = books_in_order(config, invoices)
+    console = Console(file=screen, width=width, force_terminal=False)
+    render.plan(console, config.business.name, day, invoices, skipped, decisions.caveats, books)
+    return screen.getvalue()
+
+
+def streamed_table(
+    business: Business, day: date = AS_OF, width: int = 100
+) -> tuple[str, bool | None]:
+    screen = io.StringIO()
+    console = Console(file=screen, width=width, force_terminal=False)
+    name = business.config().business.name
+
+    def table(documents: Documents, skipped: Iterator[Skip]) -> None:
+        render.plan_items(console, name, day, documents, skipped)
+
+    problems = show_streamed(business.config(), day, table, ledger=business.ledger)
+    return screen.getvalue(), problems
+
+
 def streamed(
     business: Business, day: date = AS_OF, *, csv: bool = False
 ) -> tuple[str, bool | None]:
@@ -115,6 +145,7 @@ def test_a_streamed_plan_is_the_whole_plan_to_the_byte(tmp_path_factory, rows, c
     assert problems is not None, "this plan should have been streamed"
     assert text == whole(business)
     assert streamed(business, csv=True) == (whole_csv(business), problems)
+    assert streamed_table(business) == (whole_table(business), problems)
     plan = json.loads(text)
     skipped = {(x["milestone"], x["reason"]) for x in plan["skipped"]}
     # what a bookkeeper must see: every refused record, each with its reason
@@ -136,11 +167,13 @@ def test_contracts_the_books_cannot_take_are_held_as_in_the_whole_plan(tmp_path)
     text, _ = streamed(business)
     assert text == whole(business)
     assert streamed(business, csv=True)[0] == whole_csv(business)
+    table, _ = streamed_table(business)
+    assert table == whole_table(business) and "EUR" in table
     plan = json.loads(text)
     assert {doc["contract"] for doc in plan["invoices"]} == {"ACME-WEB"}
     held = [x for x in plan["skipped"] if x["reason"] == "invalid_contract"]
     assert {x["milestone"] for x in held} == {"BETA-1"} and "EUR" in held[0]["message"]
-    assert business.ledger.calls["profile"] == 4  # once by each plan
+    assert business.ledger.calls["profile"] == 6  # once by each plan
 
 
 def test_a_ledger_that_cannot_send_holds_the_contracts_that_email(tmp_path):
@@ -244,11 +277,36 @@ def test_the_command_streams_and_prints_the_whole_plan(tmp_path):
     assert done.returncode == 0, done.stderr  # LATE-1 waits for acceptance: no problem
     assert done.stdout == whole(business)
     assert json.loads(done.stdout)["invoices"] and done.stderr == ""
+    table = subprocess.run(
+        [*command, "--as-of", AS_OF.isoformat()],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert table.returncode == 0, table.stderr
+    assert table.stdout == whole_table(business, width=100)
+    assert "ACME-WEB milestone ACME-M1" in table.stdout
     exported = subprocess.run(  # bytes: the CSV's lines end in CRLF
         [*command, "--as-of", AS_OF.isoformat(), "--format", "csv"], capture_output=True
     )
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.decode() == whole_csv(business)
+
+
+@pytest.mark.parametrize("width", [100, 60])
+def test_a_large_streamed_table_is_the_whole_table(tmp_path, width):
+    """Over 300 documents the table is written as text; a document too wide for the terminal
+    (its long title, at 60 columns) goes through rich, in its place, in both."""
+    rows = [f"B{i:04},BETA-APP,Phase {i},,10.00,done,2026-10-01,2026-10-02" for i in range(340)]
+    long_title = "Fit-out of the east wing, second floor, including the stairwell and lifts"
+    rows.insert(170, f'B-LONG,BETA-APP,"{long_title}",,99.00,done,2026-10-01,2026-10-02')
+    rows.append("ACME-M1,ACME-WEB,Discovery,20,,done,2026-09-20,2026-09-22")
+    business = csv_business(tmp_path / "b", file_text(rows, False, False, []))
+    table, problems = streamed_table(business, width=width)
+    assert problems is False
+    assert table == whole_table(business, width=width)
+    assert table.count("BETA-APP milestone B") == 341 and "ACME-WEB milestone ACME-M1" in table
+    assert ("Fit-out of the east wing" in table) and max(map(len, table.splitlines())) <= width
 
 
 def test_the_scan_keeps_a_sorted_contract_in_one_run(tmp_path):

@@ -32,9 +32,10 @@ from connector.cli.common import (
     tracker_settings,
 )
 from connector.fleet.by_hand import shared_budgets
+from connector.models import Skip
 from connector.perf import paused_gc
 from connector.sync import billing, preview, run_once
-from connector.sync.plan_stream import write_streamed
+from connector.sync.plan_stream import Documents, show_streamed, write_streamed
 from connector.sync.report import indented, write_plan_json
 
 
@@ -51,14 +52,25 @@ def plan(
         with paused_gc():  # a large plan: 100,000s of small records, decided and printed
             with tracker_settings(cfg), shared_budgets(cfg.state_url, "connector plan"):
                 day = parse_as_of(as_of) or datetime.now(cfg.zone).date()
-                if shown is not Format.TABLE:  # nothing billed yet: a contract at a time
-                    csv = shown is Format.CSV
-                    problems = write_streamed(cfg, day, sys.stdout.write, csv=csv)
-                    if problems is not None:
-                        raise typer.Exit(1 if problems else 0)
+                problems = _streamed(cfg, day, shown)  # nothing billed yet: a contract at a time
+                if problems is not None:
+                    raise typer.Exit(1 if problems else 0)
                 day, decisions = preview(cfg, day)
             _print_plan(cfg, day, decisions, shown)
     raise typer.Exit(1 if decisions.problems else 0)
+
+
+def _streamed(cfg: config_mod.Config, day: date, shown: Format) -> bool | None:
+    """The plan shown a contract at a time (`plan_stream`): True when it has problems, None
+    when it cannot be (nothing was shown: the plan is made whole)."""
+    if shown is not Format.TABLE:
+        return write_streamed(cfg, day, sys.stdout.write, csv=shown is Format.CSV)
+    name = cfg.business.name
+
+    def table(documents: Documents, skipped: Iterator[Skip]) -> None:
+        render.plan_items(out, name, day, documents, skipped)
+
+    return show_streamed(cfg, day, table)
 
 
 def _print_plan(

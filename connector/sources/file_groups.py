@@ -193,6 +193,7 @@ def _scan(f: BinaryIO) -> tuple[list[str], dict[str | None, _Runs], set[int]] | 
     before = 0  # the offset where the next row starts
     end_line = 0
     last: _Runs | None = None
+    at_contract = at_id = 0  # the columns of the contract and the id, once the header is read
     for cells in reader:
         start_line, end_line = end_line + 1, reader.line_num
         start, before = before, at[0]
@@ -202,6 +203,11 @@ def _scan(f: BinaryIO) -> tuple[list[str], dict[str | None, _Runs], set[int]] | 
             if any(c not in _KNOWN for c in cells) or len(set(cells)) != len(cells):
                 return None  # the whole read refuses the header, in its own words
             columns = cells
+            # where the contract and the id are (past the last cell when there is no such
+            # column: every record then lacks it)
+            at_contract, at_id = (
+                cells.index(key) if key in cells else len(cells) for key in ("contract", "id")
+            )
             continue
         if not cells:
             if last is not None:  # a blank line joins the run before it, so runs stay whole
@@ -209,14 +215,15 @@ def _scan(f: BinaryIO) -> tuple[list[str], dict[str | None, _Runs], set[int]] | 
             continue
         if len(cells) > len(columns):
             return None
-        cleaned = cleaned_cells(columns, cells)
-        if not cleaned:
+        # the two cells `cleaned_cells` would give, without the record of every cell
+        contract = cells[at_contract].strip() if at_contract < len(cells) else ""
+        mid = cells[at_id].strip() if at_id < len(cells) else ""
+        if not (contract or mid or any(map(str.strip, cells))):  # a row of blank cells
             if last is not None:
                 last.add(start, before, start_line)
             continue
-        last = runs[cleaned.get("contract") or None]
+        last = runs[contract or None]
         last.add(start, before, start_line)
-        mid = cleaned.get("id")
         if mid:
             h = hash(mid)
             if h in seen:

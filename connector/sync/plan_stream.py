@@ -1,14 +1,15 @@
-"""`connector plan --json` (and `--format csv`) one contract at a time, for a business with
-nothing billed yet.
+"""`connector plan` (its table, `--json` and `--format csv`) one contract at a time, for a
+business with nothing billed yet.
 
 A first plan of a million milestones held them all, their decisions and their documents at
 once: 1.8 GB. Billing decides each contract on its own (`billing_contract`), and with no
 invoice in the state there is no history, no intent in doubt and no payment to ask the
 ledger about, so each contract's milestones can be read (`ContractGroups`), billed, checked
-against the company's books and printed, then dropped. The JSON and the CSV are the same, to
-the character, as `preview` and `write_plan_json` or `exports.plan_rows` give (a test compares
-them); what has to wait for the end (the skipped milestones, listed after every document)
-waits in a temporary file, not in memory.
+against the company's books and shown, then dropped. The table, the JSON and the CSV are the
+same, to the character, as `preview` and `render.plan`, `write_plan_json` or
+`exports.plan_rows` give (a test compares them); what has to wait for the end (the skipped
+milestones, listed after every document) waits in a temporary file, not in memory, until
+it is shown (the table, whose columns fit its longest cells, holds it then).
 
 Used only when the source can hand out milestones by contract (the file source on a CSV) and
 the state holds no invoice; any other plan is made whole by `preview`.
@@ -54,9 +55,12 @@ from connector.sync.schema import Delivery
 from connector.sync.tonight import Tonight
 
 Write = Callable[[str], object]
+Documents = Iterator[tuple[PlannedInvoice, DocumentBooks | None]]
+# What shows a plan: its documents with their books, then (once those are all read) what
+# is not billed.
+Show = Callable[[Documents, Iterator[Skip]], None]
 
 
-@paused_gc()
 def write_streamed(
     config: Config,
     as_of: date,
@@ -68,6 +72,24 @@ def write_streamed(
     """The plan's JSON (or, with `csv`, its CSV export) written to `write`, a contract at a
     time; True when it has problems (the command exits 1), None when this plan cannot be
     streamed (nothing was written)."""
+    name = config.business.name
+
+    def export(documents: Documents, skipped: Iterator[Skip]) -> None:
+        rows = exports.plan_rows(name, as_of, (doc for doc, _ in documents), skipped)
+        exports.write_csv(write, exports.PLAN_COLUMNS, rows)
+
+    def dump(documents: Documents, skipped: Iterator[Skip]) -> None:
+        write_plan_items(write, name, as_of, documents, skipped)
+
+    return show_streamed(config, as_of, export if csv else dump, ledger)
+
+
+@paused_gc()
+def show_streamed(
+    config: Config, as_of: date, show: Show, ledger: LedgerAdapter | None = None
+) -> bool | None:
+    """The plan handed to `show` a contract at a time (the table, the JSON, the CSV); True
+    when it has problems, None when it cannot be streamed (`show` was not called)."""
     source = config.source()
     if not isinstance(source, ReadsByContract):
         return None
@@ -82,17 +104,11 @@ def write_streamed(
     groups = source.by_contract()
     if groups is None:
         return None
-    name = config.business.name
     with groups, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         plan = _Streamed(config, as_of, groups, _once(ledger, config), spool)
         if not plan.read_setup():
             return None  # the whole plan says why the books were not checked, as ever
-        if csv:
-            documents = (doc for doc, _ in plan.documents())
-            rows = exports.plan_rows(name, as_of, documents, plan.skipped())
-            exports.write_csv(write, exports.PLAN_COLUMNS, rows)
-            return plan.problems
-        write_plan_items(write, name, as_of, plan.documents(), plan.skipped())
+        show(plan.documents(), plan.skipped())
         return plan.problems
 
 
@@ -179,10 +195,13 @@ class _Streamed:
         if not creating:
             return False
         held = self.held
-        whats = [what for i in going for what in what_held(i.row)]
         problems = []
         if held.profile is not None:
             problems = [h.problem for h in books_holds(held.profile, self.config, creating)]
+        sends = held.cannot_send and any(c.row.delivery == Delivery.WANTED for c in creating)
+        if not (problems or sends):
+            return False
+        whats = [what for i in going for what in what_held(i.row)]
         said: set[tuple[str, str]] = set()  # two problems may read alike: said once
         for problem in problems:
             why = held_why(problem, [contract_id])
@@ -190,14 +209,12 @@ class _Streamed:
                 if (what, why) not in said:
                     said.add((what, why))
                     self.held_skips.append(Skip(what, contract_id, Reason.INVALID_CONTRACT, why))
-        sends = held.cannot_send and any(c.row.delivery == Delivery.WANTED for c in creating)
         if sends:
             held.send_held.append(contract_id)
             for what in whats:
                 held.send_whats.setdefault(what, contract_id)
-        if problems or sends:
-            self.problems = True
-        return bool(problems or sends)
+        self.problems = True
+        return True
 
     def read_setup(self) -> bool:
         """The company's setup, read once before anything is printed, for every contract of
