@@ -63,7 +63,7 @@ def aging(
     currency (never added together): for one business, or for every business in a folder and
     across them all. Exits 1 when something is left out of the figures (an invoice the ledger
     has not confirmed, a business that cannot load)."""
-    from connector.daemon import config_files
+    from connector.business_configs import config_files
 
     config, config_dir = pick_configs(config, config_dir)  # or the folder in $CONNECTOR_CONFIG_DIR
     day = parse_as_of(as_of)

@@ -149,7 +149,7 @@ def status(
     """What is billed, paid, outstanding and overdue, and what needs a person: per contract and
     invoice for one business, or one line per business for a folder of them. Exits 1 when
     something needs a person or a business cannot load, as plan and sync do."""
-    from connector.daemon import config_files
+    from connector.business_configs import config_files
     from connector.overview import CannotLoad, business_status, overview
 
     shown = pick_format(output, as_json)

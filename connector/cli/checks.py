@@ -58,7 +58,7 @@ def config_check(config: ConfigOpt) -> None:
 def doctor(config: OneConfigOpt = None, config_dir: ConfigDirOpt = None) -> None:
     """Can each business sync tonight? Config, state, keyring, credentials, ledger (and the
     company's setup against what the config asks of it), tracker."""
-    from connector.daemon import config_files
+    from connector.business_configs import config_files
     from connector.doctor import check_business
 
     config, config_dir = pick_configs(config, config_dir)

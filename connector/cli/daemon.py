@@ -72,7 +72,8 @@ def run(
 
     With every business's state in one PostgreSQL database this process is a worker of the
     fleet: start as many as wanted, on any machines, with the same config folder."""
-    from connector.daemon import Daemon, config_files, load_all
+    from connector.business_configs import config_files, load_all
+    from connector.daemon import Daemon
     from connector.fleet import fleet_url
     from connector.logs import setup_logging
 

@@ -122,7 +122,7 @@ def forecast(
     over their planned dates. --backtest WEEKS measures the forecast made WEEKS weeks ago
     against what was paid. Exits 1 when something is left out of the figures (the tracker
     could not be read, a business cannot load)."""
-    from connector.daemon import config_files
+    from connector.business_configs import config_files
 
     _weeks(weeks, "--weeks")
     if replay is not None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 
-from connector.daemon import Business, config_files, load_all, next_run, stray_files, warn_strays
+from connector.business_configs import Business, config_files, load_all, stray_files, warn_strays
+from connector.daemon import next_run
 from connector.errors import UserError
 
 log = logging.getLogger("connector.fleet")

@@ -27,8 +27,9 @@ from procrastinate.jobs import Job, JobDeferrer
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector.business_configs import Business
 from connector.config import Config
-from connector.daemon import Business, run_business
+from connector.daemon import run_business
 from connector.errors import LockHeld, StateError
 from connector.fleet import digests
 from connector.fleet.folder import Folder

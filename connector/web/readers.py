@@ -85,7 +85,7 @@ class Folder:
     as_of: date | None = None
 
     def paths(self) -> dict[str, Path]:
-        from connector.daemon import config_files
+        from connector.business_configs import config_files
 
         found = config_files(self.config, self.config_dir, allow_none=True)
         return {path.stem: path for path in found}
