@@ -17,7 +17,16 @@ from rich.table import Table
 from connector.errors import naming_config
 from connector.models import PROBLEM_REASONS, PlannedInvoice, Skip
 from connector.money import grouped
-from connector.render_grid import PLAIN_ROWS, Col, Loud, Red, amount, grid, plain_document
+from connector.render_grid import (
+    PLAIN_ROWS,
+    Col,
+    Loud,
+    Red,
+    amount,
+    grid,
+    plain_document,
+    spooled_grid,
+)
 from connector.sync.report import BooksOf, DocumentBooks, SyncReport, TaxBy, books_of
 from connector.sync.status import (
     Attention,
@@ -102,7 +111,7 @@ def plan_items(
         written.clear()
         _document(console, inv, heading, sentence, rows)
     console.file.write("".join(written))
-    skipped_table(console, list(skipped))
+    skipped_table(console, skipped)
 
 
 def _heading(
@@ -145,24 +154,22 @@ def _document(
     console.print(table)
 
 
-def skipped_table(console: Console, skipped: list[Skip]) -> None:
-    if not skipped:
-        return
-    rows = [
+def skipped_table(console: Console, skipped: Iterable[Skip]) -> None:
+    """The milestones not billed, and why: from a list, or read once from a first plan made a
+    contract at a time (`plan_stream`), which may skip a million (`spooled_grid`)."""
+    rows = (
         (
             printable(s.milestone),
             Red(s.reason) if s.reason in PROBLEM_REASONS else str(s.reason),
             s.message,
         )
         for s in skipped
-    ]
-    grid(
-        console,
-        "Not billed",
-        [Col("Milestone", key=True), Col("Reason"), Col("Why", wrap=True)],
-        rows,
-        tight=False,
     )
+    columns = [Col("Milestone", key=True), Col("Reason"), Col("Why", wrap=True)]
+    if not isinstance(skipped, Sequence):
+        spooled_grid(console, "Not billed", columns, rows, tight=False)
+    elif skipped:
+        grid(console, "Not billed", columns, list(rows), tight=False)
 
 
 def sync(console: Console, err: Console, report: SyncReport, config: object = None) -> None:

@@ -5,8 +5,10 @@ rich lays out every cell (about half a millisecond a row: 77,000 invoices took 4
 
 from __future__ import annotations
 
+import json
+import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rich import box
@@ -174,6 +176,19 @@ def plain_table(
     """The text rich prints for such a table when it fits, built with str methods alone;
     `widths` when `natural_widths` already measured them."""
     widths = list(widths) if widths is not None else natural_widths(columns, rows)
+    return "\n".join(plain_lines(title, columns, rows, widths, tight=tight)) + "\n"
+
+
+def plain_lines(
+    title: str,
+    columns: Sequence[Col],
+    rows: Iterable[Sequence[str]],
+    widths: Sequence[int],
+    *,
+    tight: bool = True,
+) -> Iterator[str]:
+    """`plain_table`'s lines, one at a time: `rows` may be read from a file as they are
+    written (`spooled_grid`)."""
     gap, edge = ("  ", " ") if tight else ("   ", "  ")
     total = sum(widths) + len(gap) * (len(widths) - 1) + 2 * len(edge)
 
@@ -193,12 +208,55 @@ def plain_table(
         return edge + gap.join(parts) + edge
 
     # the title wraps at the table's width, as rich wraps it
-    out = [_pad(text, total, False) for text in textwrap.wrap(title, total) or [""]]
-    out += [" " * total, line([c.name for c in columns])]
-    out.append(" " + "─" * (total - 2) + " ")
-    out += [line(row) for row in rows]
-    out.append(" " * total)
-    return "\n".join(out) + "\n"
+    for text in textwrap.wrap(title, total) or [""]:
+        yield _pad(text, total, False)
+    yield " " * total
+    yield line([c.name for c in columns])
+    yield " " + "─" * (total - 2) + " "
+    yield from map(line, rows)
+    yield " " * total
+
+
+_MARKS: dict[type, int] = {Red: 1, Loud: 2}  # how `spooled_grid` keeps a cell's colour
+_MARKED: tuple[type[str], ...] = (str, Red, Loud)
+
+
+def spooled_grid(
+    console: Console,
+    title: str,
+    columns: Sequence[Col],
+    rows: Iterable[Sequence[str]],
+    *,
+    tight: bool = True,
+) -> None:
+    """`grid` of rows that are read once and may be too many to hold (a first plan's skipped
+    milestones, a million of them): measured as they come and kept in a temporary file, then
+    written from it a line at a time when the table is large; a small one is laid out by
+    `grid` as ever. For columns that never move below (`Col.below` 0): a large table runs
+    past the margin, as `grid` writes it."""
+    assert not any(c.below for c in columns), "a spooled table keeps every column"
+    widths = [max(cell_len(c.name), c.min_width) for c in columns]
+    count = 0
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        for row in rows:
+            count += 1
+            widths = [max(w, _cells(cell)) for w, cell in zip(widths, row, strict=True)]
+            # a red cell says so in the file, for a small table's colours
+            spool.write(json.dumps([[c, _MARKS.get(type(c), 0)] for c in row]) + "\n")
+        if not count:
+            return
+        spool.seek(0)
+        kept = (tuple(_MARKED[m](c) for c, m in json.loads(text)) for text in spool)
+        if count <= PLAIN_ROWS:
+            grid(console, title, columns, list(kept), tight=tight)
+            return
+        written: list[str] = []
+        for text in plain_lines(title, columns, kept, widths, tight=tight):
+            written.append(text)
+            if len(written) >= 1000:
+                console.file.write("\n".join(written) + "\n")
+                written.clear()
+        console.file.write("".join(f"{text}\n" for text in written))
 
 
 def plain_document(

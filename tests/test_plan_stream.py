@@ -301,11 +301,15 @@ def test_a_large_streamed_table_is_the_whole_table(tmp_path, width):
     long_title = "Fit-out of the east wing, second floor, including the stairwell and lifts"
     rows.insert(170, f'B-LONG,BETA-APP,"{long_title}",,99.00,done,2026-10-01,2026-10-02')
     rows.append("ACME-M1,ACME-WEB,Discovery,20,,done,2026-09-20,2026-09-22")
+    # and over 300 not billed: their table too is written as text, from a temporary file
+    rows += [f"W{i:04},BETA-APP,Later {i},,5.00,open,," for i in range(320)]
+    rows.append("工程-1,BETA-APP,Wide ids are measured as the terminal shows them,,5.00,open,,")
     business = csv_business(tmp_path / "b", file_text(rows, False, False, []))
     table, problems = streamed_table(business, width=width)
     assert problems is False
     assert table == whole_table(business, width=width)
     assert table.count("BETA-APP milestone B") == 341 and "ACME-WEB milestone ACME-M1" in table
+    assert "Not billed" in table and table.count("is not done yet") == 321
     assert ("Fit-out of the east wing" in table) and max(map(len, table.splitlines())) <= width
 
 
