@@ -30,7 +30,7 @@ from connector.adapters.base import (
 )
 from connector.config import Config
 from connector.errors import RetriableLedgerError, SkippableLedgerError
-from connector.models import Reason, Skip
+from connector.models import PlannedInvoice, Reason, Skip
 from connector.sync import preflight
 from connector.sync.outbox import Creation
 from connector.sync.report import SyncReport
@@ -60,7 +60,11 @@ def holds(config: Config, ledger: LedgerAdapter, tonight: Tonight) -> list[Hold]
         return []
     found = _cannot_send(ledger, creating)
     profile = profile_of(config, ledger, list(dict.fromkeys(c.row.contract for c in creating)))
-    return found if profile is None else books_holds(profile, config, creating) + found
+    if profile is None:
+        return found
+    return (
+        books_holds(profile, config, list(dict.fromkeys(c.row.contract for c in creating))) + found
+    )
 
 
 def profile_of(
@@ -76,9 +80,9 @@ def profile_of(
     return None
 
 
-def books_holds(profile: LedgerProfile, config: Config, creating: Sequence[Creation]) -> list[Hold]:
-    """Each contract's mismatches with the company's books, in the order of tonight's documents."""
-    contracts = list(dict.fromkeys(c.row.contract for c in creating))
+def books_holds(profile: LedgerProfile, config: Config, contracts: Sequence[str]) -> list[Hold]:
+    """Each contract's mismatches with the company's books, in the order given (that of
+    tonight's documents)."""
     return [
         Hold((booking.contract,), problem)
         for booking in preflight.bookings(config, contracts)
@@ -109,9 +113,10 @@ def held_why(problem: str, contracts: Sequence[str]) -> str:
     return f"{problem}; tonight's documents of {_contracts(contracts)} are held until this is fixed"
 
 
-def what_held(row: InvoiceRow) -> tuple[str, ...]:
-    """What a held document's skips name: its milestones, or the document itself."""
-    return row.milestones or (f"{row.contract} {row.kind}",)
+def what_held(document: InvoiceRow | PlannedInvoice) -> tuple[str, ...]:
+    """What a held document's skips name: its milestones, or the document itself (as its row
+    records it, or as billing planned it)."""
+    return document.milestones or (f"{document.contract} {document.kind}",)
 
 
 def _contracts(names: Sequence[str]) -> str:

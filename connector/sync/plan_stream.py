@@ -44,15 +44,13 @@ from connector.perf import paused_gc
 from connector.sources.base import ReadsByContract
 from connector.sources.file_groups import ContractGroups, GroupRead
 from connector.sync import state as st
-from connector.sync.actions import documents
+from connector.sync.actions import CreateCredit, CreateInvoice, documents
 from connector.sync.billing import Decisions, invalid_skip, other_currency, unknown_contract
 from connector.sync.billing_contract import ContractBilling
 from connector.sync.holding import books_holds, held_why, profile_of, send_problem, what_held
-from connector.sync.outbox import Creation, intents, sort_retirements
+from connector.sync.outbox import emailed
 from connector.sync.plan import _once, books_in_order
 from connector.sync.report import DocumentBooks, write_plan_items
-from connector.sync.schema import Delivery
-from connector.sync.tonight import Tonight
 
 Write = Callable[[str], object]
 Documents = Iterator[tuple[PlannedInvoice, DocumentBooks | None]]
@@ -177,31 +175,27 @@ class _Streamed:
         ).run()
         for s in out.skipped:
             self._spool(s)
-        planned = intents(
-            out.actions,
-            lambda c: self.config.books_for(c).send_on_create,
-            out.keys,
-            stored=False,
-        )
-        tonight = Tonight(out, sort_retirements(planned, [], {}), [i.key for i in planned])
-        if self._holds(contract_id, tonight):
+        # With nothing billed before, every document goes tonight (no void or credit note
+        # retires an earlier one: `outbox.sort_retirements`), in billing's order.
+        docs = documents(out.actions)
+        if self._holds(contract_id, docs):
             return []
-        return documents(tonight.actions())
+        return docs
 
-    def _holds(self, contract_id: str, tonight: Tonight) -> bool:
-        """Whether the contract's documents are held, as `holding.hold` holds them."""
-        going = tonight.retirements.going
-        creating = [i for i in going if isinstance(i, Creation) and i.row.total_minor]
+    def _holds(self, contract_id: str, docs: list[PlannedInvoice]) -> bool:
+        """Whether the contract's documents are held, as `holding.hold` holds them: read off
+        the documents, as their intents' rows (`outbox.intent_row`) would record them."""
+        creating = [d for d in docs if isinstance(d, CreateInvoice | CreateCredit) and d.total]
         if not creating:
             return False
         held = self.held
         problems = []
         if held.profile is not None:
-            problems = [h.problem for h in books_holds(held.profile, self.config, creating)]
-        sends = held.cannot_send and any(c.row.delivery == Delivery.WANTED for c in creating)
+            problems = [h.problem for h in books_holds(held.profile, self.config, [contract_id])]
+        sends = held.cannot_send and any(emailed(d, self._sends) for d in creating)
         if not (problems or sends):
             return False
-        whats = [what for i in going for what in what_held(i.row)]
+        whats = [what for d in docs for what in what_held(d)]
         said: set[tuple[str, str]] = set()  # two problems may read alike: said once
         for problem in problems:
             why = held_why(problem, [contract_id])
@@ -215,6 +209,9 @@ class _Streamed:
                 held.send_whats.setdefault(what, contract_id)
         self.problems = True
         return True
+
+    def _sends(self, contract: str) -> bool:
+        return self.config.books_for(contract).send_on_create
 
     def read_setup(self) -> bool:
         """The company's setup, read once before anything is printed, for every contract of
