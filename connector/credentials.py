@@ -149,10 +149,12 @@ class _FileReads:
                 return raw
         # not ours to parse, the parse failed, or the entry is not as expected: keyrings.alt
         with _file_locked(path):
-            raw = keyring.get_password(SERVICE, username)
+            read = _Read.of(path)  # the bytes before and after: `raw` is of these when both
+            raw = keyring.get_password(SERVICE, username)  # are the same (a writer outside
+            after = _Read.of(path)  # the lock, an admin's `keyring set`, may write between)
             unchanged = _stamp(path) == stamp
-            read = _Read.of(path)
-        if unchanged and read is not None:  # nobody wrote meanwhile: `raw` is the file's
+        same = read is not None and after is not None and read.content == after.content
+        if unchanged and read is not None and same:  # nobody wrote meanwhile
             self._remember(version, username, raw, read)
         return raw
 
@@ -167,6 +169,11 @@ class _FileReads:
             keyring.set_password(SERVICE, username, raw)
             stamp = _stamp(path)
             read = None if path is None or stamp is None else _Read.of(path)
+            # connector's writers wait for the lock; one outside it writing between this
+            # write and that read changes the stamp, but for one of the same size in the
+            # same clock tick, which nothing here can see
+            if read is not None and _stamp(path) != stamp:
+                read = None
             if path is not None and stamp is not None and read is not None:
                 with self._lock:
                     self._version = _FileVersion(backend, path, stamp, {username: raw}, read)
@@ -226,15 +233,20 @@ class _FileVersion:
     def of(
         self, backend: keyring.backend.KeyringBackend, path: str, stamp: tuple[int, ...]
     ) -> bool:
-        """Whether the file is still this version: the same stamp and, when the stamp was
-        taken within `RACY` of a write, the same bytes."""
+        """Whether the file is still this version: the same stamp and, when its bytes were
+        read within `RACY_NS` of its last write, the same bytes. Its times are the later of
+        the modification and the change time (a copy that keeps an old modification time is
+        still a fresh write)."""
         if not (self.backend is backend and self.path == path and self.stamp == stamp):
             return False
         read = self.read
-        if read is None or stamp[0] < read.at_ns - RACY_NS:
+        if read is None or max(stamp[0], stamp[1]) < read.at_ns - RACY_NS:
             return True  # nothing read yet, or a later write would have a later stamp
         now = _Read.of(path)
-        return now is not None and now.content == read.content
+        if now is None or now.content != read.content:
+            return False
+        self.read = now  # the same bytes, read later: once 2 s old, the stamp says enough
+        return True
 
     def read_from(self, read: _Read) -> bool:
         """Take `read` as what this version holds; False when it holds another's."""

@@ -209,6 +209,31 @@ def test_a_rotation_in_the_same_tick_of_a_coarse_clock_is_read_next(ring, parses
     assert load(8) == tokens_of(8)
 
 
+def test_a_file_left_alone_is_answered_from_its_parse_without_reading_it(ring, parses, monkeypatch):
+    """Just after a write the file's bytes are compared on every read; once the file is older
+    than the coarsest file clock (here made 0.2 s), its stamp alone vouches for the parse."""
+    monkeypatch.setattr(credentials, "RACY_NS", 200_000_000)
+    reads: list[str] = []
+    real = credentials._Read.of
+
+    def read_of(path: str) -> credentials._Read | None:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(credentials._Read, "of", staticmethod(read_of))
+    store = TokenStore(business(5), "quickbooks")
+    store.save(replace(tokens_of(5), refresh_token="refresh-0005-again"))
+    assert load_all()[5].refresh_token == "refresh-0005-again"
+    time.sleep(0.3)
+    reads.clear()
+    before = len(parses)
+    assert load_all() == [
+        replace(tokens_of(5), refresh_token="refresh-0005-again") if n == 5 else tokens_of(n)
+        for n in range(BUSINESSES)
+    ]
+    assert len(reads) <= 1 and len(parses) == before  # once to see it is unchanged, then none
+
+
 def test_a_saved_token_is_in_the_keyring_before_it_is_read_back(ring, parses):
     load_all()
     store = TokenStore(business(11), "quickbooks")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -140,13 +141,17 @@ def test_most_rows_of_a_plain_csv_are_read_the_quick_way(tmp_path):
     ]
 
 
-def test_terms_of_a_digit_that_is_no_number_are_refused_with_a_message(tmp_path):
+@pytest.mark.parametrize("terms", ["\u00b2", "9" * 5000])
+def test_terms_that_are_no_number_of_days_are_refused_with_a_message(tmp_path, terms):
+    """A digit int() refuses, and more digits than it will read: the record is refused, the
+    others are read."""
     path = tmp_path / "m.csv"
     path.write_text(
-        "id,contract,percent,status,completed,terms_days\nM1,C1,20,done,2026-01-05,\u00b2\n"
+        "id,contract,percent,status,completed,terms_days\n"
+        f"M1,C1,20,done,2026-01-05,{terms}\nM2,C1,20,done,2026-01-05,030\n"
     )
     batch = FileSource(path).read(None)
-    assert not batch.milestones
+    assert [(m.id, m.terms_days) for m in batch.milestones] == [("M2", 30)]
     (bad,) = batch.invalid
     assert "m.csv, line 2" in bad.message
     assert "terms_days: expected a whole number of days from 0 to 3650" in bad.message

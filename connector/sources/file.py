@@ -100,8 +100,11 @@ def _terms(record: dict[str, Any], problems: list[str]) -> int | None:
     value = record.get("terms_days")
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdecimal():  # "²" is a digit int() refuses
-        value = int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    # "²" is a digit int() refuses, and 5,000 nines a number it will not read: neither is
+    # a number of days
+    if text.isdecimal() and len(text.lstrip("0")) <= 4:
+        value = int(text)
     if type(value) is not int or not 0 <= value <= 3650:
         problems.append(
             f"terms_days: expected a whole number of days from 0 to 3650, got {value!r}"
@@ -364,7 +367,7 @@ def plain_record(record: dict[str, Any], where: str) -> Milestone | None:
         return None
     terms = get("terms_days")
     if terms is not None:
-        if type(terms) is not str or not (terms.isascii() and terms.isdigit()):
+        if type(terms) is not str or not (terms.isascii() and terms.isdigit()) or len(terms) > 4:
             return None
         if int(terms) > 3650:
             return None
