@@ -16,6 +16,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 from connector.models import PlannedInvoice, Skip
 from connector.money import fmt
@@ -47,6 +48,9 @@ def csv_of(rows: Iterable[Sequence[str]]) -> str:
 
 
 def cell(value: Cell) -> str:
+    written = _WRITTEN.get(type(value))  # a plan of 100,000 milestones has 3,500,000 cells
+    if written is not None:
+        return written(value)
     if value is None:
         return ""
     if isinstance(value, Decimal):
@@ -56,6 +60,21 @@ def cell(value: Cell) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return text_cell(value)
+
+
+def _nothing(value: None) -> str:
+    return ""
+
+
+# `cell` by the value's exact type, where it is one of these (a subclass takes the long way)
+_WRITTEN: dict[type, Callable[[Any], str]] = {
+    str: text_cell,
+    Decimal: fmt,
+    int: str,
+    bool: str,
+    dt.date: dt.date.isoformat,
+    type(None): _nothing,
+}
 
 
 def write_csv(
