@@ -153,9 +153,8 @@ class _FileReads:
             raw = keyring.get_password(SERVICE, username)  # are the same (a writer outside
             after = _Read.of(path)  # the lock, an admin's `keyring set`, may write between)
             unchanged = _stamp(path) == stamp
-        same = read is not None and after is not None and read.content == after.content
-        if unchanged and read is not None and same:  # nobody wrote meanwhile
-            self._remember(version, username, raw, read)
+        if unchanged and read is not None and after is not None and read.content == after.content:
+            self._remember(version, username, raw, read)  # nobody wrote meanwhile
         return raw
 
     def set(self, username: str, raw: str) -> None:
@@ -168,15 +167,14 @@ class _FileReads:
                 self._version = None
             keyring.set_password(SERVICE, username, raw)
             stamp = _stamp(path)
-            read = None if path is None or stamp is None else _Read.of(path)
-            # connector's writers wait for the lock; one outside it writing between this
-            # write and that read changes the stamp, but for one of the same size in the
-            # same clock tick, which nothing here can see
-            if read is not None and _stamp(path) != stamp:
-                read = None
-            if path is not None and stamp is not None and read is not None:
-                with self._lock:
-                    self._version = _FileVersion(backend, path, stamp, {username: raw}, read)
+            if path is not None and stamp is not None:
+                read = _Read.of(path)
+                # connector's writers wait for the lock; one outside it writing between this
+                # write and that read changes the stamp, but for one of the same size in the
+                # same clock tick, which nothing here can see
+                if read is not None and _stamp(path) == stamp:
+                    with self._lock:
+                        self._version = _FileVersion(backend, path, stamp, {username: raw}, read)
 
     def delete(self, username: str) -> None:
         with self._writing, _file_locked(_file_of(keyring.get_keyring())):

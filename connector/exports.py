@@ -48,31 +48,28 @@ def csv_of(rows: Iterable[Sequence[str]]) -> str:
 
 
 def cell(value: Cell) -> str:
-    written = _WRITTEN.get(type(value))  # a plan of 100,000 milestones has 3,500,000 cells
-    if written is not None:
-        return written(value)
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return fmt(value)
-    if isinstance(value, bool | int):
-        return str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return text_cell(value)
+    """A value as its cell: by its type, looked up once (a plan of 100,000 milestones has
+    3,500,000 cells); a subclass (a datetime, a text enum) as the nearest type it is one of."""
+    written = _WRITTEN.get(type(value))
+    if written is None:
+        written = next((_WRITTEN[t] for t in type(value).__mro__ if t in _WRITTEN), str)
+    return written(value)
 
 
 def _nothing(value: None) -> str:
     return ""
 
 
-# `cell` by the value's exact type, where it is one of these (a subclass takes the long way)
+def _iso(value: dt.date) -> str:
+    return value.isoformat()  # a datetime's own: with its time
+
+
 _WRITTEN: dict[type, Callable[[Any], str]] = {
     str: text_cell,
     Decimal: fmt,
     int: str,
     bool: str,
-    dt.date: dt.date.isoformat,
+    dt.date: _iso,
     type(None): _nothing,
 }
 

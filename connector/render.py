@@ -97,9 +97,8 @@ def plan_items(
     for inv, booked in chain(first, documents):
         total, currency = inv.total, inv.currency
         heading, sentence = _heading(inv, total, booked)
-        # `money`, written out: a large plan shows 100,000s of amounts
-        rows = [(line.description, f"{line.amount:,f} {currency}") for line in inv.lines]
-        rows.append(("Total", f"{total:,f} {currency}"))
+        rows = [(line.description, money(line.amount, currency)) for line in inv.lines]
+        rows.append(("Total", money(total, currency)))
         text = plain_document(heading, sentence, rows, width) if plain else None
         if text is not None:
             written.append(text)

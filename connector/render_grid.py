@@ -111,7 +111,7 @@ def table_width(widths: Sequence[int], *, tight: bool = True) -> int:
 
 def natural_widths(columns: Sequence[Col], rows: Sequence[Sequence[str]]) -> list[int]:
     """Each column's width with nothing cut: its widest cell or its name, or its minimum."""
-    widths = [max(cell_len(c.name), c.min_width) for c in columns]
+    widths = _named_widths(columns)
     if not rows:
         return widths
     for n, cells in enumerate(zip(*rows, strict=True)):  # a column at a time, at C speed
@@ -121,6 +121,11 @@ def natural_widths(columns: Sequence[Col], rows: Sequence[Sequence[str]]) -> lis
             widest = max(len(c) if c.isascii() else cell_len(c) for c in cells)
         widths[n] = max(widths[n], widest)
     return widths
+
+
+def _named_widths(columns: Sequence[Col]) -> list[int]:
+    """Each column's width before its cells: its name's, or its minimum."""
+    return [max(cell_len(c.name), c.min_width) for c in columns]
 
 
 def split(
@@ -235,7 +240,7 @@ def spooled_grid(
     `grid` as ever. For columns that never move below (`Col.below` 0): a large table runs
     past the margin, as `grid` writes it."""
     assert not any(c.below for c in columns), "a spooled table keeps every column"
-    widths = [max(cell_len(c.name), c.min_width) for c in columns]
+    widths = _named_widths(columns)
     count = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         for row in rows:
@@ -254,9 +259,9 @@ def spooled_grid(
         for text in plain_lines(title, columns, kept, widths, tight=tight):
             written.append(text)
             if len(written) >= 1000:
-                console.file.write("\n".join(written) + "\n")
+                console.file.write("".join(f"{line}\n" for line in written))
                 written.clear()
-        console.file.write("".join(f"{text}\n" for text in written))
+        console.file.write("".join(f"{line}\n" for line in written))
 
 
 def plain_document(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.errors import FatalTrackerError
 from connector.models import InvalidMilestone, Milestone, Status
-from connector.money import MoneyError, parse_decimal, parse_percent
+from connector.money import HUNDRED, MoneyError, parse_decimal, parse_percent
 from connector.perf import paused_gc
 from connector.plugins import PluginContext
 from connector.sources.base import SourceBatch
@@ -350,7 +350,7 @@ def plain_record(record: dict[str, Any], where: str) -> Milestone | None:
         if not _PLAIN_NUMBER.match(raw_percent):
             return None
         percent = Decimal(raw_percent)
-        if percent > _HUNDRED:
+        if percent > HUNDRED:
             return None
     elif type(raw_amount) is str and _PLAIN_NUMBER.match(raw_amount):
         amount = Decimal(raw_amount)
@@ -369,9 +369,9 @@ def plain_record(record: dict[str, Any], where: str) -> Milestone | None:
     if terms is not None:
         if type(terms) is not str or not (terms.isascii() and terms.isdigit()) or len(terms) > 4:
             return None
-        if int(terms) > 3650:
-            return None
         terms = int(terms)
+        if terms > 3650:
+            return None
     if status is None or (status is Status.DONE and completed is None):
         return None
     currency = None  # a file's amounts are in the contract's currency
@@ -382,7 +382,6 @@ def plain_record(record: dict[str, Any], where: str) -> Milestone | None:
 # What `plain_record` reads as a number: the ASCII digits `parse_decimal` takes, with no sign, no
 # spaces and no "%" (`parse_percent` strips one), so never below zero.
 _PLAIN_NUMBER = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,6})?\Z")
-_HUNDRED = Decimal(100)
 
 
 def cleaned_cells(columns: list[str], cells: list[str]) -> dict[str, str]:
@@ -395,9 +394,10 @@ def record_or_invalid(
     record: dict[str, Any], where: str, places: Mapping[str, list[str]]
 ) -> Milestone | InvalidMilestone:
     """One record of the file as a milestone, or as the invalid one that says why. `places`
-    lists where each id is used (a duplicate id is none of its records' to bill)."""
+    lists where each id used more than once is (a duplicate id is none of its records' to
+    bill); an id it lacks is used once."""
     plain = plain_record(record, where)
-    if plain is not None and len(places.get(plain.id, ())) <= 1:  # not a duplicate id
+    if plain is not None and plain.id not in places:  # not a duplicate id
         return plain
     problems: list[str] = []
     mid = str(record.get("id", "")).strip() or None

@@ -59,12 +59,9 @@ def holds(config: Config, ledger: LedgerAdapter, tonight: Tonight) -> list[Hold]
     if not creating:
         return []
     found = _cannot_send(ledger, creating)
-    profile = profile_of(config, ledger, list(dict.fromkeys(c.row.contract for c in creating)))
-    if profile is None:
-        return found
-    return (
-        books_holds(profile, config, list(dict.fromkeys(c.row.contract for c in creating))) + found
-    )
+    contracts = list(dict.fromkeys(c.row.contract for c in creating))
+    profile = profile_of(config, ledger, contracts)
+    return found if profile is None else books_holds(profile, config, contracts) + found
 
 
 def profile_of(
