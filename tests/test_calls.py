@@ -32,8 +32,10 @@ from connector.models import Kind, Line, Role
 from connector.sync import run_once
 from connector.sync.customers import AFTER, BEFORE, CustomerBook
 from connector.sync.outbox import Creation, Intent, Voiding
+from connector.sync.payments import changes_since
 from connector.sync.rows import InvoiceRow
 from connector.sync.schema import OutboxAction
+from connector.sync.state import State
 from connector.testing.ledger import request
 from tests import qbo_support
 
@@ -291,47 +293,128 @@ def test_another_business_of_the_company_reads_none_of_its_setup_again(tmp_path,
 
 
 def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
-    """Xero has no batch of reads: the first pull, the contacts, the organisation (only what
-    the bookings need), the new contact, the invoices. A quiet night: the pull, two reads."""
+    """Xero has no batch of reads, yet a first sync is three calls: a business with nothing in
+    Xero pulls no payments (a cursor from now on), a customer it never billed is created
+    without a lookup, and the organisation is read only as far as the bookings need. A quiet
+    night: the pull, two reads."""
     ledger = xero.ledger()
     intents = [creation("C1", "Brand New Customer", n=n) for n in range(20)]
     tokens = ("/connect/token",)
     with qbo_support.served(xero.sandbox, tokens) as seen:
-        changes = ledger.payment_changes(None)
-        book = CustomerBook(ledger, intents)
+        changes = changes_since(ledger, None, nothing_sent=True)
+        book = CustomerBook(ledger, intents, billed=())
         book.look_up()
         ledger.profile_for(ProfileNeeds.of([("USD", Booking())]))
         customer = book.get("Brand New Customer", "USD")
         assert customer is not None
         results = ledger.create_invoices([request(customer, n) for n in range(20)])
     assert all(r.invoice is not None for r in results)
-    assert len(seen.calls) == 5, seen.calls
+    assert seen.calls == [
+        "GET /api.xro/2.0/Organisation",
+        "PUT /api.xro/2.0/Contacts",
+        "PUT /api.xro/2.0/Invoices",
+    ]
     with qbo_support.served(xero.sandbox, tokens) as seen:
         xero.ledger().payment_changes(changes.cursor)
     assert len(seen.calls) <= QUIET_NIGHT, seen.calls
 
 
-def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
-    """The same five calls through `run_once`: the organisation read only as far as a USD
-    contract with no tax code or tracking needs (one call, not four); quiet nights at most two."""
+def xero_section(xero) -> str:
     sandbox = xero.sandbox
-    section = (
+    return (
         f'[ledger]\nkind = "xero"\ntenant_id = "{xero.tenant}"\n'
         f'api_url = "{sandbox.api_url}"\nidentity_url = "{sandbox.identity_url}"\n'
         "retry_first_wait = 0.01\nretry_max_wait = 0.05\n"
     )
-    cfg = config_mod.load(twenty_milestones(tmp_path / "b", sandbox, ledger=section))
+
+
+def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
+    """The same three calls through `run_once`; the next nights at most two, and a payment made
+    in Xero after the first night is pulled on the next (the first cursor lost nothing)."""
+    sandbox = xero.sandbox
+    cfg = config_mod.load(twenty_milestones(tmp_path / "b", sandbox, ledger=xero_section(xero)))
     tokens = ("/connect/token",)
     with qbo_support.served(sandbox, tokens) as seen:
         report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
     assert len(report.created) == 20, report.problems()
     assert len(xero.invoices()) == 20
-    assert len(seen.calls) == 5, seen.calls  # payments, contacts, organisation, contact, invoices
+    assert seen.calls == [
+        "GET /api.xro/2.0/Organisation",
+        "PUT /api.xro/2.0/Contacts",
+        "PUT /api.xro/2.0/Invoices",
+    ]
+    first = xero.invoices()[0]
+    xero.pay(first["InvoiceID"], first["Total"], AS_OF)
     for night_after in (1, 2):
         with qbo_support.served(sandbox, tokens) as seen:
             report = run_once(cfg, as_of=AS_OF + timedelta(days=night_after), ledger=xero.ledger())
         assert report.outcome == "ok" and not report.created, report.problems()
         assert len(seen.calls) <= QUIET_NIGHT, seen.calls
+        assert report.payments_pulled == (1 if night_after == 1 else 0)
+    state = State.open(cfg.state_url, cfg.business.name, path=cfg.state_path, read_only=True)
+    paid = [r for r in state.invoice_rows() if r.state == "paid"]
+    assert [r.ledger_id for r in paid] == [first["InvoiceID"]]
+
+
+def test_xero_a_customer_the_books_already_had_is_used_not_doubled(tmp_path, xero):
+    """A customer a person set up in Xero before the connector came (typed here in other
+    capitals, with a stray space) and never billed by it: the create is refused for the name,
+    the contacts are read, and the invoices go on that contact. Xero holds one contact of the
+    name; a later night looks the customer up (it is billed now) and creates nothing."""
+    existing = "new customer of northwind studio "
+    xero.sandbox.seed_organisation(
+        xero.tenant, name="Northwind Books", currencies=["EUR"], contacts=[existing]
+    )
+    folder = tmp_path / "b"
+    cfg = config_mod.load(twenty_milestones(folder, xero.sandbox, ledger=xero_section(xero)))
+    tokens = ("/connect/token",)
+    with qbo_support.served(xero.sandbox, tokens) as seen:
+        report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
+    assert len(report.created) == 20, report.problems()
+    assert seen.calls == [
+        "GET /api.xro/2.0/Organisation",
+        "PUT /api.xro/2.0/Contacts",
+        "GET /api.xro/2.0/Contacts",
+        "PUT /api.xro/2.0/Invoices",
+    ]
+    (contact,) = xero.sandbox.contacts(xero.tenant)
+    assert {i["Contact"]["ContactID"] for i in xero.invoices()} == {contact["ContactID"]}
+    more = "\n".join(
+        f'[[milestones]]\nid = "N{m}"\ncontract = "C2"\namount = "0.50"\n'
+        f'status = "done"\ncompleted = 2026-11-0{m + 1}\naccepted = 2026-11-0{m + 1}\n'
+        for m in range(2)
+    )
+    with (folder / "milestones.toml").open("a") as file:
+        file.write("\n" + more)
+    with (folder / "config.toml").open("a") as file:  # a second contract of the customer
+        file.write('[[contracts]]\nid = "C2"\ncustomer = "New Customer of Northwind Studio"\n')
+        file.write('value = "1.00"\n')
+    with qbo_support.served(xero.sandbox, tokens) as seen:
+        report = run_once(
+            config_mod.load(folder / "config.toml"), as_of=AS_OF, ledger=xero.ledger()
+        )
+    assert len(report.created) == 2, report.problems()
+    assert "PUT /api.xro/2.0/Contacts" not in seen.calls
+    assert "GET /api.xro/2.0/Contacts" in seen.calls
+    assert len(xero.sandbox.contacts(xero.tenant)) == 1
+
+
+def test_xero_a_customer_the_books_have_in_another_currency_is_a_problem(tmp_path, xero):
+    """Created without a lookup, a customer Xero already has in EUR is refused by name, read,
+    and reported as set up in another currency: nothing is invoiced, no contact is added."""
+    xero.sandbox.seed_organisation(
+        xero.tenant,
+        name="Northwind Books",
+        currencies=["EUR"],
+        contacts=[{"Name": "New Customer of Northwind Studio", "DefaultCurrency": "EUR"}],
+    )
+    cfg = config_mod.load(
+        twenty_milestones(tmp_path / "b", xero.sandbox, ledger=xero_section(xero))
+    )
+    report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
+    assert not report.created and not xero.invoices()
+    assert any("is set up in EUR in Xero" in p for p in report.problems()), report.problems()
+    assert len(xero.sandbox.contacts(xero.tenant)) == 1
 
 
 # -- the keyring, read once a run ---------------------------------------------------------------

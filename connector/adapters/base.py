@@ -177,7 +177,12 @@ class FindsCustomers(Protocol):
     (QuickBooks: one batch of queries, then one batch of creates; Xero: its contact list, then
     one PUT), where `find_or_create_customer` costs a call or two per customer. An answer maps
     each customer to its ref, or to the problem that is that customer's alone (one set up in
-    another currency, a name the ledger refuses); a call that fails as a whole raises."""
+    another currency, a name the ledger refuses); a call that fails as a whole raises.
+
+    A ledger may also say `creates_customers_first = True`: its lookup is a call of its own and
+    it refuses a second customer of one name, so a customer the business has never billed is
+    created without a lookup (`create_customers` finds the one that has the name when refused).
+    """
 
     def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
         """The customers of `wanted` the ledger has; the ones it has not are left out. A
@@ -203,6 +208,17 @@ def find_then_create(ledger: FindsCustomers, wanted: Sequence[CustomerKey]) -> C
     if missing:
         found.update(ledger.create_customers(missing))
     return found
+
+
+@runtime_checkable
+class StartsPaymentsNow(Protocol):
+    """Ledgers whose first payment pull is a read of its own (Xero reads every invoice the app
+    ever made). For a business with nothing in the ledger yet there is nothing to read: the
+    engine asks this instead, and the first pull is saved for a night that has invoices."""
+
+    def payments_from_now(self) -> str:
+        """A cursor for `payment_changes` that reads every change from now on; no call."""
+        ...
 
 
 @runtime_checkable

@@ -13,7 +13,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from connector.adapters.base import LedgerAdapter, RemoteInvoice, RemoteStatus
+from connector.adapters.base import (
+    LedgerAdapter,
+    PaymentChanges,
+    RemoteInvoice,
+    RemoteStatus,
+    StartsPaymentsNow,
+)
 from connector.errors import RetriableLedgerError, SkippableLedgerError
 from connector.money import to_minor
 from connector.sync import schema
@@ -41,7 +47,9 @@ def pull(run: Run) -> str | None:
     once the run succeeds (None when the ledger could not be asked: the next run asks again)."""
     try:
         run.checkpoint("before:payment_changes")
-        changes = run.ledger.payment_changes(run.state.cursor("payments"))
+        cursor = run.state.cursor("payments")
+        nothing_sent = cursor is None and not run.state.invoice_mark()[0]
+        changes = changes_since(run.ledger, cursor, nothing_sent)
         run.checkpoint("after:payment_changes")
     except (RetriableLedgerError, SkippableLedgerError) as exc:
         run.report.failures.append(f"payment status not pulled: {exc}")
@@ -55,10 +63,19 @@ def pull(run: Run) -> str | None:
         if update.notice:
             run.report.failures.append(update.notice)
         if update.payments is not None:
-            run.state.record_payments(update.key, update.currency, update.payments)
-            run.report.payments_pulled += update.received
-    run.commit([(u.key, u.values) for u in updates])
+            received = run.state.record_payments(update.key, update.currency, update.payments)
+            run.report.payments_pulled += received
+    run.commit([(u.key, u.values) for u in updates if u.changes_row])
     return changes.cursor
+
+
+def changes_since(ledger: LedgerAdapter, cursor: str | None, nothing_sent: bool) -> PaymentChanges:
+    """What the ledger says changed since `cursor`. A business that has sent the ledger nothing
+    yet (`nothing_sent`: no invoice row at all) has nothing to pull, so a ledger whose first pull
+    is a read of its own (`StartsPaymentsNow`) is only asked for a cursor from now on."""
+    if cursor is None and nothing_sent and isinstance(ledger, StartsPaymentsNow):
+        return PaymentChanges([], ledger.payments_from_now())
+    return ledger.payment_changes(cursor)
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,8 @@ class InvoiceUpdate:
     currency: str
     values: RowUpdate
     payments: list[tuple[str, Decimal, date, bool]] | None = None
-    received: int = 0  # payments that count (not deleted)
     notice: str | None = None  # for the report: a person voided it in the ledger
+    changes_row: bool = True  # False: the row already says all of this (read again)
 
 
 def invoice_updates(
@@ -98,7 +115,9 @@ def invoice_updates(
                 "balance_minor": to_minor(remote.balance, currency),
                 **answer_values(row, remote),
             }
-            updates.append(InvoiceUpdate(row.key, currency, values))
+            updates.append(
+                InvoiceUpdate(row.key, currency, values, changes_row=row.updated(values) != row)
+            )
             continue
         voided = remote.status in (RemoteStatus.VOIDED, RemoteStatus.DELETED)
         paid = Decimal(0) if voided else remote.total - remote.balance - remote.credited
@@ -109,19 +128,20 @@ def invoice_updates(
                 f"{label(row)} ({remote.number}) was voided or deleted in the ledger; its "
                 "milestone is not billed again until a person decides"
             )
+        values = {
+            "state": new_state,
+            "paid_minor": to_minor(paid, currency),
+            "balance_minor": to_minor(remote.balance, currency),
+            **answer_values(row, remote),
+        }
         updates.append(
             InvoiceUpdate(
                 row.key,
                 currency,
-                {
-                    "state": new_state,
-                    "paid_minor": to_minor(paid, currency),
-                    "balance_minor": to_minor(remote.balance, currency),
-                    **answer_values(row, remote),
-                },
+                values,
                 payments=[(p.id, p.amount, p.date, p.deleted) for p in remote.payments],
-                received=sum(1 for p in remote.payments if not p.deleted),
                 notice=notice,
+                changes_row=row.updated(values) != row,
             )
         )
     return updates

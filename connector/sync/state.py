@@ -260,12 +260,21 @@ class State:
 
     def record_payments(
         self, key: str, currency: str, items: Iterable[tuple[str, Decimal, date, bool]]
-    ) -> None:
+    ) -> int:
+        """Record an invoice's payments as the ledger now has them; returns how many are new or
+        changed and not deleted. A pull that reads an invoice again (its window overlaps the
+        last, or something else on it moved) writes nothing for payments already recorded."""
+        received = 0
         with self.engine.begin() as conn:
-            self._unstamp(conn)
             for payment_id, amount, paid_on, deleted in items:
                 found = conn.execute(
-                    select(payments.c.id).where(
+                    select(
+                        payments.c.id,
+                        payments.c.amount_minor,
+                        payments.c.currency,
+                        payments.c.paid_on,
+                        payments.c.deleted,
+                    ).where(
                         payments.c.business == self.business,
                         payments.c.invoice_key == key,
                         payments.c.payment_id == payment_id,
@@ -277,6 +286,10 @@ class State:
                     "paid_on": paid_on.isoformat(),
                     "deleted": deleted,
                 }
+                if found and tuple(found[1:]) == tuple(values.values()):
+                    continue
+                self._unstamp(conn)
+                received += not deleted
                 if found:
                     conn.execute(update(payments).where(payments.c.id == found[0]).values(**values))
                 else:
@@ -285,6 +298,7 @@ class State:
                             business=self.business, invoice_key=key, payment_id=payment_id, **values
                         )
                     )
+        return received
 
     def payment_rows(self) -> list[PaymentRow]:
         with self.engine.connect() as conn:

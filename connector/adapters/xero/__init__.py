@@ -55,7 +55,7 @@ from connector.adapters.xero.mapping import (
     request_key,
     to_remote,
 )
-from connector.adapters.xero.reads import PAGE, pages, payment_changes
+from connector.adapters.xero.reads import PAGE, pages, payment_changes, payments_from_now
 from connector.adapters.xero.session import XeroSession, XeroSettings
 from connector.credentials import TokenStore, refresh_token_credentials
 from connector.errors import RetriableLedgerError, SkippableLedgerError
@@ -69,6 +69,7 @@ class XeroLedger:
     name = "xero"
     batch_size = 50  # Xero's recommended most elements per call
     lookup_window = None  # `Reference` can be searched however old the invoice is
+    creates_customers_first = True  # `FindsCustomers`: a lookup is a call; a name is unique
 
     def __init__(self, session: XeroSession, settings: XeroSettings, item: str):
         self.session = session
@@ -331,6 +332,12 @@ class XeroLedger:
         changes, unread = payment_changes(self.session, cursor)
         self.unreadable = tuple(str(u) for u in unread)
         return replace(changes, problems=self.unreadable)
+
+    def payments_from_now(self) -> str:
+        """`StartsPaymentsNow`: the first pull, for a business with nothing in Xero yet, is
+        not the read of every invoice the app made (in an organisation that other businesses
+        of a fleet bill too, pages of them), but a cursor from now on."""
+        return payments_from_now()
 
     # -- the organisation, and getting invoices to the client ----------------------------------
 
