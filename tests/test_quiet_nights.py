@@ -196,3 +196,23 @@ def test_the_stamps_digest_covers_every_field_of_a_milestone_billing_reads():
     recorded = set(json.loads(record_text(Milestone("M1", "C1"))))
     fields = set(Milestone._fields)
     assert fields - recorded <= {"planned"}, fields - recorded
+
+
+def test_a_night_with_milestones_held_by_a_cap_takes_the_stamp_and_says_so_again(
+    tmp_path, billing_runs
+):
+    """A milestone held by its contract's cap is a problem every night (exit 1), not a reason
+    to bill again: the stamp keeps the skip and the night reports it as billing would."""
+    held = MILESTONES.replace(
+        'amount = "8000.00"\nstatus = "open"\n',
+        'amount = "9000.00"\nstatus = "done"\ncompleted = 2026-11-20\naccepted = 2026-11-21\n',
+    )
+    business = make_business(tmp_path / "b", milestones=held)
+    first = settled(business)
+    assert first.exit_code == 1 and any("above its cap" in p for p in first.problems())
+    assert business.state().cursor(QUIET_STAMP) is not None
+    runs = len(billing_runs)
+    again = business.sync(AS_OF + timedelta(days=1))
+    assert len(billing_runs) == runs  # the stamp held
+    assert decided(again) == decided(first) and again.problems() == first.problems()
+    assert again.exit_code == 1
