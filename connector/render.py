@@ -193,8 +193,26 @@ def sync(console: Console, err: Console, report: SyncReport, config: object = No
         f"{c['in_doubt_resolved']} earlier push(es) confirmed, {c['payments_pulled']} "
         f"payment(s) seen, {waiting} milestone(s) not billable yet or held"
     )
+    held = {s.message for s in report.skipped if s.reason in PROBLEM_REASONS}
+    shown = 0
     for problem in report.problems():
+        if problem in held:
+            shown += 1
+            if shown > MILESTONES_LISTED:
+                continue
         err.print(f"  [red]needs attention:[/red] {esc(naming_config(problem, config))}")
+    if shown > MILESTONES_LISTED:
+        more = (
+            f"{shown - MILESTONES_LISTED:,} more milestone(s) not billed; `connector plan "
+            "--config FILE` lists each with its reason"
+        )
+        err.print(f"  [red]needs attention:[/red] {esc(naming_config(more, config))}")
+
+
+# A night's milestone problems listed one by one, the rest counted: at 1,000,000 milestones a
+# quarter can be held at their contracts' caps, 45 MB and 40 s of lines nobody reads. Failures
+# and notices (a document refused, voided by a person) are always listed.
+MILESTONES_LISTED = 50
 
 
 # Books with more invoices than this are summarised: every contract's totals, then only the

@@ -167,6 +167,31 @@ def test_problems_make_sync_exit_1_and_are_listed(example, monkeypatch, capsys):
     assert out.count("created invoice INV-") == 4  # the others are billed all the same
 
 
+def test_a_night_of_many_milestone_problems_lists_fifty_and_counts_the_rest(
+    example, monkeypatch, capsys
+):
+    """120 invalid milestones: the first 50 are listed, one line counts the other 70 and names
+    the command that lists each with its config, and the rest of the report is as always."""
+    milestones = example.parent / "connector" / "examples" / "milestones.toml"
+    bad = "".join(
+        f'\n[[milestones]]\nid = "X{n}"\ncontract = "ACME-WEB"\namount = "-5"\n' for n in range(120)
+    )
+    milestones.write_text(milestones.read_text() + bad)
+    code, out, err = connector(
+        monkeypatch, capsys, "sync", "--config", str(example), "--as-of", "2026-11-26"
+    )
+    assert code == 1
+    lines = [line for line in err.splitlines() if "needs attention:" in line]
+    assert len(lines) == 51
+    assert "milestone X0:" in lines[0] and "milestone X49:" in lines[49]
+    assert "milestone X50:" not in err
+    assert " ".join(err.split()).endswith(
+        f"needs attention: 70 more milestone(s) not billed; `connector plan --config {example}` "
+        "lists each with its reason"
+    )
+    assert out.count("created invoice INV-") == 4
+
+
 def test_a_bad_as_of_date_is_one_clear_message(example, monkeypatch, capsys):
     code, _, err = connector(
         monkeypatch, capsys, "plan", "--config", str(example), "--as-of", "26/11/2026"
