@@ -227,6 +227,9 @@ class QuickBooks:
     def pay(self, business: str, doc: Document, amount: Decimal) -> None:
         self.sandbox.record_payment(self.companies[business], doc.ledger_id, amount, AS_OF)
 
+    def customers(self, business: str) -> list[str]:
+        return [str(c["DisplayName"]) for c in self.sandbox.customers(self.companies[business])]
+
     def arm_own(self, rng: random.Random) -> list[str]:
         return []
 
@@ -297,6 +300,9 @@ class Xero:
 
     def pay(self, business: str, doc: Document, amount: Decimal) -> None:
         self.sandbox.record_payment(self.tenants[business], doc.ledger_id, amount, AS_OF)
+
+    def customers(self, business: str) -> list[str]:
+        return [str(c["Name"]) for c in self.sandbox.contacts(self.tenants[business])]
 
     def arm_own(self, rng: random.Random) -> list[str]:
         """Xero's own failures, now and then."""
@@ -736,6 +742,9 @@ def campaign(
                 )
             docs = ledger.documents(BUSINESS)
             count(findings, docs, fixed, expected_static)
+            for name, n in Counter(ledger.customers(BUSINESS)).items():
+                if n > 1:  # a customer created twice: a lost answer looked up, never resent
+                    findings.duplicates.append(f"customer {name!r} is in the ledger {n} times")
             again = sync(folder, env, ledger.faults, Kill("none"), workdir / "again.log")
             if again != 0 or len(ledger.documents(BUSINESS)) != len(docs):
                 findings.oddities.append(
