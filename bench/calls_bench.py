@@ -178,7 +178,7 @@ def wired(cfg: config_mod.Config, milestones: int) -> Any:
         Creation(row)
         for row in (_row(contract.customer, contract.currency, n) for n in range(milestones))
     ]
-    book = CustomerBook(ledger, rows, billed=())
+    book = CustomerBook(ledger, rows)
     book.look_up()
     profile_for = getattr(ledger, "profile_for", None)
     if profile_for is not None:

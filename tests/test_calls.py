@@ -293,16 +293,15 @@ def test_another_business_of_the_company_reads_none_of_its_setup_again(tmp_path,
 
 
 def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
-    """Xero has no batch of reads, yet a first sync is three calls: a business with nothing in
-    Xero pulls no payments (a cursor from now on), a customer it never billed is created
-    without a lookup, and the organisation is read only as far as the bookings need. A quiet
-    night: the pull, two reads."""
+    """Xero has no batch of reads: a first sync is the contacts, the organisation (only what
+    the bookings need), the new contact and the invoices; a business with nothing in Xero pulls
+    no payments (a cursor from now on). A quiet night: the pull, two reads."""
     ledger = xero.ledger()
     intents = [creation("C1", "Brand New Customer", n=n) for n in range(20)]
     tokens = ("/connect/token",)
     with qbo_support.served(xero.sandbox, tokens) as seen:
         changes = changes_since(ledger, None, nothing_sent=True)
-        book = CustomerBook(ledger, intents, billed=())
+        book = CustomerBook(ledger, intents)
         book.look_up()
         ledger.profile_for(ProfileNeeds.of([("USD", Booking())]))
         customer = book.get("Brand New Customer", "USD")
@@ -310,6 +309,7 @@ def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
         results = ledger.create_invoices([request(customer, n) for n in range(20)])
     assert all(r.invoice is not None for r in results)
     assert seen.calls == [
+        "GET /api.xro/2.0/Contacts",
         "GET /api.xro/2.0/Organisation",
         "PUT /api.xro/2.0/Contacts",
         "PUT /api.xro/2.0/Invoices",
@@ -329,7 +329,7 @@ def xero_section(xero) -> str:
 
 
 def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
-    """The same three calls through `run_once`; the next nights at most two, and a payment made
+    """The same four calls through `run_once`; the next nights at most two, and a payment made
     in Xero after the first night is pulled on the next (the first cursor lost nothing)."""
     sandbox = xero.sandbox
     cfg = config_mod.load(twenty_milestones(tmp_path / "b", sandbox, ledger=xero_section(xero)))
@@ -339,6 +339,7 @@ def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
     assert len(report.created) == 20, report.problems()
     assert len(xero.invoices()) == 20
     assert seen.calls == [
+        "GET /api.xro/2.0/Contacts",
         "GET /api.xro/2.0/Organisation",
         "PUT /api.xro/2.0/Contacts",
         "PUT /api.xro/2.0/Invoices",
@@ -358,9 +359,8 @@ def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
 
 def test_xero_a_customer_the_books_already_had_is_used_not_doubled(tmp_path, xero):
     """A customer a person set up in Xero before the connector came (typed here in other
-    capitals, with a stray space) and never billed by it: the create is refused for the name,
-    the contacts are read, and the invoices go on that contact. Xero holds one contact of the
-    name; a later night looks the customer up (it is billed now) and creates nothing."""
+    capitals, with a stray space) and never billed by it: the lookup finds it, and the invoices
+    go on that contact. Xero holds one contact of the name, and a later night creates none."""
     existing = "new customer of northwind studio "
     xero.sandbox.seed_organisation(
         xero.tenant, name="Northwind Books", currencies=["EUR"], contacts=[existing]
@@ -372,9 +372,8 @@ def test_xero_a_customer_the_books_already_had_is_used_not_doubled(tmp_path, xer
         report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
     assert len(report.created) == 20, report.problems()
     assert seen.calls == [
-        "GET /api.xro/2.0/Organisation",
-        "PUT /api.xro/2.0/Contacts",
         "GET /api.xro/2.0/Contacts",
+        "GET /api.xro/2.0/Organisation",
         "PUT /api.xro/2.0/Invoices",
     ]
     (contact,) = xero.sandbox.contacts(xero.tenant)
@@ -400,8 +399,8 @@ def test_xero_a_customer_the_books_already_had_is_used_not_doubled(tmp_path, xer
 
 
 def test_xero_a_customer_the_books_have_in_another_currency_is_a_problem(tmp_path, xero):
-    """Created without a lookup, a customer Xero already has in EUR is refused by name, read,
-    and reported as set up in another currency: nothing is invoiced, no contact is added."""
+    """A customer Xero already has in EUR is reported as set up in another currency: nothing
+    is invoiced, no contact is added."""
     xero.sandbox.seed_organisation(
         xero.tenant,
         name="Northwind Books",

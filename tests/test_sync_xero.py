@@ -116,9 +116,10 @@ def test_a_contract_in_a_currency_the_organisation_lacks_is_held(tmp_path, xero)
 def test_the_day_limit_mid_run_is_resumed_the_next_night(tmp_path, checked_sandbox):
     """Xero's daily allowance runs out after the second of three batches: the run stops
     cleanly, says so, and the next night finishes the job without a duplicate."""
-    # 3 calls before the first batch (the organisation and its currencies, the new contacts
-    # created: a business with nothing in Xero pulls no payments), then 2 batches are allowed
-    sandbox = checked_sandbox(requests_per_day=5)
+    # 4 calls before the first batch (the contacts looked up, the organisation and its
+    # currencies, the missing contacts created: a business with nothing in Xero pulls no
+    # payments), then 2 batches are allowed
+    sandbox = checked_sandbox(requests_per_day=6)
     world = XeroWorld(sandbox, sandbox.seed_organisation(currencies=["EUR"]))
     connect(sandbox, world.tenant)
     business = xero_business(tmp_path / "b", world)

@@ -177,12 +177,7 @@ class FindsCustomers(Protocol):
     (QuickBooks: one batch of queries, then one batch of creates; Xero: its contact list, then
     one PUT), where `find_or_create_customer` costs a call or two per customer. An answer maps
     each customer to its ref, or to the problem that is that customer's alone (one set up in
-    another currency, a name the ledger refuses); a call that fails as a whole raises.
-
-    A ledger may also say `creates_customers_first = True`: its lookup is a call of its own and
-    it refuses a second customer of one name, so a customer the business has never billed is
-    created without a lookup (`create_customers` finds the one that has the name when refused).
-    """
+    another currency, a name the ledger refuses); a call that fails as a whole raises."""
 
     def find_customers(self, wanted: Sequence[CustomerKey]) -> Customers:
         """The customers of `wanted` the ledger has; the ones it has not are left out. A

@@ -5,18 +5,12 @@ that was a lookup, and for a new customer a create, per customer (half a fleet's
 spent there). A ledger that `FindsCustomers` is asked once for all of them and once more to
 create the missing ones; another is asked one customer at a time, as before.
 
-    book = CustomerBook(ledger, intents, checkpoint, billed)  # tonight's, before the profile
+    book = CustomerBook(ledger, intents, checkpoint)   # tonight's, before the profile is read
     book.look_up()        # one lookup (QuickBooks reads the company's setup in the same call)
     book.keep(intents)    # the ones still going once held contracts are out: only theirs are
                           # created (optional: without it, every customer of `intents` is)
     book.get(name, currency) -> CustomerRef | None    # created with the others, when missing
     book.take_problems() -> ["contract C: customer 'X': ...", ...]
-
-`billed` names the customers the business has billed before. From a ledger that
-`creates_customers_first` (Xero), only those are looked up; a customer new to the business is
-created straight away, and looked up only if the ledger refuses its name as taken: a new
-customer costs one call instead of two, one the ledger already had (a customer of the books
-before the connector came) two, once.
 
 A customer that cannot be had (set up in another currency, refused, the call failed) is a
 problem naming each contract that bills it, once; the engine skips those documents tonight and
@@ -26,7 +20,7 @@ caller, as any ledger call's do. This module asks the ledger for customers, noth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 
 from connector.adapters.base import CustomerKey, CustomerRef, FindsCustomers, LedgerAdapter
 from connector.errors import RetriableLedgerError, SkippableLedgerError
@@ -48,16 +42,9 @@ class CustomerBook:
         ledger: LedgerAdapter,
         intents: Iterable[Intent],
         checkpoint: Checkpoint = _no_checkpoint,
-        billed: Collection[CustomerKey] = (),
     ):
         self.ledger = ledger
         self.checkpoint = checkpoint  # the run's: a stop or a crash may come before each call
-        # customers not worth a lookup before they are created (module docstring)
-        self._new: Callable[[CustomerKey], bool] = (
-            (lambda key: key not in billed)
-            if getattr(ledger, "creates_customers_first", False)
-            else (lambda key: False)
-        )
         self._contracts: dict[CustomerKey, list[str]] = {}  # each customer's contracts, in order
         self._kept: set[CustomerKey] | None = None  # None: every customer may be created
         self._found: dict[CustomerKey, CustomerRef] = {}
@@ -74,11 +61,7 @@ class CustomerBook:
         """Look up every customer not looked up yet, in one call, creating none: early in the
         run, so that a ledger can read what else it needs in the same call. A ledger that
         cannot look up many at once is asked later, one at a time, in `get`."""
-        wanted = [
-            k
-            for k in self._contracts
-            if k not in self._looked_up and not self._known(k) and not self._new(k)
-        ]
+        wanted = [k for k in self._contracts if k not in self._looked_up and not self._known(k)]
         if not wanted or not isinstance(self.ledger, FindsCustomers):
             return
         ledger = self.ledger
@@ -131,7 +114,7 @@ class CustomerBook:
             return
         self.look_up()
         finds = self.ledger
-        if key not in self._looked_up and not self._new(key):  # one no intent named
+        if key not in self._looked_up:  # asked for a customer no intent named
             self._call([key], lambda: finds.find_customers([key]))
             self._looked_up.add(key)
         missing = [

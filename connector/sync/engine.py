@@ -185,15 +185,15 @@ class _Run:
 
     def _bill(self, good: list[Milestone], bad: list[InvalidMilestone], prepared: Prepared) -> None:
         # The same decision `connector plan` shows, over the rows as this run found them.
-        rows = self.state.invoice_rows()
-        tonight = decide_tonight(self.config, good, bad, rows, self.resend, self.as_of)
+        tonight = decide_tonight(
+            self.config, good, bad, self.state.invoice_rows(), self.resend, self.as_of
+        )
         self.report.skipped = list(tonight.decisions.skipped)
         self.report.notices = tonight.decisions.notices
         # Tonight's customers in one lookup, before the profile is read: QuickBooks reads the
-        # company's setup in the same call. Those never billed before Xero creates unasked.
+        # company's setup in the same call.
         going = [*tonight.retirements.going, *self.resend]
-        billed = {(r.customer, r.currency) for r in rows}
-        self.customers = CustomerBook(self.ledger, going, self.checkpoint, billed)
+        self.customers = CustomerBook(self.ledger, going, self.checkpoint)
         self.customers.look_up()
         # Before the first push: a contract the company's books cannot take is held whole.
         self.push(holding.check(self, tonight))

@@ -69,7 +69,6 @@ class XeroLedger:
     name = "xero"
     batch_size = 50  # Xero's recommended most elements per call
     lookup_window = None  # `Reference` can be searched however old the invoice is
-    creates_customers_first = True  # `FindsCustomers`: a lookup is a call; a name is unique
 
     def __init__(self, session: XeroSession, settings: XeroSettings, item: str):
         self.session = session

@@ -1,12 +1,6 @@
 """Xero contacts for the adapter: found by name (trimmed, any case, as Xero compares them) or
 created, all new ones in one call just before the first batch that needs them.
 
-A contact may also be created without being looked up (`create`, for a customer the business
-has never billed): Xero refuses a second active contact of one name ("The contact name X is
-already assigned to another contact. The contact name must be unique across all active
-contacts.", the example answer of `createContacts` in Xero's OpenAPI file), and only then are
-the contacts read, to find the one that has it. A new customer costs one call, not two.
-
 Every name is compared through `folded` so that a name typed with a stray space or other
 capitals finds the same contact whichever path it takes. Answers are matched by name, never by
 position.
@@ -33,7 +27,6 @@ class ContactBook:
     def __init__(self, session: XeroSession):
         self.session = session
         self._contacts: dict[str, CustomerRef] | None = None  # folded name -> contact
-        self._made: dict[str, CustomerRef] = {}  # created by this run, by folded name
         self._pending: dict[str, CustomerRef] = {}
 
     def find_or_create(self, name: str, currency: str) -> CustomerRef:
@@ -50,7 +43,7 @@ class ContactBook:
         """The contact by this name (or the one about to be created), None when there is
         none; one whose default currency is another is the problem, never a guess."""
         key = folded(name)
-        known = self._made.get(key) or self._pending.get(key) or self.known().get(key)
+        known = self.known().get(key) or self._pending.get(key)
         if known is None:
             return None
         if known.currency and known.currency != currency:
@@ -71,13 +64,12 @@ class ContactBook:
         return found
 
     def create(self, wanted: Sequence[CustomerKey]) -> Customers:
-        """`FindsCustomers.create_customers`: every one of `wanted` in one call (`flush`),
-        whether looked up or not: one whose name is in use is refused, and found then."""
-        read = self._contacts or {}
+        """`FindsCustomers.create_customers`: every one of `wanted` in one call (`flush`)."""
         for name, currency in wanted:
-            key = folded(name)
-            if key not in self._made and key not in read:
-                self._pending[key] = CustomerRef(PENDING + name.strip(), name.strip(), currency)
+            if self.find(name, currency) is None:
+                self._pending[folded(name)] = CustomerRef(
+                    PENDING + name.strip(), name.strip(), currency
+                )
         failed = self.flush()
         out: Customers = {}
         for name, currency in wanted:
@@ -119,6 +111,7 @@ class ContactBook:
         )
         returned = {folded(got.name or ""): got for got in answer.contacts or []}
         failed: dict[str, str] = {}
+        known = self.known()
         for want in pending:
             got = returned.get(folded(want.name))
             if got is None:
@@ -126,17 +119,16 @@ class ContactBook:
             elif got.has_validation_errors or not got.contact_id:
                 failed[folded(want.name)] = messages(got)
             else:
-                self._made[folded(want.name)] = CustomerRef(got.contact_id, got.name, want.currency)
-        self._pending.clear()
-        if failed:  # its name in use (created meanwhile, or never looked up), or left out: read
+                known[folded(want.name)] = CustomerRef(got.contact_id, got.name, want.currency)
+        if failed:  # created meanwhile by someone else, or left out of the answer: read again
             self._contacts = None
             known = self.known()
             failed = {k: v for k, v in failed.items() if k not in known}
+        self._pending.clear()
         return failed
 
     def contact_id(self, customer: CustomerRef) -> str | None:
         if not customer.id.startswith(PENDING):
             return customer.id
-        key = folded(customer.name)
-        found = self._made.get(key) or self.known().get(key)
+        found = self.known().get(folded(customer.name))
         return found.id if found else None
