@@ -1,8 +1,9 @@
 """`connector plan --json` one contract at a time (`sync.plan_stream`) prints what the whole
 plan (`preview`) prints, to the byte: the same documents, the same skipped milestones in the
 same order with the same messages, the same holds, whatever the file's order, line endings,
-blank lines, duplicates, bad records and unknown contracts. A plan it cannot stream (history
-in the state, TOML, a file the scan does not expect) is made whole, as before."""
+blank lines, duplicates, bad records and unknown contracts, and over books billed before. A
+plan it cannot stream (an intent in doubt, a ledger that did not answer, TOML, a file the scan
+does not expect) is made whole, as before."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from connector.adapters.base import LedgerAdapter, LedgerProfile
 from connector.errors import FatalTrackerError
 from connector.models import Skip
 from connector.sources.file_groups import scan
+from connector.sync import plan_stream
 from connector.sync.plan import books_in_order, preview
 from connector.sync.plan_stream import Documents, show_streamed, write_streamed
 from connector.sync.report import write_plan_json
@@ -59,8 +61,10 @@ value = "1000.00"
 """
 
 
-def csv_business(root: Path, text: str, ledger: LedgerAdapter | None = None) -> Business:
-    business = make_business(root, ledger=ledger)  # type: ignore[arg-type]
+def csv_business(
+    root: Path, text: str, ledger: LedgerAdapter | None = None, on_change: str = "flag"
+) -> Business:
+    business = make_business(root, ledger=ledger, on_change=on_change)  # type: ignore[arg-type]
     config = business.config_path.read_text().replace('"milestones.toml"', '"milestones.csv"')
     business.config_path.write_text(config + EXTRA_CONTRACT)
     (root / "milestones.csv").write_bytes(text.encode("utf-8"))
@@ -252,7 +256,7 @@ def test_a_file_written_while_the_plan_reads_it_stops_the_plan(tmp_path):
         groups.read("ACME-WEB")
 
 
-def test_plans_it_cannot_stream_are_made_whole(tmp_path):
+def test_plans_it_cannot_stream_are_made_whole(tmp_path, monkeypatch):
     lone_cr = csv_business(tmp_path / "cr", HEADER + "\r" + ROWS[0] + "\r")
     assert scan(lone_cr.dir / "milestones.csv") is None
     assert streamed(lone_cr) == ("", None)
@@ -260,9 +264,123 @@ def test_plans_it_cannot_stream_are_made_whole(tmp_path):
     assert streamed(bad_header) == ("", None)
     toml = make_business(tmp_path / "toml")
     assert streamed(toml) == ("", None)
-    billed = csv_business(tmp_path / "billed", file_text(ROWS, False, False, []))
-    billed.sync()  # history in the state: the plan needs it whole
+    billed = csv_business(tmp_path / "billed", file_text(BILLABLE, False, False, []))
+    billed.sync()  # small books billed before: the whole plan is quicker
     assert streamed(billed) == ("", None)
+    monkeypatch.setattr(plan_stream, "STREAM_HISTORY_AT", 1)  # as if they were large
+    assert streamed(billed)[1] is not None
+    doubt = csv_business(tmp_path / "doubt", file_text(BILLABLE, False, False, []))
+    doubt.ledger.fail_next("create_invoices", "drop")  # created, and the answer lost
+    assert doubt.sync().in_doubt  # an intent in doubt: looked up first, so the plan is whole
+    assert streamed(doubt) == ("", None)
+    unasked = csv_business(tmp_path / "unasked", file_text(BILLABLE, False, False, []))
+    unasked.sync()
+    unasked.ledger.fail_next("payment_changes")  # the whole plan says the ledger was not asked
+    assert streamed(unasked) == ("", None)
+
+
+# What may happen to the milestones between a night that billed them and the plan: each
+# changes the file's rows (`BILLABLE`) for the second plan.
+LATER = {
+    "a percent changed": lambda rows: [r.replace("Discovery,20,", "Discovery,25,") for r in rows],
+    "a billed milestone removed": lambda rows: [r for r in rows if not r.startswith("ACME-M2,")],
+    "a billed milestone now invalid": lambda rows: [
+        r.replace("Build,50,,", "Build,50,7,") for r in rows
+    ],
+    "a billed milestone now without a contract": lambda rows: [
+        r.replace("BETA-1,BETA-APP,", "BETA-1,,") for r in rows
+    ],
+    "a billed milestone moved to another contract": lambda rows: [
+        r.replace("BETA-1,BETA-APP,", "BETA-1,QUIET-1,") for r in rows
+    ],
+    "a milestone accepted since": lambda rows: [
+        r.replace(
+            "Not accepted,,300,done,2026-11-24,", "Not accepted,,300,done,2026-11-24,2026-11-25"
+        )
+        for r in rows
+    ],
+    "a milestone added": lambda rows: [
+        *rows,
+        "ACME-M4,ACME-WEB,Extra,,500,done,2026-11-21,2026-11-22",
+    ],
+}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    later=s.lists(s.sampled_from(sorted(LATER)), unique=True, max_size=4),
+    paid=s.lists(s.sampled_from(["all", "part", "none"]), min_size=5, max_size=5),
+    reissue=s.booleans(),
+    rows=s.permutations(range(len(BILLABLE))),
+)
+def test_a_plan_over_billed_books_streams_to_the_byte(
+    tmp_path_factory, monkeypatch, later, paid, reissue, rows
+):
+    """A night billed the file; since then its milestones changed, were removed, moved or went
+    invalid, and the customer paid some invoices. The plan over those books, a contract at a
+    time, is the whole plan's, to the byte (JSON, CSV and table), and so is its problems flag:
+    the payments since the night applied, and a billed milestone invalid anywhere in the file
+    not taken for removed."""
+    monkeypatch.setattr(plan_stream, "STREAM_HISTORY_AT", 1)  # small books streamed too
+    business = csv_business(
+        tmp_path_factory.mktemp("b"),
+        file_text(BILLABLE, False, False, []),
+        on_change="credit-and-reissue" if reissue else "flag",
+    )
+    assert business.sync().created
+    invoices = [d for d in business.ledger.documents() if not d.is_credit]
+    for doc, how in zip(invoices, paid, strict=False):
+        if how != "none":
+            amount = doc.total if how == "all" else (doc.total / 2).quantize(doc.total)
+            business.ledger.record_payment(doc.ledger_id, amount, AS_OF)
+    changed = [BILLABLE[n] for n in rows]
+    for name in later:
+        changed = LATER[name](changed)
+    (business.dir / "milestones.csv").write_text(file_text(changed, False, False, []))
+    day = date(2026, 11, 27)
+    text, problems = streamed(business, day)
+    assert problems is not None, "a plan over billed books with nothing in doubt streams"
+    assert text == whole(business, day)
+    assert streamed(business, day, csv=True) == (whole_csv(business, day), problems)
+    assert streamed_table(business, day) == (whole_table(business, day), problems)
+    _, decisions = preview(business.config(), day, ledger=business.ledger)
+    assert problems is bool(decisions.problems)
+
+
+def test_a_plan_over_billed_books_retires_and_credits_as_the_sync_does(tmp_path, monkeypatch):
+    """The cases a bookkeeper reads the plan for, said plainly: a removed unpaid milestone's
+    invoice is voided, a paid one's credited, and a billed milestone whose record is now
+    invalid under no contract is neither (it is said invalid)."""
+    monkeypatch.setattr(plan_stream, "STREAM_HISTORY_AT", 1)
+    business = csv_business(
+        tmp_path / "b", file_text(BILLABLE, False, False, []), on_change="credit-and-reissue"
+    )
+    business.sync()
+    (design,) = [r for r in business.state().invoice_rows() if r.milestones == ("ACME-M2",)]
+    assert design.ledger_id is not None
+    business.ledger.record_payment(design.ledger_id, design.total, AS_OF)
+    rows = LATER["a billed milestone removed"](BILLABLE)  # ACME-M2 (Design, paid) removed
+    rows = [r for r in rows if not r.startswith("ACME-M1,")]  # and ACME-M1, unpaid
+    rows = LATER["a billed milestone now without a contract"](rows)
+    (business.dir / "milestones.csv").write_text(file_text(rows, False, False, []))
+    day = date(2026, 11, 27)
+    text, problems = streamed(business, day)
+    assert text == whole(business, day) and problems is True
+    plan = json.loads(text)
+    said = {doc["lines"][0]["description"].split(":")[0] for doc in plan["invoices"]}
+    (voided, credited) = [
+        row.number
+        for m in ("ACME-M1", "ACME-M2")
+        for row in business.state().invoice_rows()
+        if row.milestones == (m,)
+    ]
+    assert {f"Void invoice {voided}", f"Credit note for invoice {credited}"} <= said
+    assert not any("BETA-1" in doc["milestones"] for doc in plan["invoices"])
+    assert ("BETA-1", "invalid_milestone") in {
+        (x["milestone"], x["reason"]) for x in plan["skipped"]
+    }
 
 
 def test_the_command_streams_and_prints_the_whole_plan(tmp_path):
