@@ -203,8 +203,8 @@ def sync(console: Console, err: Console, report: SyncReport, config: object = No
         err.print(f"  [red]needs attention:[/red] {esc(naming_config(problem, config))}")
     if shown > MILESTONES_LISTED:
         more = (
-            f"{shown - MILESTONES_LISTED:,} more milestone(s) not billed; `connector plan "
-            "--config FILE` lists each with its reason"
+            f"{shown - MILESTONES_LISTED:,} more problem(s) of milestones not billed; "
+            "`connector plan --config FILE` lists each milestone with its reason"
         )
         err.print(f"  [red]needs attention:[/red] {esc(naming_config(more, config))}")
 

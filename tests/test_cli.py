@@ -186,8 +186,8 @@ def test_a_night_of_many_milestone_problems_lists_fifty_and_counts_the_rest(
     assert "milestone X0:" in lines[0] and "milestone X49:" in lines[49]
     assert "milestone X50:" not in err
     assert " ".join(err.split()).endswith(
-        f"needs attention: 70 more milestone(s) not billed; `connector plan --config {example}` "
-        "lists each with its reason"
+        "needs attention: 70 more problem(s) of milestones not billed; "
+        f"`connector plan --config {example}` lists each milestone with its reason"
     )
     assert out.count("created invoice INV-") == 4
 
