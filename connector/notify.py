@@ -176,6 +176,7 @@ def should_notify(report: SyncReport, settings: NotifySettings) -> bool:
         or report.voided
         or report.sent
         or report.payments_pulled
+        or report.payments_withdrawn
         or report.resolved
         or report.problems()
     )
@@ -219,6 +220,9 @@ def subject(report: SyncReport) -> str:
         parts.append(_plural(len(report.sent), "invoice emailed", "invoices emailed"))
     if report.payments_pulled:
         parts.append(_plural(report.payments_pulled, "payment seen", "payments seen"))
+    if report.payments_withdrawn:
+        deleted = ("payment deleted in the ledger", "payments deleted in the ledger")
+        parts.append(_plural(report.payments_withdrawn, *deleted))
     n = len(report.problems())
     if n:
         parts.append(f"{n} {'needs' if n == 1 else 'need'} attention")
@@ -245,6 +249,9 @@ def render_body(report: SyncReport, invoices: Sequence[InvoiceRow] | None = None
         lines += ["", "Invoices emailed to the client by the ledger:"]
         lines += [f"  {_number(row, number)}  {_whose(row)}" for row, number in report.sent]
     lines += ["", f"Payments seen: {report.payments_pulled}"]
+    if report.payments_withdrawn:
+        deleted = report.payments_withdrawn
+        lines.append(f"Payments deleted in the ledger since they were seen: {deleted}")
     if report.resolved:
         lines.append(f"Unconfirmed invoices resolved: {report.resolved}")
     lines += _client_lines(_invoices(report, invoices))

@@ -192,6 +192,11 @@ def sync(console: Console, err: Console, report: SyncReport, config: object = No
         f"  {c['invoices_created']} invoice(s) created, {c['invoices_voided']} voided, "
         f"{c['in_doubt_resolved']} earlier push(es) confirmed, {c['payments_pulled']} "
         f"payment(s) seen, {waiting} milestone(s) not billable yet or held"
+        + (
+            f", {c['payments_withdrawn']} payment(s) deleted in the ledger since they were seen"
+            if c["payments_withdrawn"]
+            else ""
+        )
     )
     held = {s.message for s in report.skipped if s.reason in PROBLEM_REASONS}
     shown = 0

@@ -202,6 +202,16 @@ def test_webhook_receives_json(webhook: str) -> None:
     assert data == webhook_payload(report_with_problems())
 
 
+def test_a_night_whose_only_news_is_a_deleted_payment_is_told() -> None:
+    """A payment a person deleted in the ledger opens its invoice again: that night is news,
+    said in the subject and the body, not a quiet night."""
+    night = SyncReport(business="Northwind Studio", as_of=AS_OF, run_id=8, payments_withdrawn=1)
+    assert should_notify(night, NotifySettings(webhook_url="http://127.0.0.1:9/h"))
+    msg = render_email(night)
+    assert msg["Subject"] == "Northwind Studio: 1 payment deleted in the ledger"
+    assert "Payments deleted in the ledger since they were seen: 1" in body(msg)
+
+
 def test_quiet_run_sends_nothing(
     business: Business, smtp: tuple[Collector, int], webhook: str
 ) -> None:

@@ -55,7 +55,8 @@ def test_payments_and_a_deleted_payment_come_back(tmp_path, xero):
     assert sorted(p["amount_minor"] for p in business.state().payment_rows()) == [100000, 480000]
     # the bookkeeper deletes the partial payment in Xero: the next sync notices
     xero.sandbox.delete_payment(xero.tenant, partial["PaymentID"])
-    business.sync()
+    night = business.sync()
+    assert (night.payments_pulled, night.payments_withdrawn) == (0, 1)  # news, said as such
     states = {r.number: r.state for r in business.state().invoice_rows()}
     assert states[docs["8160.00"]["InvoiceNumber"]] == "pushed"
     deleted = {p["payment_id"]: p["deleted"] for p in business.state().payment_rows()}

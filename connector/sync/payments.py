@@ -63,8 +63,11 @@ def pull(run: Run) -> str | None:
         if update.notice:
             run.report.failures.append(update.notice)
         if update.payments is not None:
-            received = run.state.record_payments(update.key, update.currency, update.payments)
+            received, withdrawn = run.state.record_payments(
+                update.key, update.currency, update.payments
+            )
             run.report.payments_pulled += received
+            run.report.payments_withdrawn += withdrawn
     run.commit([(u.key, u.values) for u in updates if u.changes_row])
     return changes.cursor
 

@@ -44,6 +44,7 @@ class SyncReport:
     in_doubt_found: int = 0
     resolved: int = 0
     payments_pulled: int = 0
+    payments_withdrawn: int = 0  # recorded before, deleted in the ledger since
     fatal: str | None = None
     stopped: bool = False  # the daemon was asked to stop; the next run goes on
 
@@ -76,6 +77,7 @@ class SyncReport:
             "in_doubt_resolved": self.resolved,
             "in_doubt_left": self.in_doubt,
             "payments_pulled": self.payments_pulled,
+            "payments_withdrawn": self.payments_withdrawn,
             "skipped": len(self.skipped),
             "problems": len(self.problems()),
         }

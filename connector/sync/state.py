@@ -288,11 +288,12 @@ class State:
 
     def record_payments(
         self, key: str, currency: str, items: Iterable[tuple[str, Decimal, date, bool]]
-    ) -> int:
-        """Record an invoice's payments as the ledger now has them; returns how many are new or
-        changed and not deleted. A pull that reads an invoice again (its window overlaps the
-        last, or something else on it moved) writes nothing for payments already recorded."""
-        received = 0
+    ) -> tuple[int, int]:
+        """Record an invoice's payments as the ledger now has them; returns how many are new
+        or changed, and how many of those the ledger deleted (withdrawn). A pull that reads an
+        invoice again (its window overlaps the last, or something else on it moved) writes
+        nothing for payments already recorded, and counts none."""
+        received = withdrawn = 0
         with self.engine.begin() as conn:
             for payment_id, amount, paid_on, deleted in items:
                 found = conn.execute(
@@ -318,6 +319,7 @@ class State:
                     continue
                 self._unstamp(conn)
                 received += not deleted
+                withdrawn += bool(deleted) and bool(found)  # one never recorded withdrew nothing
                 if found:
                     conn.execute(update(payments).where(payments.c.id == found[0]).values(**values))
                 else:
@@ -326,7 +328,7 @@ class State:
                             business=self.business, invoice_key=key, payment_id=payment_id, **values
                         )
                     )
-        return received
+        return received, withdrawn
 
     def payment_rows(self) -> list[PaymentRow]:
         with self.engine.connect() as conn:
