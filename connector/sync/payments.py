@@ -81,6 +81,15 @@ def changes_since(ledger: LedgerAdapter, cursor: str | None, nothing_sent: bool)
     return ledger.payment_changes(cursor)
 
 
+def as_paid(rows: list[InvoiceRow], remote: Iterable[RemoteInvoice]) -> list[InvoiceRow]:
+    """`rows` as the ledger's answers leave them (copies, in their order; nothing is written):
+    what a plan sees of tonight's pull, before the sync records it."""
+    by_key = {r.key: r for r in rows}
+    for update in invoice_updates(rows, remote):
+        by_key[update.key] = by_key[update.key].updated(update.values)
+    return list(by_key.values())
+
+
 @dataclass(frozen=True)
 class InvoiceUpdate:
     """One of our invoices as the ledger now has it. `payments` is None for a credit note:

@@ -58,7 +58,7 @@ from connector.sync.billing import Decisions, invalid_skip, other_currency, unkn
 from connector.sync.billing_contract import ContractBilling
 from connector.sync.holding import books_holds, held_why, profile_of, send_problem, what_held
 from connector.sync.outbox import emailed
-from connector.sync.payments import changes_since, invoice_updates
+from connector.sync.payments import as_paid, changes_since
 from connector.sync.plan import _once, books_in_order
 from connector.sync.report import DocumentBooks, write_plan_items
 from connector.sync.rows import InvoiceRow, to_billed
@@ -148,9 +148,9 @@ class _History:
         self.state = state
         self.order = order
         self.at = {c: n for n, c in enumerate(order)}
-        self.remote: dict[str, list[tuple[int, RemoteInvoice]]] = {}
-        for n, invoice in enumerate(remote):
-            self.remote.setdefault(invoice.ledger_id, []).append((n, invoice))
+        self.remote: dict[str, list[RemoteInvoice]] = {}  # by ledger id, in the pull's order
+        for invoice in remote:
+            self.remote.setdefault(invoice.ledger_id, []).append(invoice)
         self._read: dict[str, list[InvoiceRow]] = {}
         self._ids = ids  # each contract's row ids, until its rows are read
 
@@ -188,18 +188,9 @@ class _History:
         return self._paid(self._read.pop(contract))
 
     def _paid(self, rows: list[InvoiceRow]) -> list[InvoiceRow]:
-        if not self.remote or not rows:
-            return rows
-        found = sorted(
-            (hit for r in rows if r.ledger_id for hit in self.remote.get(r.ledger_id, ())),
-            key=_first,
-        )
-        if not found:
-            return rows
-        by_key = {r.key: r for r in rows}
-        for update in invoice_updates(rows, [invoice for _, invoice in found]):
-            by_key[update.key] = by_key[update.key].updated(update.values)
-        return list(by_key.values())
+        ledger_ids = dict.fromkeys(r.ledger_id for r in rows if r.ledger_id)
+        found = [invoice for i in ledger_ids for invoice in self.remote.get(i, ())]
+        return as_paid(rows, found) if found else rows
 
 
 @dataclass
@@ -396,8 +387,4 @@ class _Streamed:
 
 
 def _line(item: tuple[int, object]) -> int:
-    return item[0]
-
-
-def _first(item: tuple[int, RemoteInvoice]) -> int:
     return item[0]

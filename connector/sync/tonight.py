@@ -27,7 +27,7 @@ from connector.sync.outbox import (
     pushed_changes,
     sort_retirements,
 )
-from connector.sync.payments import changes_since, invoice_updates
+from connector.sync.payments import as_paid, changes_since
 from connector.sync.recovery import in_doubt
 from connector.sync.rows import InvoiceRow, to_billed
 
@@ -88,10 +88,7 @@ def as_tonight_finds(
     by_key = {r.key: r for r in rows}
     resend = _looked_up(by_key, ledger)
     changes = changes_since(ledger, payments_cursor, nothing_sent=not rows)
-    current = list(by_key.values())
-    for update in invoice_updates(current, changes.invoices):
-        by_key[update.key] = by_key[update.key].updated(update.values)
-    return list(by_key.values()), resend
+    return as_paid(list(by_key.values()), changes.invoices), resend
 
 
 def _looked_up(by_key: dict[str, InvoiceRow], ledger: LedgerAdapter) -> list[Intent]:
