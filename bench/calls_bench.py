@@ -11,7 +11,10 @@ For each ledger, against its local sandbox, in one process (as a daemon runs the
   (w) a first sync in the order the engine takes once it asks `CustomerBook`
       (connector/sync/customers.py): the night's customers looked up before the profile is
       read, the missing ones created once the held contracts are out, then the invoices; as a
-      new process (nothing kept), for a third business.
+      new process (nothing kept), for a third business;
+  (s) Xero only: the sign-in before all that (`connector auth xero`'s code flow, in a process
+      of its own), which reads the organisation once and keeps its base currency with the
+      connection.
 Every request the sandbox serves is counted and sorted into ledger calls (the accounting API)
 and sign-in (OAuth discovery and token requests); the keyring is keyrings.alt's plain file
 keyring in a temporary folder, and its reads are the times it parsed its file.
@@ -295,10 +298,12 @@ def quickbooks(folder: Path, ring: CountingKeyring, milestones: int) -> list[Fig
 
 
 def xero(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
+    from connector.adapters.xero.auth import connect_xero
+    from connector_sandbox.demo_stage import follow_consent
     from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET, XeroSandbox
-    from connector_sandbox.xero_identity import TOKEN_PATH
+    from connector_sandbox.xero_identity import AUTHORIZE_PATH, CONNECTIONS_PATH, TOKEN_PATH
 
-    log = CallLog((TOKEN_PATH,))
+    log = CallLog((AUTHORIZE_PATH, TOKEN_PATH, CONNECTIONS_PATH))
     with XeroSandbox() as sandbox:
         tenant = sandbox.seed_organisation(currencies=["EUR"])
         log.watch(sandbox)
@@ -308,17 +313,20 @@ def xero(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
         )
 
         def connected(name: str, customer: str) -> tuple[config_mod.Config, TokenStore]:
-            path = write_business(folder / name, name, customer, ledger, milestones)
-            issued = sandbox.issue_tokens([tenant])
+            """`connector auth xero` through the code flow, in a process of its own."""
+            cfg = config_mod.load(write_business(folder / name, name, customer, ledger, milestones))
             store = TokenStore(name, "xero")
-            store.save(
-                TokenSet(CLIENT_ID, CLIENT_SECRET, company_id=tenant).rotated(
-                    issued["access_token"], issued["expires_in"], issued["refresh_token"], 5184000
-                )
+            consent = lambda url: follow_consent(f"{url}&tenants={tenant}")  # noqa: E731
+            connect_xero(
+                cfg.ledger_settings, store, CLIENT_ID, CLIENT_SECRET, lambda url: None, consent
             )
-            return config_mod.load(path), store
+            forget_all()
+            return cfg, store
 
+        log.take()
         first, store = connected("Xero One", "Brand New Customer Ltd")
+        calls, sign_in = log.take()
+        signing_in = Figure("(s) sign-in (`connector auth xero`), each", calls, sign_in, 0, 0)
         second, _ = connected("Xero Two", "Another New Customer")
         third, _ = connected("Xero Three", "A Third New Customer")
 
@@ -337,6 +345,7 @@ def xero(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
                 lambda: run_once(second, as_of=AS_OF + timedelta(1)),
             ),
             run(WIRED, log, ring, lambda: wired(third, milestones)),
+            signing_in,
         ]
 
 

@@ -2,8 +2,9 @@
 
 One keyring entry per business and service, holding a small JSON document: the app's client id
 and secret, and the OAuth token set (access token, refresh token, their expiry times, and the
-company id they belong to). A rotated refresh token is written here before the new access token
-is used, so a crash between the two never loses access.
+company id they belong to, with that company's name, home currency and country). A rotated
+refresh token is written here before the new access token is used, so a crash between the two
+never loses access.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class TokenSet:
     refresh_expires_at: str = ""  # ISO UTC
     company_id: str = ""  # QuickBooks realm id / Xero tenant id
     keys_refused: bool = False  # the vendor refused client_id/secret: `connector auth` asks anew
+    # What the company is, as read at sign-in (or at the first read after it): not secrets,
+    # kept with the connection they describe, so a new tenant replaces them in the same write.
+    company_name: str = ""
+    home_currency: str = ""  # Xero: the organisation's base currency, fixed once it is set up
+    company_country: str = ""
 
     def __repr__(self) -> str:  # never print a secret, even by accident
         return (

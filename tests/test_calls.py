@@ -25,7 +25,9 @@ from connector.adapters.base import (
     Customers,
     ProfileNeeds,
 )
+from connector.adapters.cache import forget_all
 from connector.adapters.local import MemoryLedger
+from connector.adapters.xero.auth import connect_xero
 from connector.credentials import SERVICE, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.models import Kind, Line, Role
@@ -37,7 +39,8 @@ from connector.sync.rows import InvoiceRow
 from connector.sync.schema import OutboxAction
 from connector.sync.state import State
 from connector.testing.ledger import request
-from tests import qbo_support
+from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET
+from tests import qbo_support, xero_support
 
 FIRST_SYNC, QUIET_NIGHT = 3, 2  # ledger calls after sign-in (issue 14's targets)
 AS_OF = date(2026, 11, 26)
@@ -292,10 +295,32 @@ def test_another_business_of_the_company_reads_none_of_its_setup_again(tmp_path,
 # -- Xero -----------------------------------------------------------------------------------------
 
 
+XERO_SIGN_IN = ("/identity/connect/authorize", "/connect/token", "/connections")
+
+
+def signed_in(xero) -> list[str]:
+    """`connector auth xero` for the test's business, through the real code flow: what it
+    asked of Xero's API (its token and connections requests apart)."""
+    with qbo_support.served(xero.sandbox, XERO_SIGN_IN) as seen:
+        connect_xero(
+            xero_support.settings(xero.sandbox),
+            TokenStore(xero_support.BUSINESS, "xero"),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            lambda url: None,
+            xero.consent,
+        )
+    assert seen.sign_in == list(XERO_SIGN_IN), seen.sign_in  # the browser's consent, then ours
+    forget_all()  # `connector auth` ran in a process of its own
+    return seen.calls
+
+
 def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
-    """Xero has no batch of reads: a first sync is the contacts, the organisation (only what
-    the bookings need), the new contact and the invoices; a business with nothing in Xero pulls
-    no payments (a cursor from now on). A quiet night: the pull, two reads."""
+    """Xero has no batch of reads: a first sync is the contacts, the new contact and the
+    invoices. Sign-in read the organisation (its base currency is all the bookings need) and
+    the connection keeps it; a business with nothing in Xero pulls no payments (a cursor from
+    now on). A quiet night: the pull, two reads."""
+    assert signed_in(xero) == ["GET /api.xro/2.0/Organisation"]
     ledger = xero.ledger()
     intents = [creation("C1", "Brand New Customer", n=n) for n in range(20)]
     tokens = ("/connect/token",)
@@ -310,13 +335,53 @@ def test_xero_a_first_sync_in_the_engines_order_and_a_quiet_night(xero):
     assert all(r.invoice is not None for r in results)
     assert seen.calls == [
         "GET /api.xro/2.0/Contacts",
+        "PUT /api.xro/2.0/Contacts",
+        "PUT /api.xro/2.0/Invoices",
+    ]
+    assert len(seen.calls) <= FIRST_SYNC
+    with qbo_support.served(xero.sandbox, tokens) as seen:
+        xero.ledger().payment_changes(changes.cursor)
+    assert len(seen.calls) <= QUIET_NIGHT, seen.calls
+
+
+def test_xero_a_connection_made_before_it_kept_the_organisation_reads_it_once(tmp_path, xero):
+    """A connection whose keyring entry names no base currency (made by a connector that did
+    not keep it): its first billing night reads the organisation, four calls, and keeps what
+    it is; a later billing night, in a new process, does not read it again."""
+    sandbox = xero.sandbox
+    folder = tmp_path / "b"
+    cfg = config_mod.load(twenty_milestones(folder, sandbox, ledger=xero_section(xero)))
+    assert TokenStore(xero_support.BUSINESS, "xero").load().home_currency == ""
+    tokens = ("/connect/token",)
+    with qbo_support.served(sandbox, tokens) as seen:
+        report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
+    assert len(report.created) == 20, report.problems()
+    assert seen.calls == [
+        "GET /api.xro/2.0/Contacts",
         "GET /api.xro/2.0/Organisation",
         "PUT /api.xro/2.0/Contacts",
         "PUT /api.xro/2.0/Invoices",
     ]
-    with qbo_support.served(xero.sandbox, tokens) as seen:
-        xero.ledger().payment_changes(changes.cursor)
-    assert len(seen.calls) <= QUIET_NIGHT, seen.calls
+    kept = TokenStore(xero_support.BUSINESS, "xero").load()
+    assert (kept.company_name, kept.home_currency) == ("Northwind Books", "USD")
+    forget_all()  # the next night, a new process
+    with (folder / "milestones.toml").open("a") as file:
+        file.write(
+            '\n[[milestones]]\nid = "LATE"\ncontract = "C2"\namount = "10.00"\n'
+            'status = "done"\ncompleted = 2026-11-20\naccepted = 2026-11-20\n'
+        )
+    with (folder / "config.toml").open("a") as file:  # a second contract of the customer
+        file.write('[[contracts]]\nid = "C2"\ncustomer = "New Customer of Northwind Studio"\n')
+        file.write('value = "10.00"\n')
+    with qbo_support.served(sandbox, tokens) as seen:
+        report = run_once(
+            config_mod.load(folder / "config.toml"),
+            as_of=AS_OF + timedelta(days=1),
+            ledger=xero.ledger(),
+        )
+    assert len(report.created) == 1, report.problems()
+    assert "GET /api.xro/2.0/Organisation" not in seen.calls, seen.calls
+    assert "PUT /api.xro/2.0/Invoices" in seen.calls
 
 
 def xero_section(xero) -> str:
@@ -329,10 +394,12 @@ def xero_section(xero) -> str:
 
 
 def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
-    """The same four calls through `run_once`; the next nights at most two, and a payment made
-    in Xero after the first night is pulled on the next (the first cursor lost nothing)."""
+    """The same three calls through `run_once` after sign-in; the next nights at most two, and
+    a payment made in Xero after the first night is pulled on the next (the first cursor lost
+    nothing)."""
     sandbox = xero.sandbox
     cfg = config_mod.load(twenty_milestones(tmp_path / "b", sandbox, ledger=xero_section(xero)))
+    signed_in(xero)
     tokens = ("/connect/token",)
     with qbo_support.served(sandbox, tokens) as seen:
         report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
@@ -340,7 +407,6 @@ def test_xero_a_first_sync_and_quiet_nights_through_the_engine(tmp_path, xero):
     assert len(xero.invoices()) == 20
     assert seen.calls == [
         "GET /api.xro/2.0/Contacts",
-        "GET /api.xro/2.0/Organisation",
         "PUT /api.xro/2.0/Contacts",
         "PUT /api.xro/2.0/Invoices",
     ]

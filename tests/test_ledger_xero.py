@@ -366,3 +366,32 @@ def test_the_profile_for_a_nights_bookings_reads_only_what_they_need(xero):
         whole = xero.ledger().profile()  # doctor: everything, the rest kept already
     assert seen.calls == [f"GET {API}/TrackingCategories"]
     assert whole.currencies == taxed.currencies and whole.tax_codes == taxed.tax_codes
+
+
+def test_what_the_organisation_is_is_kept_with_the_connection_and_follows_a_rename(xero):
+    """The first read of the organisation keeps its name, base currency and country with the
+    connection; a later night's bookings in that currency then ask nothing of Xero, and a read
+    after the organisation was renamed (`connector doctor`'s) keeps the new name."""
+    from connector.adapters.base import Booking, ProfileNeeds
+    from connector.adapters.cache import forget_all
+    from connector.credentials import TokenStore
+    from tests.xero_support import BUSINESS
+
+    xero.ledger().profile_for(ProfileNeeds.of([("USD", Booking())]))
+    kept = TokenStore(BUSINESS, "xero").load()
+    assert (kept.company_name, kept.home_currency, kept.company_country) == (
+        "Northwind Books",
+        "USD",
+        "US",
+    )
+    forget_all()  # a later night, a new process
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:
+        plain = xero.ledger().profile_for(ProfileNeeds.of([("USD", Booking())]))
+    assert seen.calls == [] and plain.home_currency == "USD" and not plain.multicurrency
+    with qbo_support.served(xero.sandbox, TOKEN) as seen:  # another currency: its list is read
+        euro = xero.ledger().profile_for(ProfileNeeds.of([("EUR", Booking())]))
+    assert seen.calls == [f"GET {API}/Currencies"] and "EUR" in euro.currencies
+    xero.sandbox.organisation(xero.tenant).settings.name = "Northwind Books & Co"
+    forget_all()
+    assert xero.ledger().profile().other[0] == ("organisation", "Northwind Books & Co")
+    assert TokenStore(BUSINESS, "xero").load().company_name == "Northwind Books & Co"

@@ -166,10 +166,46 @@ def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
         input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
     )
     assert answer.exit_code == 0, answer.output
-    assert f"Xero organisation {xero.tenant}" in answer.output
+    flat = " ".join(answer.output.split())
+    assert f'Xero organisation "Northwind Books" ({xero.tenant}), base currency USD' in flat
     assert CLIENT_SECRET not in answer.output.split("Client secret")[-1]
-    assert TokenStore(BUSINESS, "xero").load().company_id == xero.tenant
+    kept = TokenStore(BUSINESS, "xero").load()
+    assert (kept.company_id, kept.company_name, kept.home_currency, kept.company_country) == (
+        xero.tenant,
+        "Northwind Books",
+        "USD",
+        "US",
+    )
     assert business.sync().outcome == "ok"
+
+
+def test_sign_in_stands_when_the_organisation_cannot_be_read_and_the_sync_reads_it(
+    tmp_path, xero, monkeypatch
+):
+    """Xero failing the organisation's read right after the tokens came: the connection is
+    kept and says so; the first sync reads the organisation and keeps what it is."""
+    from connector.adapters.xero import auth as xero_auth
+    from connector.cli import app
+
+    business = xero_business(tmp_path / "b", xero)
+    TokenStore(BUSINESS, "xero").delete()
+    monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
+    landed = xero.consent(consent_url(business.config().ledger_settings, CLIENT_ID, "fixed-state"))
+    xero.sandbox.faults.fail(count=10, status=503, match="GET /api.xro/2.0/Organisation")
+    answer = CliRunner().invoke(
+        app,
+        ["auth", "xero", "--config", str(business.config_path), "--paste"],
+        input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
+    )
+    assert answer.exit_code == 0, answer.output
+    flat = " ".join(answer.output.split())
+    assert f"Xero organisation {xero.tenant} (its settings could not be read now" in flat
+    assert TokenStore(BUSINESS, "xero").load().home_currency == ""
+    xero.sandbox.faults.clear()
+    assert business.sync().outcome == "ok"
+    kept = TokenStore(BUSINESS, "xero").load()
+    assert (kept.company_name, kept.home_currency) == ("Northwind Books", "USD")
+    assert kept.refresh_token  # the keyring write kept the tokens it was given
 
 
 def test_auth_paste_prints_the_address_whole_and_the_ledger_section_by_name(

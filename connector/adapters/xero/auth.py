@@ -2,7 +2,8 @@
 
 It prints Xero's consent URL, takes the redirect by listening on 127.0.0.1 or from a pasted URL
 (the helpers of `oauth_signin`), exchanges the code, asks `/connections` which organisations the
-bookkeeper granted, pins one, and stores the token set with that tenant id in the keyring. A
+bookkeeper granted, pins one, and stores the token set with that tenant id in the keyring; then
+reads that organisation once, to show it and keep its name and base currency with the tokens. A
 configured `tenant_id` that the grant does not include is refused. No token is ever printed or
 written to a file.
 """
@@ -17,9 +18,9 @@ from urllib.parse import urlencode
 import requests
 
 from connector.adapters.oauth_signin import forget_refused_keys, redirect_query
-from connector.adapters.xero.session import REFRESH_TTL, XeroSettings
+from connector.adapters.xero.session import REFRESH_TTL, XeroSession, XeroSettings
 from connector.credentials import TokenSet, TokenStore
-from connector.errors import UserError
+from connector.errors import LedgerError, UserError
 
 
 def consent_url(settings: XeroSettings, client_id: str, state: str) -> str:
@@ -131,4 +132,20 @@ def connect_xero(
         int(REFRESH_TTL.total_seconds()),
     )
     store.save(tokens)
-    return tokens
+    return with_organisation(settings, store, tokens)
+
+
+def with_organisation(settings: XeroSettings, store: TokenStore, tokens: TokenSet) -> TokenSet:
+    """The connected organisation read once, at sign-in: the bookkeeper sees which one it is
+    and its base currency, and the connection keeps them (`XeroSession.remember_company`), so
+    a sync need not ask. Sign-in stands without it (Xero did not answer): a sync reads it."""
+    from connector.adapters.xero.books import OrgBooks
+
+    session = XeroSession(
+        settings, store, retry_wait=(settings.retry_first_wait, settings.retry_max_wait)
+    )
+    try:
+        OrgBooks(session).organisation()
+    except LedgerError:
+        return tokens
+    return session.tokens()

@@ -66,9 +66,16 @@ class OrgBooks:
         return found
 
     def organisation(self) -> Any:
+        """The organisation as Xero has it now (kept in the process for a while); what it is
+        (name, base currency, country) is also kept with the connection, for later runs."""
+
         def read() -> Any:
             answer = self.session.call(lambda api, t: api.get_organisations(t))
-            return self.session.only(answer.organisations, "the organisation")
+            org = self.session.only(answer.organisations, "the organisation")
+            home = text(org.base_currency)
+            if home:
+                self.session.remember_company(text(org.name), home, text(org.country_code))
+            return org
 
         return self._kept("Organisation", read)
 
@@ -169,10 +176,16 @@ class OrgBooks:
 
     def profile(self, needs: ProfileNeeds | None = None) -> LedgerProfile:
         """What the organisation is set up with, from four reads (none while they are kept);
-        for `needs`, the organisation alone, and its currencies, tax rates and tracking only
-        where a contract bills in another currency or a booking names a tax code or tracking."""
-        org = self.organisation()
-        home = text(org.base_currency)
+        for `needs`, the organisation alone (not even that once the connection knows its base
+        currency), and its currencies, tax rates and tracking only where a contract bills in
+        another currency or a booking names a tax code or tracking."""
+        known = self.session.known_home_currency() if needs is not None else ""
+        other: tuple[tuple[str, str], ...] = ()
+        if known:  # the preflight's checks of Xero bookings ask nothing else of it
+            home, country, other = known, self.session.tokens().company_country, ()
+        else:
+            org = self.organisation()
+            home, country, other = text(org.base_currency), text(org.country_code), _settings(org)
         foreign = needs is None or any(c != home for c in needs.currencies)
         currencies = self.currencies() if foreign else []
         codes = tuple(sorted({text(c.code) for c in currencies if c.code} | {home}))
@@ -180,7 +193,7 @@ class OrgBooks:
         sales = [r for r in rates if r.can_apply_to_revenue is not False]
         categories = self.tracking_categories() if needs is None or needs.tracking else []
         return LedgerProfile(
-            country=text(org.country_code) or None,
+            country=country or None,
             home_currency=home,
             multicurrency=len(codes) > 1,
             currencies=codes,
@@ -188,7 +201,7 @@ class OrgBooks:
             tracking=tuple(
                 (str(c.name), tuple(str(o.name) for o in c.options)) for c in categories
             ),
-            other=_settings(org),
+            other=other,
         )
 
 

@@ -38,9 +38,17 @@ def register(groups: CommandGroups) -> None:
             connect=connect_xero,
             out=out,
         )
+        what = (
+            f'"{tokens.company_name}" ({tokens.company_id}), base currency {tokens.home_currency}'
+            if tokens.home_currency
+            else f"{tokens.company_id} (its settings could not be read now; the first sync "
+            "reads them)"
+        )
         out.print(
-            f"Connected {cfg.business.name} to Xero organisation {tokens.company_id}; the "
-            "tokens are in the OS keyring."
+            f"Connected {cfg.business.name} to Xero organisation {what}; the tokens are in "
+            "the OS keyring.",
+            markup=False,
+            highlight=False,
         )
         if not settings.tenant_id:  # the line to copy, whole on its own at any width
             out.print("To pin it in the config, add tenant_id to [ledger]:")

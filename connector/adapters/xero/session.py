@@ -255,6 +255,31 @@ class XeroSession:
         self._tokens = fresh
         self.on_request("token")
 
+    def known_home_currency(self) -> str:
+        """The organisation's base currency as the connection keeps it ("" if it keeps none):
+        Xero fixes an organisation's base currency when it is set up, and it cannot be changed
+        afterwards (help.xero.com CurrencySettings; xero-help.caltrix.asia, "How to manage
+        foreign currency in Xero"), so it is read once per connection, not once a night."""
+        tokens = self.tokens()
+        return tokens.home_currency if tokens.company_id == self.tenant() else ""
+
+    def remember_company(self, name: str, home_currency: str, country: str) -> None:
+        """Keep what the organisation is with the connection, if it changed (a rename, or a
+        connection made before the connector kept it): one keyring write, like a rotation."""
+        tokens = self.tokens()
+        if tokens.company_id != self.tenant():
+            return
+        if (tokens.company_name, tokens.home_currency, tokens.company_country) == (
+            name,
+            home_currency,
+            country,
+        ):
+            return
+        self._tokens = replace(
+            tokens, company_name=name, home_currency=home_currency, company_country=country
+        )
+        self.store.save(self._tokens)
+
     def _keys_refused(self) -> None:
         """Xero refused the app's keys: remember it, so that `connector auth xero` asks for
         new ones instead of reusing these (the refresh token is kept; it was not refused)."""
