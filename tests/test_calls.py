@@ -365,14 +365,7 @@ def test_xero_a_connection_made_before_it_kept_the_organisation_reads_it_once(tm
     kept = TokenStore(xero_support.BUSINESS, "xero").load()
     assert (kept.company_name, kept.home_currency) == ("Northwind Books", "USD")
     forget_all()  # the next night, a new process
-    with (folder / "milestones.toml").open("a") as file:
-        file.write(
-            '\n[[milestones]]\nid = "LATE"\ncontract = "C2"\namount = "10.00"\n'
-            'status = "done"\ncompleted = 2026-11-20\naccepted = 2026-11-20\n'
-        )
-    with (folder / "config.toml").open("a") as file:  # a second contract of the customer
-        file.write('[[contracts]]\nid = "C2"\ncustomer = "New Customer of Northwind Studio"\n')
-        file.write('value = "10.00"\n')
+    a_second_contract(folder, 1)
     with qbo_support.served(sandbox, tokens) as seen:
         report = run_once(
             config_mod.load(folder / "config.toml"),
@@ -382,6 +375,21 @@ def test_xero_a_connection_made_before_it_kept_the_organisation_reads_it_once(tm
     assert len(report.created) == 1, report.problems()
     assert "GET /api.xro/2.0/Organisation" not in seen.calls, seen.calls
     assert "PUT /api.xro/2.0/Invoices" in seen.calls
+
+
+def a_second_contract(folder: Path, milestones: int) -> None:
+    """A second contract of the same customer in `twenty_milestones`' business, with
+    `milestones` billable milestones of 0.50 that bill it whole."""
+    more = "\n".join(
+        f'[[milestones]]\nid = "N{m}"\ncontract = "C2"\namount = "0.50"\n'
+        f'status = "done"\ncompleted = 2026-11-0{m + 1}\naccepted = 2026-11-0{m + 1}\n'
+        for m in range(milestones)
+    )
+    with (folder / "milestones.toml").open("a") as file:
+        file.write("\n" + more)
+    with (folder / "config.toml").open("a") as file:
+        file.write('[[contracts]]\nid = "C2"\ncustomer = "New Customer of Northwind Studio"\n')
+        file.write(f'value = "{Decimal("0.50") * milestones}"\n')
 
 
 def xero_section(xero) -> str:
@@ -433,27 +441,15 @@ def test_xero_a_customer_the_books_already_had_is_used_not_doubled(tmp_path, xer
     )
     folder = tmp_path / "b"
     cfg = config_mod.load(twenty_milestones(folder, xero.sandbox, ledger=xero_section(xero)))
+    signed_in(xero)
     tokens = ("/connect/token",)
     with qbo_support.served(xero.sandbox, tokens) as seen:
         report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
     assert len(report.created) == 20, report.problems()
-    assert seen.calls == [
-        "GET /api.xro/2.0/Contacts",
-        "GET /api.xro/2.0/Organisation",
-        "PUT /api.xro/2.0/Invoices",
-    ]
+    assert seen.calls == ["GET /api.xro/2.0/Contacts", "PUT /api.xro/2.0/Invoices"]
     (contact,) = xero.sandbox.contacts(xero.tenant)
     assert {i["Contact"]["ContactID"] for i in xero.invoices()} == {contact["ContactID"]}
-    more = "\n".join(
-        f'[[milestones]]\nid = "N{m}"\ncontract = "C2"\namount = "0.50"\n'
-        f'status = "done"\ncompleted = 2026-11-0{m + 1}\naccepted = 2026-11-0{m + 1}\n'
-        for m in range(2)
-    )
-    with (folder / "milestones.toml").open("a") as file:
-        file.write("\n" + more)
-    with (folder / "config.toml").open("a") as file:  # a second contract of the customer
-        file.write('[[contracts]]\nid = "C2"\ncustomer = "New Customer of Northwind Studio"\n')
-        file.write('value = "1.00"\n')
+    a_second_contract(folder, 2)
     with qbo_support.served(xero.sandbox, tokens) as seen:
         report = run_once(
             config_mod.load(folder / "config.toml"), as_of=AS_OF, ledger=xero.ledger()

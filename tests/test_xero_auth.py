@@ -152,19 +152,9 @@ def test_a_lost_refresh_response_is_retried_within_the_grace_period(xero):
 
 
 def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
-    from connector.adapters.xero import auth as xero_auth
-    from connector.cli import app
-
     business = xero_business(tmp_path / "b", xero)
     TokenStore(BUSINESS, "xero").delete()
-    monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
-    chosen = business.config().ledger_settings
-    landed = xero.consent(consent_url(chosen, CLIENT_ID, "fixed-state"))
-    answer = CliRunner().invoke(
-        app,
-        ["auth", "xero", "--config", str(business.config_path), "--paste"],
-        input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
-    )
+    answer = auth_through_the_cli(business, xero, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
     assert answer.exit_code == 0, answer.output
     flat = " ".join(answer.output.split())
     assert f'Xero organisation "Northwind Books" ({xero.tenant}), base currency USD' in flat
@@ -184,18 +174,11 @@ def test_sign_in_stands_when_the_organisation_cannot_be_read_and_the_sync_reads_
 ):
     """Xero failing the organisation's read right after the tokens came: the connection is
     kept and says so; the first sync reads the organisation and keeps what it is."""
-    from connector.adapters.xero import auth as xero_auth
-    from connector.cli import app
-
     business = xero_business(tmp_path / "b", xero)
     TokenStore(BUSINESS, "xero").delete()
-    monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
-    landed = xero.consent(consent_url(business.config().ledger_settings, CLIENT_ID, "fixed-state"))
-    xero.sandbox.faults.fail(count=10, status=503, match="GET /api.xro/2.0/Organisation")
-    answer = CliRunner().invoke(
-        app,
-        ["auth", "xero", "--config", str(business.config_path), "--paste"],
-        input=f"{CLIENT_ID}\n{CLIENT_SECRET}\n{landed}\n",
+    keys = f"{CLIENT_ID}\n{CLIENT_SECRET}\n"
+    answer = auth_through_the_cli(
+        business, xero, monkeypatch, keys, fault="GET /api.xro/2.0/Organisation"
     )
     assert answer.exit_code == 0, answer.output
     flat = " ".join(answer.output.split())
@@ -264,15 +247,17 @@ def test_demo_with_xero_bills_pays_and_reports(memory_keyring, checked_demo):
 # -- bad input (issue 11): a wrong client secret, an unreadable keyring entry -------------------
 
 
-def auth_through_the_cli(business, xero, monkeypatch, keys: str = ""):
+def auth_through_the_cli(business, xero, monkeypatch, keys: str = "", fault: str = ""):
     """`connector auth xero --paste`, the bookkeeper typing `keys` (client id and secret lines,
-    when asked) and pasting the consent redirect."""
+    when asked) and pasting the consent redirect; `fault`: requests Xero then fails (503)."""
     from connector.adapters.xero import auth as xero_auth
     from connector.cli import app
 
     monkeypatch.setattr(xero_auth.secrets, "token_urlsafe", lambda n: "fixed-state")
     chosen = business.config().ledger_settings
     landed = xero.consent(consent_url(chosen, CLIENT_ID, "fixed-state"))
+    if fault:
+        xero.sandbox.faults.fail(count=10, status=503, match=fault)
     return CliRunner().invoke(
         app,
         ["auth", "xero", "--config", str(business.config_path), "--paste"],
