@@ -191,8 +191,28 @@ def test_auth_command_through_the_cli(tmp_path, sandbox, monkeypatch, memory_key
     )
     assert answer.exit_code == 0, answer.output
     assert "choose the company" in answer.output
-    assert f"QuickBooks company {DEFAULT_REALM}" in answer.output
-    assert TokenStore("Northwind Studio", "quickbooks").load().company_id == DEFAULT_REALM
+    name = sandbox.company(DEFAULT_REALM).settings.company_name
+    flat = " ".join(answer.output.split())
+    assert f'QuickBooks company "{name}" ({DEFAULT_REALM})' in flat
+    kept = TokenStore("Northwind Studio", "quickbooks").load()
+    assert (kept.company_id, kept.company_name, kept.company_country) == (DEFAULT_REALM, name, "US")
+    assert kept.refresh_token and kept.home_currency == ""  # its setup is read at sync time
+
+
+def test_sign_in_stands_when_the_company_name_cannot_be_read(sandbox, memory_keyring):
+    """QuickBooks failing the CompanyInfo read right after the tokens came: the connection is
+    kept, without a name, and it syncs."""
+    sandbox.faults.fail(count=10, status=503, match="GET .*/companyinfo/")
+    store = TokenStore("Fresh Co", "quickbooks")
+    quick = qbo_support.settings(sandbox).model_copy(
+        update={"retry_first_wait": 0.01, "retry_max_wait": 0.05}
+    )
+    tokens = connect_quickbooks(
+        quick, store, CLIENT_ID, CLIENT_SECRET, lambda url: None, follow_consent
+    )
+    sandbox.faults.clear()
+    assert tokens.company_name == "" and store.load().refresh_token == tokens.refresh_token
+    assert qbo_support.ledger(sandbox, "Fresh Co").find_or_create_customer("Acme Corp", "USD")
 
 
 def test_auth_command_refuses_a_config_for_another_ledger(tmp_path):

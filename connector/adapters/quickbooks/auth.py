@@ -2,13 +2,15 @@
 
 It prints the consent URL, then takes the redirect either by listening on 127.0.0.1 (a desktop)
 or from a pasted URL (a headless server), exchanges the code, and stores the token set and the
-company id in the keyring. No token is ever printed or written to a file. The steps Xero shares
+company id in the keyring; then reads the company's name once, for the bookkeeper to see which
+company was connected. No token is ever printed or written to a file. The steps Xero shares
 are in `connector.adapters.oauth_signin`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import requests
 from intuitlib.enums import Scopes
@@ -16,9 +18,9 @@ from intuitlib.exceptions import AuthClientError
 
 from connector.adapters.oauth_signin import forget_refused_keys, redirect_query
 from connector.adapters.quickbooks.discovery import CachedAuthClient
-from connector.adapters.quickbooks.session import QuickBooksSettings, oauth_error
+from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings, oauth_error
 from connector.credentials import TokenSet, TokenStore
-from connector.errors import UserError
+from connector.errors import LedgerError, UserError
 
 
 def redirect_params(url: str, state: str) -> tuple[str, str]:
@@ -68,4 +70,30 @@ def connect_quickbooks(
         auth.access_token, auth.expires_in, auth.refresh_token, auth.x_refresh_token_expires_in
     )
     store.save(tokens)
-    return tokens
+    return with_company_name(settings, store, tokens)
+
+
+def with_company_name(
+    settings: QuickBooksSettings, store: TokenStore, tokens: TokenSet
+) -> TokenSet:
+    """The connected company's name and country (CompanyInfo: `CompanyName`, `Country`), read
+    once and kept beside the tokens, so that the bookkeeper sees which company the consent
+    screen connected. Sign-in stands without them (QuickBooks did not answer)."""
+    session = QuickBooksSession(
+        settings, store, retry_wait=(settings.retry_first_wait, settings.retry_max_wait)
+    )
+    try:
+        answer = session.get(f"companyinfo/{tokens.company_id}")
+    except LedgerError:
+        return tokens
+    info = answer.get("CompanyInfo") if isinstance(answer, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("CompanyName"), str):
+        return tokens
+    country = info.get("Country")
+    named = replace(
+        store.require(),  # as the read left them (it refreshes nothing this soon, but may)
+        company_name=info["CompanyName"],
+        company_country=country if isinstance(country, str) else "",
+    )
+    store.save(named)
+    return named

@@ -39,7 +39,14 @@ def register(groups: CommandGroups) -> None:
             connect=connect_quickbooks,
             out=out,
         )
+        what = (
+            f'"{tokens.company_name}" ({tokens.company_id})'
+            if tokens.company_name
+            else f"{tokens.company_id} (its name could not be read now)"
+        )
         out.print(
-            f"Connected {cfg.business.name} to QuickBooks company {tokens.company_id}; "
-            "the tokens are in the OS keyring."
+            f"Connected {cfg.business.name} to QuickBooks company {what}; the tokens are in "
+            "the OS keyring.",
+            markup=False,
+            highlight=False,
         )
