@@ -12,9 +12,9 @@ For each ledger, against its local sandbox, in one process (as a daemon runs the
       (connector/sync/customers.py): the night's customers looked up before the profile is
       read, the missing ones created once the held contracts are out, then the invoices; as a
       new process (nothing kept), for a third business;
-  (s) Xero only: the sign-in before all that (`connector auth xero`'s code flow, in a process
-      of its own), which reads the organisation once and keeps its base currency with the
-      connection.
+  (s) the sign-in before all that (`connector auth`'s code flow, in a process of its own),
+      which reads the company once: its name for the bookkeeper to check (and Xero's base
+      currency, which the connection keeps for the nightly checks).
 Every request the sandbox serves is counted and sorted into ledger calls (the accounting API)
 and sign-in (OAuth discovery and token requests); the keyring is keyrings.alt's plain file
 keyring in a temporary folder, and its reads are the times it parsed its file.
@@ -25,6 +25,7 @@ the exit status says whether they are met.
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import sys
@@ -45,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from connector import config as config_mod
 from connector.adapters.base import InvoiceRequest, LedgerAdapter, Profiled, ProfileNeeds
 from connector.adapters.cache import forget_all
-from connector.credentials import TokenSet, TokenStore
+from connector.credentials import TokenStore
 from connector.models import Kind, Line, Role
 from connector.sync import run_once
 from connector.sync.customers import CustomerBook
@@ -56,17 +57,27 @@ from connector_sandbox.server import Request, Response
 AS_OF = date(2026, 11, 26)
 FIRST_TARGET, QUIET_TARGET = 3, 2
 WIRED = "(w) first sync in the wired engine's order, new process"
+SIGN_IN = "(s) sign-in (`connector auth {kind}`), each"
 
 
 class CountingKeyring(PlaintextKeyring):
-    """keyrings.alt's plain file keyring (XDG_DATA_HOME decides where), counting the reads
-    that parse its file."""
+    """keyrings.alt's plain file keyring (XDG_DATA_HOME decides where), as it is, and the
+    times its file is parsed, by keyrings.alt or by the connector's one parse per version of
+    the file (`connector.credentials._FileReads`): both parse it with `RawConfigParser.read`."""
 
     reads = 0
 
-    def get_password(self, service: str, username: str) -> str | None:
-        CountingKeyring.reads += 1
-        return super().get_password(service, username)
+    def __init__(self) -> None:
+        super().__init__()
+        parse = configparser.RawConfigParser.read
+        path = self.file_path
+
+        def counted(parser: Any, filenames: Any, encoding: str | None = None) -> list[str]:
+            if str(filenames) == path:
+                CountingKeyring.reads += 1
+            return parse(parser, filenames, encoding=encoding)
+
+        configparser.RawConfigParser.read = counted  # type: ignore[method-assign]
 
 
 @dataclass
@@ -245,7 +256,9 @@ def show(title: str, figures: list[Figure]) -> None:
 
 
 def quickbooks(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
+    from connector.adapters.quickbooks.auth import connect_quickbooks
     from connector_sandbox import quickbooks_oauth as oauth
+    from connector_sandbox.demo_stage import follow_consent
     from connector_sandbox.quickbooks import (
         CLIENT_ID,
         CLIENT_SECRET,
@@ -253,7 +266,7 @@ def quickbooks(folder: Path, ring: CountingKeyring, milestones: int) -> list[Fig
         QuickBooksSandbox,
     )
 
-    log = CallLog((*oauth.DISCOVERY_PATHS, oauth.TOKEN_PATH, oauth.JWKS_PATH))
+    log = CallLog((*oauth.DISCOVERY_PATHS, oauth.AUTHORIZE_PATH, oauth.TOKEN_PATH, oauth.JWKS_PATH))
     with QuickBooksSandbox() as sandbox:
         sandbox.seed_company(DEFAULT_REALM)
         log.watch(sandbox)
@@ -263,20 +276,24 @@ def quickbooks(folder: Path, ring: CountingKeyring, milestones: int) -> list[Fig
         )
 
         def connected(name: str, customer: str) -> tuple[config_mod.Config, TokenStore]:
-            path = write_business(folder / name, name, customer, ledger, milestones)
-            issued = sandbox.issue_tokens(DEFAULT_REALM)
+            """`connector auth quickbooks` through the code flow, in a process of its own."""
+            cfg = config_mod.load(write_business(folder / name, name, customer, ledger, milestones))
             store = TokenStore(name, "quickbooks")
-            store.save(
-                TokenSet(CLIENT_ID, CLIENT_SECRET, company_id=DEFAULT_REALM).rotated(
-                    issued["access_token"],
-                    issued["expires_in"],
-                    issued["refresh_token"],
-                    issued.get("x_refresh_token_expires_in"),
-                )
+            connect_quickbooks(
+                cfg.ledger_settings,
+                store,
+                CLIENT_ID,
+                CLIENT_SECRET,
+                lambda url: None,
+                follow_consent,
             )
-            return config_mod.load(path), store
+            forget_all()
+            return cfg, store
 
+        log.take()
         first, store = connected("QuickBooks One", "Brand New Customer Ltd")
+        calls, sign_in = log.take()
+        signing_in = Figure(SIGN_IN.format(kind="quickbooks"), calls, sign_in, 0, 0)
         second, _ = connected("QuickBooks Two", "Another New Customer")
         third, _ = connected("QuickBooks Three", "A Third New Customer")
         return [
@@ -294,6 +311,7 @@ def quickbooks(folder: Path, ring: CountingKeyring, milestones: int) -> list[Fig
                 lambda: run_once(second, as_of=AS_OF),
             ),
             run(WIRED, log, ring, lambda: wired(third, milestones)),
+            signing_in,
         ]
 
 
@@ -326,7 +344,7 @@ def xero(folder: Path, ring: CountingKeyring, milestones: int) -> list[Figure]:
         log.take()
         first, store = connected("Xero One", "Brand New Customer Ltd")
         calls, sign_in = log.take()
-        signing_in = Figure("(s) sign-in (`connector auth xero`), each", calls, sign_in, 0, 0)
+        signing_in = Figure(SIGN_IN.format(kind="xero"), calls, sign_in, 0, 0)
         second, _ = connected("Xero Two", "Another New Customer")
         third, _ = connected("Xero Three", "A Third New Customer")
 

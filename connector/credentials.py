@@ -2,9 +2,9 @@
 
 One keyring entry per business and service, holding a small JSON document: the app's client id
 and secret, and the OAuth token set (access token, refresh token, their expiry times, and the
-company id they belong to, with that company's name, home currency and country). A rotated
-refresh token is written here before the new access token is used, so a crash between the two
-never loses access.
+company id they belong to). A rotated refresh token is written here before the new access token
+is used, so a crash between the two never loses access. A second entry beside it keeps what
+that company is (`CompanyFacts`: its name, home currency, country), which is no secret.
 """
 
 from __future__ import annotations
@@ -55,11 +55,6 @@ class TokenSet:
     refresh_expires_at: str = ""  # ISO UTC
     company_id: str = ""  # QuickBooks realm id / Xero tenant id
     keys_refused: bool = False  # the vendor refused client_id/secret: `connector auth` asks anew
-    # What the company is, as read at sign-in (or at the first read after it): not secrets,
-    # kept with the connection they describe, so a new tenant replaces them in the same write.
-    company_name: str = ""
-    home_currency: str = ""  # Xero: the organisation's base currency, fixed once it is set up
-    company_country: str = ""
 
     def __repr__(self) -> str:  # never print a secret, even by accident
         return (
@@ -102,6 +97,25 @@ class TokenSet:
     def secrets(self) -> list[str]:
         """Every secret value, for redaction and for tests that search outputs for leaks."""
         return [s for s in (self.client_secret, self.refresh_token, self.access_token) if s]
+
+
+@dataclass(frozen=True)
+class CompanyFacts:
+    """What a connected company is, as read at sign-in (or by the first run that needed it).
+
+    Kept in a keyring entry of its own (`TokenStore.company`), not in the token set: the token
+    set is written only by sign-in and by rotation (writing a copy of it for another reason
+    could put back a refresh token another process has since rotated), and it stays readable
+    by an earlier version of the connector, which refuses keys it does not know. The facts
+    count only for the company they name: a sign-in to another one leaves them unused."""
+
+    company_id: str
+    name: str = ""
+    home_currency: str = ""  # "" where the ledger's own setup reads it every time (QuickBooks)
+    country: str = ""
+
+
+COMPANY_ENTRY = "/company"  # the facts' entry: the token set's name and this
 
 
 class _FileReads:
@@ -395,13 +409,16 @@ class TokenStore:
         self.business = business
         self.service = service
 
-    def load(self) -> TokenSet | None:
+    def _read(self, username: str) -> str | None:
         try:
-            raw = _FILE.get(self.username)
+            return _FILE.get(username)
         except NoKeyringError:
             raise UserError(NO_KEYRING) from None
         except KeyringError as exc:
             raise UserError(f"the OS keyring could not be read: {exc}") from None
+
+    def load(self) -> TokenSet | None:
+        raw = self._read(self.username)
         if raw is None:
             return None
         try:
@@ -441,16 +458,37 @@ class TokenStore:
         return tokens
 
     def save(self, tokens: TokenSet) -> None:
+        self._write(self.username, json.dumps(asdict(tokens)))
+
+    def company(self) -> CompanyFacts | None:
+        """What the connected company is, as kept; None when nothing is kept or the entry is
+        not the connector's (then it is read from the ledger again and written over)."""
+        raw = self._read(self.username + COMPANY_ENTRY)
         try:
-            _FILE.set(self.username, json.dumps(asdict(tokens)))
+            data: Any = json.loads(raw) if raw else None
+            facts = CompanyFacts(**data) if isinstance(data, dict) else None
+        except (ValueError, TypeError):
+            return None
+        if facts is None or not all(isinstance(v, str) for v in asdict(facts).values()):
+            return None
+        return facts
+
+    def keep_company(self, facts: CompanyFacts) -> None:
+        self._write(self.username + COMPANY_ENTRY, json.dumps(asdict(facts)))
+
+    def _write(self, username: str, raw: str) -> None:
+        try:
+            _FILE.set(username, raw)
         except NoKeyringError:
             raise UserError(NO_KEYRING) from None
         except KeyringError as exc:
             raise UserError(f"the OS keyring could not be written: {exc}") from None
 
     def delete(self) -> None:
-        with contextlib.suppress(keyring.errors.PasswordDeleteError):
-            _FILE.delete(self.username)
+        """The connection and what it kept of its company."""
+        for username in (self.username, self.username + COMPANY_ENTRY):
+            with contextlib.suppress(keyring.errors.PasswordDeleteError):
+                _FILE.delete(username)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

@@ -21,7 +21,7 @@ from connector import config as config_mod
 from connector.adapters.oauth_signin import listen_in_background
 from connector.adapters.quickbooks.auth import connect_quickbooks
 from connector.adapters.quickbooks.session import QuickBooksSettings
-from connector.credentials import TokenStore
+from connector.credentials import CompanyFacts, TokenStore
 from connector.errors import UserError
 from connector_sandbox.quickbooks import CLIENT_ID, CLIENT_SECRET, DEFAULT_REALM, QuickBooksSandbox
 from connector_sandbox.quickbooks_demo import follow_consent
@@ -194,9 +194,10 @@ def test_auth_command_through_the_cli(tmp_path, sandbox, monkeypatch, memory_key
     name = sandbox.company(DEFAULT_REALM).settings.company_name
     flat = " ".join(answer.output.split())
     assert f'QuickBooks company "{name}" ({DEFAULT_REALM})' in flat
-    kept = TokenStore("Northwind Studio", "quickbooks").load()
-    assert (kept.company_id, kept.company_name, kept.company_country) == (DEFAULT_REALM, name, "US")
-    assert kept.refresh_token and kept.home_currency == ""  # its setup is read at sync time
+    store = TokenStore("Northwind Studio", "quickbooks")
+    assert store.load().company_id == DEFAULT_REALM
+    assert store.company() == CompanyFacts(DEFAULT_REALM, name, "", "US")  # no home currency:
+    # its setup is read at sync time
 
 
 def test_sign_in_stands_when_the_company_name_cannot_be_read(sandbox, memory_keyring):
@@ -211,7 +212,7 @@ def test_sign_in_stands_when_the_company_name_cannot_be_read(sandbox, memory_key
         quick, store, CLIENT_ID, CLIENT_SECRET, lambda url: None, follow_consent
     )
     sandbox.faults.clear()
-    assert tokens.company_name == "" and store.load().refresh_token == tokens.refresh_token
+    assert store.company() is None and store.load().refresh_token == tokens.refresh_token
     assert qbo_support.ledger(sandbox, "Fresh Co").find_or_create_customer("Acme Corp", "USD")
 
 

@@ -374,15 +374,12 @@ def test_what_the_organisation_is_is_kept_with_the_connection_and_follows_a_rena
     after the organisation was renamed (`connector doctor`'s) keeps the new name."""
     from connector.adapters.base import Booking, ProfileNeeds
     from connector.adapters.cache import forget_all
-    from connector.credentials import TokenStore
+    from connector.credentials import CompanyFacts, TokenStore
     from tests.xero_support import BUSINESS
 
     xero.ledger().profile_for(ProfileNeeds.of([("USD", Booking())]))
-    kept = TokenStore(BUSINESS, "xero").load()
-    assert (kept.company_name, kept.home_currency, kept.company_country) == (
-        "Northwind Books",
-        "USD",
-        "US",
+    assert TokenStore(BUSINESS, "xero").company() == CompanyFacts(
+        xero.tenant, "Northwind Books", "USD", "US"
     )
     forget_all()  # a later night, a new process
     with qbo_support.served(xero.sandbox, TOKEN) as seen:
@@ -394,4 +391,4 @@ def test_what_the_organisation_is_is_kept_with_the_connection_and_follows_a_rena
     xero.sandbox.organisation(xero.tenant).settings.name = "Northwind Books & Co"
     forget_all()
     assert xero.ledger().profile().other[0] == ("organisation", "Northwind Books & Co")
-    assert TokenStore(BUSINESS, "xero").load().company_name == "Northwind Books & Co"
+    assert TokenStore(BUSINESS, "xero").company().name == "Northwind Books & Co"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 from typer.testing import CliRunner
 
 from connector.adapters.xero.auth import connect_xero, consent_url
-from connector.credentials import TokenStore
+from connector.credentials import CompanyFacts, TokenStore
 from connector.errors import FatalLedgerError, UserError
 from connector_sandbox.xero import CLIENT_ID, CLIENT_SECRET
 from connector_sandbox.xero_demo import follow_consent
@@ -138,6 +139,69 @@ def test_a_crash_right_after_rotation_keeps_access(xero):
         stale.find_or_create_customer("Beta Bakery Ltd", "EUR")
 
 
+def test_keeping_the_organisation_never_puts_back_a_refresh_token_another_run_rotated(xero):
+    """A run that loaded the tokens, then another process rotated them, then the first one
+    read the organisation for the first time: the token set in the keyring is the other
+    process's, untouched (the first run's refresh token is spent once Xero's 30 minutes
+    pass), the organisation's base currency is kept beside it, and the business goes on
+    working."""
+    from connector.adapters.base import Booking, ProfileNeeds
+    from connector.adapters.cache import forget_all
+
+    store = TokenStore(BUSINESS, "xero")
+    first = xero.ledger()
+    first.session.tokens()  # loaded at the start of its run
+    other = xero.ledger()
+    other.session.expire_access_token()
+    other.find_customers([("Acme Corporation", "USD")])  # refreshes, saves the rotated set
+    rotated = store.load()
+    assert rotated.refresh_token != first.session.tokens().refresh_token
+    forget_all()
+    first.profile_for(ProfileNeeds.of([("USD", Booking())]))  # reads the organisation
+    assert store.load() == rotated
+    assert store.company() == CompanyFacts(xero.tenant, "Northwind Books", "USD", "US")
+    xero.sandbox.clock.advance(timedelta(minutes=31))  # past Xero's grace for the old token
+    again = xero.ledger()
+    again.session.expire_access_token()
+    assert again.find_or_create_customer("Acme Corporation", "USD")
+
+
+def test_the_organisation_is_kept_only_on_its_own_connection(xero):
+    """A run of organisation A reads A after the bookkeeper signed this business in to
+    organisation B: what is kept of B stays B's, and B's runs know B's base currency."""
+    from connector.adapters.base import Booking, ProfileNeeds
+    from connector.adapters.cache import forget_all
+
+    old_run = xero.ledger()
+    old_run.session.tokens()
+    other = xero.sandbox.seed_organisation(
+        str(uuid.uuid4()), name="Other Books", base_currency="GBP"
+    )
+    sign_in(XeroWorld(xero.sandbox, other), TokenStore(BUSINESS, "xero"))
+    forget_all()
+    old_run.profile_for(ProfileNeeds.of([("USD", Booking())]))
+    store = TokenStore(BUSINESS, "xero")
+    assert store.load().company_id == other
+    assert store.company() == CompanyFacts(other, "Other Books", "GBP", "US")
+    assert XeroWorld(xero.sandbox, other).ledger().session.known_company().home_currency == "GBP"
+
+
+def test_signing_in_to_another_organisation_forgets_the_first_ones_currency(xero):
+    """A sign-in to organisation B whose read of B fails keeps nothing of A's for B: no base
+    currency, so the first billing night reads B's."""
+    store = TokenStore(BUSINESS, "xero")
+    sign_in(xero, store)
+    assert store.company().home_currency == "USD"
+    other = xero.sandbox.seed_organisation(
+        str(uuid.uuid4()), name="Other Books", base_currency="GBP"
+    )
+    xero.sandbox.faults.fail(count=10, status=503, match="GET /api.xro/2.0/Organisation")
+    tokens = sign_in(XeroWorld(xero.sandbox, other), store)
+    xero.sandbox.faults.clear()
+    assert tokens == store.load() and tokens.company_id == other
+    assert XeroWorld(xero.sandbox, other).ledger().session.known_company() is None
+
+
 def test_a_lost_refresh_response_is_retried_within_the_grace_period(xero):
     """Xero rotated the token but the answer never arrived: the retry sends the old refresh
     token again, which Xero accepts for 30 minutes."""
@@ -159,13 +223,9 @@ def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
     flat = " ".join(answer.output.split())
     assert f'Xero organisation "Northwind Books" ({xero.tenant}), base currency USD' in flat
     assert CLIENT_SECRET not in answer.output.split("Client secret")[-1]
-    kept = TokenStore(BUSINESS, "xero").load()
-    assert (kept.company_id, kept.company_name, kept.home_currency, kept.company_country) == (
-        xero.tenant,
-        "Northwind Books",
-        "USD",
-        "US",
-    )
+    assert TokenStore(BUSINESS, "xero").load().company_id == xero.tenant
+    facts = CompanyFacts(xero.tenant, "Northwind Books", "USD", "US")
+    assert TokenStore(BUSINESS, "xero").company() == facts
     assert business.sync().outcome == "ok"
 
 
@@ -183,12 +243,11 @@ def test_sign_in_stands_when_the_organisation_cannot_be_read_and_the_sync_reads_
     assert answer.exit_code == 0, answer.output
     flat = " ".join(answer.output.split())
     assert f"Xero organisation {xero.tenant} (its settings could not be read now" in flat
-    assert TokenStore(BUSINESS, "xero").load().home_currency == ""
+    assert TokenStore(BUSINESS, "xero").company() is None
     xero.sandbox.faults.clear()
     assert business.sync().outcome == "ok"
-    kept = TokenStore(BUSINESS, "xero").load()
-    assert (kept.company_name, kept.home_currency) == ("Northwind Books", "USD")
-    assert kept.refresh_token  # the keyring write kept the tokens it was given
+    kept = TokenStore(BUSINESS, "xero").company()
+    assert kept is not None and (kept.name, kept.home_currency) == ("Northwind Books", "USD")
 
 
 def test_auth_paste_prints_the_address_whole_and_the_ledger_section_by_name(

@@ -10,7 +10,6 @@ are in `connector.adapters.oauth_signin`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import requests
 from intuitlib.enums import Scopes
@@ -19,7 +18,7 @@ from intuitlib.exceptions import AuthClientError
 from connector.adapters.oauth_signin import forget_refused_keys, redirect_query
 from connector.adapters.quickbooks.discovery import CachedAuthClient
 from connector.adapters.quickbooks.session import QuickBooksSession, QuickBooksSettings, oauth_error
-from connector.credentials import TokenSet, TokenStore
+from connector.credentials import CompanyFacts, TokenSet, TokenStore
 from connector.errors import LedgerError, UserError
 
 
@@ -70,30 +69,30 @@ def connect_quickbooks(
         auth.access_token, auth.expires_in, auth.refresh_token, auth.x_refresh_token_expires_in
     )
     store.save(tokens)
-    return with_company_name(settings, store, tokens)
+    with_company_name(settings, store, tokens)
+    return store.require()  # as the read left them (it refreshes nothing this soon, but may)
 
 
-def with_company_name(
-    settings: QuickBooksSettings, store: TokenStore, tokens: TokenSet
-) -> TokenSet:
+def with_company_name(settings: QuickBooksSettings, store: TokenStore, tokens: TokenSet) -> None:
     """The connected company's name and country (CompanyInfo: `CompanyName`, `Country`), read
-    once and kept beside the tokens, so that the bookkeeper sees which company the consent
-    screen connected. Sign-in stands without them (QuickBooks did not answer)."""
+    once and kept beside the connection (`store.company()`), so that the bookkeeper sees which
+    company the consent screen connected. Sign-in stands without them (QuickBooks did not
+    answer). Its home currency is left to the setup each sync reads anyway."""
     session = QuickBooksSession(
         settings, store, retry_wait=(settings.retry_first_wait, settings.retry_max_wait)
     )
     try:
         answer = session.get(f"companyinfo/{tokens.company_id}")
     except LedgerError:
-        return tokens
+        return
     info = answer.get("CompanyInfo") if isinstance(answer, dict) else None
     if not isinstance(info, dict) or not isinstance(info.get("CompanyName"), str):
-        return tokens
+        return
     country = info.get("Country")
-    named = replace(
-        store.require(),  # as the read left them (it refreshes nothing this soon, but may)
-        company_name=info["CompanyName"],
-        company_country=country if isinstance(country, str) else "",
+    store.keep_company(
+        CompanyFacts(
+            tokens.company_id,
+            name=info["CompanyName"],
+            country=country if isinstance(country, str) else "",
+        )
     )
-    store.save(named)
-    return named

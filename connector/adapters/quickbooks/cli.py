@@ -39,9 +39,12 @@ def register(groups: CommandGroups) -> None:
             connect=connect_quickbooks,
             out=out,
         )
+        from connector.credentials import TokenStore
+
+        facts = TokenStore(cfg.business.name, "quickbooks").company()
         what = (
-            f'"{tokens.company_name}" ({tokens.company_id})'
-            if tokens.company_name
+            f'"{facts.name}" ({tokens.company_id})'
+            if facts is not None and facts.company_id == tokens.company_id
             else f"{tokens.company_id} (its name could not be read now)"
         )
         out.print(

@@ -3,13 +3,14 @@
 It prints Xero's consent URL, takes the redirect by listening on 127.0.0.1 or from a pasted URL
 (the helpers of `oauth_signin`), exchanges the code, asks `/connections` which organisations the
 bookkeeper granted, pins one, and stores the token set with that tenant id in the keyring; then
-reads that organisation once, to show it and keep its name and base currency with the tokens. A
+reads that organisation once, to show it and keep its name and base currency beside the tokens. A
 configured `tenant_id` that the grant does not include is refused. No token is ever printed or
 written to a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -137,15 +138,14 @@ def connect_xero(
 
 def with_organisation(settings: XeroSettings, store: TokenStore, tokens: TokenSet) -> TokenSet:
     """The connected organisation read once, at sign-in: the bookkeeper sees which one it is
-    and its base currency, and the connection keeps them (`XeroSession.remember_company`), so
-    a sync need not ask. Sign-in stands without it (Xero did not answer): a sync reads it."""
+    and its base currency, and they are kept beside the connection (`store.company()`, by
+    `XeroSession.remember_company`), so a sync need not ask. Sign-in stands without them (Xero
+    did not answer): the first night that bills reads them."""
     from connector.adapters.xero.books import OrgBooks
 
     session = XeroSession(
         settings, store, retry_wait=(settings.retry_first_wait, settings.retry_max_wait)
     )
-    try:
+    with contextlib.suppress(LedgerError):
         OrgBooks(session).organisation()
-    except LedgerError:
-        return tokens
     return session.tokens()

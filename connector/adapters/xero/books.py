@@ -71,13 +71,13 @@ class OrgBooks:
 
         def read() -> Any:
             answer = self.session.call(lambda api, t: api.get_organisations(t))
-            org = self.session.only(answer.organisations, "the organisation")
-            home = text(org.base_currency)
-            if home:
-                self.session.remember_company(text(org.name), home, text(org.country_code))
-            return org
+            return self.session.only(answer.organisations, "the organisation")
 
-        return self._kept("Organisation", read)
+        org = self._kept("Organisation", read)
+        home = text(org.base_currency)
+        if home:  # kept too when another business of the organisation read it in this process
+            self.session.remember_company(text(org.name), home, text(org.country_code))
+        return org
 
     def currencies(self) -> list[Any]:
         def read() -> list[Any]:
@@ -179,10 +179,10 @@ class OrgBooks:
         for `needs`, the organisation alone (not even that once the connection knows its base
         currency), and its currencies, tax rates and tracking only where a contract bills in
         another currency or a booking names a tax code or tracking."""
-        known = self.session.known_home_currency() if needs is not None else ""
+        known = self.session.known_company() if needs is not None else None
         other: tuple[tuple[str, str], ...] = ()
-        if known:  # the preflight's checks of Xero bookings ask nothing else of it
-            home, country, other = known, self.session.tokens().company_country, ()
+        if known is not None and known.home_currency:  # all the checks of bookings ask of it
+            home, country = known.home_currency, known.country
         else:
             org = self.organisation()
             home, country, other = text(org.base_currency), text(org.country_code), _settings(org)

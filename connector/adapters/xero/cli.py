@@ -27,6 +27,7 @@ def register(groups: CommandGroups) -> None:
         from connector.adapters.oauth_signin import sign_in
         from connector.adapters.xero.auth import connect_xero
         from connector.adapters.xero.session import XeroSettings
+        from connector.credentials import TokenStore
 
         cfg, settings, tokens = sign_in(
             config,
@@ -38,11 +39,12 @@ def register(groups: CommandGroups) -> None:
             connect=connect_xero,
             out=out,
         )
+        facts = TokenStore(cfg.business.name, "xero").company()
         what = (
-            f'"{tokens.company_name}" ({tokens.company_id}), base currency {tokens.home_currency}'
-            if tokens.home_currency
-            else f"{tokens.company_id} (its settings could not be read now; the first sync "
-            "reads them)"
+            f'"{facts.name}" ({tokens.company_id}), base currency {facts.home_currency}'
+            if facts is not None and facts.company_id == tokens.company_id
+            else f"{tokens.company_id} (its settings could not be read now; the first night "
+            "that bills reads them)"
         )
         out.print(
             f"Connected {cfg.business.name} to Xero organisation {what}; the tokens are in "

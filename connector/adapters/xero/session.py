@@ -59,7 +59,7 @@ from connector.adapters.xero.errors import (
 )
 from connector.adapters.xero.lenient import Unreadable
 from connector.adapters.xero.wire import DecimalApiClient
-from connector.credentials import TokenSet, TokenStore
+from connector.credentials import CompanyFacts, TokenSet, TokenStore
 from connector.errors import FatalLedgerError, RetriableLedgerError, SkippableLedgerError
 from connector.jsonwire import loads
 
@@ -204,6 +204,8 @@ class XeroSession:
         self.day_remaining: int | None = None  # from X-DayLimit-Remaining: 0 stops the run
         self.budgets: budgets.Budgets | None = None  # None: the process's (budgets.current)
         self._tokens: TokenSet | None = None
+        self._company: CompanyFacts | None = None
+        self._company_read = False
         self._client: DecimalApiClient | None = None
 
     # -- tokens --------------------------------------------------------------------------------
@@ -211,6 +213,7 @@ class XeroSession:
     def tokens(self) -> TokenSet:
         if self._tokens is None:
             self._tokens = self.store.require()
+            self.known_company()  # from the same parse of a file keyring, before a rotation
         return self._tokens
 
     def tenant(self) -> str:
@@ -255,30 +258,31 @@ class XeroSession:
         self._tokens = fresh
         self.on_request("token")
 
-    def known_home_currency(self) -> str:
-        """The organisation's base currency as the connection keeps it ("" if it keeps none):
-        Xero fixes an organisation's base currency when it is set up, and it cannot be changed
-        afterwards (help.xero.com CurrencySettings; xero-help.caltrix.asia, "How to manage
-        foreign currency in Xero"), so it is read once per connection, not once a night."""
-        tokens = self.tokens()
-        return tokens.home_currency if tokens.company_id == self.tenant() else ""
+    def known_company(self) -> CompanyFacts | None:
+        """What the organisation is, as the connection keeps it (read once per session); None
+        if nothing is kept for this organisation. Its base currency is fixed when the
+        organisation is first set up and cannot be changed later (a Xero partner's help:
+        xero-help.caltrix.asia, "How to manage foreign currency in Xero"; the Organisation
+        endpoint is read-only: shared/specs/xero_accounting.yaml), so it is read once per
+        connection, not once a night."""
+        if not self._company_read:
+            self._company_read = True
+            self._company = self.store.company()
+        facts = self._company
+        return facts if facts is not None and facts.company_id == self.tenant() else None
 
     def remember_company(self, name: str, home_currency: str, country: str) -> None:
-        """Keep what the organisation is with the connection, if it changed (a rename, or a
-        connection made before the connector kept it): one keyring write, like a rotation."""
-        tokens = self.tokens()
-        if tokens.company_id != self.tenant():
+        """Keep what the organisation is beside the connection, if that changed (a rename, or
+        a connection made before the connector kept it): one keyring write, never of the
+        token set."""
+        facts = CompanyFacts(self.tenant(), name, home_currency, country)
+        if self.known_company() == facts:
             return
-        if (tokens.company_name, tokens.home_currency, tokens.company_country) == (
-            name,
-            home_currency,
-            country,
-        ):
-            return
-        self._tokens = replace(
-            tokens, company_name=name, home_currency=home_currency, company_country=country
-        )
-        self.store.save(self._tokens)
+        connected = self.store.load()
+        if connected is None or connected.company_id != facts.company_id:
+            return  # signed in to another organisation since this run began: its own
+        self.store.keep_company(facts)
+        self._company = facts
 
     def _keys_refused(self) -> None:
         """Xero refused the app's keys: remember it, so that `connector auth xero` asks for
