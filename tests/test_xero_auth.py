@@ -377,3 +377,23 @@ def test_an_unreadable_keyring_entry_names_itself_and_the_command(
     answer = auth_through_the_cli(business, xero, monkeypatch, f"{CLIENT_ID}\n{CLIENT_SECRET}\n")
     assert answer.exit_code == 0, answer.output
     assert sync(business.config_path, monkeypatch, capsys)[0] == 0
+
+
+@pytest.mark.parametrize("raw", ["not json", '{"company_id": 7}', '["a"]', '{"name": "x"}'])
+def test_a_kept_organisation_entry_that_is_not_ours_is_read_again_and_replaced(xero, raw):
+    """What is kept of the organisation is no secret and can be read again: an entry the
+    connector did not write is passed over (one more call on the night that bills), never a
+    stopped run, and is written over with what Xero says."""
+    import keyring
+
+    from connector.adapters.base import Booking, ProfileNeeds
+    from connector.credentials import SERVICE
+    from tests import qbo_support
+
+    keyring.set_password(SERVICE, f"{BUSINESS}/xero/company", raw)
+    with qbo_support.served(xero.sandbox, ("/connect/token",)) as seen:
+        plain = xero.ledger().profile_for(ProfileNeeds.of([("USD", Booking())]))
+    assert plain.home_currency == "USD" and seen.calls == ["GET /api.xro/2.0/Organisation"]
+    assert TokenStore(BUSINESS, "xero").company() == CompanyFacts(
+        xero.tenant, "Northwind Books", "USD", "US"
+    )
