@@ -460,9 +460,10 @@ class TokenStore:
     def save(self, tokens: TokenSet) -> None:
         self._write(self.username, json.dumps(asdict(tokens)))
 
-    def company(self) -> CompanyFacts | None:
-        """What the connected company is, as kept; None when nothing is kept or the entry is
-        not the connector's (then it is read from the ledger again and written over)."""
+    def company(self, company_id: str) -> CompanyFacts | None:
+        """What company `company_id` is, as kept; None when nothing is kept for it (kept for
+        another company, or an entry not the connector's: it is read from the ledger again and
+        written over)."""
         raw = self._read(self.username + COMPANY_ENTRY)
         try:
             data: Any = json.loads(raw) if raw else None
@@ -471,7 +472,7 @@ class TokenStore:
             return None
         if facts is None or not all(isinstance(v, str) for v in asdict(facts).values()):
             return None
-        return facts
+        return facts if facts.company_id == company_id else None
 
     def keep_company(self, facts: CompanyFacts) -> None:
         self._write(self.username + COMPANY_ENTRY, json.dumps(asdict(facts)))

@@ -351,7 +351,7 @@ def test_xero_a_connection_made_before_it_kept_the_organisation_reads_it_once(tm
     sandbox = xero.sandbox
     folder = tmp_path / "b"
     cfg = config_mod.load(twenty_milestones(folder, sandbox, ledger=xero_section(xero)))
-    assert TokenStore(xero_support.BUSINESS, "xero").company() is None
+    assert TokenStore(xero_support.BUSINESS, "xero").company(xero.tenant) is None
     tokens = ("/connect/token",)
     with qbo_support.served(sandbox, tokens) as seen:
         report = run_once(cfg, as_of=AS_OF, ledger=xero.ledger())
@@ -362,7 +362,7 @@ def test_xero_a_connection_made_before_it_kept_the_organisation_reads_it_once(tm
         "PUT /api.xro/2.0/Contacts",
         "PUT /api.xro/2.0/Invoices",
     ]
-    kept = TokenStore(xero_support.BUSINESS, "xero").company()
+    kept = TokenStore(xero_support.BUSINESS, "xero").company(xero.tenant)
     assert kept is not None and (kept.name, kept.home_currency) == ("Northwind Books", "USD")
     forget_all()  # the next night, a new process
     a_second_contract(folder, 1)

@@ -196,7 +196,9 @@ def test_auth_command_through_the_cli(tmp_path, sandbox, monkeypatch, memory_key
     assert f'QuickBooks company "{name}" ({DEFAULT_REALM})' in flat
     store = TokenStore("Northwind Studio", "quickbooks")
     assert store.load().company_id == DEFAULT_REALM
-    assert store.company() == CompanyFacts(DEFAULT_REALM, name, "", "US")  # no home currency:
+    assert store.company(DEFAULT_REALM) == CompanyFacts(
+        DEFAULT_REALM, name, "", "US"
+    )  # no home currency:
     # its setup is read at sync time
 
 
@@ -212,7 +214,10 @@ def test_sign_in_stands_when_the_company_name_cannot_be_read(sandbox, memory_key
         quick, store, CLIENT_ID, CLIENT_SECRET, lambda url: None, follow_consent
     )
     sandbox.faults.clear()
-    assert store.company() is None and store.load().refresh_token == tokens.refresh_token
+    assert (
+        store.company(tokens.company_id) is None
+        and store.load().refresh_token == tokens.refresh_token
+    )
     assert qbo_support.ledger(sandbox, "Fresh Co").find_or_create_customer("Acme Corp", "USD")
 
 

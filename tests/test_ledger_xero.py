@@ -378,7 +378,7 @@ def test_what_the_organisation_is_is_kept_with_the_connection_and_follows_a_rena
     from tests.xero_support import BUSINESS
 
     xero.ledger().profile_for(ProfileNeeds.of([("USD", Booking())]))
-    assert TokenStore(BUSINESS, "xero").company() == CompanyFacts(
+    assert TokenStore(BUSINESS, "xero").company(xero.tenant) == CompanyFacts(
         xero.tenant, "Northwind Books", "USD", "US"
     )
     forget_all()  # a later night, a new process
@@ -391,4 +391,4 @@ def test_what_the_organisation_is_is_kept_with_the_connection_and_follows_a_rena
     xero.sandbox.organisation(xero.tenant).settings.name = "Northwind Books & Co"
     forget_all()
     assert xero.ledger().profile().other[0] == ("organisation", "Northwind Books & Co")
-    assert TokenStore(BUSINESS, "xero").company().name == "Northwind Books & Co"
+    assert TokenStore(BUSINESS, "xero").company(xero.tenant).name == "Northwind Books & Co"

@@ -159,7 +159,7 @@ def test_keeping_the_organisation_never_puts_back_a_refresh_token_another_run_ro
     forget_all()
     first.profile_for(ProfileNeeds.of([("USD", Booking())]))  # reads the organisation
     assert store.load() == rotated
-    assert store.company() == CompanyFacts(xero.tenant, "Northwind Books", "USD", "US")
+    assert store.company(xero.tenant) == CompanyFacts(xero.tenant, "Northwind Books", "USD", "US")
     xero.sandbox.clock.advance(timedelta(minutes=31))  # past Xero's grace for the old token
     again = xero.ledger()
     again.session.expire_access_token()
@@ -182,7 +182,7 @@ def test_the_organisation_is_kept_only_on_its_own_connection(xero):
     old_run.profile_for(ProfileNeeds.of([("USD", Booking())]))
     store = TokenStore(BUSINESS, "xero")
     assert store.load().company_id == other
-    assert store.company() == CompanyFacts(other, "Other Books", "GBP", "US")
+    assert store.company(other) == CompanyFacts(other, "Other Books", "GBP", "US")
     assert XeroWorld(xero.sandbox, other).ledger().session.known_company().home_currency == "GBP"
 
 
@@ -191,7 +191,7 @@ def test_signing_in_to_another_organisation_forgets_the_first_ones_currency(xero
     currency, so the first billing night reads B's."""
     store = TokenStore(BUSINESS, "xero")
     sign_in(xero, store)
-    assert store.company().home_currency == "USD"
+    assert store.company(xero.tenant).home_currency == "USD"
     other = xero.sandbox.seed_organisation(
         str(uuid.uuid4()), name="Other Books", base_currency="GBP"
     )
@@ -225,7 +225,7 @@ def test_auth_command_through_the_cli(tmp_path, xero, monkeypatch):
     assert CLIENT_SECRET not in answer.output.split("Client secret")[-1]
     assert TokenStore(BUSINESS, "xero").load().company_id == xero.tenant
     facts = CompanyFacts(xero.tenant, "Northwind Books", "USD", "US")
-    assert TokenStore(BUSINESS, "xero").company() == facts
+    assert TokenStore(BUSINESS, "xero").company(xero.tenant) == facts
     assert business.sync().outcome == "ok"
 
 
@@ -243,10 +243,10 @@ def test_sign_in_stands_when_the_organisation_cannot_be_read_and_the_sync_reads_
     assert answer.exit_code == 0, answer.output
     flat = " ".join(answer.output.split())
     assert f"Xero organisation {xero.tenant} (its settings could not be read now" in flat
-    assert TokenStore(BUSINESS, "xero").company() is None
+    assert TokenStore(BUSINESS, "xero").company(xero.tenant) is None
     xero.sandbox.faults.clear()
     assert business.sync().outcome == "ok"
-    kept = TokenStore(BUSINESS, "xero").company()
+    kept = TokenStore(BUSINESS, "xero").company(xero.tenant)
     assert kept is not None and (kept.name, kept.home_currency) == ("Northwind Books", "USD")
 
 
@@ -394,6 +394,6 @@ def test_a_kept_organisation_entry_that_is_not_ours_is_read_again_and_replaced(x
     with qbo_support.served(xero.sandbox, ("/connect/token",)) as seen:
         plain = xero.ledger().profile_for(ProfileNeeds.of([("USD", Booking())]))
     assert plain.home_currency == "USD" and seen.calls == ["GET /api.xro/2.0/Organisation"]
-    assert TokenStore(BUSINESS, "xero").company() == CompanyFacts(
+    assert TokenStore(BUSINESS, "xero").company(xero.tenant) == CompanyFacts(
         xero.tenant, "Northwind Books", "USD", "US"
     )

@@ -75,7 +75,7 @@ def connect_quickbooks(
 
 def with_company_name(settings: QuickBooksSettings, store: TokenStore, tokens: TokenSet) -> None:
     """The connected company's name and country (CompanyInfo: `CompanyName`, `Country`), read
-    once and kept beside the connection (`store.company()`), so that the bookkeeper sees which
+    once and kept beside the connection (`store.company`), so that the bookkeeper sees which
     company the consent screen connected. Sign-in stands without them (QuickBooks did not
     answer). Its home currency is left to the setup each sync reads anyway."""
     session = QuickBooksSession(

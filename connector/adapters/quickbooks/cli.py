@@ -41,10 +41,10 @@ def register(groups: CommandGroups) -> None:
         )
         from connector.credentials import TokenStore
 
-        facts = TokenStore(cfg.business.name, "quickbooks").company()
+        facts = TokenStore(cfg.business.name, "quickbooks").company(tokens.company_id)
         what = (
             f'"{facts.name}" ({tokens.company_id})'
-            if facts is not None and facts.company_id == tokens.company_id
+            if facts is not None
             else f"{tokens.company_id} (its name could not be read now)"
         )
         out.print(

@@ -133,12 +133,12 @@ def connect_xero(
         int(REFRESH_TTL.total_seconds()),
     )
     store.save(tokens)
-    return with_organisation(settings, store, tokens)
+    return with_organisation(settings, store)
 
 
-def with_organisation(settings: XeroSettings, store: TokenStore, tokens: TokenSet) -> TokenSet:
+def with_organisation(settings: XeroSettings, store: TokenStore) -> TokenSet:
     """The connected organisation read once, at sign-in: the bookkeeper sees which one it is
-    and its base currency, and they are kept beside the connection (`store.company()`, by
+    and its base currency, and they are kept beside the connection (`store.company`, by
     `XeroSession.remember_company`), so a sync need not ask. Sign-in stands without them (Xero
     did not answer): the first night that bills reads them."""
     from connector.adapters.xero.books import OrgBooks

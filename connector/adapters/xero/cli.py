@@ -39,10 +39,10 @@ def register(groups: CommandGroups) -> None:
             connect=connect_xero,
             out=out,
         )
-        facts = TokenStore(cfg.business.name, "xero").company()
+        facts = TokenStore(cfg.business.name, "xero").company(tokens.company_id)
         what = (
             f'"{facts.name}" ({tokens.company_id}), base currency {facts.home_currency}'
-            if facts is not None and facts.company_id == tokens.company_id
+            if facts is not None
             else f"{tokens.company_id} (its settings could not be read now; the first night "
             "that bills reads them)"
         )

@@ -267,9 +267,8 @@ class XeroSession:
         connection, not once a night."""
         if not self._company_read:
             self._company_read = True
-            self._company = self.store.company()
-        facts = self._company
-        return facts if facts is not None and facts.company_id == self.tenant() else None
+            self._company = self.store.company(self.tenant())
+        return self._company
 
     def remember_company(self, name: str, home_currency: str, country: str) -> None:
         """Keep what the organisation is beside the connection, if that changed (a rename, or
